@@ -1,0 +1,4 @@
+"""`python -m interpret` runs the command-line interface."""
+from interpret.cli import main
+
+main()

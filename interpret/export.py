@@ -1,0 +1,303 @@
+"""Static, self-contained HTML: text coloured per character by one unit, like the lecture figures.
+
+Colours follow the paper: -1 red, 0 white, +1 blue, linear in between, values clipped to [-1, 1]
+and quantised to N_BINS (odd) bins so that 0 is exactly white. Each bin is one CSS class (`b0` ..
+`b{N_BINS-1}`) in the page's single <style> block; NaN (e.g. the last character's loss) is `bn`.
+
+Consecutive characters in the same bin are merged into one <span>. Every character is wrapped,
+white ones too, so hovering anywhere shows a title: "1042–1049: 0.120 … 0.150" gives the run's
+absolute positions (the excerpt's `start` offset applied, inclusive) and the min … max of its
+values; a single character reads "1042: 0.123"; NaN reads "n/a".
+
+Pages are pure HTML + CSS (no JavaScript, no external resources). The excerpt sits in a
+<div class="excerpt"> with `white-space: pre-wrap` (a div, not <pre>: browsers drop a <pre>'s
+leading newline), so concatenating its text gives back the excerpt exactly.
+"""
+import html
+import os
+import tempfile
+
+import numpy as np
+
+N_BINS = 21  # odd, so value 0 falls in the middle bin, which is pure white
+NAN_BIN = -1  # what colour_bins returns for NaN
+RED = (214, 39, 40)  # colour of -1
+BLUE = (31, 94, 204)  # colour of +1
+NAN_COLOUR = "#d9d9d9"
+TRACK_COLOUR = "#222"
+MONO = 'ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", "Liberation Mono", monospace'
+
+
+def _esc(s):
+    """Escape any value for text or a quoted attribute."""
+    return html.escape(str(s), quote=True)
+
+
+def colour_bins(values, n_bins=N_BINS):
+    """Map values to bin indices 0..n_bins-1 (-1 -> 0, 0 -> n_bins//2, +1 -> n_bins-1); NaN -> -1."""
+    if n_bins < 3 or n_bins % 2 == 0:
+        raise ValueError(f"n_bins must be an odd number >= 3 so that 0 maps to white, got {n_bins}")
+    v = np.asarray(values, dtype=np.float64)
+    nan = np.isnan(v)
+    x = (np.clip(np.where(nan, 0.0, v), -1.0, 1.0) + 1.0) * 0.5 * (n_bins - 1)
+    bins = np.floor(x + 0.5).astype(np.int64)  # round half up, the same rule at every bin edge
+    bins[nan] = NAN_BIN
+    return bins
+
+
+def bin_colour(k, n_bins=N_BINS):
+    """The (r, g, b) background of bin k: red -> white -> blue."""
+    v = 2.0 * k / (n_bins - 1) - 1.0  # the bin's centre value
+    end = RED if v < 0 else BLUE
+    a = abs(v)
+    return tuple(round(255 + (c - 255) * a) for c in end)
+
+
+def _text_colour(rgb):
+    """Black or white, whichever reads better on rgb (WCAG relative luminance)."""
+    lin = [(c / 255) / 12.92 if c <= 10 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+    lum = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    return "#000" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "#fff"
+
+
+def _css(n_bins=N_BINS):
+    """The page's one style sheet: layout, one class per colour bin, NaN, feature track."""
+    rules = [
+        "body{margin:0;background:#f7f7f5;color:#222;font:15px/1.45 system-ui,-apple-system,"
+        '"Segoe UI",Roboto,Helvetica,Arial,sans-serif}',
+        "main{max-width:96ch;margin:0 auto;padding:1.2em 1.5em 3em}",
+        "h1{font-size:1.35em;margin:.2em 0 .1em}h2{font-size:1.15em;margin:1.6em 0 .4em;"
+        "padding-bottom:.2em;border-bottom:2px solid #bbb}h3{font-size:1em;margin:0 0 .2em}",
+        ".sub,.stats,.note{color:#555;margin:.2em 0 .6em}.stats{font-size:.9em}",
+        f".stats,.legend .ticks,.excerpt{{font-family:{MONO}}}",
+        ".legend{display:flex;align-items:center;gap:1em;flex-wrap:wrap;margin:.8em 0;font-size:.85em}",
+        ".legend .bar{display:flex;border:1px solid #999}.legend .bar span{width:12px;height:14px}",
+        ".legend .ticks{display:flex;justify-content:space-between;font-size:.85em}",
+        ".legend .nan{display:inline-block;width:12px;height:14px;border:1px solid #999;"
+        "vertical-align:middle}",
+        f".excerpt{{white-space:pre-wrap;overflow-wrap:anywhere;tab-size:8;font-size:13.5px;"
+        f"line-height:1.6;background:#fff;border:1px solid #ddd;border-radius:4px;padding:.8em 1em;"
+        f"margin:.4em 0}}",
+        "section{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.9em 1.1em;"
+        "margin:1em 0}section .excerpt{border:0;padding:.2em 0;margin:0}",
+        "nav ul{margin:.3em 0;padding-left:1.3em}a{color:#1f5ecc}",
+        f".bn{{background-color:{NAN_COLOUR}}}",
+        f".f{{background-image:linear-gradient({TRACK_COLOUR},{TRACK_COLOUR});"
+        "background-size:100% 2px;background-position:0 100%;background-repeat:no-repeat}",
+    ]
+    for k in range(n_bins):
+        rgb = bin_colour(k, n_bins)
+        fg = _text_colour(rgb)
+        rules.append(".b%d{background-color:#%02x%02x%02x%s}" % (k, *rgb, "" if fg == "#000" else ";color:#fff"))
+    return "\n".join(rules)
+
+
+def _fmt_value(v):
+    """An activation with 3 decimals ('n/a' for NaN, no '-0.000')."""
+    return "n/a" if v != v else f"{round(float(v), 3) + 0.0:.3f}"
+
+
+def _check_values(text, values, name="values"):
+    """values as a float (len(text),) array, or a ValueError naming the mismatch."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    v = np.asarray(values, dtype=np.float64)
+    if v.shape != (len(text),):
+        raise ValueError(f"{name} has shape {v.shape} but the text has {len(text)} characters; "
+                         f"pass one value per character, shape ({len(text)},)")
+    return v
+
+
+def _is_binary(feature_values):
+    """True when every value is 0 or 1."""
+    f = np.asarray(feature_values, dtype=np.float64)
+    return bool(np.all((f == 0) | (f == 1)))
+
+
+def excerpt_html(text, values, *, start=0, track=None, track_label="feature"):
+    """The coloured excerpt: one <div class="excerpt"> of merged same-bin runs.
+
+    track: optional (len(text),) 0/1 array; characters where it is 1 get a thin underline (class f)
+    and their run titles end with " · {track_label}".
+    """
+    v = _check_values(text, values)  # (T,)
+    n = len(text)
+    if n == 0:
+        return '<div class="excerpt"></div>'
+    bins = colour_bins(v)
+    key = bins * 2  # a run breaks where the bin or the track changes
+    if track is not None:
+        on = _check_values(text, track, "feature_values") == 1
+        key = key + on
+    else:
+        on = np.zeros(n, dtype=bool)
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(key)) + 1))  # (R,)
+    ends = np.append(starts[1:], n)
+    nan = np.isnan(v)  # NaN is its own bin, so a run is all NaN or has none
+    lo = np.minimum.reduceat(np.where(nan, np.inf, v), starts)  # (R,) run minimum
+    hi = np.maximum.reduceat(np.where(nan, -np.inf, v), starts)  # (R,) run maximum
+    suffix = f" · {track_label}"
+    parts = ['<div class="excerpt">']
+    for a, b, k, mn, mx, f in zip(starts.tolist(), ends.tolist(), bins[starts].tolist(),
+                                  lo.tolist(), hi.tolist(), on[starts].tolist()):
+        pos = f"{start + a}" if b - a == 1 else f"{start + a}–{start + b - 1}"
+        if k == NAN_BIN:
+            val = "n/a"
+        else:
+            s_lo, s_hi = _fmt_value(mn), _fmt_value(mx)
+            val = s_lo if s_lo == s_hi else f"{s_lo} … {s_hi}"
+        cls = ("bn" if k == NAN_BIN else f"b{k}") + (" f" if f else "")
+        title = f"{pos}: {val}{suffix if f else ''}"
+        chunk = html.escape(text[a:b], quote=True)
+        if "\r" in chunk:  # a raw CR would become LF in the browser's parser; a reference stays CR
+            chunk = chunk.replace("\r", "&#13;")
+        q = '"' if f else ""  # class names are [a-z0-9]: quotes only needed around "bK f"
+        parts.append(f'<span class={q}{cls}{q} title="{_esc(title)}">{chunk}</span>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def legend_html(legend, n_bins=N_BINS):
+    """A colour bar with -1, 0, +1 ticks, the legend text and the NaN swatch."""
+    step = 2.0 / (n_bins - 1)
+    cells = "".join(
+        f'<span class="b{k}" title="{_fmt_value(max(-1.0, -1 + (k - .5) * step))} … '
+        f'{_fmt_value(min(1.0, -1 + (k + .5) * step))}"></span>' for k in range(n_bins))
+    return ('<div class="legend"><div><div class="bar">' + cells + "</div>"
+            '<div class="ticks"><span>−1</span><span>0</span><span>+1</span></div></div>'
+            f"<div>{_esc(legend)}<br>"
+            '<span class="nan bn"></span> n/a (no value) · hover a character for its position and value'
+            "</div></div>")
+
+
+def _page(title, body):
+    """Wrap body in a complete, self-contained HTML document."""
+    return ("<!DOCTYPE html>\n"
+            '<html lang="en"><head><meta charset="utf-8">\n'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{_esc(title)}</title>\n"
+            f"<style>\n{_css()}\n</style></head>\n"
+            f"<body><main>\n{body}\n</main></body></html>\n")
+
+
+def unit_page(text, values, *, start=0, title="", subtitle="", legend="activation (h, tanh)",
+              tanh=False):
+    """One full HTML page: `text` coloured per character by `values` (one float per character)."""
+    v = _check_values(text, values)
+    if tanh:
+        v = np.tanh(v)
+        legend = f"tanh of {legend}"
+    head = f"<h1>{_esc(title or 'interpret')}</h1>\n"
+    if subtitle:
+        head += f'<p class="sub">{_esc(subtitle)}</p>\n'
+    where = (f"characters {start}–{start + len(text) - 1} ({len(text)} characters)"
+             if text else "empty excerpt")
+    body = (head + legend_html(legend) + f'\n<p class="note">{_esc(where)}</p>\n'
+            + excerpt_html(text, v, start=start))
+    return _page(title or "interpret", body)
+
+
+def _fmt_stat(x):
+    """A score, q-value or control for the stats line."""
+    if x is None:
+        return "n/a"
+    if isinstance(x, (bool, np.bool_)):
+        return "yes" if x else "no"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        if x != x:
+            return "n/a"
+        return f"{x:.2e}" if 0 < abs(x) < 1e-3 else f"{x:.3f}"
+    return str(x)
+
+
+def _fmt_sign(s):
+    """+1 / -1 / '+' / '-' as '+' or '−'."""
+    if isinstance(s, str):
+        return {"-": "−", "+": "+"}.get(s.strip(), s)
+    if isinstance(s, (int, float, np.integer, np.floating)) and s == s and s != 0:
+        return "+" if s > 0 else "−"
+    return _fmt_stat(s)
+
+
+_REQUIRED = ("feature", "unit", "layer", "kind", "text", "values")
+
+
+def _section(i, e):
+    """One gallery section: heading, stats line, coloured excerpt (with the feature track)."""
+    missing = [k for k in _REQUIRED if k not in e]
+    if missing:
+        raise ValueError(f"gallery entry {i} ({e.get('feature', '?')}) is missing keys {missing}; "
+                         f"each entry needs {list(_REQUIRED)}")
+    text, start = e["text"], int(e.get("start", 0))
+    v = _check_values(text, e["values"])
+    kind = str(e["kind"])
+    if e.get("tanh"):
+        v, kind = np.tanh(v), f"tanh({kind})"
+    heading = f"{e['feature']} — layer {e['layer']} {kind} unit {e['unit']}"
+    stats = []
+    if "metric" in e or "score" in e:
+        stats.append(f"{e.get('metric', 'score')} {_fmt_stat(e.get('score'))}")
+    if "sign" in e:
+        stats.append(f"sign {_fmt_sign(e['sign'])}")
+    if "q" in e:
+        stats.append(f"q {_fmt_stat(e['q'])}")
+    if "beyond_char" in e:
+        stats.append(f"beyond char {_fmt_stat(e['beyond_char'])}")
+    stats.append(f"chars {start}–{start + len(text) - 1}" if text else "empty excerpt")
+    track, note = None, ""
+    fv = e.get("feature_values")
+    if fv is not None:
+        fv = _check_values(text, fv, "feature_values")
+        if _is_binary(fv):
+            track = fv
+            note = (f'<p class="note"><span class="f">&nbsp;&nbsp;&nbsp;&nbsp;</span> '
+                    f"underline: {_esc(e['feature'])} = 1</p>\n")
+    return (f'<section id="e{i}"><h3>{_esc(heading)}</h3>\n'
+            f'<p class="stats">{_esc(" · ".join(stats))}</p>\n{note}'
+            + excerpt_html(text, v, start=start, track=track, track_label=str(e["feature"]))
+            + "</section>")
+
+
+def gallery_page(entries, *, title="interpret: interpretable cells", intro=""):
+    """One page with a section per entry, grouped by feature (features in order of first appearance)."""
+    groups = {}  # feature -> [(input index, entry)]; dicts keep insertion order
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict):
+            raise TypeError(f"gallery entry {i} must be a dict, got {type(e).__name__}")
+        groups.setdefault(str(e.get("feature", "?")), []).append((i, e))
+    body = [f"<h1>{_esc(title)}</h1>"]
+    if intro:
+        body.append(f'<p class="sub">{_esc(intro)}</p>')
+    body.append(legend_html("activation (−1 red, 0 white, +1 blue; values clipped to ±1)"))
+    if groups:
+        items = "".join(f'<li><a href="#g{g}">{_esc(f)}</a> ({len(es)})</li>'
+                        for g, (f, es) in enumerate(groups.items()))
+        body.append(f"<nav><ul>{items}</ul></nav>")
+    else:
+        body.append('<p class="note">no entries</p>')
+    for g, (feature, es) in enumerate(groups.items()):
+        body.append(f'<h2 id="g{g}">{_esc(feature)}</h2>')
+        body.extend(_section(i, e) for i, e in es)
+    return _page(title, "\n".join(body))
+
+
+def write_html(path, html):
+    """Write html to path atomically (temp file beside it, then os.replace); nothing left on error."""
+    if not isinstance(html, str):
+        raise TypeError(f"html must be a str, got {type(html).__name__}")
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"directory {folder!r} does not exist; create it before writing {path!r}")
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(html)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a page is meant to be shared
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,468 @@
+"""Per-character signals computed from text alone, and the FEATURES registry.
+
+Alignment: feature(text)[t] describes text[t] as the state *after reading* text[t], the same
+index as row t of a Recording. Every feature returns a (len(text),) array.
+Lines end at "\\n", "\\r\\n" (one break) or a lone "\\r"; terminator characters belong to the line
+they end. Each feature's docstring states its exact convention.
+"""
+import functools
+import inspect
+import re
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+KINDS = ("binary", "ordinal", "continuous")
+DOMAINS = ("prose", "code", "any")
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A per-character signal, func(text) -> (len(text),) array, and how to read it."""
+
+    name: str
+    func: Callable[[str], np.ndarray]
+    kind: str  # "binary" | "ordinal" | "continuous"
+    causal: bool  # knowable from text[:t+1] alone
+    domain: str  # "prose" | "code" | "any"
+    description: str  # one line, for `interpret scan --list-features`
+
+
+FEATURES: dict[str, Feature] = {}
+_loading = None  # the registry @register fills while load_feature_file runs a user's file
+
+
+def register(name=None, *, kind, causal, domain="any", description="", registry=None):
+    """Decorator: record func as a Feature in registry (default FEATURES, or the file being loaded)."""
+    if kind not in KINDS:
+        raise ValueError(f"feature kind {kind!r} is not one of {', '.join(KINDS)}")
+    if domain not in DOMAINS:
+        raise ValueError(f"feature domain {domain!r} is not one of {', '.join(DOMAINS)}")
+
+    def decorate(func):
+        fname = name or func.__name__
+        target = registry if registry is not None else _loading if _loading is not None else FEATURES
+        if fname in target:
+            raise ValueError(f"feature {fname!r} is registered twice; give one of them another name")
+        doc = description or (func.__doc__ or "").strip().split("\n")[0]
+        target[fname] = Feature(fname, func, kind, bool(causal), domain, doc)
+        return func
+
+    return decorate
+
+
+# ---- helpers on code points, lines and spans -----------------------------------------------
+
+def _codes(text):
+    """Code points of text, (n,) uint32."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+
+
+def _spans_mask(n, spans):
+    """(n,) bool, True inside any of the non-overlapping half-open spans [(start, end), ...]."""
+    if not spans:
+        return np.zeros(n, dtype=bool)
+    start, end = np.asarray(spans, dtype=np.int64).T
+    edges = np.bincount(start, minlength=n + 1) - np.bincount(end, minlength=n + 1)
+    return np.cumsum(edges[:n]) > 0
+
+
+def _lines(codes):
+    """Per char: line index, column, content length of its line (without terminator), is-terminator."""
+    n = len(codes)
+    nl, cr = codes == 10, codes == 13
+    cr_of_crlf = np.zeros(n, dtype=bool)
+    cr_of_crlf[:-1] = cr[:-1] & nl[1:]  # "\r\n" is one break: it ends at the "\n"
+    ends = nl | (cr & ~cr_of_crlf)
+    term = nl | cr
+    line = np.cumsum(ends) - ends  # (n,) breaks strictly before t
+    starts = np.concatenate(([0], np.flatnonzero(ends) + 1))
+    length = np.bincount(line, weights=~term, minlength=len(starts)).astype(np.int64)[line]
+    # the terminator sits at the column just past the content; both chars of "\r\n" get it
+    column = np.minimum(np.arange(n) - starts[line], length)
+    return line, column, length, term
+
+
+def _depth(codes, opens, closes):
+    """Nesting depth after reading each char, clamped at 0 (an unmatched closer is ignored)."""
+    step = np.isin(codes, opens).astype(np.int64) - np.isin(codes, closes)
+    s = np.cumsum(step)
+    # a walk clamped at 0 is the free walk minus its running minimum below 0 (Skorokhod reflection)
+    return s - np.minimum(np.minimum.accumulate(s), 0)
+
+
+def _f(mask):
+    """As float64, the dtype every feature returns."""
+    return np.asarray(mask, dtype=np.float64)
+
+
+# ---- prose and layout ----------------------------------------------------------------------
+
+_BLANK = (9, 11, 12, 32)  # tab, vertical tab, form feed, space
+
+
+@register(kind="binary", causal=True, domain="prose",
+          description="inside straight double quotes; resets to outside at each blank line")
+def in_quote(text):
+    """1 from an opening '"' (inclusive) to its closing '"' (exclusive: after reading it we are out).
+
+    Quotes pair up within a paragraph: every char of a blank line (empty or only spaces/tabs)
+    is 0 and pairing restarts after it, so a paragraph that leaves a quote open (War and Peace
+    reopens a multi-paragraph quote on each new paragraph) cannot invert the rest of the text.
+    """
+    codes = _codes(text)
+    line, _, _, term = _lines(codes)
+    visible = np.bincount(line, weights=~term & ~np.isin(codes, _BLANK))[line]  # per char: its line's
+    quotes = np.cumsum(codes == 34)
+    base = np.maximum.accumulate(np.where(visible == 0, quotes, 0))  # quotes before the last blank line
+    return _f((quotes - base) % 2)
+
+
+@register(kind="ordinal", causal=True, domain="any",
+          description="column of the character: 0 for the first character of a line")
+def position_in_line(text):
+    """Column of text[t], 0 for a line's first char; the terminator gets the line's length."""
+    return _f(_lines(_codes(text))[1])
+
+
+@register(kind="ordinal", causal=False, domain="any",
+          description="length of the current line without its terminator")
+def line_length(text):
+    """Content length of text[t]'s line (terminator excluded); its terminator chars get it too."""
+    return _f(_lines(_codes(text))[2])
+
+
+@register(kind="ordinal", causal=False, domain="any",
+          description="characters from this one to the end of the line")
+def chars_to_line_end(text):
+    """line_length - position_in_line: chars from text[t] (inclusive) to the terminator, which is 0."""
+    _, column, length, _ = _lines(_codes(text))
+    return _f(length - column)
+
+
+_WORD = re.compile(r"\w+")
+
+
+@register(kind="ordinal", causal=True, domain="prose",
+          description="letters read so far in the current word (0 outside words)")
+def word_position(text):
+    """1 for a word's first char, 2 for its second, ...; 0 for non-word chars (word = regex \\w+)."""
+    inside = _spans_mask(len(text), [m.span() for m in _WORD.finditer(text)])
+    count = np.cumsum(inside)
+    return _f(count - np.maximum.accumulate(np.where(inside, 0, count)))
+
+
+_INDENT = re.compile(r"(?<![^\r\n])[ \t]+")  # leading blanks: at text start or after a line break
+
+
+@register(kind="ordinal", causal=False, domain="code",
+          description="width of the current line's leading whitespace (tab stops every 8)")
+def indent_level(text):
+    """Width of the leading spaces/tabs of text[t]'s line, a tab advancing to the next multiple of 8.
+
+    Every char of the line, terminator included, gets the same value; a blank line its own width.
+    """
+    line = _lines(_codes(text))[0]
+    widths = np.zeros(int(line[-1]) + 1 if len(line) else 0)
+    for m in _INDENT.finditer(text):
+        widths[line[m.start()]] = len(m.group().expandtabs(8))
+    return widths[line]
+
+
+# ---- brackets ------------------------------------------------------------------------------
+
+def _bracket_feature(name, opens, closes, what):
+    @register(name, kind="ordinal", causal=True, domain="any",
+              description=f"nesting depth of {what} after reading the character")
+    def depth(text):
+        """Depth after reading text[t]: an opener counts itself, its closer is back outside.
+
+        Every bracket char counts, also in strings and comments (see code_depth for source code);
+        unmatched closers are ignored, so it is never negative.
+        """
+        return _f(_depth(_codes(text), opens, closes))
+
+    depth.__name__ = depth.__qualname__ = name
+
+_bracket_feature("bracket_depth", (40, 91, 123), (41, 93, 125), "(), [] and {} combined")
+_bracket_feature("paren_depth", (40,), (41,), "()")
+_bracket_feature("square_depth", (91,), (93,), "[]")
+_bracket_feature("curly_depth", (123,), (125,), "{}")
+
+
+@register(kind="binary", causal=True, domain="prose",
+          description="inside parentheses (paren_depth > 0)")
+def in_parens(text):
+    """1 from '(' (inclusive) to its matching ')' (exclusive): paren_depth > 0."""
+    return _f(_depth(_codes(text), (40,), (41,)) > 0)
+
+
+# ---- code: one lexer for comments, strings and if-conditions -------------------------------
+
+_DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*(?:include|define|if|ifdef|ifndef|endif|else|elif|pragma"
+                        r"|undef|error|line)\b", re.MULTILINE)
+_HASH_LINE = re.compile(r"^[ \t]*#", re.MULTILINE)
+_C_COMMENT_LINE = re.compile(r"^[ \t]*(?://|/\*)", re.MULTILINE)
+_TOKENS = {"c": re.compile(r"[\"']|//|/\*"), "hash": re.compile(r"[\"'#]")}
+_STRING_STOP = {'"': re.compile(r'["\\\r\n]'), "'": re.compile(r"['\\\r\n]")}
+_NEWLINE = re.compile(r"[\r\n]")
+
+
+def comment_style(text):
+    """'c' (// and /* */; # lines are preprocessor) or 'hash' (# to end of line), guessed from text."""
+    directives = len(_DIRECTIVE.findall(text))
+    other = len(_HASH_LINE.findall(text)) - directives
+    if directives > other:
+        return "c"
+    # Python's // (floor division) never starts a line, so look for comment *lines* only
+    if other and not _C_COMMENT_LINE.search(text):
+        return "hash"
+    return "hash" if "#" in text and "//" not in text and "/*" not in text else "c"
+
+
+def _string_end(text, i, stop):
+    """End (exclusive) of a literal whose body starts at i: past its closing quote, or at a newline."""
+    while m := stop.search(text, i):
+        if m.group() == "\\":
+            i = m.end() + (2 if text.startswith("\r\n", m.end()) else 1)  # skip the escaped char
+        elif m.group() in "\r\n":
+            return m.start()  # unterminated: stop before the newline so the error cannot spread
+        else:
+            return m.end()
+    return len(text)
+
+
+@functools.lru_cache(maxsize=4)  # in_comment, in_string and in_if_condition lex the same text
+def _lex(text, style):
+    """(comment spans, string-literal spans) of text, lexed left to right in one pass."""
+    comments, strings = [], []
+    token, n, i = _TOKENS[style], len(text), 0
+    while m := token.search(text, i):
+        s, tok = m.start(), m.group()
+        if tok == "/*":
+            e = text.find("*/", s + 2)
+            e = n if e < 0 else e + 2
+            comments.append((s, e))
+        elif tok in ("//", "#"):
+            nl = _NEWLINE.search(text, s)
+            e = nl.start() if nl else n  # the newline itself is no longer in the comment
+            comments.append((s, e))
+        else:
+            e = _string_end(text, s + 1, _STRING_STOP[tok])
+            strings.append((s, e))
+        i = e
+    return tuple(comments), tuple(strings)
+
+
+def _comments(text, style):
+    return _f(_spans_mask(len(text), _lex(text, style)[0]))
+
+
+@register(kind="binary", causal=True, domain="code",
+          description="inside a comment (C or # style, guessed from the text)")
+def in_comment(text):
+    """1 inside a comment, delimiters included; the newline ending a // or # comment is 0.
+
+    Style from comment_style(): C (// and /* */; #include etc. are code) or hash (# to line end).
+    Causal but for one char: the '/' opening a C comment is marked though only the next reveals it.
+    """
+    return _comments(text, comment_style(text))
+
+
+@register(kind="binary", causal=True, domain="code", description="inside a C comment: // or /* */")
+def in_comment_c(text):
+    """in_comment with C style forced: // to line end and /* */, delimiters included."""
+    return _comments(text, "c")
+
+
+@register(kind="binary", causal=True, domain="code", description="inside a # comment (Python, shell)")
+def in_comment_hash(text):
+    """in_comment with hash style forced: # to line end, the newline excluded."""
+    return _comments(text, "hash")
+
+
+def _code_mask(text):
+    """(n,) bool: True for chars outside comments and string literals."""
+    comments, strings = _lex(text, comment_style(text))
+    return ~(_spans_mask(len(text), comments) | _spans_mask(len(text), strings))
+
+
+@register(kind="ordinal", causal=True, domain="code",
+          description="nesting depth of (), [] and {} in code, skipping strings and comments")
+def code_depth(text):
+    """bracket_depth counting only brackets outside strings and comments (a '[' in "%s[" is text)."""
+    return _f(_depth(np.where(_code_mask(text), _codes(text), 0), (40, 91, 123), (41, 93, 125)))
+
+
+@register(kind="binary", causal=True, domain="code",
+          description="inside a string or char literal, quotes included")
+def in_string(text):
+    """1 inside "..." or '...' with backslash escapes, both quotes included; ends before a newline."""
+    return _f(_spans_mask(len(text), _lex(text, comment_style(text))[1]))
+
+
+_IF = re.compile(r"\bif\s*\(")
+
+
+@register(kind="binary", causal=True, domain="code",
+          description="inside the parentheses of an if (...) condition")
+def in_if_condition(text):
+    """1 from the '(' after keyword `if` to its matching ')', both inclusive (also `else if`).
+
+    Causal: the '(' is known once read, and so is the ')' that returns to its depth. Parens in
+    strings/comments are skipped; `#if`, `ifdef`, `elif`, `notif(` are not conditions. An unclosed
+    condition ends before the next ';' or '{' in code, which cannot sit inside one.
+    """
+    codes, n = _codes(text), len(text)
+    code = _code_mask(text)
+    depth = _depth(np.where(code, codes, 0), (40,), (41,))
+    closes = np.flatnonzero(code & (codes == 41))
+    stops = np.flatnonzero(code & ((codes == 59) | (codes == 123)))
+    order = np.argsort(depth[closes], kind="stable")  # group ')' positions by depth after them
+    levels, first = np.unique(depth[closes][order], return_index=True)
+    by_depth = dict(zip(levels.tolist(), np.split(closes[order], first[1:])))
+    spans = []
+    for m in _IF.finditer(text):
+        p = m.end() - 1  # the '('
+        j = m.start() - 1
+        while j >= 0 and text[j] in " \t":
+            j -= 1
+        if not (code[m.start()] and code[p]) or (j >= 0 and text[j] == "#"):
+            continue
+        end, after = n, by_depth.get(int(depth[p]) - 1)
+        if after is not None and (k := np.searchsorted(after, p, side="right")) < len(after):
+            end = int(after[k]) + 1
+        if (k := np.searchsorted(stops, p, side="right")) < len(stops):
+            end = min(end, int(stops[k]))
+        spans.append((p, end))
+    return _f(_spans_mask(n, spans))
+
+
+# ---- registry access, evaluation, user features --------------------------------------------
+
+def get_features(names=None, *, extra=()):
+    """Features by name from the built-ins plus extra (user features); names None -> all of them."""
+    pool = dict(FEATURES)
+    for f in extra:
+        if f.name in pool:
+            raise ValueError(f"feature {f.name!r} is defined twice (built-in or user feature); rename one")
+        pool[f.name] = f
+    if names is None:
+        return list(pool.values())
+    if isinstance(names, str):
+        names = names.split(",")
+    out = {}
+    for name in (s.strip() for s in names):
+        if name not in pool:
+            raise ValueError(f"unknown feature {name!r}; known: {', '.join(pool)}; "
+                             "see interpret scan --list-features")
+        out[name] = pool[name]
+    return list(out.values())
+
+
+def _doc_bounds(doc_starts, n):
+    """[0, s1, ..., n] from sorted document start offsets."""
+    if doc_starts is None:
+        return [0, n]
+    starts = [int(s) for s in doc_starts]
+    if not starts or starts[0] != 0 or starts[-1] > n or any(b < a for a, b in zip(starts, starts[1:])):
+        raise ValueError(f"doc_starts must be sorted offsets starting at 0 and at most {n} (the text's "
+                         f"length); got {starts[:6]}{' ...' if len(starts) > 6 else ''}")
+    return starts + [n]
+
+
+def _run(feature, doc):
+    """feature.func(doc) as a checked (len(doc),) float64 array."""
+    if not doc:
+        return np.zeros(0)
+    if FEATURES.get(feature.name) is feature:
+        values = feature.func(doc)  # a built-in failing is our bug: let its traceback through
+    else:
+        try:
+            values = feature.func(doc)
+        except Exception as exc:  # user code may fail in any way; report it as the feature's failure
+            raise ValueError(f"feature {feature.name!r} failed: {exc}") from exc
+    try:
+        values = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"feature {feature.name!r} returned values that are not numbers: {exc}") from None
+    if values.shape != (len(doc),):
+        raise ValueError(f"feature {feature.name!r} returned shape {values.shape} for a document of "
+                         f"{len(doc)} characters; it must return a 1-D array with one value per character")
+    return values
+
+
+def evaluate(feature, text, doc_starts=None):
+    """feature over text, run per document (state resets at each start) and joined: (n,) float64."""
+    bounds = _doc_bounds(doc_starts, len(text))
+    out = np.concatenate([np.zeros(0)] + [_run(feature, text[a:b]) for a, b in zip(bounds, bounds[1:])])
+    bad = np.flatnonzero(~np.isfinite(out))
+    if bad.size:
+        raise ValueError(f"feature {feature.name!r} returned {out[bad[0]]} at position {bad[0]} "
+                         f"({bad.size} non-finite values); it must return finite numbers")
+    if feature.kind == "binary" and not np.isin(out, (0.0, 1.0)).all():
+        odd = out[~np.isin(out, (0.0, 1.0))][0]
+        raise ValueError(f"binary feature {feature.name!r} returned {odd}; it must return 0/1 or booleans")
+    return out
+
+
+def regex_feature(spec):
+    """Binary feature from "NAME=PATTERN": 1 for chars inside any non-empty match (re.MULTILINE)."""
+    name, sep, pattern = spec.partition("=")
+    name = name.strip()
+    if not sep or not name or not pattern:
+        raise ValueError(f"regex feature {spec!r} must look like NAME=PATTERN, e.g. digits=[0-9]+")
+    try:
+        rx = re.compile(pattern, re.MULTILINE)
+    except re.error as exc:
+        raise ValueError(f"regex feature {spec!r} has an invalid pattern ({exc}); fix the part after '='") \
+            from None
+
+    def func(text):
+        return _f(_spans_mask(len(text), [m.span() for m in rx.finditer(text) if m.end() > m.start()]))
+
+    return Feature(name, func, "binary", False, "any", f"inside a match of /{pattern}/")
+
+
+def load_feature_file(path):
+    """Run a user's Python file; return its @register'ed features, then its feature_<name> functions."""
+    global _loading
+    path = Path(path)
+    where = f"feature file {str(path)!r}"
+    try:
+        code = compile(path.read_text(encoding="utf-8"), str(path), "exec")
+    except FileNotFoundError:
+        raise ValueError(f"{where} does not exist; check the path") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{where} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {where}: {exc.strerror}") from None
+    except SyntaxError as exc:
+        raise ValueError(f"{where} has a syntax error on line {exc.lineno}: {exc.msg}") from None
+    module = types.ModuleType(f"_interpret_user_features_{path.stem}")
+    module.__file__ = str(path)
+    previous = _loading
+    loaded = _loading = {}
+    sys.modules[module.__name__] = module  # dataclasses and the like look their module up here
+    try:
+        exec(code, module.__dict__)  # by design: a feature file is the user's own code
+    except Exception as exc:  # any error in user code is the user's to fix, reported in one line
+        raise ValueError(f"{where} raised {type(exc).__name__} while loading: {exc}") from exc
+    finally:
+        _loading = previous
+        del sys.modules[module.__name__]
+    taken = {f.func for f in loaded.values()}
+    for attr, obj in vars(module).items():
+        if attr.startswith("feature_") and len(attr) > 8 and inspect.isfunction(obj) and obj not in taken:
+            if attr[8:] in loaded:
+                raise ValueError(f"{where} defines feature {attr[8:]!r} twice; rename one")
+            doc = (obj.__doc__ or "").strip().split("\n")[0] or f"{attr} from {path.name}"
+            loaded[attr[8:]] = Feature(attr[8:], obj, "continuous", False, "any", doc)
+    if not loaded:
+        raise ValueError(f"{where} defines no features; decorate a function with "
+                         "@register(kind=..., causal=...) from interpret.features, or name it feature_<name>")
+    return list(loaded.values())

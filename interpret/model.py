@@ -1,0 +1,230 @@
+"""Model: architecture + parameters + vocabulary; one forward pass; load/save as .npz.
+
+A vanilla RNN keeps the min-char-rnn gist's names and shapes:
+
+    Wxh (H, V)   input to hidden        bh (H,)  hidden bias
+    Whh (H, H)   hidden to hidden       by (V,)  output bias
+    Why (V, H)   hidden to output
+
+The gist keeps biases as (H, 1) columns; both forms load, and we hold them 1-D.
+The file also carries `chars` (the vocabulary, sorted(set(text))) and `meta` (a JSON string).
+Other architectures slot in through ARCHS: each names its arrays and how to run them.
+"""
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+UNKNOWN_POLICIES = ("error", "skip", "space")
+
+
+class RNNCell:
+    """The gist's vanilla layer: h_t = tanh(Wxh x_t + Whh h_{t-1} + bh)."""
+
+    kinds = ("h",)
+
+    @staticmethod
+    def shapes(H, V):
+        return {"Wxh": (H, V), "Whh": (H, H), "Why": (V, H), "bh": (H,), "by": (V,)}
+
+    @staticmethod
+    def init(H, V, rng=np.random):
+        """randn * 0.01 drawn in the gist's order Wxh, Whh, Why; zero biases."""
+        Wxh = rng.randn(H, V) * 0.01
+        Whh = rng.randn(H, H) * 0.01
+        Why = rng.randn(V, H) * 0.01
+        return {"Wxh": Wxh, "Whh": Whh, "Why": Why, "bh": np.zeros(H), "by": np.zeros(V)}
+
+
+ARCHS = {"rnn": RNNCell}
+
+
+def _file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Model:
+    """A character-level recurrent model: parameters, vocabulary and metadata."""
+
+    def __init__(self, params, chars, arch="rnn", meta=None):
+        if arch not in ARCHS:
+            raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHS)}")
+        self.arch = arch
+        self.cell = ARCHS[arch]
+        self.chars = list(chars)
+        self.params = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+        self.meta = dict(meta or {})
+        self.meta.setdefault("arch", arch)
+        self.char_to_ix = {ch: i for i, ch in enumerate(self.chars)}
+        self.sha256 = None  # set when loaded from / saved to a file
+        self.extra = {}  # non-parameter arrays kept in the file (a checkpoint's opt_* state)
+        self._check()
+
+    # ---- shape facts -------------------------------------------------------------------------
+    @property
+    def vocab_size(self):
+        return len(self.chars)
+
+    @property
+    def hidden_size(self):
+        return self.params["Whh"].shape[0]
+
+    @property
+    def n_layers(self):
+        return 1
+
+    def kinds(self):
+        """Recordable arrays as (layer, kind, n_units), in recording order."""
+        return [(0, k, self.hidden_size) for k in self.cell.kinds]
+
+    def _check(self):
+        if len(set(self.chars)) != len(self.chars) or any(len(c) != 1 for c in self.chars):
+            raise ValueError("model vocabulary must be distinct single characters")
+        if "Whh" not in self.params:
+            raise ValueError("model has no 'Whh' array; is this a min-char-rnn model file?")
+        H, V = self.hidden_size, self.vocab_size
+        for name, shape in self.cell.shapes(H, V).items():
+            if name not in self.params:
+                raise ValueError(f"model is missing the array {name!r} (expected shape {shape})")
+            a = self.params[name]
+            if a.ndim == 2 and len(shape) == 1 and a.shape[1] == 1:
+                a = self.params[name] = a[:, 0]  # the gist's (H, 1) bias columns
+            if a.shape != shape:
+                raise ValueError(
+                    f"array {name!r} has shape {a.shape}, expected {shape} for hidden size {H} "
+                    f"and a vocabulary of {V} characters"
+                )
+            if not np.all(np.isfinite(a)):
+                raise ValueError(f"array {name!r} contains NaN or Inf; the model is unusable")
+
+    # ---- construction ------------------------------------------------------------------------
+    @classmethod
+    def init(cls, chars, hidden_size=100, arch="rnn", seed=None, meta=None):
+        """A fresh model; with a seed, np.random.seed(seed) first, as the gist does."""
+        if seed is not None:
+            np.random.seed(seed)
+        params = ARCHS[arch].init(hidden_size, len(chars))
+        return cls(params, chars, arch=arch, meta=meta)
+
+    # ---- text <-> indices --------------------------------------------------------------------
+    def encode(self, text, unknown="error"):
+        """Text -> (indices (T,) int64, kept text). `unknown`: error | skip | space."""
+        if unknown not in UNKNOWN_POLICIES:
+            raise ValueError(f"unknown policy {unknown!r}; use one of {', '.join(UNKNOWN_POLICIES)}")
+        c2i = self.char_to_ix
+        missing = {}
+        for ch in set(text):
+            if ch not in c2i:
+                missing[ch] = text.count(ch)
+        if missing:
+            if unknown == "error":
+                listed = ", ".join(f"{ch!r} x{n}" for ch, n in sorted(missing.items(), key=lambda kv: -kv[1])[:10])
+                more = "" if len(missing) <= 10 else f" and {len(missing) - 10} more"
+                raise ValueError(
+                    f"{len(missing)} character(s) are not in the model's vocabulary "
+                    f"({self.vocab_size} characters): {listed}{more}; use --unknown skip or --unknown space"
+                )
+            if unknown == "space":
+                if " " not in c2i:
+                    raise ValueError("--unknown space needs ' ' in the model's vocabulary; use --unknown skip")
+                text = "".join(ch if ch in c2i else " " for ch in text)
+            else:
+                text = "".join(ch for ch in text if ch in c2i)
+        ix = np.fromiter((c2i[ch] for ch in text), dtype=np.int64, count=len(text))
+        return ix, text
+
+    def decode(self, ix):
+        return "".join(self.chars[i] for i in ix)
+
+    # ---- forward -----------------------------------------------------------------------------
+    def initial_state(self):
+        return np.zeros(self.hidden_size)
+
+    def run(self, ix, state=None, logits=True):
+        """Run over indices ix (T,). Returns ({(layer, kind): (T, n_units)}, logits (T, V) or None, state).
+
+        Row t is the state after reading ix[t]; logits[t] predicts ix[t+1].
+        """
+        p = self.params
+        h = self.initial_state() if state is None else np.array(state, dtype=np.float64)
+        T = len(ix)
+        xh = p["Wxh"].T[ix] + p["bh"]  # (T, H): Wxh x_t + bh, x one-hot so just a column
+        hs = np.empty((T, self.hidden_size))
+        WhhT = p["Whh"].T
+        for t in range(T):
+            h = np.tanh(xh[t] + h @ WhhT)
+            hs[t] = h
+        ys = hs @ p["Why"].T + p["by"] if logits else None  # (T, V)
+        return {(0, "h"): hs}, ys, h
+
+    def step(self, i, state):
+        """One character in, (logits (V,), new state) out."""
+        acts, ys, state = self.run(np.array([i]), state)
+        return ys[0], state
+
+    # ---- files -------------------------------------------------------------------------------
+    def save(self, path, extra=None):
+        """Write one .npz (gist names + chars + JSON meta [+ extra arrays]), atomically."""
+        arrays = dict(self.params)
+        arrays.update(extra or {})
+        arrays["chars"] = np.array(self.chars)
+        arrays["meta"] = np.array(json.dumps(self.meta, sort_keys=True))
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(suffix=".npz.tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        self.sha256 = _file_sha256(path)
+
+    @classmethod
+    def load(cls, path):
+        """Load a model .npz (ours or the gist's np.savez); never unpickles."""
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            raise ValueError(f"{path} is a directory, not a model file (.npz)")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except FileNotFoundError:
+            raise FileNotFoundError(f"model file {path} does not exist")
+        except ValueError as e:
+            if "pickle" in str(e):
+                raise ValueError(f"{path} holds pickled objects, which interpret never loads; "
+                                 "save the arrays as plain numbers and strings") from None
+            raise ValueError(f"{path} is not a readable model file ({e})") from None
+        except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
+            raise ValueError(f"{path} is not a readable model .npz file ({e})") from None
+        if "chars" not in arrays:
+            raise ValueError(f"{path} has no 'chars' array (the vocabulary); save it with "
+                             "chars=np.array(chars) as the README shows")
+        chars = [str(c) for c in arrays.pop("chars").tolist()]
+        meta = {}
+        if "meta" in arrays:
+            try:
+                meta = json.loads(str(arrays.pop("meta")))
+            except json.JSONDecodeError:
+                raise ValueError(f"{path}: the 'meta' entry is not valid JSON") from None
+        arch = meta.get("arch", "rnn")
+        extra = {k: arrays.pop(k) for k in list(arrays) if k.startswith("opt_")}
+        for k, v in arrays.items():
+            if not np.issubdtype(v.dtype, np.number):
+                raise ValueError(f"{path}: array {k!r} has dtype {v.dtype}, expected numbers")
+        try:
+            model = cls(arrays, chars, arch=arch, meta=meta)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+        model.sha256 = _file_sha256(path)
+        model.extra = extra
+        return model

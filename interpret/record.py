@@ -1,0 +1,256 @@
+"""Recording: run a model over text and keep every unit's activation per character.
+
+A recording is a directory:
+
+    manifest.json      what is inside (model hash, vocabulary, arrays, documents, dtype, version)
+    text.txt           the recorded text, UTF-8, exactly as read (after --unknown handling)
+    L{layer}_{kind}.npy  activations (n_chars, n_units), memory-mappable; row t is the state
+                       *after reading* text[t], position first, unit last
+    loss.npy           (n_chars,) float32: -log p(text[t+1] | state after text[t]) in nats;
+                       NaN at the last character of each document (nothing follows it there)
+
+One text file is one document: the hidden state is reset to zeros at each document start and
+carried exactly across everything inside a document (the text is processed in chunks).
+"""
+import json
+import os
+import shutil
+import tempfile
+from datetime import datetime, timezone
+
+import numpy as np
+
+from interpret import __version__
+
+FORMAT = "interpret-recording"
+FORMAT_VERSION = 1
+CHUNK = 1 << 16  # characters per forward chunk: bounds the float64 working set to CHUNK x units
+DTYPES = ("float32", "float16")
+
+
+def array_file(layer, kind):
+    return f"L{layer}_{kind}.npy"
+
+
+def _log_softmax_pick(ys, nxt):
+    """-log softmax(ys)[nxt] per row, stably. ys (T, V), nxt (T,) -> (T,)."""
+    m = ys.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(ys - m).sum(axis=1)) + m[:, 0]
+    return lse - ys[np.arange(len(nxt)), nxt]
+
+
+def record(model, documents, out, *, dtype="float32", unknown="error", model_path=None,
+           progress=None):
+    """Record `documents` [(name, text), ...] into the directory `out`; returns the Recording.
+
+    Written to a temporary directory beside `out`, then moved into place: no half-written
+    recording is ever left at `out`.
+    """
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype {dtype!r} is not supported; use one of {', '.join(DTYPES)}")
+    if not documents:
+        raise ValueError("no text to record; give at least one text file")
+    encoded, docs, start = [], [], 0
+    for name, text in documents:
+        try:
+            ix, kept = model.encode(text, unknown=unknown)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
+        if len(ix) == 0:
+            raise ValueError(f"{name}: no characters left to record; give a non-empty text")
+        encoded.append((ix, kept))
+        docs.append({"name": name, "start": start, "length": len(kept),
+                     "dropped": len(text) - len(kept)})
+        start += len(kept)
+    n_chars = start
+    _check_target(out)
+    tmp = tempfile.mkdtemp(prefix=".rec-", dir=os.path.dirname(os.path.abspath(out)))
+    try:
+        _write(model, encoded, docs, n_chars, tmp, dtype, progress)
+        manifest = _manifest(model, docs, n_chars, dtype, unknown, model_path)
+        with open(os.path.join(tmp, "manifest.json"), "w", encoding="utf-8") as f:
+            json.dump(manifest, f, indent=1)
+        _move_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Recording(out)
+
+
+def _check_target(out):
+    if os.path.exists(out) and not os.path.isfile(os.path.join(out, "manifest.json")):
+        if os.path.isfile(out) or os.listdir(out):
+            raise ValueError(f"{out} exists and is not a recording; choose another -o path")
+
+
+def _move_into_place(tmp, out):
+    """Replace `out` (absent, empty, or an older recording) with `tmp`."""
+    old = None
+    if os.path.exists(out):
+        old = out.rstrip("/\\") + ".old-" + os.path.basename(tmp)
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write(model, encoded, docs, n_chars, directory, dtype, progress):
+    """Stream each document through the model in chunks into memory-mapped outputs."""
+    outs = {(layer, kind): np.lib.format.open_memmap(
+        os.path.join(directory, array_file(layer, kind)), mode="w+", dtype=dtype, shape=(n_chars, n))
+        for layer, kind, n in model.kinds()}
+    loss = np.lib.format.open_memmap(os.path.join(directory, "loss.npy"), mode="w+",
+                                     dtype="float32", shape=(n_chars,))
+    with open(os.path.join(directory, "text.txt"), "w", encoding="utf-8", newline="") as ftext:
+        for ix, kept in encoded:
+            ftext.write(kept)
+    _fill(model, [ix for ix, _ in encoded], [d["start"] for d in docs], outs, loss, progress)
+    for arr in list(outs.values()) + [loss]:
+        arr.flush()
+
+
+def _fill(model, doc_ix, doc_starts, outs, loss, progress=None):
+    """Run each document (state reset at its start, carried across chunks) into outs/loss."""
+    for ix, base in zip(doc_ix, doc_starts):
+        state = None
+        for a in range(0, len(ix), CHUNK):
+            b = min(a + CHUNK, len(ix))
+            acts, ys, state = model.run(ix[a:b], state, logits=loss is not None)
+            for key, arr in acts.items():
+                outs[key][base + a:base + b] = arr
+            if loss is not None:
+                nxt = ix[a + 1:b + 1]  # the character each row predicts (next chunk's first at the seam)
+                chunk_loss = np.full(b - a, np.nan)
+                chunk_loss[:len(nxt)] = _log_softmax_pick(ys[:len(nxt)], nxt)
+                loss[base + a:base + b] = chunk_loss
+            if progress:
+                progress(b - a)
+
+
+def run_in_memory(model, text, doc_starts=(0,), dtype=np.float32):
+    """{(layer, kind): (n_chars, n_units)} for a text already in the model's vocabulary."""
+    ix, _ = model.encode(text)
+    bounds = list(doc_starts) + [len(text)]
+    outs = {(layer, kind): np.empty((len(text), n), dtype=dtype) for layer, kind, n in model.kinds()}
+    _fill(model, [ix[a:b] for a, b in zip(bounds[:-1], bounds[1:])], bounds[:-1], outs, None)
+    return outs
+
+
+def _manifest(model, docs, n_chars, dtype, unknown, model_path):
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "tool_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model": {"path": os.path.abspath(model_path) if model_path else None,
+                  "sha256": model.sha256, "arch": model.arch,
+                  "hidden_size": model.hidden_size, "n_layers": model.n_layers,
+                  "meta": model.meta},
+        "chars": model.chars, "n_chars": n_chars, "dtype": dtype, "unknown": unknown,
+        "arrays": [{"layer": layer, "kind": kind, "n_units": n, "file": array_file(layer, kind)}
+                   for layer, kind, n in model.kinds()],
+        "documents": docs, "text_file": "text.txt", "loss_file": "loss.npy",
+    }
+
+
+class Recording:
+    """An opened recording directory. Activations are (n_chars, n_units) memmaps, unit last."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        mpath = os.path.join(self.path, "manifest.json")
+        if not os.path.isdir(self.path):
+            raise ValueError(f"{self.path} is not a recording directory (make one with `interpret record`)")
+        if not os.path.isfile(mpath):
+            raise ValueError(f"{self.path} has no manifest.json; it is not a recording "
+                             "(make one with `interpret record`)")
+        try:
+            with open(mpath, encoding="utf-8") as f:
+                self.manifest = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{mpath} is not valid JSON ({e}); record again") from None
+        m = self.manifest
+        if not isinstance(m, dict) or m.get("format") != FORMAT:
+            raise ValueError(f"{mpath} is not an interpret recording manifest; record again")
+        try:
+            self.n_chars = int(m["n_chars"])
+            self.chars = list(m["chars"])
+            self.arrays = list(m["arrays"])
+            self.documents = list(m["documents"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{mpath} is missing or has a bad entry {e}; record again") from None
+        self._text = None
+        self._char_ix = None
+
+    # ---- what is inside ----------------------------------------------------------------------
+    def kinds(self):
+        """[(layer, kind, n_units), ...] in recording order."""
+        return [(a["layer"], a["kind"], a["n_units"]) for a in self.arrays]
+
+    def find(self, layer=None, kind=None):
+        """The array entry for (layer, kind); None means 'the only/first one'."""
+        for a in self.arrays:
+            if (layer is None or a["layer"] == layer) and (kind is None or a["kind"] == kind):
+                return a
+        have = ", ".join(f"layer {a['layer']} kind {a['kind']}" for a in self.arrays)
+        raise ValueError(f"the recording has no layer {layer} kind {kind!r}; it has: {have}")
+
+    def activations(self, layer=None, kind=None):
+        """(n_chars, n_units) memory-mapped array for one layer and kind."""
+        a = self.find(layer, kind)
+        path = os.path.join(self.path, a["file"])
+        arr = self._load_npy(path)
+        if arr.shape != (self.n_chars, a["n_units"]):
+            raise ValueError(f"{path} has shape {arr.shape} but the manifest says "
+                             f"({self.n_chars}, {a['n_units']}); the recording is damaged, record again")
+        return arr
+
+    @property
+    def loss(self):
+        arr = self._load_npy(os.path.join(self.path, self.manifest.get("loss_file", "loss.npy")))
+        if arr.shape != (self.n_chars,):
+            raise ValueError(f"loss.npy in {self.path} has shape {arr.shape}, expected ({self.n_chars},)")
+        return arr
+
+    @property
+    def text(self):
+        if self._text is None:
+            path = os.path.join(self.path, self.manifest.get("text_file", "text.txt"))
+            try:
+                with open(path, "rb") as f:
+                    self._text = f.read().decode("utf-8")
+            except FileNotFoundError:
+                raise ValueError(f"{path} is missing; the recording is damaged, record again") from None
+            if len(self._text) != self.n_chars:
+                raise ValueError(f"{path} has {len(self._text)} characters but the manifest says "
+                                 f"{self.n_chars}; the recording is damaged, record again")
+        return self._text
+
+    @property
+    def doc_starts(self):
+        return np.array([d["start"] for d in self.documents], dtype=np.int64)
+
+    @property
+    def char_ix(self):
+        """(n_chars,) index of each character in the recording's vocabulary."""
+        if self._char_ix is None:
+            c2i = {c: i for i, c in enumerate(self.chars)}
+            self._char_ix = np.fromiter((c2i.get(c, -1) for c in self.text), dtype=np.int64,
+                                        count=self.n_chars)
+        return self._char_ix
+
+    def check_model(self, model):
+        """Raise if `model` is not the one this recording was made with."""
+        want = self.manifest.get("model", {}).get("sha256")
+        if want and model.sha256 and want != model.sha256:
+            raise ValueError(f"the recording {self.path} was made with another model "
+                             f"(sha256 {want[:12]}..., this one {model.sha256[:12]}...); record again")
+        if list(model.chars) != self.chars:
+            raise ValueError(f"the recording {self.path} has another vocabulary than the model")
+
+    @staticmethod
+    def _load_npy(path):
+        try:
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        except FileNotFoundError:
+            raise ValueError(f"{path} is missing; the recording is damaged, record again") from None
+        except ValueError as e:
+            raise ValueError(f"{path} cannot be read ({e}); record again") from None

@@ -42,6 +42,12 @@ class RNNCell:
 ARCHS = {"rnn": RNNCell}
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _file_sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -181,6 +187,7 @@ class Model:
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):

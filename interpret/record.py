@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from interpret import __version__
+from interpret.model import _umask
 
 FORMAT = "interpret-recording"
 FORMAT_VERSION = 1
@@ -63,6 +64,7 @@ def record(model, documents, out, *, dtype="float32", unknown="error", model_pat
                      "dropped": len(text) - len(kept)})
         start += len(kept)
     n_chars = start
+    out = os.fspath(out)
     _check_target(out)
     tmp = tempfile.mkdtemp(prefix=".rec-", dir=os.path.dirname(os.path.abspath(out)))
     try:
@@ -70,6 +72,7 @@ def record(model, documents, out, *, dtype="float32", unknown="error", model_pat
         manifest = _manifest(model, docs, n_chars, dtype, unknown, model_path)
         with open(os.path.join(tmp, "manifest.json"), "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=1)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give the usual permissions
         _move_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,386 @@
+"""The `interpret` command line: a thin click layer over the library (the only module using click)."""
+import functools
+import json
+import os
+import sys
+import time
+
+import click
+
+from interpret import __version__
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+IN_FILE = click.Path(exists=True, dir_okay=False)
+IN_PATH = click.Path(exists=True)
+
+
+def friendly(fn):
+    """The library's ValueError / FileNotFoundError become one-line errors (exit 1, no traceback)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, FileNotFoundError, FloatingPointError) as e:
+            raise click.ClickException(str(e)) from None
+        except MemoryError:
+            raise click.ClickException("out of memory; try a shorter text or --dtype float16") from None
+    return wrapper
+
+
+class _NoBar:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n, current_item=None):
+        pass
+
+
+def bar(length, label, quiet):
+    """A progress bar on stderr; nothing with -q."""
+    if quiet:
+        return _NoBar()
+    return click.progressbar(length=length, label=label, file=sys.stderr, show_pos=True, width=30)
+
+
+def info(msg, quiet=False):
+    if not quiet:
+        click.echo(msg, err=True)
+
+
+quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress output on stderr.")
+encoding_option = click.option("--encoding", default="utf-8", show_default=True,
+                               help="Text encoding of the input files (e.g. latin-1).")
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="interpret")
+def main():
+    """Find and show the interpretable cells of character-level RNNs.
+
+    The pipeline: train (or load a min-char-rnn model) -> record every unit on a text ->
+    scan the units against per-character features -> export highlighted HTML.
+
+    \b
+    Example:
+      interpret demo
+      interpret train ../shared/corpora/warandpeace.txt -o wp.npz --iters 20000
+      interpret record wp.npz book.txt -o run.rec
+      interpret scan run.rec --feature in_quote --top 5
+      interpret export run.rec --gallery -o cells.html
+    """
+
+
+# ---- train ------------------------------------------------------------------------------------
+@main.command(context_settings=CONTEXT)
+@click.argument("text", type=IN_FILE)
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False),
+              help="Model file to write (.npz); also the checkpoint.")
+@click.option("--hidden", default=100, show_default=True, type=click.IntRange(min=1), help="Hidden units H.")
+@click.option("--seq-length", default=25, show_default=True, type=click.IntRange(min=1),
+              help="Characters per truncated-BPTT window.")
+@click.option("--lr", default=0.1, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Adagrad learning rate.")
+@click.option("--iters", default=10000, show_default=True, type=click.IntRange(min=1),
+              help="Total iterations (with --resume: the total to reach).")
+@click.option("--seed", default=0, show_default=True, help="np.random.seed before drawing parameters.")
+@click.option("--sample-every", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Print a 200-character sample every N iterations (0: never).")
+@click.option("--checkpoint-every", default=1000, show_default=True, type=click.IntRange(min=0),
+              help="Save the model + optimizer state to --out every N iterations.")
+@click.option("--resume", type=IN_FILE, default=None, help="Continue from this checkpoint.")
+@encoding_option
+@quiet_option
+@friendly
+def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoint_every, resume,
+          encoding, quiet):
+    """Train a vanilla char-RNN with the min-char-rnn gist's math.
+
+    Defaults are the gist's: 100 hidden units, 25-character windows, Adagrad lr 0.1, gradient
+    clip +-5, randn*0.01 init after np.random.seed(SEED). Same seed and text -> the same
+    parameters as the gist. A text shorter than seq-length+1 trains on a shortened window.
+    Ctrl-C saves a checkpoint; continue with --resume.
+
+    \b
+    Example:
+      interpret train ../shared/corpora/warandpeace.txt -o wp.npz --iters 20000
+      interpret train book.txt -o book.npz --hidden 128 --seq-length 50 --sample-every 2000
+      interpret train book.txt -o book.npz --resume book.npz --iters 40000
+    """
+    from interpret.train import TrainState, effective_seq_length, read_text
+    from interpret.train import train as run_train
+
+    data = read_text(text, encoding)
+    if resume:
+        state = TrainState.load(resume, data)
+        info(f"resuming {resume} at iteration {state.n}", quiet)
+    else:
+        state = TrainState.fresh(data, hidden, seq_length, lr, seed, os.path.basename(text))
+    L = effective_seq_length(len(data), state.model.meta["seq_length"])
+    if L < state.model.meta["seq_length"]:
+        info(f"note: the text has {len(data)} characters; training on windows of {L}", quiet)
+    if state.n >= iters:
+        raise click.ClickException(f"the checkpoint is already at iteration {state.n}; "
+                                   f"ask for more with --iters (> {state.n})")
+    t0, n0 = time.perf_counter(), state.n
+    with bar(iters - state.n, "training", quiet) as pbar:
+        done = [n0]
+
+        def on_progress(n, loss):
+            pbar.label = f"training  loss {loss:.3f} nats/char"
+            pbar.update(n - done[0])
+            done[0] = n
+
+        def on_sample(s):
+            if not quiet:
+                click.echo(f"\n---- sample at iteration {state.n}\n{s}\n----", err=True)
+        try:
+            run_train(state, data, iters, checkpoint_path=out, checkpoint_every=checkpoint_every,
+                      sample_every=sample_every, on_progress=on_progress, on_sample=on_sample)
+        except KeyboardInterrupt:
+            click.echo(f"\ninterrupted at iteration {state.n}; checkpoint saved to {out}\n"
+                       f"continue with: interpret train {text} -o {out} --resume {out} --iters {iters}",
+                       err=True)
+            sys.exit(130)
+    secs = time.perf_counter() - t0
+    n_chars = (state.n - n0) * L
+    click.echo(f"trained {state.n} iterations ({n_chars} characters in {secs:.1f} s, "
+               f"{n_chars / max(secs, 1e-9):.0f} chars/s); smoothed loss "
+               f"{state.smooth_loss / L:.4f} nats/char; saved {out}")
+
+
+# ---- sample -----------------------------------------------------------------------------------
+@main.command(context_settings=CONTEXT)
+@click.argument("model", type=IN_FILE)
+@click.option("-n", "--length", default=300, show_default=True, type=click.IntRange(min=1),
+              help="Characters to generate.")
+@click.option("--temperature", default=1.0, show_default=True,
+              type=click.FloatRange(min=0, min_open=True), help="Below 1: safer; above 1: wilder.")
+@click.option("--prime", default="", help="Text run through the model first; the sample continues it.")
+@click.option("--argmax", is_flag=True, help="Always take the most likely character (greedy).")
+@click.option("--seed", default=None, type=int, help="Random seed for a repeatable sample.")
+@friendly
+def sample(model, length, temperature, prime, argmax, seed):
+    """Generate text from a model.
+
+    \b
+    Example:
+      interpret sample wp.npz -n 300 --temperature 0.8 --prime "Prince "
+      interpret sample wp.npz --argmax --prime "The "
+    """
+    from interpret.model import Model
+    from interpret.train import sample as run_sample
+
+    m = Model.load(model)
+    click.echo(run_sample(m, length, prime=prime, temperature=temperature, argmax=argmax, seed=seed))
+
+
+# ---- record -----------------------------------------------------------------------------------
+@main.command(context_settings=CONTEXT)
+@click.argument("model", type=IN_FILE)
+@click.argument("texts", type=IN_FILE, nargs=-1, required=True)
+@click.option("-o", "--out", required=True, type=click.Path(), help="Recording directory to write.")
+@click.option("--dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True,
+              help="Storage type of the activations (float16 halves the size).")
+@click.option("--unknown", type=click.Choice(["error", "skip", "space"]), default="error",
+              show_default=True, help="What to do with characters outside the model's vocabulary.")
+@encoding_option
+@quiet_option
+@friendly
+def record(model, texts, out, dtype, unknown, encoding, quiet):
+    """Run a model over texts and record every unit at every character.
+
+    Each TEXT file is one document: the hidden state starts at zero at its first character
+    and is carried through the rest of it. Row t of each activation array is the state after
+    reading character t.
+
+    \b
+    Example:
+      interpret record wp.npz chapter1.txt chapter2.txt -o run.rec
+      interpret record wp.npz notes.txt -o notes.rec --unknown skip --dtype float16
+    """
+    from interpret.model import Model
+    from interpret.record import record as run_record
+    from interpret.train import read_text
+
+    m = Model.load(model)
+    docs = [(os.path.basename(t), read_text(t, encoding)) for t in texts]
+    total = sum(len(d[1]) for d in docs)
+    with bar(total, "recording", quiet) as pbar:
+        rec = run_record(m, docs, out, dtype=dtype, unknown=unknown, model_path=model,
+                         progress=pbar.update)
+    loss = rec.loss
+    import numpy as np
+    click.echo(f"recorded {rec.n_chars} characters in {len(docs)} document(s), "
+               f"{', '.join(f'layer {a} {k} ({n} units)' for a, k, n in rec.kinds())}; "
+               f"mean loss {float(np.nanmean(loss)):.4f} nats/char; wrote {out}")
+
+
+# ---- scan -------------------------------------------------------------------------------------
+feature_options = [
+    click.option("-f", "--feature", "features", multiple=True,
+                 help="Feature to scan (repeatable; default: those that fit the text; 'all' for all)."),
+    click.option("--feature-regex", multiple=True, metavar="NAME=PATTERN",
+                 help="Add a binary feature: characters inside matches of PATTERN."),
+    click.option("--feature-file", multiple=True, type=IN_FILE,
+                 help="Add features from a Python file (runs that file's code: trust it)."),
+    click.option("--layer", type=int, default=None, help="Only this layer (default: all)."),
+    click.option("--kind", default=None, help="Only this kind, e.g. h (default: all)."),
+    click.option("--shifts", default=200, show_default=True, type=click.IntRange(min=10),
+                 help="Circular shifts in the null distribution."),
+    click.option("--seed", default=0, show_default=True, help="Seed for the null's shifts."),
+]
+
+
+def with_options(options):
+    def deco(fn):
+        for opt in reversed(options):
+            fn = opt(fn)
+        return fn
+    return deco
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("rec", type=IN_PATH)
+@with_options(feature_options)
+@click.option("--top", type=click.IntRange(min=1), default=None,
+              help="Units per feature (table default 5; JSON/CSV default all).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per row, as a list.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV rows.")
+@click.option("--control", type=click.Choice(["none", "untrained"]), default="none", show_default=True,
+              help="Also scan a freshly initialised model of the same shape on the same text.")
+@quiet_option
+@friendly
+def scan(rec, features, feature_regex, feature_file, layer, kind, shifts, seed, top, as_json,
+         as_csv, control, quiet):
+    """Rank units by how well they track per-character features.
+
+    Effect sizes: AUROC for binary features, Pearson r (and Spearman rho) for ordinal ones.
+    p-values come from a circular-shift null (the feature shifted against the activations,
+    which keeps both series' autocorrelation); q-values are Benjamini-Hochberg across all
+    units x features. beyond_char is the same effect size after subtracting each character's
+    mean activation: a unit that only reacts to the '"' character scores low there.
+
+    \b
+    Example:
+      interpret scan run.rec
+      interpret scan run.rec --feature in_quote --top 5 --json
+      interpret scan run.rec --feature-regex vowel='[aeiou]' --control untrained
+      interpret features          (lists the built-in features)
+    """
+    from interpret import report
+    from interpret.record import Recording
+    from interpret.scan import format_table, rows_to_csv, top_rows
+
+    recording = Recording(rec)
+    feats = report.choose_features(recording.text, features, feature_regex, feature_file)
+    rows = report.scan_recording(recording, feats, layer=layer, kind=kind, n_shifts=shifts,
+                                 seed=seed, progress_factory=lambda n, lab: bar(n, lab, quiet))
+    control_rows = None
+    if control == "untrained":
+        control_rows = report.scan_control(recording, feats, n_shifts=shifts, seed=seed,
+                                           progress_factory=lambda n, lab: bar(n, lab, quiet))
+    if as_json or as_csv:
+        chosen = top_rows(rows, top=top) if top else rows
+        if as_json:
+            payload = [report.jsonable(r) for r in chosen]
+            if control_rows is not None:
+                payload = {"rows": payload, "control": [report.jsonable(r) for r in
+                                                       (top_rows(control_rows, top=top) if top else control_rows)]}
+            click.echo(json.dumps(payload, indent=1))
+        else:
+            rows_to_csv(chosen, sys.stdout)
+        return
+    click.echo(format_table(rows, top=top or 5, control_rows=control_rows))
+
+
+@main.command("features", context_settings=CONTEXT)
+def list_features():
+    """List the built-in features with their kind, causality and domain.
+
+    \b
+    Example:
+      interpret features
+    """
+    from interpret.features import FEATURES
+
+    for f in FEATURES.values():
+        click.echo(f"{f.name:20s} {f.kind:10s} {'causal' if f.causal else 'acausal':8s} "
+                   f"{f.domain:6s} {f.description}")
+
+
+# ---- export -----------------------------------------------------------------------------------
+@main.command(context_settings=CONTEXT)
+@click.argument("rec", type=IN_PATH)
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="HTML file to write.")
+@click.option("--unit", type=int, default=None, help="Unit to colour the text by.")
+@click.option("--start", default=0, show_default=True, type=click.IntRange(min=0),
+              help="First character of the excerpt.")
+@click.option("--length", default=3000, show_default=True, type=click.IntRange(min=1),
+              help="Characters in the excerpt (gallery: per cell, default 400).")
+@click.option("--gallery", is_flag=True, help="One page with the top cells per feature (runs a scan).")
+@click.option("--top", default=2, show_default=True, type=click.IntRange(min=1),
+              help="Gallery: cells per feature.")
+@click.option("--scan", "scan_json", type=IN_FILE, default=None,
+              help="Gallery: use rows from `interpret scan --json` instead of scanning again.")
+@with_options(feature_options)
+@quiet_option
+@friendly
+def export(rec, out, unit, start, length, gallery, top, scan_json, features, feature_regex,
+           feature_file, layer, kind, shifts, seed, quiet):
+    """Write static highlighted HTML: text coloured by a unit (-1 red, 0 white, +1 blue).
+
+    The page is self-contained (no scripts, no network); hover a character for its position
+    and value.
+
+    \b
+    Example:
+      interpret export run.rec --unit 42 --start 0 --length 3000 -o cell42.html
+      interpret export run.rec --gallery -o cells.html
+    """
+    from interpret import report
+    from interpret.export import write_html
+    from interpret.record import Recording
+
+    recording = Recording(rec)
+    if gallery:
+        if scan_json:
+            rows = report.load_scan_json(scan_json)
+        else:
+            feats = report.choose_features(recording.text, features, feature_regex, feature_file)
+            rows = report.scan_recording(recording, feats, layer=layer, kind=kind, n_shifts=shifts,
+                                         seed=seed, progress_factory=lambda n, lab: bar(n, lab, quiet))
+        length = length if length != 3000 else 400
+        page = report.gallery(recording, rows, top=top, length=length,
+                              feature_extra=(feature_regex, feature_file))
+    else:
+        if unit is None:
+            raise click.UsageError("give --unit N (or --gallery for the top cells)")
+        page = report.unit_export(recording, unit, start=start, length=length, layer=layer, kind=kind)
+    write_html(out, page)
+    click.echo(f"wrote {out}")
+
+
+# ---- demo -------------------------------------------------------------------------------------
+@main.command(context_settings=CONTEXT)
+@click.option("-o", "--out", default="interpret-demo", show_default=True, type=click.Path(file_okay=False),
+              help="Directory for the demo's recording, scan and HTML.")
+@quiet_option
+@friendly
+def demo(out, quiet):
+    """Run the whole pipeline on the shipped model and text: record, scan, gallery.
+
+    Needs no arguments and no network: it uses the model in trained_models/ and a passage
+    shipped with the project plus text sampled from the model itself.
+
+    \b
+    Example:
+      interpret demo
+      interpret demo -o /tmp/demo
+    """
+    from interpret.demo import run_demo
+
+    summary = run_demo(out, progress_factory=lambda n, lab: bar(n, lab, quiet), log=lambda s: info(s, quiet))
+    click.echo(summary)

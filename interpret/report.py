@@ -1,0 +1,209 @@
+"""Glue between a recording and the analyses: choose features, scan, pick excerpts, build pages."""
+import json
+import math
+
+import numpy as np
+
+from interpret import export, features as F
+from interpret.scan import FeatureValues, add_qvalues, scan, top_rows
+
+def looks_like_code(text):
+    """Heuristic: many lines of source code end in ; { } or ), lines of prose and verse hardly ever."""
+    lines = [ln.rstrip() for ln in text[:200000].splitlines() if ln.strip()]
+    ends = sum(ln[-1] in ";{})" for ln in lines)
+    return bool(lines) and ends > 0.15 * len(lines)
+
+
+def choose_features(text, names=(), regexes=(), files=()):
+    """Features to scan: named ones (or 'all'), plus user regex/file features; by default
+    the built-ins whose domain fits the text (prose or code) plus any user features."""
+    custom = [F.regex_feature(spec) for spec in regexes]
+    for path in files:
+        custom.extend(F.load_feature_file(path))
+    names = [n for n in names if n]
+    if "all" in names:
+        return F.get_features(None) + custom
+    if names:
+        return F.get_features(names, extra=custom)
+    domain = "code" if looks_like_code(text) else "prose"
+    builtins = [f for f in F.get_features(None) if f.domain in (domain, "any")]
+    return builtins + custom
+
+
+def feature_values(recording, feats):
+    """Evaluate features on the recording's text (state reset at each document start)."""
+    text, starts = recording.text, recording.doc_starts
+    return [FeatureValues(f.name, f.kind, F.evaluate(f, text, starts)) for f in feats]
+
+
+def scan_arrays(kinds, fvals, char_ix, *, n_shifts=200, seed=0, progress_factory=None):
+    """Scan every (layer, kind, activations) against every feature; q-values across all rows."""
+    rows = []
+    for layer, kind, acts in kinds:
+        n_units = acts.shape[1]
+        label = f"scanning layer {layer} {kind}"
+        with _bar(progress_factory, n_units * len(fvals), label) as pbar:
+            rows += scan(acts, fvals, char_ix, n_shifts=n_shifts, seed=seed, layer=layer, kind=kind,
+                         progress=pbar.update)
+    add_qvalues(rows)
+    return rows
+
+
+def scan_recording(recording, feats, *, layer=None, kind=None, n_shifts=200, seed=0,
+                   progress_factory=None):
+    """All rows for the recording's arrays (optionally one layer / kind)."""
+    chosen = [(l, k, recording.activations(l, k)) for l, k, _ in recording.kinds()
+              if (layer is None or l == layer) and (kind is None or k == kind)]
+    if not chosen:
+        recording.find(layer, kind)  # raises with the list of what there is
+    fvals = feature_values(recording, feats)
+    return scan_arrays(chosen, fvals, recording.char_ix, n_shifts=n_shifts, seed=seed,
+                       progress_factory=progress_factory)
+
+
+def scan_control(recording, feats, *, n_shifts=200, seed=0, init_seed=12345, progress_factory=None):
+    """The same scan on a freshly initialised model of the same shape: what chance looks like."""
+    from interpret.model import Model
+    from interpret.record import run_in_memory
+
+    info = recording.manifest.get("model", {})
+    model = Model.init(recording.chars, info.get("hidden_size"), arch=info.get("arch", "rnn"),
+                       seed=init_seed)
+    acts = run_in_memory(model, recording.text, recording.doc_starts)
+    kinds = [(l, k, a) for (l, k), a in acts.items()]
+    return scan_arrays(kinds, feature_values(recording, feats), recording.char_ix,
+                       n_shifts=n_shifts, seed=seed, progress_factory=progress_factory)
+
+
+class _NoBar:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n, current_item=None):
+        pass
+
+
+def _bar(factory, n, label):
+    return factory(n, label) if factory else _NoBar()
+
+
+# ---- rows as data -------------------------------------------------------------------------------
+def jsonable(row):
+    """A row with plain Python numbers; NaN becomes None (JSON has no NaN)."""
+    out = {}
+    for k, v in row.items():
+        if isinstance(v, (np.floating, float)):
+            v = None if math.isnan(v) else float(v)
+        elif isinstance(v, np.integer):
+            v = int(v)
+        out[k] = v
+    return out
+
+
+REQUIRED_KEYS = ("feature", "unit", "layer", "kind", "metric", "score", "sign", "q")
+
+
+def load_scan_json(path):
+    """Rows from `interpret scan --json` output (a list, or {"rows": [...]})."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid scan JSON ({e}); write it with `interpret scan --json`") from None
+    rows = data.get("rows") if isinstance(data, dict) else data
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ValueError(f"{path} is not a list of scan rows; write it with `interpret scan --json`")
+    for r in rows:
+        missing = [k for k in REQUIRED_KEYS if k not in r]
+        if missing:
+            raise ValueError(f"{path}: a row lacks {', '.join(missing)}; write it with `interpret scan --json`")
+    return rows
+
+
+# ---- excerpts and pages -------------------------------------------------------------------------
+def display_values(kind, values):
+    """What colours show: cell states through tanh (as the paper did), everything else as is."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.tanh(values) if kind == "c" else values
+
+
+def pick_window(text, values, kind, length):
+    """An excerpt start: for binary features the window with the most on/off changes, else 10% in."""
+    n = len(text)
+    if n <= length:
+        return 0
+    if kind == "binary" and values is not None:
+        changes = np.concatenate([[0], np.cumsum(np.abs(np.diff(values)) > 0)])
+        counts = changes[length - 1:] - changes[: n - length + 1]
+        start = int(np.argmax(counts))
+    else:
+        start = n // 10
+    line_start = text.rfind("\n", 0, start) + 1
+    return line_start if start - line_start < 200 else start
+
+
+def unit_export(recording, unit, *, start=0, length=3000, layer=None, kind=None):
+    """A page with the excerpt text[start:start+length] coloured by one unit."""
+    entry = recording.find(layer, kind)
+    n_units = entry["n_units"]
+    if not 0 <= unit < n_units:
+        raise ValueError(f"unit {unit} is out of range: layer {entry['layer']} {entry['kind']} has "
+                         f"{n_units} units (0-{n_units - 1})")
+    if start >= recording.n_chars:
+        raise ValueError(f"--start {start} is past the end of the recording ({recording.n_chars} characters)")
+    end = min(recording.n_chars, start + length)
+    acts = recording.activations(entry["layer"], entry["kind"])
+    values = display_values(entry["kind"], acts[start:end, unit])
+    title = f"layer {entry['layer']} {entry['kind']} unit {unit}"
+    subtitle = f"characters {start}-{end - 1} of {recording.n_chars} in {recording.path}"
+    legend = "activation (tanh of cell state)" if entry["kind"] == "c" else f"activation ({entry['kind']})"
+    return export.unit_page(recording.text[start:end], values, start=start, title=title,
+                            subtitle=subtitle, legend=legend)
+
+
+def gallery_entries(recording, rows, *, top=2, length=400, feats=None):
+    """The top `top` units per feature, each with an excerpt chosen where the feature changes."""
+    text = recording.text
+    by_name = {f.name: f for f in (feats or [])}
+    entries = []
+    for row in _ranked_per_feature(rows, top):
+        f = by_name.get(row["feature"])
+        fv = F.evaluate(f, text, recording.doc_starts) if f else None
+        start = pick_window(text, fv, row.get("feature_kind"), length)
+        end = min(len(text), start + length)
+        acts = recording.activations(row["layer"], row["kind"])
+        entries.append(dict(row, text=text[start:end], start=start,
+                            values=display_values(row["kind"], acts[start:end, int(row["unit"])]),
+                            feature_values=None if fv is None or f.kind != "binary" else fv[start:end]))
+    return entries
+
+
+def _ranked_per_feature(rows, top):
+    order = []
+    for r in rows:
+        if r["feature"] not in order:
+            order.append(r["feature"])
+    out = []
+    for name in order:
+        out += top_rows([r for r in rows if r["feature"] == name], feature=name, top=top)
+    return out
+
+
+def gallery(recording, rows, *, top=2, length=400, feature_extra=((), ())):
+    """The whole gallery page."""
+    names = sorted({r["feature"] for r in rows})
+    regexes, files = feature_extra
+    custom = [F.regex_feature(s) for s in regexes]
+    for p in files:
+        custom += F.load_feature_file(p)
+    known = {f.name: f for f in F.get_features(None) + custom}
+    feats = [known[n] for n in names if n in known]
+    entries = gallery_entries(recording, rows, top=top, length=length, feats=feats)
+    intro = (f"{recording.n_chars} characters from {len(recording.documents)} document(s); "
+             f"the top {top} units per feature by effect size. Scores: AUROC for binary features "
+             f"(0.5 = chance), |Pearson r| for ordinal ones; q = Benjamini-Hochberg q-value against "
+             f"a circular-shift null; beyond_char = the score after removing each character's mean.")
+    return export.gallery_page(entries, intro=intro)

@@ -1,0 +1,129 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from interpret import record as R
+from interpret.model import Model
+from interpret.record import Recording, record, run_in_memory
+
+VOCAB = sorted(set("abc \n\"().,xyz"))
+
+
+@pytest.fixture
+def model(tmp_path):
+    rng = np.random.RandomState(0)
+    H, V = 12, len(VOCAB)
+    m = Model({"Wxh": rng.randn(H, V), "Whh": rng.randn(H, H) * 0.5, "Why": rng.randn(V, H),
+               "bh": rng.randn(H) * 0.1, "by": rng.randn(V) * 0.1}, VOCAB)
+    m.save(tmp_path / "m.npz")
+    return Model.load(tmp_path / "m.npz")
+
+
+def plain_loop(model, text):
+    """Per character: one-hot input, the gist's step; returns states and next-char losses."""
+    P, c2i = model.params, model.char_to_ix
+    h = np.zeros((model.hidden_size, 1))
+    hs, losses = [], []
+    for t, ch in enumerate(text):
+        x = np.zeros((model.vocab_size, 1))
+        x[c2i[ch]] = 1
+        h = np.tanh(np.dot(P["Wxh"], x) + np.dot(P["Whh"], h) + P["bh"][:, None])
+        hs.append(h[:, 0].copy())
+        y = np.dot(P["Why"], h)[:, 0] + P["by"]
+        p = np.exp(y - y.max()) / np.exp(y - y.max()).sum()
+        losses.append(-np.log(p[c2i[text[t + 1]]]) if t + 1 < len(text) else np.nan)
+    return np.array(hs), np.array(losses)
+
+
+DOC1 = "abc (xyz).\n\"a b\" c\n" * 5
+DOC2 = "zyx \"cba\"\n" * 4
+
+
+def test_rows_are_states_after_reading_each_character(model, tmp_path, monkeypatch):
+    monkeypatch.setattr(R, "CHUNK", 7)  # many chunk seams inside each document
+    rec = record(model, [("one.txt", DOC1), ("two.txt", DOC2)], tmp_path / "r.rec", model_path="m.npz")
+    acts = rec.activations(0, "h")
+    assert isinstance(acts, np.memmap) and acts.shape == (len(DOC1) + len(DOC2), 12)
+    for text, start in ((DOC1, 0), (DOC2, len(DOC1))):  # state reset at each document start
+        hs, losses = plain_loop(model, text)
+        np.testing.assert_allclose(acts[start:start + len(text)], hs, atol=1e-6)
+        np.testing.assert_allclose(rec.loss[start:start + len(text)], losses, atol=1e-4, equal_nan=True)
+    assert rec.text == DOC1 + DOC2
+    assert list(rec.doc_starts) == [0, len(DOC1)]
+    assert np.isnan(rec.loss[len(DOC1) - 1]) and np.isnan(rec.loss[-1])
+    assert "".join(rec.chars[i] for i in rec.char_ix[:10]) == DOC1[:10]
+
+
+def test_manifest_and_files(model, tmp_path):
+    out = tmp_path / "r.rec"
+    record(model, [("one.txt", DOC1)], out, dtype="float16", model_path=str(tmp_path / "m.npz"))
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["format"] == "interpret-recording" and man["dtype"] == "float16"
+    assert man["model"]["sha256"] == model.sha256 and man["chars"] == VOCAB
+    assert man["arrays"] == [{"layer": 0, "kind": "h", "n_units": 12, "file": "L0_h.npy"}]
+    assert man["documents"] == [{"name": "one.txt", "start": 0, "length": len(DOC1), "dropped": 0}]
+    arr = np.load(out / "L0_h.npy", mmap_mode="r")
+    assert arr.dtype == np.float16
+    hs, _ = plain_loop(model, DOC1)
+    np.testing.assert_allclose(arr, hs, atol=2e-3)
+    assert sorted(os.listdir(tmp_path)) == ["m.npz", "r.rec"]  # no temporary left behind
+
+
+def test_unknown_characters(model, tmp_path):
+    out = tmp_path / "r.rec"
+    with pytest.raises(ValueError, match=r"doc.txt: 2 character\(s\).*'Q' x3"):
+        record(model, [("doc.txt", "abQQQ!c")], out)
+    assert not out.exists() and os.listdir(tmp_path) == ["m.npz"]
+    rec = record(model, [("doc.txt", "abQQQ!c")], out, unknown="skip")
+    assert rec.text == "abc" and rec.documents[0]["dropped"] == 4
+    rec = record(model, [("doc.txt", "abQ")], out, unknown="space")  # replaces the old recording
+    assert rec.text == "ab "
+
+
+def test_refuses_to_overwrite_other_things(model, tmp_path):
+    (tmp_path / "file.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="not a recording"):
+        record(model, [("d", "abc")], tmp_path / "file.txt")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "x").write_text("keep")
+    with pytest.raises(ValueError, match="not a recording"):
+        record(model, [("d", "abc")], tmp_path / "dir")
+    assert (tmp_path / "file.txt").read_text() == "keep me"
+
+
+def test_damaged_recordings_are_named(model, tmp_path):
+    out = tmp_path / "r.rec"
+    record(model, [("d", DOC1)], out)
+    np.save(out / "L0_h.npy", np.zeros((3, 12), dtype=np.float32))
+    with pytest.raises(ValueError, match="damaged"):
+        Recording(out).activations(0, "h")
+    with pytest.raises(ValueError, match="no layer 1"):
+        Recording(out).activations(1, "h")
+    (out / "L0_h.npy").unlink()
+    with pytest.raises(ValueError, match="missing"):
+        Recording(out).activations(0, "h")
+    (out / "manifest.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        Recording(out)
+    (out / "manifest.json").unlink()
+    with pytest.raises(ValueError, match="no manifest"):
+        Recording(out)
+    with pytest.raises(ValueError, match="not a recording"):
+        Recording(tmp_path / "m.npz")
+
+
+def test_recording_knows_its_model(model, tmp_path):
+    rec = record(model, [("d", DOC1)], tmp_path / "r.rec")
+    rec.check_model(model)
+    other = Model.init(VOCAB, hidden_size=12, seed=1)
+    other.save(tmp_path / "other.npz")
+    with pytest.raises(ValueError, match="another model"):
+        rec.check_model(Model.load(tmp_path / "other.npz"))
+
+
+def test_in_memory_run_equals_recording(model, tmp_path):
+    rec = record(model, [("a", DOC1), ("b", DOC2)], tmp_path / "r.rec")
+    mem = run_in_memory(model, DOC1 + DOC2, [0, len(DOC1)])
+    np.testing.assert_allclose(mem[(0, "h")], rec.activations(0, "h"), atol=1e-7)

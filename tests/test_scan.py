@@ -1,0 +1,385 @@
+"""scan: effect sizes against brute force, the circular-shift null, planted and noise units."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.signal import lfilter
+
+from interpret import scan as scan_mod
+from interpret.scan import (COLUMNS, FeatureValues, add_qvalues, draw_shifts, format_table,
+                            rows_to_csv, scan, shifted_statistics, top_rows)
+
+
+# ---- synthetic data -------------------------------------------------------------------------
+
+def ar1(rng, n, units, phi=0.95):
+    """(n, units) AR(1) noise with unit variance: slow drifts like a recurrent unit's state."""
+    e = rng.standard_normal((n, units)) * np.sqrt(1 - phi ** 2)
+    return lfilter([1.0], [1.0, -phi], e, axis=0)
+
+
+def runs(rng, n, lo=20, hi=200):
+    """(n,) 0/1 in alternating runs of lo..hi characters, like inside / outside a quote."""
+    out, state = [], int(rng.integers(2))
+    while len(out) < n:
+        out += [state] * int(rng.integers(lo, hi + 1))
+        state = 1 - state
+    return np.array(out[:n], dtype=float)
+
+
+def line_position(rng, n, mean_width=60):
+    """(n,) position in the line, for lines of mean_width +- 20 characters."""
+    out = []
+    while len(out) < n:
+        out += range(int(rng.integers(mean_width - 20, mean_width + 21)))
+    return np.array(out[:n], dtype=float)
+
+
+def auroc_pairwise(x, f):
+    """AUROC the slow way: every (positive, negative) pair, ties count half."""
+    pos, neg = x[f == 1], x[f == 0]
+    wins = sum((p > q) + 0.5 * (p == q) for p in pos for q in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def statistic(x, f, kind):
+    """The raw statistic of one unit x against one feature f, computed directly."""
+    if kind == "binary":
+        return stats.mannwhitneyu(x[f == 1], x[f == 0]).statistic / ((f == 1).sum() * (f == 0).sum())
+    return stats.pearsonr(x, f).statistic
+
+
+def by_unit(rows, feature):
+    return {r["unit"]: r for r in rows if r["feature"] == feature}
+
+
+# ---- effect sizes against brute force -------------------------------------------------------
+
+def test_auroc_matches_pairwise_oracle_with_ties():
+    rng = np.random.default_rng(0)
+    n = 60
+    acts = rng.standard_normal((n, 4))
+    acts[:, 1] = np.round(acts[:, 1])                 # many ties
+    acts[:, 2] = (acts[:, 2] > 0.8).astype(float)     # a 0/1 unit: mostly ties
+    f = (rng.random(n) < 0.3).astype(float)
+    acts[:, 3] -= 2 * f                               # a clearly negative unit
+    rows = scan(acts, [FeatureValues("f", "binary", f)], np.zeros(n, int), n_shifts=20)
+    for u, r in by_unit(rows, "f").items():
+        want = auroc_pairwise(acts[:, u], f)
+        assert r["raw"] == pytest.approx(want, abs=1e-12)
+        assert r["score"] == pytest.approx(max(want, 1 - want), abs=1e-12)
+        assert r["sign"] == (1 if want >= 0.5 else -1)
+        assert r["metric"] == "auroc" and r["spearman"] is None and r["n_pos"] == f.sum()
+    assert by_unit(rows, "f")[3]["sign"] == -1
+
+
+def test_pearson_and_spearman_match_scipy():
+    rng = np.random.default_rng(1)
+    n = 300
+    acts = rng.standard_normal((n, 3))
+    acts[:, 1] = np.round(acts[:, 1] * 2)             # ties in the unit
+    depth = np.floor(np.cumsum(rng.standard_normal(n)) / 3)   # ties in the feature
+    acts[:, 2] -= 0.1 * depth
+    feats = [FeatureValues("depth", "ordinal", depth),
+             FeatureValues("wave", "continuous", np.sin(np.arange(n) / 7))]
+    rows = scan(acts, feats, rng.integers(0, 5, n), n_shifts=20)
+    for feat in feats:
+        for u, r in by_unit(rows, feat.name).items():
+            want = stats.pearsonr(acts[:, u], feat.values).statistic
+            assert r["raw"] == pytest.approx(want, abs=1e-12)
+            assert r["score"] == pytest.approx(abs(want), abs=1e-12)
+            assert r["sign"] == (1 if want >= 0 else -1)
+            rho = stats.spearmanr(acts[:, u], feat.values).statistic
+            assert r["spearman"] == pytest.approx(rho, abs=1e-12)
+            assert r["metric"] == "pearson_r" and r["n_pos"] is None
+
+
+@pytest.mark.parametrize("pieces", [True, False], ids=["prefix-sums", "rolled-matmul"])
+@pytest.mark.parametrize("kind", ["binary", "ordinal", "continuous"])
+def test_shifted_statistic_equals_statistic_on_rolled_feature(monkeypatch, kind, pieces):
+    monkeypatch.setattr(scan_mod, "MAX_PIECES_FRACTION", 1.0 if pieces else 0.0)
+    rng = np.random.default_rng(2)
+    n = 400
+    acts = ar1(rng, n, 3)
+    acts[:, 0] = np.round(acts[:, 0] * 2)             # ties
+    f = {"binary": runs(rng, n), "ordinal": np.floor(np.cumsum(rng.standard_normal(n))),
+         "continuous": ar1(rng, n, 1)[:, 0]}[kind]
+    shifts = [1, 17, 200, 399]
+    got = shifted_statistics(acts, FeatureValues("f", kind, f), shifts, chunk_rows=150)
+    for j, k in enumerate(shifts):
+        for u in range(3):
+            want = statistic(acts[:, u], np.roll(f, k), kind)
+            assert got[u, j] == pytest.approx(want, abs=1e-6)
+
+
+def test_scan_summarises_the_shift_null():
+    rng = np.random.default_rng(3)
+    n = 2000
+    acts = ar1(rng, n, 5)
+    feat = FeatureValues("q", "binary", runs(rng, n))
+    acts[:, 1] += 3 * feat.values                     # something to be extreme about
+    rows = by_unit(scan(acts, [feat], np.zeros(n, int), n_shifts=50, seed=7), "q")
+    shifts = draw_shifts(n, 50, seed=7)
+    assert shifts.min() >= n // 20 and shifts.max() <= n - n // 20
+    null = shifted_statistics(acts, feat, shifts)     # (U, S)
+    for u, r in rows.items():
+        assert r["null_mean"] == pytest.approx(null[u].mean(), abs=1e-9)
+        assert r["null_sd"] == pytest.approx(null[u].std(ddof=1), abs=1e-9)
+        extreme = np.sum(np.abs(null[u] - 0.5) >= abs(r["raw"] - 0.5))
+        assert r["p_empirical"] == pytest.approx((1 + extreme) / 51)
+        z = (r["raw"] - null[u].mean()) / null[u].std(ddof=1)
+        assert r["p"] == pytest.approx(2 * stats.norm.sf(abs(z)), rel=1e-6)
+    assert rows[1]["p"] < 1e-4 and rows[1]["p_empirical"] == pytest.approx(1 / 51)
+
+
+# ---- planted units and pure noise -----------------------------------------------------------
+
+def test_planted_units_rank_first_and_are_significant():
+    rng = np.random.default_rng(4)
+    n, units = 5000, 50
+    acts = ar1(rng, n, units)
+    quote, pos = runs(rng, n), line_position(rng, n)
+    acts[:, 7] = quote + 0.8 * ar1(rng, n, 1)[:, 0]
+    acts[:, 21] = -pos / 60 + 0.5 * ar1(rng, n, 1)[:, 0]
+    feats = [FeatureValues("in_quote", "binary", quote),
+             FeatureValues("line_pos", "ordinal", pos)]
+    rows = scan(acts, feats, rng.integers(0, 30, n))
+    add_qvalues(rows)
+    best_q, best_pos = top_rows(rows, "in_quote", top=1)[0], top_rows(rows, "line_pos", top=1)[0]
+    assert best_q["unit"] == 7 and best_q["q"] < 0.05 and best_q["sign"] == 1
+    assert best_pos["unit"] == 21 and best_pos["q"] < 0.05 and best_pos["sign"] == -1
+    assert best_q["beyond_char"] > 0.8 and best_pos["beyond_char"] > 0.5
+
+
+def noise_scan(seed, n=3000, units=20, n_shifts=100):
+    """Pure AR(1) noise units against two autocorrelated features; rows with q."""
+    rng = np.random.default_rng(seed)
+    feats = [FeatureValues("in_quote", "binary", runs(rng, n)),
+             FeatureValues("line_pos", "ordinal", line_position(rng, n))]
+    acts = ar1(rng, n, units)
+    rows = scan(acts, feats, rng.integers(0, 30, n), n_shifts=n_shifts, seed=seed)
+    add_qvalues(rows)
+    return acts, feats, rows
+
+
+def test_noise_units_are_not_flagged_across_seeds():
+    flagged, runs_with_any, total = 0, 0, 0
+    seeds = range(30)
+    for seed in seeds:
+        _, _, rows = noise_scan(seed)
+        hits = sum(r["q"] < 0.05 for r in rows)
+        flagged += hits
+        runs_with_any += hits > 0
+        total += len(rows)
+    assert flagged / total <= 0.05
+    assert runs_with_any / len(seeds) <= 0.10          # family-wise: BH at 0.05 under the null
+
+
+def test_character_shuffle_null_would_flag_the_same_noise():
+    """Why the shift null: shuffling characters ignores autocorrelation and calls noise real."""
+    acts, feats, rows = noise_scan(seed=100, n_shifts=200)
+    rng = np.random.default_rng(0)
+    n = len(acts)
+    ranks = stats.rankdata(acts, axis=0) - (n + 1) / 2
+    z = (acts - acts.mean(0)) / acts.std(0)
+    naive_p = []
+    for feat in feats:
+        perms = np.stack([rng.permutation(feat.values) for _ in range(200)], axis=1)  # (N, 200)
+        if feat.kind == "binary":
+            n1 = feat.values.sum()
+            obs = 0.5 + ranks.T @ feat.values / (n1 * (n - n1))
+            null = 0.5 + ranks.T @ perms / (n1 * (n - n1))
+        else:
+            fz = (feat.values - feat.values.mean()) / feat.values.std()
+            obs, null = z.T @ fz / n, z.T @ ((perms - perms.mean(0)) / perms.std(0)) / n
+        zs = (obs - null.mean(1)) / null.std(1, ddof=1)
+        naive_p += list(2 * stats.norm.sf(np.abs(zs)))
+    naive_q = stats.false_discovery_control(naive_p, method="bh")
+    shift_q = np.array([r["q"] for r in rows])
+    assert np.mean(naive_q < 0.05) > 0.3               # the shuffle null calls much noise real
+    assert np.mean(shift_q < 0.05) <= 0.05
+
+
+# ---- beyond the character -------------------------------------------------------------------
+
+def test_beyond_char_separates_delimiter_units_from_quote_cells():
+    rng = np.random.default_rng(5)
+    n = 6000
+    text = rng.choice(list("abcde fgh."), size=n)
+    inside = runs(rng, n, 30, 150)
+    starts = np.flatnonzero(np.diff(np.append(0, inside)) == 1)
+    ends = np.flatnonzero(np.diff(np.append(inside, 0)) == -1)
+    text[starts], text[ends] = '"', '"'               # quotes open and close each run
+    char_ix = np.unique(text, return_inverse=True)[1]
+    acts = ar1(rng, n, 4)
+    acts[:, 0] = (text == '"')                        # fires on the quote character only
+    acts[:, 1] = inside + 0.5 * rng.standard_normal(n)   # a real quote cell
+    acts[:, 2] = -acts[:, 1]
+    rows = by_unit(scan(acts, [FeatureValues("in_quote", "binary", inside)], char_ix), "in_quote")
+    assert 0.5 < rows[0]["score"] < 0.6               # delimiters are a small part of a quote
+    assert rows[0]["beyond_char"] == pytest.approx(0.5, abs=1e-12)
+    assert rows[1]["score"] > 0.9 and rows[1]["beyond_char"] > 0.9
+    assert rows[2]["sign"] == -1 and rows[2]["beyond_char"] == pytest.approx(rows[1]["beyond_char"])
+
+
+def test_beyond_char_of_pearson_is_zero_for_a_function_of_the_character():
+    rng = np.random.default_rng(6)
+    n = 500
+    char_ix = rng.integers(0, 7, n)
+    pos = line_position(rng, n, 30)
+    acts = np.column_stack([np.sin(char_ix * 1.3), pos + rng.standard_normal(n)])
+    rows = by_unit(scan(acts, [FeatureValues("pos", "ordinal", pos)], char_ix, n_shifts=20), "pos")
+    assert rows[0]["beyond_char"] == 0.0
+    assert rows[1]["beyond_char"] > 0.9
+
+
+# ---- q-values, storage, blocks --------------------------------------------------------------
+
+def test_qvalues_are_benjamini_hochberg_over_valid_rows():
+    rng = np.random.default_rng(7)
+    p = rng.random(40) ** 3
+    rows = [{"p": float(x)} for x in p] + [{"p": None}, {"p": None}]
+    add_qvalues(rows)
+    want = stats.false_discovery_control(p, method="bh")
+    assert [r["q"] for r in rows[:40]] == pytest.approx(list(want))
+    assert rows[40]["q"] is None and rows[41]["q"] is None
+
+
+def some_data(seed=8, n=1500, units=23):
+    rng = np.random.default_rng(seed)
+    acts = ar1(rng, n, units)
+    feats = [FeatureValues("in_quote", "binary", runs(rng, n)),
+             FeatureValues("line_pos", "ordinal", line_position(rng, n)),
+             FeatureValues("spaces", "binary", (rng.random(n) < 0.2).astype(float))]
+    acts[:, 3] += feats[0].values
+    return acts, feats, rng.integers(0, 40, n)
+
+
+def assert_same_rows(a, b):
+    """Equal rows; the null is summed in float32, so its summaries agree to float32 precision."""
+    assert len(a) == len(b)
+    for ra, rb in zip(a, b):
+        for key in COLUMNS:
+            if key in ("null_mean", "null_sd"):
+                assert rb[key] == pytest.approx(ra[key], abs=1e-6), key
+            elif key == "p":
+                assert rb[key] == pytest.approx(ra[key], rel=1e-3, abs=1e-9), key
+            elif isinstance(ra[key], float):
+                assert rb[key] == pytest.approx(ra[key], rel=1e-9, abs=1e-12), key
+            else:
+                assert ra[key] == rb[key], key
+
+
+def test_float16_memmap_gives_the_rows_of_float64_in_memory(tmp_path):
+    acts, feats, char_ix = some_data()
+    path = tmp_path / "activations.npy"
+    mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=acts.shape)
+    mm[:] = acts
+    mm.flush()
+    mm = np.load(path, mmap_mode="r")
+    from_mm = scan(mm, feats, char_ix, n_shifts=60)
+    in_mem = scan(np.asarray(mm, dtype=np.float64), feats, char_ix, n_shifts=60)
+    assert_same_rows(in_mem, from_mm)
+
+
+def test_block_and_chunk_sizes_do_not_change_results():
+    acts, feats, char_ix = some_data()
+    base = scan(acts, feats, char_ix, n_shifts=60)
+    assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=5, chunk_rows=333))
+    assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=1))
+
+
+def test_progress_reports_every_unit_and_rows_are_plain_json():
+    acts, feats, char_ix = some_data(units=10)
+    seen = []
+    rows = scan(acts, feats, char_ix, n_shifts=30, block_units=4, layer=1, kind="c",
+                progress=seen.append)
+    assert seen == [4, 4, 2]
+    assert len(rows) == 3 * 10 and set(COLUMNS) <= set(rows[0])
+    assert rows[0]["layer"] == 1 and rows[0]["kind"] == "c"
+    json.dumps(rows, allow_nan=False)
+
+
+# ---- degenerate input -----------------------------------------------------------------------
+
+def test_constant_features_and_units_give_empty_rows_that_sort_last():
+    acts, feats, char_ix = some_data(units=6)
+    acts[:, 2] = 0.25                                 # a dead unit
+    n = len(acts)
+    feats += [FeatureValues("never", "binary", np.zeros(n)),
+              FeatureValues("flat", "continuous", np.full(n, 3.0))]
+    rows = scan(acts, feats, char_ix, n_shifts=30)
+    add_qvalues(rows)
+    dead = [r for r in rows if r["unit"] == 2 or r["feature"] in ("never", "flat")]
+    assert len(dead) == 5 + 2 * 5                     # unit 2 x 5 features, 2 features x 5 units
+    for r in dead:
+        assert r["score"] is None and r["p"] is None and r["q"] is None
+    assert by_unit(rows, "never")[0]["n_pos"] == 0
+    assert top_rows(rows, "in_quote", top=None)[-1]["unit"] == 2
+    table = format_table(rows)
+    assert "never (binary, auroc)  n_pos=0" in table and "no valid scores" in table
+    rows_to_csv(rows, io.StringIO())
+    json.dumps(rows, allow_nan=False)
+
+
+def test_bad_input_raises_with_a_way_out():
+    rng = np.random.default_rng(9)
+    with pytest.raises(ValueError, match="the recording has 19 characters; scanning needs at least 20"):
+        scan(rng.random((19, 3)), [FeatureValues("f", "binary", np.ones(19))], np.zeros(19, int))
+    acts = rng.random((100, 3))
+    with pytest.raises(ValueError, match="kind 'nominal'"):
+        scan(acts, [FeatureValues("f", "nominal", np.ones(100))], np.zeros(100, int))
+    with pytest.raises(ValueError, match="values other than 0 and 1"):
+        scan(acts, [FeatureValues("f", "binary", np.arange(100.0))], np.zeros(100, int))
+    with pytest.raises(ValueError, match="shape"):
+        scan(acts, [FeatureValues("f", "ordinal", np.arange(99.0))], np.zeros(100, int))
+    acts[5, 1] = np.inf
+    with pytest.raises(ValueError, match="unit 1 .*non-finite"):
+        scan(acts, [FeatureValues("f", "ordinal", np.arange(100.0))], np.zeros(100, int))
+
+
+# ---- ranking and output ---------------------------------------------------------------------
+
+def test_top_rows_orders_by_score_and_filters_by_q():
+    acts, feats, char_ix = some_data()
+    rows = scan(acts, feats, char_ix, n_shifts=60)
+    add_qvalues(rows)
+    best = top_rows(rows, top=3)
+    assert [r["feature"] for r in best] == ["in_quote"] * 3 + ["line_pos"] * 3 + ["spaces"] * 3
+    scores = [r["score"] for r in best[:3]]
+    assert scores == sorted(scores, reverse=True) and best[0]["unit"] == 3
+    sig = top_rows(rows, "in_quote", top=None, q_max=0.05)
+    assert sig and all(r["q"] <= 0.05 for r in sig)
+
+
+def test_format_table_is_readable_and_marks_significant_rows():
+    acts, feats, char_ix = some_data()
+    rows = scan(acts, feats, char_ix, n_shifts=60)
+    add_qvalues(rows)
+    control = scan(ar1(np.random.default_rng(1), len(acts), 23), feats, char_ix, n_shifts=60)
+    table = format_table(rows, top=4, control_rows=control)
+    lines = table.splitlines()
+    assert lines[0].startswith("in_quote (binary, auroc)  n_pos=")
+    assert "untrained best: 0." in lines[0]
+    assert lines[1].split() == ["layer", "kind", "unit", "score", "sign", "q", "beyond_char", "p"]
+    assert lines[2].split()[:3] == ["0", "h", "3"] and " * " in lines[2]
+    assert "line_pos (ordinal, pearson_r)" in table
+    assert max(len(line) for line in lines) <= 100
+
+
+def test_rows_to_csv_writes_the_fixed_columns(tmp_path):
+    acts, feats, char_ix = some_data(units=4)
+    rows = scan(acts, feats, char_ix, n_shifts=30)
+    buf = io.StringIO()
+    rows_to_csv(rows, buf)
+    back = list(csv.DictReader(io.StringIO(buf.getvalue())))
+    assert tuple(back[0]) == COLUMNS and len(back) == len(rows)
+    assert back[0]["q"] == "" and float(back[0]["score"]) == pytest.approx(rows[0]["score"])
+    path = tmp_path / "scan.csv"
+    rows_to_csv(rows, path)
+    assert path.read_text() == buf.getvalue().replace("\r\n", "\n") or path.read_text() == buf.getvalue()
+    assert [p.name for p in tmp_path.iterdir()] == ["scan.csv"]

@@ -25,6 +25,12 @@ prefix sums at the shifted piece ends (a sparse product, float64). Two p-values 
   thousands of rows powerless.
 - p (the one used for q) = 2 * norm.sf(|raw - null_mean| / null_sd), a normal approximation to
   the shift null (null_mean, null_sd are stored in the row). If null_sd is 0, p = p_empirical.
+  On AR(1) noise (phi 0.95) against quote-like runs and line positions, 6% of rows get p < 0.05
+  and 1.2% p < 0.01: close to nominal, slightly liberal, far from a character shuffle's verdict.
+
+The shift null assumes the alignment is the only thing that matters: a feature with an exact
+period (every line exactly 60 characters) re-aligns itself under shifts by whole periods, so its
+p-values come out large; real text is not periodic.
 
 q = Benjamini-Hochberg over every row passed to add_qvalues (all units x features x kinds).
 
@@ -100,8 +106,9 @@ def _prepare(spec: FeatureValues, n: int, shifts: np.ndarray) -> _Feature:
     f = v if binary else (v - v.mean()) / v.std()
     denom = float(n_pos) * (n - n_pos) if binary else float(n)
     ranks = None if binary else _centred_ranks(v[:, None])[:, 0]
-    return _Feature(spec, binary, f, np.concatenate([f, f]).astype(np.float32),
-                    _piece_matrix(f, shifts), denom, ranks, n_pos)
+    pieces = _piece_matrix(f, shifts)
+    f2 = None if pieces else np.concatenate([f, f]).astype(np.float32)
+    return _Feature(spec, binary, f, f2, pieces, denom, ranks, n_pos)
 
 
 def _piece_matrix(f: np.ndarray, shifts: np.ndarray):
@@ -190,7 +197,7 @@ def _char_residual(a: np.ndarray, codes: np.ndarray) -> np.ndarray:
 
 
 def _rolled_dots(cols: np.ndarray, f2: np.ndarray, shifts: np.ndarray,
-                  chunk_rows: int) -> np.ndarray:
+                 chunk_rows: int) -> np.ndarray:
     """(B, S): dot of each column of cols (N, B) float32 with np.roll(f, k) for each shift k."""
     n = cols.shape[0]
     out = np.zeros((cols.shape[1], len(shifts)), dtype=np.float64)
@@ -220,7 +227,7 @@ def draw_shifts(n: int, n_shifts: int = 200, seed: int = 0, min_shift: int | Non
 
 def _block_stats(a: np.ndarray, feats: list[_Feature], codes: np.ndarray, shifts: np.ndarray,
                  chunk_rows: int) -> list[dict | None]:
-    """Per feature: raw (B,), null (B, S), spearman (B,), beyond (B,) for the unit block a (N, B)."""
+    """Per feature: raw (B,), null (B, S), spearman (B,), beyond (B,) for the block a (N, B)."""
     beyond = _beyond_char(a, codes, feats)
     rc = _centred_ranks(a)                            # (N, B): AUROC and Spearman read ranks
     rc_norm = np.sqrt(np.sum(rc * rc, axis=0))
@@ -302,6 +309,8 @@ def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", mi
     number of units just finished (an increment, like click's bar.update).
     """
     n, n_units, codes = _check(acts, features, char_ix)
+    if block_units < 1:
+        raise ValueError(f"block_units={block_units}; use a positive number of units per block")
     shifts = draw_shifts(n, n_shifts, seed, min_shift)
     feats = [_prepare(f, n, shifts) for f in features]
     chunk_rows = chunk_rows or max(1024, (1 << 23) // n_shifts)   # rolled chunk ~32 MB

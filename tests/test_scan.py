@@ -49,7 +49,8 @@ def auroc_pairwise(x, f):
 def statistic(x, f, kind):
     """The raw statistic of one unit x against one feature f, computed directly."""
     if kind == "binary":
-        return stats.mannwhitneyu(x[f == 1], x[f == 0]).statistic / ((f == 1).sum() * (f == 0).sum())
+        u = stats.mannwhitneyu(x[f == 1], x[f == 0]).statistic
+        return u / ((f == 1).sum() * (f == 0).sum())
     return stats.pearsonr(x, f).statistic
 
 
@@ -288,6 +289,9 @@ def test_float16_memmap_gives_the_rows_of_float64_in_memory(tmp_path):
 
 def test_block_and_chunk_sizes_do_not_change_results():
     acts, feats, char_ix = some_data()
+    shifts = draw_shifts(len(acts), 60)
+    paths = [scan_mod._prepare(f, len(acts), shifts).pieces is not None for f in feats]
+    assert paths == [True, False, False]              # both null paths run below
     base = scan(acts, feats, char_ix, n_shifts=60)
     assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=5, chunk_rows=333))
     assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=1))
@@ -328,9 +332,14 @@ def test_constant_features_and_units_give_empty_rows_that_sort_last():
 
 def test_bad_input_raises_with_a_way_out():
     rng = np.random.default_rng(9)
-    with pytest.raises(ValueError, match="the recording has 19 characters; scanning needs at least 20"):
+    with pytest.raises(ValueError, match="has 19 characters; scanning needs at least 20"):
         scan(rng.random((19, 3)), [FeatureValues("f", "binary", np.ones(19))], np.zeros(19, int))
     acts = rng.random((100, 3))
+    ok = [FeatureValues("f", "ordinal", np.arange(100.0))]
+    with pytest.raises(ValueError, match="n_shifts=5 is too few"):
+        scan(acts, ok, np.zeros(100, int), n_shifts=5)
+    with pytest.raises(ValueError, match="min_shift=60 leaves no shifts"):
+        scan(acts, ok, np.zeros(100, int), min_shift=60)
     with pytest.raises(ValueError, match="kind 'nominal'"):
         scan(acts, [FeatureValues("f", "nominal", np.ones(100))], np.zeros(100, int))
     with pytest.raises(ValueError, match="values other than 0 and 1"):
@@ -381,5 +390,5 @@ def test_rows_to_csv_writes_the_fixed_columns(tmp_path):
     assert back[0]["q"] == "" and float(back[0]["score"]) == pytest.approx(rows[0]["score"])
     path = tmp_path / "scan.csv"
     rows_to_csv(rows, path)
-    assert path.read_text() == buf.getvalue().replace("\r\n", "\n") or path.read_text() == buf.getvalue()
+    assert path.read_bytes().decode() == buf.getvalue()
     assert [p.name for p in tmp_path.iterdir()] == ["scan.csv"]

@@ -347,7 +347,7 @@ def export(rec, out, unit, start, length, gallery, top, scan_json, features, fea
     recording = Recording(rec)
     if gallery:
         if scan_json:
-            rows = report.load_scan_json(scan_json)
+            rows = report.load_scan_json(scan_json, recording)
         else:
             feats = report.choose_features(recording.text, features, feature_regex, feature_file)
             rows = report.scan_recording(recording, feats, layer=layer, kind=kind, n_shifts=shifts,

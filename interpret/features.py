@@ -31,7 +31,7 @@ class Feature:
     kind: str  # "binary" | "ordinal" | "continuous"
     causal: bool  # knowable from text[:t+1] alone
     domain: str  # "prose" | "code" | "any"
-    description: str  # one line, for `interpret scan --list-features`
+    description: str  # one line, for `interpret features`
 
 
 FEATURES: dict[str, Feature] = {}
@@ -215,12 +215,13 @@ def get_features(names=None, *, extra=()):
     if names is None:
         return list(pool.values())
     if isinstance(names, str):
-        names = names.split(",")
+        names = [names]
+    names = [part.strip() for n in names for part in n.split(",") if part.strip()]
     out = {}
-    for name in (s.strip() for s in names):
+    for name in names:
         if name not in pool:
             raise ValueError(f"unknown feature {name!r}; known: {', '.join(pool)}; "
-                             "see interpret scan --list-features")
+                             "`interpret features` lists them")
         out[name] = pool[name]
     return list(out.values())
 

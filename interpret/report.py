@@ -106,8 +106,9 @@ def jsonable(row):
 REQUIRED_KEYS = ("feature", "unit", "layer", "kind", "metric", "score", "sign", "q")
 
 
-def load_scan_json(path):
-    """Rows from `interpret scan --json` output (a list, or {"rows": [...]})."""
+def load_scan_json(path, recording=None):
+    """Rows from `interpret scan --json` output (a list, or {"rows": [...]}), checked against
+    `recording` when given (a scan of another recording names units it does not have)."""
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
@@ -120,7 +121,20 @@ def load_scan_json(path):
         missing = [k for k in REQUIRED_KEYS if k not in r]
         if missing:
             raise ValueError(f"{path}: a row lacks {', '.join(missing)}; write it with `interpret scan --json`")
+    if recording is not None:
+        _check_rows_fit(path, rows, recording)
     return rows
+
+
+def _check_rows_fit(path, rows, recording):
+    sizes = {(layer, kind): n for layer, kind, n in recording.kinds()}
+    for r in rows:
+        n = sizes.get((r.get("layer"), r.get("kind")))
+        unit = r.get("unit")
+        if n is None or not isinstance(unit, int) or not 0 <= unit < n:
+            raise ValueError(f"{path} names layer {r.get('layer')} kind {r.get('kind')!r} unit {unit}, "
+                             f"which {recording.path} does not have; the scan is of another "
+                             "recording: scan this one with `interpret scan REC --json`")
 
 
 # ---- excerpts and pages -------------------------------------------------------------------------

@@ -106,6 +106,11 @@ def test_export_unit_and_gallery(work):
     js = work / "scan.json"
     js.write_text(ok(run("scan", work / "run.rec", "--json", "-q")).output)
     ok(run("export", work / "run.rec", "--gallery", "--scan", js, "-o", work / "g2.html"))
+    rows = json.loads(js.read_text())
+    rows[0]["unit"] = 16                              # a scan of a bigger model's recording
+    js.write_text(json.dumps(rows))
+    fails(run("export", work / "run.rec", "--gallery", "--scan", js, "-o", work / "g3.html"),
+          "another recording")
     js.write_text("[{\"feature\": 1}]")
     fails(run("export", work / "run.rec", "--gallery", "--scan", js, "-o", work / "g3.html"), "lacks")
     js.write_text("{oops")

@@ -366,9 +366,10 @@ def test_load_feature_file_missing(tmp_path):
 def test_get_features():
     assert [f.name for f in get_features()] == list(FEATURES)
     assert [f.name for f in get_features(["line_length", "in_quote"])] == ["line_length", "in_quote"]
+    assert [f.name for f in get_features(["in_quote, line_length", "in_quote"])] == ["in_quote", "line_length"]
     with pytest.raises(ValueError) as info:
         get_features(["foo"])
     assert str(info.value) == (f"unknown feature 'foo'; known: {', '.join(FEATURES)}; "
-                               "see interpret scan --list-features")
+                               "`interpret features` lists them")
     with pytest.raises(ValueError, match="'in_quote' is defined twice"):
         get_features(extra=[Feature("in_quote", len, "binary", True, "any", "clash")])

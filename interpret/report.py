@@ -201,8 +201,9 @@ def _ranked_per_feature(rows, top):
         if r["feature"] not in order:
             order.append(r["feature"])
     out = []
-    for name in order:
-        out += top_rows([r for r in rows if r["feature"] == name], feature=name, top=top)
+    for name in order:  # a feature constant on this text has no scores: nothing to show
+        out += top_rows([r for r in rows if r["feature"] == name and r.get("score") is not None],
+                        feature=name, top=top)
     return out
 
 

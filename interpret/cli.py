@@ -81,8 +81,8 @@ def main():
 @click.option("--hidden", default=100, show_default=True, type=click.IntRange(min=1), help="Hidden units H.")
 @click.option("--seq-length", default=25, show_default=True, type=click.IntRange(min=1),
               help="Characters per truncated-BPTT window.")
-@click.option("--lr", default=0.1, show_default=True, type=click.FloatRange(min=0, min_open=True),
-              help="Adagrad learning rate.")
+@click.option("--lr", default=None, type=click.FloatRange(min=0, min_open=True),
+              help="Learning rate [default: 0.1 Adagrad for rnn, 2e-3 for adam/rmsprop].")
 @click.option("--iters", default=10000, show_default=True, type=click.IntRange(min=1),
               help="Total iterations (with --resume: the total to reach).")
 @click.option("--seed", default=0, show_default=True, help="np.random.seed before drawing parameters.")
@@ -91,21 +91,36 @@ def main():
 @click.option("--checkpoint-every", default=1000, show_default=True, type=click.IntRange(min=0),
               help="Save the model + optimizer state to --out every N iterations.")
 @click.option("--resume", type=IN_FILE, default=None, help="Continue from this checkpoint.")
+@click.option("--arch", type=click.Choice(["rnn", "lstm", "gru"]), default="rnn", show_default=True,
+              help="rnn: the gist's trainer; lstm/gru: the batched trainer.")
+@click.option("--layers", default=1, show_default=True, type=click.IntRange(min=1), help="Stacked layers.")
+@click.option("--batch-size", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Parallel streams per iteration (lstm/gru; 32 is a good start).")
+@click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), default="adam", show_default=True,
+              help="lstm/gru optimizer (rnn always uses the gist's Adagrad).")
+@click.option("--val-fraction", default=0.05, show_default=True, type=click.FloatRange(0, 1, max_open=True),
+              help="lstm/gru: the text's tail held out; its loss is reported.")
+@click.option("--val-every", default=500, show_default=True, type=click.IntRange(min=0),
+              help="lstm/gru: validate every N iterations (and keep OUT.best.npz).")
+@click.option("--clip", default=5.0, show_default=True, type=click.FloatRange(min=0),
+              help="lstm/gru: clip the gradients' global norm (0: off).")
 @encoding_option
 @quiet_option
 @friendly
 def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoint_every, resume,
-          encoding, quiet):
+          arch, layers, batch_size, optimizer, val_fraction, val_every, clip, encoding, quiet):
     """Train a vanilla char-RNN with the min-char-rnn gist's math.
 
     Defaults are the gist's: 100 hidden units, 25-character windows, Adagrad lr 0.1, gradient
     clip +-5, randn*0.01 init after np.random.seed(SEED). Same seed and text -> the same
     parameters as the gist. A text shorter than seq-length+1 trains on a shortened window.
-    Ctrl-C saves a checkpoint; continue with --resume.
+    Ctrl-C saves a checkpoint; continue with --resume. --arch lstm/gru trains a gated model
+    on --batch-size streams with Adam or RMSProp (float32), reporting validation loss.
 
     \b
     Example:
       interpret train ../shared/corpora/warandpeace.txt -o wp.npz --iters 20000
+      interpret train book.txt -o lstm.npz --arch lstm --hidden 256 --seq-length 100 --batch-size 32
       interpret train book.txt -o book.npz --hidden 128 --seq-length 50 --sample-every 2000
       interpret train book.txt -o book.npz --resume book.npz --iters 40000
     """
@@ -113,6 +128,12 @@ def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoi
     from interpret.train import train as run_train
 
     data = read_text(text, encoding)
+    if arch != "rnn" or batch_size > 1:
+        return _train_batched(data, text, out, resume, iters, checkpoint_every, quiet,
+                              dict(arch=arch, hidden=hidden, layers=layers, batch_size=batch_size,
+                                   seq_length=seq_length, lr=lr or 2e-3, optimizer=optimizer, clip=clip,
+                                   val_fraction=val_fraction, seed=seed), val_every)
+    lr = lr or 0.1
     if resume:
         state = TrainState.load(resume, data)
         info(f"resuming {resume} at iteration {state.n}", quiet)
@@ -149,6 +170,42 @@ def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoi
     click.echo(f"trained {state.n} iterations ({n_chars} characters in {secs:.1f} s, "
                f"{n_chars / max(secs, 1e-9):.0f} chars/s); smoothed loss "
                f"{state.smooth_loss / L:.4f} nats/char; saved {out}")
+
+
+def _train_batched(data, text, out, resume, iters, checkpoint_every, quiet, settings, val_every):
+    from interpret import train_batched as tb
+
+    if resume:
+        st = tb.BatchedState.load(resume, data)
+        info(f"resuming {resume} at iteration {st.n}", quiet)
+    else:
+        st = tb.BatchedState.fresh(data, corpus_name=os.path.basename(text), **settings)
+    if st.n >= iters:
+        raise click.ClickException(f"the checkpoint is already at iteration {st.n}; ask for more with --iters")
+    t0, n0, last_val = time.perf_counter(), st.n, [None]
+    with bar(iters - st.n, "training", quiet) as pbar:
+        def on_progress(n, loss, val):
+            if val is not None:
+                last_val[0] = val
+                info(f"\niteration {n}: train loss {loss:.4f}, validation loss {val:.4f} nats/char", quiet)
+            v = "" if last_val[0] is None else f", val {last_val[0]:.3f}"
+            pbar.label = f"training  loss {loss:.3f}{v} nats/char"
+            pbar.update(n - on_progress.done)
+            on_progress.done = n
+        on_progress.done = n0
+        try:
+            tb.train(st, data, iters, checkpoint_path=out, checkpoint_every=checkpoint_every,
+                     val_every=val_every, on_progress=on_progress)
+        except KeyboardInterrupt:
+            click.echo(f"\ninterrupted at iteration {st.n}; checkpoint saved to {out}; continue with "
+                       f"--resume {out}", err=True)
+            sys.exit(130)
+    m, secs = st.meta, time.perf_counter() - t0
+    n_chars = (st.n - n0) * m["batch_size"] * m["seq_length"]
+    val = f"; best validation loss {m['best_val_loss']:.4f}" if "best_val_loss" in m else ""
+    click.echo(f"trained {st.n} iterations ({n_chars} characters in {secs:.1f} s, "
+               f"{n_chars / max(secs, 1e-9):.0f} chars/s); smoothed loss {m['smooth_loss']:.4f} "
+               f"nats/char{val}; saved {out}")
 
 
 # ---- sample -----------------------------------------------------------------------------------

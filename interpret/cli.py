@@ -128,7 +128,7 @@ def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoi
     from interpret.train import train as run_train
 
     data = read_text(text, encoding)
-    if arch != "rnn" or batch_size > 1:
+    if arch != "rnn" or batch_size > 1 or (resume and _is_batched(resume)):
         return _train_batched(data, text, out, resume, iters, checkpoint_every, quiet,
                               dict(arch=arch, hidden=hidden, layers=layers, batch_size=batch_size,
                                    seq_length=seq_length, lr=lr or 2e-3, optimizer=optimizer, clip=clip,
@@ -170,6 +170,11 @@ def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoi
     click.echo(f"trained {state.n} iterations ({n_chars} characters in {secs:.1f} s, "
                f"{n_chars / max(secs, 1e-9):.0f} chars/s); smoothed loss "
                f"{state.smooth_loss / L:.4f} nats/char; saved {out}")
+
+
+def _is_batched(path):
+    from interpret.model import Model
+    return Model.load(path).meta.get("trainer") == "batched"
 
 
 def _train_batched(data, text, out, resume, iters, checkpoint_every, quiet, settings, val_every):
@@ -218,20 +223,116 @@ def _train_batched(data, text, out, resume, iters, checkpoint_every, quiet, sett
 @click.option("--prime", default="", help="Text run through the model first; the sample continues it.")
 @click.option("--argmax", is_flag=True, help="Always take the most likely character (greedy).")
 @click.option("--seed", default=None, type=int, help="Random seed for a repeatable sample.")
+@click.option("--clamp", multiple=True, metavar="J=VALUE", help="Hold unit J at VALUE while generating (repeatable).")
+@click.option("--layer", default=0, show_default=True, type=int, help="--clamp: the units' layer.")
+@click.option("--kind", default="h", show_default=True, help="--clamp: h, or c (LSTM cell state).")
 @friendly
-def sample(model, length, temperature, prime, argmax, seed):
-    """Generate text from a model.
+def sample(model, length, temperature, prime, argmax, seed, clamp, layer, kind):
+    """Generate text from a model (optionally with units clamped, to see what they do).
 
     \b
     Example:
       interpret sample wp.npz -n 300 --temperature 0.8 --prime "Prince "
       interpret sample wp.npz --argmax --prime "The "
+      interpret sample lstm.npz --clamp 42=1.0 --kind c --layer 1 --seed 0
     """
+    from interpret import causal
     from interpret.model import Model
     from interpret.train import sample as run_sample
 
     m = Model.load(model)
+    if clamp or m.gated:
+        if argmax:
+            raise click.UsageError("--argmax works with the vanilla rnn without --clamp; use a low --temperature")
+        click.echo(causal.sample(m, length, clamp=[_parse_clamp(c) for c in clamp], layer=layer, kind=kind,
+                                 prime=prime, temperature=temperature, seed=seed))
+        return
     click.echo(run_sample(m, length, prime=prime, temperature=temperature, argmax=argmax, seed=seed))
+
+
+def _parse_clamp(spec):
+    try:
+        j, v = spec.split("=")
+        return int(j), float(v)
+    except ValueError:
+        raise click.BadParameter(f"{spec!r} is not J=VALUE (e.g. 42=1.0)", param_hint="--clamp") from None
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("model", type=IN_FILE)
+@click.argument("text", type=IN_FILE)
+@click.option("--unit", required=True, type=int, help="The unit to ablate.")
+@click.option("--layer", default=0, show_default=True, type=int, help="Its layer.")
+@click.option("--kind", default="h", show_default=True, help="h, or c (LSTM cell state).")
+@click.option("--mode", type=click.Choice(["zero", "mean"]), default="zero", show_default=True,
+              help="Set the unit to 0, or hold it at its mean over the text.")
+@click.option("--random", "n_random", default=20, show_default=True, type=click.IntRange(min=1),
+              help="Random units ablated the same way, as the baseline.")
+@click.option("--start", default=0, show_default=True, type=click.IntRange(min=0), help="First character used.")
+@click.option("--length", default=20000, show_default=True, type=click.IntRange(min=2), help="Characters used.")
+@click.option("-f", "--feature", default=None, help="Also report where this binary feature is on.")
+@click.option("--seed", default=0, show_default=True, help="Seed for choosing the random units.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@encoding_option
+@friendly
+def ablate(model, text, unit, layer, kind, mode, n_random, start, length, feature, seed, as_json, encoding):
+    """Measure what a unit does: the loss change when it is zeroed (or held at its mean).
+
+    The change in next-character loss (nats) over the text, and where the next character is a
+    quote, a newline or a closing bracket, next to random units ablated the same way;
+    p_random = share of random units that hurt at least as much.
+
+    \b
+    Example:
+      interpret ablate lstm.npz held_out.txt --unit 42 --layer 1 --kind c
+      interpret ablate c.npz lua.txt --unit 7 --mode mean -f in_comment --json
+    """
+    from interpret import causal, features as F
+    from interpret.model import Model
+    from interpret.train import read_text
+
+    m = Model.load(model)
+    data = read_text(text, encoding)[start:start + length]
+    fv = None
+    if feature:
+        f = F.get_features([feature])[0]
+        fv = (feature, F.evaluate(f, m.encode(data, unknown="skip")[1]))
+    res = causal.ablate(m, m.encode(data, unknown="skip")[1], unit, layer=layer, kind=kind, mode=mode,
+                        n_random=n_random, seed=seed, feature=fv)
+    if as_json:
+        click.echo(json.dumps(res, indent=1))
+        return
+    click.echo(f"layer {layer} {kind} unit {unit}, {mode}-ablated, against {len(res['random_units'])} random units")
+    click.echo(f"{'where':22s} {'chars':>7s} {'loss':>7s} {'unit':>8s} {'random':>16s} {'p_random':>8s}")
+    for r in res["rows"]:
+        click.echo(f"{r['group']:22s} {r['n_chars']:7d} {r['base_loss']:7.3f} {r['unit_delta']:+8.4f} "
+                   f"{r['random_mean']:+8.4f}+-{r['random_std']:.4f} {r['p_random']:8.3f}")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("rec", type=IN_PATH)
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="HTML page to write.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
+              help="Also write the per-unit fractions as JSON.")
+@friendly
+def gates(rec, out, json_out):
+    """Gate saturation (the paper's Figure 3): per gate unit, the share of characters where it
+    is below 0.1 (left-saturated) or above 0.9 (right-saturated); one scatter per gate type.
+
+    \b
+    Example:
+      interpret gates lstm.rec -o gates.html --json gates.json
+    """
+    from interpret import gates as G
+    from interpret.export import write_html
+    from interpret.record import Recording
+
+    recording = Recording(rec)
+    sat = G.saturation(recording)
+    write_html(out, G.page(sat, f"gate saturation: {recording.path}"))
+    if json_out:
+        write_html(json_out, json.dumps(G.as_json(sat, recording.n_chars), indent=1))
+    click.echo(f"wrote {out}" + (f" and {json_out}" if json_out else ""))
 
 
 # ---- record -----------------------------------------------------------------------------------

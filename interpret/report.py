@@ -68,7 +68,7 @@ def scan_control(recording, feats, *, n_shifts=200, seed=0, init_seed=12345, pro
 
     info = recording.manifest.get("model", {})
     model = Model.init(recording.chars, info.get("hidden_size"), arch=info.get("arch", "rnn"),
-                       seed=init_seed)
+                       seed=init_seed, n_layers=info.get("n_layers", 1))
     acts = run_in_memory(model, recording.text, recording.doc_starts)
     kinds = [(l, k, a) for (l, k), a in acts.items()]
     return scan_arrays(kinds, feature_values(recording, feats), recording.char_ix,

@@ -335,6 +335,55 @@ def gates(rec, out, json_out):
     click.echo(f"wrote {out}" + (f" and {json_out}" if json_out else ""))
 
 
+@main.command(context_settings=CONTEXT)
+@click.argument("rec", type=IN_PATH)
+@click.option("-f", "--feature", "features", multiple=True, required=True, help="Feature to probe (repeatable).")
+@click.option("--layer", type=int, default=None, help="Only this layer's units (default: all).")
+@click.option("--kind", default=None, help="Only this kind, e.g. h or c (default: all).")
+@click.option("--max-rows", default=20000, show_default=True, type=click.IntRange(min=100),
+              help="Characters used (evenly spaced) to fit and score.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (with the whole L1 path).")
+@friendly
+def probe(rec, features, layer, kind, max_rows, as_json):
+    """Sparse (L1) probe on all units: the all-units score next to the best single unit's.
+
+    Fit on the first 70% of the recording, scored on the held-out rest. units_for_95: how few
+    units the sparse probe needs for 95% of the full probe's score above chance.
+
+    \b
+    Example:
+      interpret probe run.rec -f in_quote -f position_in_line --kind c
+    """
+    import numpy as np
+
+    from interpret import features as F
+    from interpret.probe import sparse_probe
+    from interpret.record import Recording
+
+    recording = Recording(rec)
+    arrays = [(l, k, n) for l, k, n in recording.kinds()
+              if (layer is None or l == layer) and (kind is None or k == kind)]
+    if not arrays:
+        recording.find(layer, kind)
+    rows = np.arange(0, recording.n_chars, max(1, recording.n_chars // max_rows))
+    X = np.concatenate([np.asarray(recording.activations(l, k)[rows], dtype=np.float64) for l, k, _ in arrays], 1)
+    labels = [f"L{l} {k} {j}" for l, k, n in arrays for j in range(n)]
+    out = []
+    for f in F.get_features(list(features)):
+        y = F.evaluate(f, recording.text, recording.doc_starts)[rows]
+        r = sparse_probe(X, y, f.kind == "binary", max_rows=len(rows))
+        r.update(feature=f.name, best_unit=labels[r["best_unit"]])
+        out.append(r)
+    if as_json:
+        click.echo(json.dumps(out, indent=1))
+        return
+    click.echo(f"{'feature':20s} {'metric':14s} {'all units':>9s} {'best unit':>16s} {'score':>6s} "
+               f"{'gap':>6s} {'units for 95%':>13s}")
+    for r in out:
+        click.echo(f"{r['feature']:20s} {r['metric']:14s} {r['full_score']:9.3f} {r['best_unit']:>16s} "
+                   f"{r['best_unit_score']:6.3f} {r['gap']:+6.3f} {str(r['units_for_95']):>13s}")
+
+
 # ---- record -----------------------------------------------------------------------------------
 @main.command(context_settings=CONTEXT)
 @click.argument("model", type=IN_FILE)

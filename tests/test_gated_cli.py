@@ -110,3 +110,11 @@ def test_gated_file_with_a_missing_array_is_named(tmp_path):
     np.savez(tmp_path / "bad.npz", **arrays, chars=np.array(m.chars), meta=np.array('{"arch": "lstm"}'))
     with pytest.raises(ValueError, match="L0_b"):
         Model.load(tmp_path / "bad.npz")
+
+
+def test_probe_command(work):
+    r = ok(run("probe", work / "run.rec", "-f", "in_quote", "-f", "position_in_line", "--kind", "c", "--json"))
+    data = json.loads(r.output)
+    assert [d["feature"] for d in data] == ["in_quote", "position_in_line"]
+    assert data[0]["metric"] == "auroc" and data[0]["best_unit"].startswith("L")
+    assert ok(run("probe", work / "run.rec", "-f", "in_quote")).output.count("in_quote") == 1

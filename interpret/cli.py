@@ -434,7 +434,7 @@ feature_options = [
     click.option("--feature-file", multiple=True, type=IN_FILE,
                  help="Add features from a Python file (runs that file's code: trust it)."),
     click.option("--layer", type=int, default=None, help="Only this layer (default: all)."),
-    click.option("--kind", default=None, help="Only this kind, e.g. h (default: all)."),
+    click.option("--kind", default=None, help="Only this kind, e.g. h or c; scan takes a list, h,c (default: all)."),
     click.option("--shifts", default=200, show_default=True, type=click.IntRange(min=10),
                  help="Circular shifts in the null distribution."),
     click.option("--seed", default=0, show_default=True, help="Seed for the null's shifts."),
@@ -487,7 +487,7 @@ def scan(rec, features, feature_regex, feature_file, layer, kind, shifts, seed, 
                                  seed=seed, progress_factory=lambda n, lab: bar(n, lab, quiet))
     control_rows = None
     if control == "untrained":
-        control_rows = report.scan_control(recording, feats, n_shifts=shifts, seed=seed,
+        control_rows = report.scan_control(recording, feats, n_shifts=shifts, seed=seed, layer=layer, kind=kind,
                                            progress_factory=lambda n, lab: bar(n, lab, quiet))
     if as_json or as_csv:
         chosen = top_rows(rows, top=top) if top else rows

@@ -60,7 +60,13 @@ def test_scan_selects_layer_and_kind_and_runs_a_gated_control(work):
                "--shifts", 20, "--control", "untrained", "-q"))
     data = json.loads(r.output)
     assert {(row["layer"], row["kind"]) for row in data["rows"]} == {(1, "c")}
-    assert {(row["layer"], row["kind"]) for row in data["control"]} >= {(1, "c"), (0, "h")}
+    assert {(row["layer"], row["kind"]) for row in data["control"]} == {(1, "c")}
+    r = ok(run("scan", work / "run.rec", "-f", "in_quote", "--kind", "h,c", "--json", "--shifts", 20,
+               "--control", "untrained", "-q"))
+    data = json.loads(r.output)
+    want = {(l, k) for l in (0, 1) for k in "hc"}
+    assert {(x["layer"], x["kind"]) for x in data["rows"]} == want
+    assert {(x["layer"], x["kind"]) for x in data["control"]} == want
 
 
 def test_gates_ablate_and_clamp_commands(work):

@@ -18,6 +18,8 @@ import zipfile
 
 import numpy as np
 
+from interpret import gated
+
 UNKNOWN_POLICIES = ("error", "skip", "space")
 
 
@@ -39,7 +41,22 @@ class RNNCell:
         return {"Wxh": Wxh, "Whh": Whh, "Why": Why, "bh": np.zeros(H), "by": np.zeros(V)}
 
 
-ARCHS = {"rnn": RNNCell}
+class GatedStack:
+    """Stacked LSTM or GRU layers (interpret.gated): arrays L{layer}_Wx, L{layer}_Wh, L{layer}_b, Why, by."""
+
+    def __init__(self, arch):
+        self.arch = arch
+        self.kinds = ("h", "c") + gated.GATE_KINDS[arch] if arch == "lstm" else ("h",) + gated.GATE_KINDS[arch]
+
+    def shapes(self, H, V, n_layers=1):
+        return gated.shapes(self.arch, H, V, n_layers)
+
+    def init(self, H, V, rng=np.random, n_layers=1):
+        return gated.init_params(self.arch, H, V, n_layers, rng)
+
+
+ARCHS = {"rnn": RNNCell, "lstm": GatedStack("lstm"), "gru": GatedStack("gru")}
+GATED_CHUNK = 4096  # steps per forward call in Model.run: bounds the gate cache of a long text
 
 
 def _umask():
@@ -79,24 +96,31 @@ class Model:
         return len(self.chars)
 
     @property
+    def gated(self):
+        return self.arch != "rnn"
+
+    @property
     def hidden_size(self):
-        return self.params["Whh"].shape[0]
+        return self.params["L0_Wh" if self.gated else "Whh"].shape[0]
 
     @property
     def n_layers(self):
-        return 1
+        return gated.n_layers_of(self.params) if self.gated else 1
 
     def kinds(self):
         """Recordable arrays as (layer, kind, n_units), in recording order."""
-        return [(0, k, self.hidden_size) for k in self.cell.kinds]
+        return [(layer, k, self.hidden_size) for layer in range(self.n_layers) for k in self.cell.kinds]
 
     def _check(self):
         if len(set(self.chars)) != len(self.chars) or any(len(c) != 1 for c in self.chars):
             raise ValueError("model vocabulary must be distinct single characters")
-        if "Whh" not in self.params:
+        if self.gated and "L0_Wh" not in self.params:
+            raise ValueError(f"a {self.arch} model needs the array 'L0_Wh' (layer 0's hidden weights)")
+        if not self.gated and "Whh" not in self.params:
             raise ValueError("model has no 'Whh' array; is this a min-char-rnn model file?")
         H, V = self.hidden_size, self.vocab_size
-        for name, shape in self.cell.shapes(H, V).items():
+        shapes = self.cell.shapes(H, V, self.n_layers) if self.gated else self.cell.shapes(H, V)
+        for name, shape in shapes.items():
             if name not in self.params:
                 raise ValueError(f"model is missing the array {name!r} (expected shape {shape})")
             a = self.params[name]
@@ -112,11 +136,18 @@ class Model:
 
     # ---- construction ------------------------------------------------------------------------
     @classmethod
-    def init(cls, chars, hidden_size=100, arch="rnn", seed=None, meta=None):
+    def init(cls, chars, hidden_size=100, arch="rnn", seed=None, meta=None, n_layers=1):
         """A fresh model; with a seed, np.random.seed(seed) first, as the gist does."""
+        if arch not in ARCHS:
+            raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHS)}")
         if seed is not None:
             np.random.seed(seed)
-        params = ARCHS[arch].init(hidden_size, len(chars))
+        if arch == "rnn":
+            if n_layers != 1:
+                raise ValueError(f"the vanilla rnn has one layer (got {n_layers}); use --arch lstm or gru")
+            params = ARCHS[arch].init(hidden_size, len(chars))
+        else:
+            params = ARCHS[arch].init(hidden_size, len(chars), np.random, n_layers)
         return cls(params, chars, arch=arch, meta=meta)
 
     # ---- text <-> indices --------------------------------------------------------------------
@@ -151,6 +182,9 @@ class Model:
 
     # ---- forward -----------------------------------------------------------------------------
     def initial_state(self):
+        """Vanilla: h (H,). Gated: per layer (h, c) (LSTM) or (h,) (GRU), each (H,)."""
+        if self.gated:
+            return [tuple(s[0] for s in layer) for layer in gated.zero_state(self.arch, self.params, 1)]
         return np.zeros(self.hidden_size)
 
     def run(self, ix, state=None, logits=True):
@@ -158,6 +192,8 @@ class Model:
 
         Row t is the state after reading ix[t]; logits[t] predicts ix[t+1].
         """
+        if self.gated:
+            return self._run_gated(ix, state, logits)
         p = self.params
         h = self.initial_state() if state is None else np.array(state, dtype=np.float64)
         T = len(ix)
@@ -170,15 +206,27 @@ class Model:
         ys = hs @ p["Why"].T + p["by"] if logits else None  # (T, V)
         return {(0, "h"): hs}, ys, h
 
+    def _run_gated(self, ix, state, logits):
+        state = self.initial_state() if state is None else state
+        parts, tops = [], []
+        for a in range(0, max(len(ix), 1), GATED_CHUNK):
+            acts, top, state = gated.run_kinds(self.arch, self.params, np.asarray(ix[a:a + GATED_CHUNK]), state)
+            parts.append(acts)
+            tops.append(top)
+        acts = parts[0] if len(parts) == 1 else {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        top = np.concatenate(tops)  # (T, H) top layer's h
+        ys = top @ self.params["Why"].T + self.params["by"] if logits else None  # (T, V)
+        return acts, ys, state
+
     def step(self, i, state):
         """One character in, (logits (V,), new state) out."""
         acts, ys, state = self.run(np.array([i]), state)
         return ys[0], state
 
     # ---- files -------------------------------------------------------------------------------
-    def save(self, path, extra=None):
+    def save(self, path, extra=None, dtype=None):
         """Write one .npz (gist names + chars + JSON meta [+ extra arrays]), atomically."""
-        arrays = dict(self.params)
+        arrays = {k: (v.astype(dtype) if dtype else v) for k, v in self.params.items()}
         arrays.update(extra or {})
         arrays["chars"] = np.array(self.chars)
         arrays["meta"] = np.array(json.dumps(self.meta, sort_keys=True))

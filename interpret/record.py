@@ -120,7 +120,8 @@ def _fill(model, doc_ix, doc_starts, outs, loss, progress=None):
             b = min(a + CHUNK, len(ix))
             acts, ys, state = model.run(ix[a:b], state, logits=loss is not None)
             for key, arr in acts.items():
-                outs[key][base + a:base + b] = arr
+                if key in outs:
+                    outs[key][base + a:base + b] = arr
             if loss is not None:
                 nxt = ix[a + 1:b + 1]  # the character each row predicts (next chunk's first at the seam)
                 chunk_loss = np.full(b - a, np.nan)
@@ -130,11 +131,13 @@ def _fill(model, doc_ix, doc_starts, outs, loss, progress=None):
                 progress(b - a)
 
 
-def run_in_memory(model, text, doc_starts=(0,), dtype=np.float32):
-    """{(layer, kind): (n_chars, n_units)} for a text already in the model's vocabulary."""
+def run_in_memory(model, text, doc_starts=(0,), dtype=np.float32, keep=None):
+    """{(layer, kind): (n_chars, n_units)} for a text already in the model's vocabulary;
+    keep(layer, kind) -> bool limits which arrays are kept."""
     ix, _ = model.encode(text)
     bounds = list(doc_starts) + [len(text)]
-    outs = {(layer, kind): np.empty((len(text), n), dtype=dtype) for layer, kind, n in model.kinds()}
+    outs = {(layer, kind): np.empty((len(text), n), dtype=dtype) for layer, kind, n in model.kinds()
+            if keep is None or keep(layer, kind)}
     _fill(model, [ix[a:b] for a, b in zip(bounds[:-1], bounds[1:])], bounds[:-1], outs, None)
     return outs
 

@@ -52,8 +52,7 @@ def scan_arrays(kinds, fvals, char_ix, *, n_shifts=200, seed=0, progress_factory
 def scan_recording(recording, feats, *, layer=None, kind=None, n_shifts=200, seed=0,
                    progress_factory=None):
     """All rows for the recording's arrays (optionally one layer / kind)."""
-    chosen = [(l, k, recording.activations(l, k)) for l, k, _ in recording.kinds()
-              if (layer is None or l == layer) and (kind is None or k == kind)]
+    chosen = [(l, k, recording.activations(l, k)) for l, k, _ in recording.kinds() if _wanted(l, k, layer, kind)]
     if not chosen:
         recording.find(layer, kind)  # raises with the list of what there is
     fvals = feature_values(recording, feats)
@@ -61,15 +60,22 @@ def scan_recording(recording, feats, *, layer=None, kind=None, n_shifts=200, see
                        progress_factory=progress_factory)
 
 
-def scan_control(recording, feats, *, n_shifts=200, seed=0, init_seed=12345, progress_factory=None):
+def _wanted(l, k, layer, kind):
+    """Layer/kind filter; kind may list several kinds, e.g. 'h,c'."""
+    return (layer is None or l == layer) and (kind is None or k in kind.split(","))
+
+
+def scan_control(recording, feats, *, n_shifts=200, seed=0, init_seed=12345, progress_factory=None,
+                 layer=None, kind=None):
     """The same scan on a freshly initialised model of the same shape: what chance looks like."""
     from interpret.model import Model
     from interpret.record import run_in_memory
 
     info = recording.manifest.get("model", {})
     model = Model.init(recording.chars, info.get("hidden_size"), arch=info.get("arch", "rnn"),
-                       seed=init_seed)
-    acts = run_in_memory(model, recording.text, recording.doc_starts)
+                       seed=init_seed, n_layers=info.get("n_layers", 1))
+    acts = run_in_memory(model, recording.text, recording.doc_starts,
+                         keep=lambda l, k: _wanted(l, k, layer, kind))
     kinds = [(l, k, a) for (l, k), a in acts.items()]
     return scan_arrays(kinds, feature_values(recording, feats), recording.char_ix,
                        n_shifts=n_shifts, seed=seed, progress_factory=progress_factory)

@@ -194,6 +194,11 @@ def sample(model, n=200, *, prime="", temperature=1.0, argmax=False, seed=None):
     """Primer + n sampled characters. The primer is run through the model first."""
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0 (got {temperature}); use --argmax for greedy sampling")
+    if model.arch != "rnn":
+        if argmax:
+            raise ValueError("greedy (argmax) sampling is only for the vanilla rnn; use a low temperature")
+        from interpret.causal import sample as gated_sample
+        return gated_sample(model, n, prime=prime, temperature=temperature, seed=seed)
     rng = np.random.RandomState(seed)
     if not prime:
         prime = "\n" if "\n" in model.char_to_ix else model.chars[0]

@@ -1,0 +1,258 @@
+"""LSTM and GRU layers in numpy: forward and backward over a batch of B streams x T steps.
+
+Row-vector convention (so a batch is one matrix product): a layer with input size D and H units
+holds
+
+    Wx (D, G*H)   input to gates        b (G*H,)   gate biases
+    Wh (H, G*H)   hidden to gates
+
+with G = 4 blocks for the LSTM (i f o g: input, forget, output gates and the tanh candidate)
+and G = 3 for the GRU (r z n: reset, update gates and the tanh candidate). Layer 0 reads
+one-hot characters, so its `x @ Wx` is just row x of Wx (a gather, never a one-hot matrix).
+
+    LSTM  c_t = f * c_{t-1} + i * g        h_t = o * tanh(c_t)
+    GRU   n_t = tanh(x Wxn + b_n + r * (h_{t-1} Whn))
+          h_t = (1 - z) * n_t + z * h_{t-1}
+
+All functions keep the parameters' dtype: float32 for training speed, float64 for gradient checks.
+"""
+import numpy as np
+from scipy.special import expit
+
+
+def _input_gates(Wx, b, X):
+    """x @ Wx + b for all steps at once. X (T, B) indices or (T, B, D) floats -> (T, B, G*H)."""
+    if X.ndim == 2:
+        return Wx[X] + b  # one-hot rows
+    T, B, D = X.shape
+    A = (X.reshape(T * B, D) @ Wx).reshape(T, B, -1)
+    A += b
+    return A
+
+
+def _input_grads(Wx, X, dA):
+    """dWx, db and dX (None for one-hot input) from the pre-activation gradients dA (T, B, G*H)."""
+    GH = dA.shape[2]
+    dA2 = dA.reshape(-1, GH)
+    db = dA2.sum(axis=0)
+    if X.ndim == 2:
+        onehot = np.zeros((dA2.shape[0], Wx.shape[0]), dtype=dA.dtype)  # (T*B, V)
+        onehot[np.arange(dA2.shape[0]), X.ravel()] = 1  # a GEMM beats np.add.at several times over
+        return onehot.T @ dA2, db, None
+    T, B, D = X.shape
+    Xf = X.reshape(T * B, D)
+    dWx = Xf.T @ dA2
+    dX = (dA2 @ Wx.T).reshape(T, B, D)
+    return dWx, db, dX
+
+
+def lstm_forward(Wx, Wh, b, X, h0, c0):
+    """Run T steps. Returns (hs (T+1, B, H) with hs[0] = h0, cache for lstm_backward)."""
+    T, B = X.shape[:2]
+    H = Wh.shape[0]
+    gates = _input_gates(Wx, b, X)  # (T, B, 4H), turned into gate activations in place
+    hs = np.empty((T + 1, B, H), dtype=Wh.dtype)
+    cs = np.empty((T + 1, B, H), dtype=Wh.dtype)
+    tcs = np.empty((T, B, H), dtype=Wh.dtype)  # tanh(c_t)
+    hs[0], cs[0] = h0, c0
+    ig = np.empty((B, H), dtype=Wh.dtype)
+    WhT = np.ascontiguousarray(Wh.T)  # (4H, H): BLAS runs this orientation ~30% faster
+    for t in range(T):
+        a = gates[t]
+        a += (WhT @ hs[t].T).T
+        expit(a[:, :3 * H], out=a[:, :3 * H])
+        np.tanh(a[:, 3 * H:], out=a[:, 3 * H:])
+        np.multiply(a[:, H:2 * H], cs[t], out=cs[t + 1])
+        np.multiply(a[:, :H], a[:, 3 * H:], out=ig)
+        cs[t + 1] += ig
+        np.tanh(cs[t + 1], out=tcs[t])
+        np.multiply(a[:, 2 * H:3 * H], tcs[t], out=hs[t + 1])
+    return hs, (X, gates, hs, cs, tcs)
+
+
+def lstm_backward(Wx, Wh, cache, dhs, dh_last=None, dc_last=None):
+    """Gradients from dhs (T, B, H) = dLoss/dh_t. Returns ({Wx, Wh, b}, dX or None)."""
+    X, gates, hs, cs, tcs = cache
+    T, B, H = dhs.shape
+    dA = np.empty_like(gates)  # (T, B, 4H) pre-activation gradients
+    dh_next = np.zeros((B, H), dtype=Wh.dtype) if dh_last is None else dh_last
+    dc = np.zeros((B, H), dtype=Wh.dtype) if dc_last is None else dc_last.copy()
+    WhT = np.ascontiguousarray(Wh.T)
+    for t in reversed(range(T)):
+        a, d = gates[t], dA[t]
+        i, f, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        dh = dhs[t] + dh_next
+        tc = tcs[t]
+        do = dh * tc
+        dc += dh * o * (1 - tc * tc)
+        d[:, 2 * H:3 * H] = do * o * (1 - o)
+        d[:, :H] = dc * g * i * (1 - i)
+        d[:, H:2 * H] = dc * cs[t] * f * (1 - f)
+        d[:, 3 * H:] = dc * i * (1 - g * g)
+        dc *= f
+        dh_next = d @ WhT
+    dWh = hs[:-1].reshape(T * B, H).T @ dA.reshape(T * B, 4 * H)
+    dWx, db, dX = _input_grads(Wx, X, dA)
+    return {"Wx": dWx, "Wh": dWh, "b": db}, dX
+
+
+def gru_forward(Wx, Wh, b, X, h0):
+    """Run T steps. Returns (hs (T+1, B, H) with hs[0] = h0, cache for gru_backward)."""
+    T, B = X.shape[:2]
+    H = Wh.shape[0]
+    gates = _input_gates(Wx, b, X)  # (T, B, 3H) -> r, z, n activations in place
+    hn = np.empty((T, B, H), dtype=Wh.dtype)  # h_{t-1} @ Whn, needed for dr
+    hs = np.empty((T + 1, B, H), dtype=Wh.dtype)
+    hs[0] = h0
+    WhT = np.ascontiguousarray(Wh.T)  # (3H, H): the faster orientation for BLAS
+    for t in range(T):
+        a = gates[t]
+        hw = (WhT @ hs[t].T).T  # (B, 3H)
+        a[:, :2 * H] += hw[:, :2 * H]
+        expit(a[:, :2 * H], out=a[:, :2 * H])
+        hn[t] = hw[:, 2 * H:]
+        n = a[:, 2 * H:]
+        n += a[:, :H] * hn[t]
+        np.tanh(n, out=n)
+        z = a[:, H:2 * H]
+        np.subtract(hs[t], n, out=hs[t + 1])
+        hs[t + 1] *= z
+        hs[t + 1] += n
+    return hs, (X, gates, hs, hn)
+
+
+def gru_backward(Wx, Wh, cache, dhs, dh_last=None):
+    """Gradients from dhs (T, B, H) = dLoss/dh_t. Returns ({Wx, Wh, b}, dX or None)."""
+    X, gates, hs, hn = cache
+    T, B, H = dhs.shape
+    dA = np.empty_like(gates)  # (T, B, 3H) gradients of the input pre-activations
+    dAh = np.empty_like(gates)  # (T, B, 3H) gradients of h_{t-1} @ Wh
+    dh_next = np.zeros((B, H), dtype=Wh.dtype) if dh_last is None else dh_last
+    WhT = np.ascontiguousarray(Wh.T)
+    for t in reversed(range(T)):
+        a, d, dh_ = gates[t], dA[t], dAh[t]
+        r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
+        dh = dhs[t] + dh_next
+        dan = dh * (1 - z) * (1 - n * n)
+        d[:, 2 * H:] = dan
+        d[:, :H] = dan * hn[t] * r * (1 - r)
+        d[:, H:2 * H] = dh * (hs[t] - n) * z * (1 - z)
+        dh_[:, :2 * H] = d[:, :2 * H]
+        dh_[:, 2 * H:] = dan * r
+        dh_next = dh * z + dh_ @ WhT
+    dWh = hs[:-1].reshape(T * B, H).T @ dAh.reshape(T * B, 3 * H)
+    dWx, db, dX = _input_grads(Wx, X, dA)
+    return {"Wx": dWx, "Wh": dWh, "b": db}, dX
+
+
+# ---- a stack of layers with a softmax output: what Model.run and the trainer call ----------------
+N_GATES = {"lstm": 4, "gru": 3}
+GATE_KINDS = {"lstm": ("i", "f", "o", "g"), "gru": ("r", "z", "n")}
+
+
+def n_layers_of(params):
+    """How many layers a parameter dict holds (L0_Wx, L1_Wx, ...)."""
+    n = 0
+    while f"L{n}_Wx" in params:
+        n += 1
+    return n
+
+
+def zero_state(arch, params, B):
+    """Per layer (h, c) for the LSTM or (h,) for the GRU, each (B, H), zeros."""
+    dtype = params["Why"].dtype
+    out = []
+    for layer in range(n_layers_of(params)):
+        H = params[f"L{layer}_Wh"].shape[0]
+        out.append(tuple(np.zeros((B, H), dtype=dtype) for _ in range(2 if arch == "lstm" else 1)))
+    return out
+
+
+def stack_forward(arch, params, X, state):
+    """X (T, B) indices. Returns (top hs (T, B, H), caches per layer, new state)."""
+    inp, caches, new_state = X, [], []
+    for layer, st in enumerate(state):
+        W = (params[f"L{layer}_Wx"], params[f"L{layer}_Wh"], params[f"L{layer}_b"])
+        if arch == "lstm":
+            hs, cache = lstm_forward(*W, inp, *st)
+            new_state.append((hs[-1].copy(), cache[3][-1].copy()))
+        else:
+            hs, cache = gru_forward(*W, inp, *st)
+            new_state.append((hs[-1].copy(),))
+        caches.append(cache)
+        inp = hs[1:]
+    return inp, caches, new_state
+
+
+def loss_and_grads(arch, params, X, Y, state):
+    """Mean cross-entropy (nats/char) of targets Y (T, B) given inputs X (T, B); grads; new state."""
+    top, caches, new_state = stack_forward(arch, params, X, state)
+    T, B, H = top.shape
+    Why, by = params["Why"], params["by"]
+    hf = top.reshape(T * B, H)
+    ys = hf @ Why.T + by  # (T*B, V) logits
+    ys -= ys.max(axis=1, keepdims=True)
+    np.exp(ys, out=ys)
+    ys /= ys.sum(axis=1, keepdims=True)  # probabilities
+    rows, yf = np.arange(T * B), Y.ravel()
+    loss = -np.log(ys[rows, yf]).mean(dtype=np.float64)
+    ys[rows, yf] -= 1
+    ys /= T * B  # dLoss/dlogits
+    grads = {"Why": ys.T @ hf, "by": ys.sum(axis=0)}
+    dh = (ys @ Why).reshape(T, B, H)
+    for layer in reversed(range(len(caches))):
+        Wx, Wh = params[f"L{layer}_Wx"], params[f"L{layer}_Wh"]
+        back = lstm_backward if arch == "lstm" else gru_backward
+        g, dh = back(Wx, Wh, caches[layer], dh)
+        for k, v in g.items():
+            grads[f"L{layer}_{k}"] = v
+    return float(loss), grads, new_state
+
+
+def init_params(arch, H, V, n_layers, rng):
+    """Uniform(+-1/sqrt(H)) weights, zero biases; the LSTM's forget-gate bias starts at 1."""
+    G, s = N_GATES[arch], 1.0 / np.sqrt(H)
+    params = {}
+    for layer in range(n_layers):
+        D = V if layer == 0 else H
+        params[f"L{layer}_Wx"] = rng.uniform(-s, s, (D, G * H))
+        params[f"L{layer}_Wh"] = rng.uniform(-s, s, (H, G * H))
+        b = np.zeros(G * H)
+        if arch == "lstm":
+            b[H:2 * H] = 1.0
+        params[f"L{layer}_b"] = b
+    params["Why"] = rng.uniform(-s, s, (V, H))
+    params["by"] = np.zeros(V)
+    return params
+
+
+def shapes(arch, H, V, n_layers):
+    """{name: shape} of every array of a stack."""
+    G = N_GATES[arch]
+    out = {}
+    for layer in range(n_layers):
+        out.update({f"L{layer}_Wx": (V if layer == 0 else H, G * H), f"L{layer}_Wh": (H, G * H),
+                    f"L{layer}_b": (G * H,)})
+    out.update({"Why": (V, H), "by": (V,)})
+    return out
+
+
+def run_kinds(arch, params, ix, state):
+    """Run one stream ix (T,): ({(layer, kind): (T, H)}, top hs (T, H), new state); state per layer."""
+    st = [tuple(s[None, :] for s in layer) for layer in state]  # B = 1
+    inp, acts, new_state = ix[:, None], {}, []
+    for layer, s in enumerate(st):
+        W = (params[f"L{layer}_Wx"], params[f"L{layer}_Wh"], params[f"L{layer}_b"])
+        H = W[1].shape[0]
+        if arch == "lstm":
+            hs, (_, gates, _, cs, _) = lstm_forward(*W, inp, *s)
+            acts[(layer, "c")] = cs[1:, 0]
+            new_state.append((hs[-1, 0].copy(), cs[-1, 0].copy()))
+        else:
+            hs, (_, gates, _, _) = gru_forward(*W, inp, *s)
+            new_state.append((hs[-1, 0].copy(),))
+        acts[(layer, "h")] = hs[1:, 0]
+        for j, kind in enumerate(GATE_KINDS[arch]):
+            acts[(layer, kind)] = gates[:, 0, j * H:(j + 1) * H]
+        inp = hs[1:]
+    return acts, inp[:, 0], new_state

@@ -1,0 +1,74 @@
+"""Gate saturation (the paper's Figure 3): how often each gate unit is nearly shut or fully open.
+
+A gate unit is left-saturated at a character when its activation is below 0.1 and
+right-saturated when it is above 0.9. Per unit, the fractions of characters spent in each
+regime place it in a scatter: units along the left edge are rarely shut, the top-left corner
+holds gates that are almost always open (e.g. forget gates that remember), the diagonal
+holds units that switch between the two.
+"""
+import numpy as np
+
+GATE_KINDS = {"lstm": ("i", "f", "o"), "gru": ("r", "z")}
+GATE_NAMES = {"i": "input gate", "f": "forget gate", "o": "output gate", "r": "reset gate",
+              "z": "update gate"}
+LOW, HIGH = 0.1, 0.9
+CHUNK = 1 << 16
+
+
+def saturation(recording):
+    """[{layer, kind, left (n_units,), right (n_units,)}] for every gate array in the recording."""
+    gates = [(l, k, n) for l, k, n in recording.kinds() if k in GATE_NAMES]
+    if not gates:
+        have = ", ".join(sorted({k for _, k, _ in recording.kinds()}))
+        raise ValueError(f"the recording has no gate arrays (it has kinds: {have}); "
+                         "record an LSTM or GRU model")
+    out = []
+    for layer, kind, n_units in gates:
+        acts = recording.activations(layer, kind)
+        left = np.zeros(n_units, dtype=np.int64)
+        right = np.zeros(n_units, dtype=np.int64)
+        for a in range(0, recording.n_chars, CHUNK):  # memory-mapped: a chunk at a time
+            block = np.asarray(acts[a:a + CHUNK])
+            left += (block < LOW).sum(axis=0)
+            right += (block > HIGH).sum(axis=0)
+        out.append({"layer": layer, "kind": kind, "left": left / recording.n_chars,
+                    "right": right / recording.n_chars})
+    return out
+
+
+def as_json(sat, n_chars):
+    """Plain numbers for `--json`: thresholds, and per (layer, gate) the per-unit fractions."""
+    return {"low": LOW, "high": HIGH, "n_chars": int(n_chars),
+            "gates": [{"layer": int(s["layer"]), "kind": s["kind"], "name": GATE_NAMES[s["kind"]],
+                       "left": [round(float(x), 6) for x in s["left"]],
+                       "right": [round(float(x), 6) for x in s["right"]]} for s in sat]}
+
+
+def page(sat, title):
+    """A standalone HTML page (Bokeh, resources inline): one scatter per gate type."""
+    from bokeh.embed import file_html
+    from bokeh.layouts import row
+    from bokeh.models import ColumnDataSource, HoverTool, Legend, LegendItem
+    from bokeh.palettes import Category10
+    from bokeh.plotting import figure
+    from bokeh.resources import INLINE
+
+    kinds = [k for k in ("i", "f", "o", "r", "z") if any(s["kind"] == k for s in sat)]
+    layers = sorted({s["layer"] for s in sat})
+    colours = Category10[10]
+    figs = []
+    for kind in kinds:
+        fig = figure(width=340, height=340, title=GATE_NAMES[kind], x_range=(-0.02, 1.02),
+                     y_range=(-0.02, 1.02), x_axis_label=f"fraction left-saturated (< {LOW})",
+                     y_axis_label=f"fraction right-saturated (> {HIGH})", tools="pan,wheel_zoom,reset,save")
+        fig.line([0, 1], [1, 0], line_color="#bbbbbb", line_dash="dashed")
+        items = []
+        for s in (s for s in sat if s["kind"] == kind):
+            src = ColumnDataSource({"x": s["left"], "y": s["right"], "unit": np.arange(len(s["left"]))})
+            colour = colours[layers.index(s["layer"]) % 10]
+            r = fig.scatter("x", "y", source=src, size=5, alpha=0.6, color=colour)
+            items.append(LegendItem(label=f"layer {s['layer']}", renderers=[r]))
+        fig.add_layout(Legend(items=items, location="top_right"))
+        fig.add_tools(HoverTool(tooltips=[("unit", "@unit"), ("left", "@x{0.000}"), ("right", "@y{0.000}")]))
+        figs.append(fig)
+    return file_html(row(*figs), INLINE, title)  # bokeh escapes the title

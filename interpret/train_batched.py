@@ -1,0 +1,213 @@
+"""Batched training of gated models: B parallel streams, truncated BPTT, Adam or RMSProp, clipping.
+
+The training text (all but its last --val-fraction) is cut into B equal contiguous streams; each
+iteration reads the next seq_length characters of every stream, so the hidden state of stream b
+is carried from one window to the next (truncated BPTT) and reset when the streams wrap around
+(one epoch). The held-out tail is the validation text: its loss is measured now and then with
+the same B-stream layout, in nats per character.
+
+Compute is float32 (the model file stores float32 too). A checkpoint is a model file plus
+opt_* arrays (optimizer moments, the carried hidden state) and meta["resume"], so --resume
+continues exactly where the run stopped.
+"""
+import os
+import time
+
+import numpy as np
+
+from interpret import __version__, gated
+from interpret.model import Model
+from interpret.train import text_sha256
+
+OPTIMIZERS = ("adam", "rmsprop")
+DTYPE = np.float32
+
+
+def split_text(text, val_fraction):
+    """(train text, validation text): the validation text is the last val_fraction of it."""
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"--val-fraction must be in [0, 1) (got {val_fraction})")
+    n_val = int(round(len(text) * val_fraction))
+    return text[:len(text) - n_val], text[len(text) - n_val:]
+
+
+def streams(ix, B, T):
+    """Indices (N,) -> (L, B): column b is the b-th contiguous piece of the text."""
+    L = len(ix) // B
+    if L < T + 1:
+        raise ValueError(f"the text ({len(ix)} characters) is too short for --batch-size {B} "
+                         f"and --seq-length {T}: each stream needs at least {T + 1}; lower them")
+    return np.ascontiguousarray(ix[:B * L].reshape(B, L).T)
+
+
+class BatchedState:
+    """Everything a run needs to continue: parameters, optimizer moments, positions, states."""
+
+    def __init__(self, model, params, opt, n, pos, state, meta):
+        self.model, self.params, self.opt = model, params, opt
+        self.n, self.pos, self.state, self.meta = n, pos, state, meta
+
+    @classmethod
+    def fresh(cls, text, arch, hidden, layers, batch_size, seq_length, lr, optimizer="adam",
+              clip=5.0, val_fraction=0.05, seed=0, corpus_name=None):
+        if arch not in gated.N_GATES:
+            raise ValueError(f"batched training supports --arch lstm or gru (got {arch!r})")
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
+        chars = sorted(set(text))
+        meta = {"arch": arch, "trainer": "batched", "hidden_size": hidden, "n_layers": layers,
+                "batch_size": batch_size, "seq_length": seq_length, "learning_rate": lr,
+                "optimizer": optimizer, "clip": clip, "val_fraction": val_fraction, "seed": seed,
+                "corpus": corpus_name, "corpus_sha256": text_sha256(text), "corpus_chars": len(text),
+                "tool_version": __version__, "wall_time_s": 0.0, "chars_trained": 0, "epochs": 0,
+                "val_history": []}
+        model = Model.init(chars, hidden_size=hidden, arch=arch, seed=seed, n_layers=layers, meta=meta)
+        params = {k: v.astype(DTYPE) for k, v in model.params.items()}
+        opt = {f"{m}_{k}": np.zeros_like(v) for k, v in params.items()
+               for m in (("m", "v") if optimizer == "adam" else ("v",))}
+        state = gated.zero_state(arch, params, batch_size)
+        return cls(model, params, opt, 0, 0, state, meta)
+
+    def to_model(self):
+        """The current parameters as a Model (meta included)."""
+        m = Model(self.params, self.model.chars, arch=self.meta["arch"], meta=self.meta)
+        return m
+
+    def save(self, path, with_optimizer=True):
+        """Atomic checkpoint (float32): parameters, and with_optimizer the state to resume."""
+        self.meta["resume"] = {"n": self.n, "pos": self.pos}
+        extra = {}
+        if with_optimizer:
+            extra = {f"opt_{k}": v for k, v in self.opt.items()}
+            for layer, st in enumerate(self.state):
+                for j, s in enumerate(st):
+                    extra[f"opt_state_L{layer}_{j}"] = s
+        self.to_model().save(path, extra=extra, dtype=DTYPE)
+
+    @classmethod
+    def load(cls, path, text):
+        model = Model.load(path)
+        meta = model.meta
+        if meta.get("trainer") != "batched" or "resume" not in meta:
+            raise ValueError(f"{path} is not a checkpoint of batched training (no optimizer state); "
+                             "start a new run without --resume")
+        if meta.get("corpus_sha256") != text_sha256(text):
+            raise ValueError(f"{path} was trained on a different text (corpus sha256 differs); "
+                             "resume with the same training text")
+        params = {k: v.astype(DTYPE) for k, v in model.params.items()}
+        ex = model.extra
+        try:
+            opt = {k[4:]: ex[k].astype(DTYPE) for k in ex if not k.startswith("opt_state_")}
+            state = []
+            for layer, st in enumerate(gated.zero_state(meta["arch"], params, meta["batch_size"])):
+                state.append(tuple(ex[f"opt_state_L{layer}_{j}"].astype(DTYPE) for j in range(len(st))))
+        except KeyError as e:
+            raise ValueError(f"{path} lacks the optimizer array {e}; it cannot be resumed") from None
+        r = meta["resume"]
+        return cls(model, params, opt, int(r["n"]), int(r["pos"]), state, meta)
+
+
+def clip_global_norm(grads, max_norm):
+    """Scale all gradients together so their joint L2 norm is at most max_norm; returns the norm."""
+    norm = float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values())))
+    if max_norm and norm > max_norm:
+        for g in grads.values():
+            g *= max_norm / norm
+    return norm
+
+
+def update(params, grads, opt, optimizer, lr, n):
+    """One Adam (betas 0.9, 0.999) or RMSProp (decay 0.95) step; n counts steps from 1."""
+    eps = 1e-8
+    if optimizer == "adam":
+        b1, b2 = 0.9, 0.999
+        step = lr * np.sqrt(1 - b2 ** n) / (1 - b1 ** n)
+        for k, g in grads.items():
+            m, v = opt[f"m_{k}"], opt[f"v_{k}"]
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * g * g
+            params[k] -= (step * m / (np.sqrt(v) + eps)).astype(DTYPE, copy=False)
+    else:
+        for k, g in grads.items():
+            v = opt[f"v_{k}"]
+            v *= 0.95
+            v += 0.05 * g * g
+            params[k] -= (lr * g / (np.sqrt(v) + eps)).astype(DTYPE, copy=False)
+
+
+def evaluate(arch, params, ix, B, T):
+    """Mean next-character loss (nats/char) over indices ix, read as B streams of T-windows."""
+    S = streams(ix, B, 1)  # (L, B)
+    state, total, count = gated.zero_state(arch, params, B), 0.0, 0
+    for a in range(0, len(S) - 1, T):
+        X, Y = S[a:min(a + T, len(S) - 1)], S[a + 1:min(a + T, len(S) - 1) + 1]
+        top, _, state = gated.stack_forward(arch, params, X, state)
+        ys = top.reshape(-1, top.shape[2]) @ params["Why"].T + params["by"]
+        m = ys.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(ys - m).sum(axis=1)) + m[:, 0]
+        total += float((lse - ys[np.arange(len(ys)), Y.ravel()]).sum(dtype=np.float64))
+        count += len(ys)
+    return total / count
+
+
+def train(st, text, iters, *, checkpoint_path=None, checkpoint_every=0, val_every=0,
+          on_progress=None, report_every=10):
+    """Train until st.n == iters. on_progress(n, smooth_loss, val_loss or None), losses in nats/char."""
+    meta, arch = st.meta, st.meta["arch"]
+    B, T = meta["batch_size"], meta["seq_length"]
+    train_text, val_text = split_text(text, meta["val_fraction"])
+    S = streams(st.model.encode(train_text)[0], B, T)  # (L, B)
+    val_ix = st.model.encode(val_text)[0] if val_text else None
+    if val_ix is not None and len(val_ix) < B * 2:
+        val_ix = None
+    smooth = meta.get("smooth_loss", np.log(len(st.model.chars)))
+    t0 = time.perf_counter()
+    wall0 = meta["wall_time_s"]
+    try:
+        while st.n < iters:
+            if st.pos + T + 1 > len(S):  # the streams wrapped around: one epoch done
+                st.pos, meta["epochs"] = 0, meta["epochs"] + 1
+                st.state = gated.zero_state(arch, st.params, B)
+            X, Y = S[st.pos:st.pos + T], S[st.pos + 1:st.pos + T + 1]
+            loss, grads, st.state = gated.loss_and_grads(arch, st.params, X, Y, st.state)
+            if not np.isfinite(loss):
+                raise FloatingPointError(f"the loss became {loss} at iteration {st.n}; lower --lr")
+            clip_global_norm(grads, meta["clip"])
+            st.n += 1
+            update(st.params, grads, st.opt, meta["optimizer"], meta["learning_rate"], st.n)
+            st.pos += T
+            smooth = loss if st.n == 1 else 0.99 * smooth + 0.01 * loss
+            meta["smooth_loss"], meta["chars_trained"] = smooth, meta["chars_trained"] + B * T
+            meta["wall_time_s"] = wall0 + time.perf_counter() - t0
+            val = None
+            if val_ix is not None and val_every and st.n % val_every == 0:
+                val = evaluate(arch, st.params, val_ix, B, T)
+                meta["val_history"].append([st.n, meta["chars_trained"], smooth, val])
+                _keep_best(st, checkpoint_path, val)
+            if on_progress and (st.n % report_every == 0 or val is not None):
+                on_progress(st.n, smooth, val)
+            if checkpoint_path and checkpoint_every and st.n % checkpoint_every == 0:
+                st.save(checkpoint_path)
+    except KeyboardInterrupt:
+        if checkpoint_path:
+            st.save(checkpoint_path)
+        raise
+    if checkpoint_path:
+        st.save(checkpoint_path)
+    return st
+
+
+def best_path(checkpoint_path):
+    root, ext = os.path.splitext(checkpoint_path)
+    return f"{root}.best{ext or '.npz'}"
+
+
+def _keep_best(st, checkpoint_path, val):
+    """Track the best validation loss; save those parameters beside the checkpoint."""
+    meta = st.meta
+    if val < meta.get("best_val_loss", np.inf):
+        meta["best_val_loss"], meta["best_val_iter"] = val, st.n
+        if checkpoint_path:
+            st.save(best_path(checkpoint_path), with_optimizer=False)

@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+
+from interpret import causal, gates
+from interpret.model import Model
+from interpret.record import record
+
+CHARS = list('\n "().abcde')
+
+
+def model(arch, layers=2, seed=0):
+    m = Model.init(CHARS, hidden_size=6, arch=arch, n_layers=layers if arch != "rnn" else 1, seed=seed)
+    rng = np.random.RandomState(seed)
+    for v in m.params.values():
+        v += rng.randn(*v.shape) * 0.5
+    return m
+
+
+def run_losses(m, ix):
+    _, ys, _ = m.run(ix)
+    ys = ys[:-1]
+    lse = np.log(np.exp(ys - ys.max(1, keepdims=True)).sum(1)) + ys.max(1)
+    return lse - ys[np.arange(len(ys)), ix[1:]]
+
+
+TEXT = 'a "bc." d(e)\n "dd" (a) b.\n' * 3
+
+
+@pytest.mark.parametrize("arch", ["rnn", "lstm", "gru"])
+def test_intact_stream_equals_model_run(arch):
+    m = model(arch)
+    ix, _ = m.encode(TEXT)
+    L = causal.losses(m, ix, 0, "h", [-1], [0.0], dtype=np.float64)
+    np.testing.assert_allclose(L[0], run_losses(m, ix), atol=1e-10)
+
+
+@pytest.mark.parametrize("arch,layer", [("rnn", 0), ("lstm", 0), ("lstm", 1)])
+def test_zeroing_h_equals_cutting_its_outgoing_weights(arch, layer):
+    m, j = model(arch), 2
+    ix, _ = m.encode(TEXT)
+    cut = Model({k: v.copy() for k, v in m.params.items()}, m.chars, arch=arch)
+    if arch == "rnn":
+        cut.params["Whh"][:, j] = 0
+        cut.params["Why"][:, j] = 0
+    else:
+        cut.params[f"L{layer}_Wh"][j] = 0
+        nxt = f"L{layer + 1}_Wx"
+        if nxt in cut.params:
+            cut.params[nxt][j] = 0
+        else:
+            cut.params["Why"][:, j] = 0
+    L = causal.losses(m, ix, layer, "h", [-1, j], [0.0, 0.0], dtype=np.float64)
+    np.testing.assert_allclose(L[1], run_losses(cut, ix), atol=1e-10)
+    assert np.abs(L[1] - L[0]).max() > 1e-3  # the unit mattered
+
+
+@pytest.mark.parametrize("arch,kind", [("lstm", "c"), ("lstm", "h"), ("gru", "h")])
+def test_clamped_unit_stays_at_its_value(arch, kind):
+    m = model(arch)
+    P = m.params
+    state = causal.start_state(m, 2, np.float64)
+    spec = {(1, kind): (np.array([1]), np.array([3]), np.array([0.7]))}
+    for i in m.encode(TEXT[:10])[0]:
+        _, state = causal.step(m, P, np.array([i, i]), state, spec)
+        k = 0 if kind == "h" else 1
+        assert state[1][k][1, 3] == 0.7 and state[1][k][0, 3] != 0.7  # stream 0 untouched
+
+
+def test_ablate_reports_groups_and_random_baseline():
+    m = model("lstm")
+    res = causal.ablate(m, TEXT, 2, layer=1, kind="c", mode="mean", n_random=4, seed=1)
+    names = [r["group"] for r in res["rows"]]
+    assert names == ["all characters", 'before a "', "before a newline", "before ) ] }"]
+    assert res["rows"][1]["n_chars"] == TEXT[1:].count('"')
+    assert len(res["random_units"]) == 4 and 2 not in res["random_units"]
+    for r in res["rows"]:
+        assert 0 < r["p_random"] <= 1
+    with pytest.raises(ValueError, match="out of range"):
+        causal.ablate(m, TEXT, 6)
+    with pytest.raises(ValueError, match="kinds h, c"):
+        causal.ablate(m, TEXT, 1, kind="f")
+
+
+def test_clamped_sample_is_repeatable_and_differs():
+    m = model("lstm")
+    a = causal.sample(m, 40, clamp=[(1, 5.0)], kind="c", seed=3, prime="a ")
+    assert a == causal.sample(m, 40, clamp=[(1, 5.0)], kind="c", seed=3, prime="a ")
+    assert a.startswith("a ") and len(a) == 42
+    assert a != causal.sample(m, 40, seed=3, prime="a ")
+
+
+def test_gate_saturation_matches_direct_count(tmp_path):
+    m = model("lstm")
+    rec = record(m, [("t", TEXT)], tmp_path / "r.rec")
+    sat = gates.saturation(rec)
+    assert [(s["layer"], s["kind"]) for s in sat] == [(0, "i"), (0, "f"), (0, "o"), (1, "i"), (1, "f"), (1, "o")]
+    acts, _, _ = m.run(m.encode(TEXT)[0])
+    for s in sat:
+        a = acts[(s["layer"], s["kind"])].astype(np.float32)
+        np.testing.assert_allclose(s["left"], (a < 0.1).mean(0))
+        np.testing.assert_allclose(s["right"], (a > 0.9).mean(0))
+    html = gates.page(sat, "t <x>")
+    assert "forget gate" in html and "t &lt;x&gt;" in html
+    j = gates.as_json(sat, rec.n_chars)
+    assert j["gates"][1]["name"] == "forget gate" and len(j["gates"][1]["left"]) == 6

@@ -1,0 +1,126 @@
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from interpret import model as model_mod
+from interpret.cli import main
+from interpret.model import Model
+from interpret.record import Recording, record
+
+PROSE = ('"Come here," said the old man. "Look at this (if you can)."\n'
+         'She did not move; the rain went on.\n\n') * 30
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def ok(result):
+    assert result.exit_code == 0, (result.output, result.stderr)
+    return result
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    d = tmp_path_factory.mktemp("gated")
+    (d / "prose.txt").write_text(PROSE, encoding="utf-8")
+    ok(run("train", d / "prose.txt", "-o", d / "m.npz", "--arch", "lstm", "--layers", 2, "--hidden", 12,
+           "--batch-size", 4, "--seq-length", 20, "--iters", 30, "--val-every", 10, "-q"))
+    ok(run("record", d / "m.npz", d / "prose.txt", "-o", d / "run.rec", "-q"))
+    return d
+
+
+def test_train_lstm_reports_validation_and_resumes(work):
+    r = ok(run("train", work / "prose.txt", "-o", work / "m2.npz", "--resume", work / "m.npz",
+               "--iters", 40, "-q"))
+    assert "best validation loss" in r.output and "trained 40 iterations" in r.output
+    m = Model.load(work / "m2.npz")
+    assert m.arch == "lstm" and m.n_layers == 2 and m.meta["batch_size"] == 4
+    assert (work / "m.best.npz").exists()
+
+
+def test_rnn_with_a_batch_is_refused_clearly(work):
+    r = run("train", work / "prose.txt", "-o", work / "x.npz", "--batch-size", 4)
+    assert r.exit_code == 1 and "lstm or gru" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_recording_has_every_kind_per_layer(work):
+    rec = Recording(work / "run.rec")
+    assert rec.kinds() == [(l, k, 12) for l in (0, 1) for k in ("h", "c", "i", "f", "o", "g")]
+    m = Model.load(work / "m.npz")
+    acts, _, _ = m.run(m.encode(PROSE)[0])
+    np.testing.assert_allclose(rec.activations(1, "c"), acts[(1, "c")], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rec.activations(0, "f"), acts[(0, "f")], rtol=1e-5, atol=1e-6)
+
+
+def test_scan_selects_layer_and_kind_and_runs_a_gated_control(work):
+    r = ok(run("scan", work / "run.rec", "-f", "in_quote", "--layer", 1, "--kind", "c", "--json",
+               "--shifts", 20, "--control", "untrained", "-q"))
+    data = json.loads(r.output)
+    assert {(row["layer"], row["kind"]) for row in data["rows"]} == {(1, "c")}
+    assert {(row["layer"], row["kind"]) for row in data["control"]} == {(1, "c")}
+    r = ok(run("scan", work / "run.rec", "-f", "in_quote", "--kind", "h,c", "--json", "--shifts", 20,
+               "--control", "untrained", "-q"))
+    data = json.loads(r.output)
+    want = {(l, k) for l in (0, 1) for k in "hc"}
+    assert {(x["layer"], x["kind"]) for x in data["rows"]} == want
+    assert {(x["layer"], x["kind"]) for x in data["control"]} == want
+
+
+def test_gates_ablate_and_clamp_commands(work):
+    ok(run("gates", work / "run.rec", "-o", work / "g.html", "--json", work / "g.json"))
+    g = json.loads((work / "g.json").read_text())
+    assert [(x["layer"], x["kind"]) for x in g["gates"]][:3] == [(0, "i"), (0, "f"), (0, "o")]
+    r = ok(run("ablate", work / "m.npz", work / "prose.txt", "--unit", 3, "--layer", 1, "--kind", "c",
+               "--length", 300, "--random", 3, "-f", "in_quote"))
+    assert "where in_quote is on" in r.output and "p_random" in r.output
+    a = ok(run("sample", work / "m.npz", "-n", 30, "--clamp", "3=1.5", "--kind", "c", "--seed", 1)).output
+    assert a == ok(run("sample", work / "m.npz", "-n", 30, "--clamp", "3=1.5", "--kind", "c", "--seed", 1)).output
+    bad = run("sample", work / "m.npz", "--clamp", "3:1")
+    assert bad.exit_code == 2 and "J=VALUE" in bad.stderr
+    bad = run("ablate", work / "m.npz", work / "prose.txt", "--unit", 99)
+    assert bad.exit_code == 1 and "out of range" in bad.stderr
+
+
+def test_gates_on_a_vanilla_recording_is_refused(tmp_path):
+    m = Model.init(sorted(set(PROSE)), hidden_size=5, seed=0)
+    rec = record(m, [("p", PROSE[:200])], tmp_path / "v.rec")
+    r = run("gates", rec.path, "-o", tmp_path / "g.html")
+    assert r.exit_code == 1 and "no gate arrays" in r.stderr and not (tmp_path / "g.html").exists()
+
+
+@pytest.mark.parametrize("arch", ["lstm", "gru"])
+def test_model_file_round_trip_and_chunked_run(tmp_path, monkeypatch, arch):
+    m = Model.init(list("abc d"), hidden_size=7, arch=arch, n_layers=2, seed=4)
+    m.save(tmp_path / "m.npz", dtype="float32")
+    m2 = Model.load(tmp_path / "m.npz")
+    assert (m2.arch, m2.n_layers, m2.hidden_size) == (arch, 2, 7)
+    with np.load(tmp_path / "m.npz") as z:
+        assert z["L1_Wh"].dtype == np.float32
+    ix = np.random.RandomState(0).randint(0, 5, 50)
+    acts, ys, st = m2.run(ix)
+    monkeypatch.setattr(model_mod, "GATED_CHUNK", 7)
+    acts7, ys7, st7 = m2.run(ix)
+    np.testing.assert_allclose(ys7, ys, atol=1e-12)
+    np.testing.assert_allclose(acts7[(1, "h")], acts[(1, "h")], atol=1e-12)
+    _, ys_b, _ = m2.run(ix[20:], state=m2.run(ix[:20])[2])
+    np.testing.assert_allclose(ys_b, ys[20:], atol=1e-12)
+
+
+def test_gated_file_with_a_missing_array_is_named(tmp_path):
+    m = Model.init(list("abc"), hidden_size=4, arch="lstm", n_layers=1, seed=0)
+    arrays = dict(m.params)
+    del arrays["L0_b"]
+    np.savez(tmp_path / "bad.npz", **arrays, chars=np.array(m.chars), meta=np.array('{"arch": "lstm"}'))
+    with pytest.raises(ValueError, match="L0_b"):
+        Model.load(tmp_path / "bad.npz")
+
+
+def test_probe_command(work):
+    r = ok(run("probe", work / "run.rec", "-f", "in_quote", "-f", "position_in_line", "--kind", "c", "--json"))
+    data = json.loads(r.output)
+    assert [d["feature"] for d in data] == ["in_quote", "position_in_line"]
+    assert data[0]["metric"] == "auroc" and data[0]["best_unit"].startswith("L")
+    assert ok(run("probe", work / "run.rec", "-f", "in_quote")).output.count("in_quote") == 1

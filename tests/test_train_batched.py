@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+
+from interpret import train_batched as tb
+from interpret.model import Model
+
+TEXT = ('"Come here," said the old man. "Look at this."\nShe did not move; the rain went on.\n') * 40
+
+
+def fresh(arch="lstm", **kw):
+    settings = dict(hidden=16, layers=1, batch_size=4, seq_length=12, lr=1e-2, val_fraction=0.1, seed=0)
+    settings.update(kw)
+    return tb.BatchedState.fresh(TEXT, arch, **settings)
+
+
+@pytest.mark.parametrize("arch,layers", [("lstm", 1), ("gru", 2)])
+def test_loss_goes_down_on_a_small_text(arch, layers):
+    st = fresh(arch, layers=layers)
+    _, val = tb.split_text(TEXT, 0.1)
+    before = tb.evaluate(arch, st.params, st.model.encode(val)[0], 4, 12)
+    tb.train(st, TEXT, 150, val_every=50)
+    after = st.meta["val_history"][-1][3]
+    assert before > 3.0 and after < 0.6 * before, (before, after)
+    assert st.meta["best_val_loss"] <= after and st.meta["chars_trained"] == 150 * 4 * 12
+
+
+def test_resume_continues_exactly(tmp_path):
+    whole = fresh()
+    tb.train(whole, TEXT, 40)
+    half = fresh()
+    path = str(tmp_path / "ck.npz")
+    tb.train(half, TEXT, 17, checkpoint_path=path)
+    resumed = tb.BatchedState.load(path, TEXT)
+    assert resumed.n == 17 and resumed.pos == half.pos
+    tb.train(resumed, TEXT, 40, checkpoint_path=path)
+    for k in whole.params:
+        np.testing.assert_array_equal(whole.params[k], resumed.params[k])
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_epoch_wraps_and_resets_state():
+    st = fresh(batch_size=8, seq_length=30)
+    L = len(tb.split_text(TEXT, 0.1)[0]) // 8  # characters per stream
+    tb.train(st, TEXT, L // 30 + 1)
+    assert st.meta["epochs"] == 1 and st.pos == 30
+
+
+def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path):
+    st, path = fresh(), str(tmp_path / "ck.npz")
+
+    def stop(n, loss, val):
+        if n == 20:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        tb.train(st, TEXT, 100, checkpoint_path=path, on_progress=stop)
+    assert tb.BatchedState.load(path, TEXT).n == 20
+    m = Model.load(path)
+    assert m.arch == "lstm" and m.params["L0_Wx"].shape == (len(set(TEXT)), 64)
+    with np.load(path) as z:
+        assert z["L0_Wh"].dtype == np.float32 and "opt_m_L0_Wh" in z.files
+
+
+def test_bad_settings_are_named(tmp_path):
+    with pytest.raises(ValueError, match="lstm or gru"):
+        fresh("rnn")
+    with pytest.raises(ValueError, match="too short"):
+        tb.streams(np.arange(100), 8, 20)
+    with pytest.raises(ValueError, match="different text"):
+        st = fresh()
+        st.save(tmp_path / "ck.npz")
+        tb.BatchedState.load(tmp_path / "ck.npz", TEXT + "x")
+
+
+def test_adam_matches_the_textbook_update():
+    p = {"w": np.array([1.0, -2.0], dtype=np.float32)}
+    g = {"w": np.array([0.5, 0.25], dtype=np.float32)}
+    opt = {"m_w": np.zeros(2, np.float32), "v_w": np.zeros(2, np.float32)}
+    tb.update(p, g, opt, "adam", 0.1, 1)
+    # step 1: m = 0.1 g, v = 0.001 g^2, mhat = g, vhat = g^2 -> w -= lr * sign(g)
+    np.testing.assert_allclose(p["w"], [0.9, -2.1], rtol=1e-5)
+
+
+def test_clip_scales_the_global_norm():
+    g = {"a": np.array([3.0, 0.0]), "b": np.array([4.0])}
+    assert tb.clip_global_norm(g, 1.0) == pytest.approx(5.0)
+    np.testing.assert_allclose(np.sqrt((g["a"] ** 2).sum() + (g["b"] ** 2).sum()), 1.0)

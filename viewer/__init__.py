@@ -1,0 +1,1 @@
+"""The Bokeh server app: bokeh serve viewer --args REC [--scan SCAN.json]."""

@@ -6,6 +6,7 @@ Everything returns plain numpy arrays / lists ready for a ColumnDataSource.
 """
 import functools
 import html
+import logging
 import os
 import threading
 import time
@@ -24,22 +25,30 @@ USAGE = "bokeh serve viewer --args REC [--scan SCAN.json]   (or: interpret view 
 WRAP = 100  # columns per drawn row; longer source lines wrap
 SHOWN = {"\n": "\u21b5", "\t": "\u21e5", "\r": "\u240d"}  # how invisible characters are drawn
 N_PALETTE = 257  # odd, so 0 has its own pure white colour
+TRACE_BUCKETS = 600  # pieces of the trace plot: min/max/mean per piece, whatever the window's size
 SETTLE_S = 0.1  # whole-text summaries wait this long, so the browser paints the new colours first
 
+log = logging.getLogger(__name__)
 _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="viewer")
 _pending = set()  # futures not yet done (tests wait on them)
 
 
-def submit(fn, settle=False):
-    """Run fn() on the per-server worker threads; a Future."""
+def submit(compute, deliver, settle=False):
+    """compute() on a worker thread, then deliver(result) on it too (deliver queues the change)."""
     def run():
         if settle:
             time.sleep(SETTLE_S)
-        return fn()
+        deliver(compute())
     future = _executor.submit(run)
     _pending.add(future)
-    future.add_done_callback(_pending.discard)
+    future.add_done_callback(_finished)
     return future
+
+
+def _finished(future):
+    _pending.discard(future)
+    if future.exception() is not None:  # a bug: say so in the server log
+        log.error("viewer background job failed", exc_info=future.exception())
 
 
 def wait_idle(timeout=30):
@@ -204,6 +213,14 @@ class View:
         f = self.feature(name)
         return float(f.min()), float(f.max())
 
+    def first(self):
+        """(layer, kind, unit, feature) to open on: the scan's best cell, else unit 0 of the first array."""
+        best = top_rows(self.rows, top=1)[:1]
+        if best:
+            return best[0]["layer"], best[0]["kind"], int(best[0]["unit"]), best[0]["feature"]
+        layer, kind, _ = self.recording.kinds()[0]
+        return layer, kind, 0, next(iter(self.features))
+
     def kind_labels(self):
         return [(f"{layer}:{kind}", f"layer {layer} \u00b7 {kind} ({n} units)")
                 for layer, kind, n in self.recording.kinds()]
@@ -274,6 +291,11 @@ def _num(x):
     return f"{x:.1e}" if 0 < abs(x) < 1e-3 else f"{x:.3f}"
 
 
+def warm(view):
+    """Compute the first feature in the background, so the first page's track comes quickly."""
+    submit(lambda: view.feature(view.first()[3]), lambda result: None)
+
+
 @functools.lru_cache(maxsize=4)
 def open_view(rec_path, scan_path=None):
     """The View for these paths, opened once per server (ValueError with a readable message)."""
@@ -301,6 +323,19 @@ def histogram(values, feat, kind, bins=40):
     return dict(left=edges[:-1], right=edges[1:],
                 on=h_on / max(1.0, h_on.sum() * width), off=h_off / max(1.0, h_off.sum() * width)), \
         (f"{label_on} ({int(on.sum())})", f"{label_off} ({int((~on).sum())})")
+
+
+def envelope(values, start, n_buckets=TRACE_BUCKETS):
+    """The trace of a window in at most n_buckets pieces: x (piece centre), lo, hi, mid (mean)."""
+    n = len(values)
+    size = max(1, -(-n // n_buckets))  # characters per piece
+    edges = np.arange(0, n, size)  # (B,)
+    v = np.asarray(values, dtype=np.float64)
+    lo = np.minimum.reduceat(v, edges) if n else v
+    hi = np.maximum.reduceat(v, edges) if n else v
+    mid = np.add.reduceat(v, edges) / np.diff(np.append(edges, n)) if n else v
+    x = start + (edges + np.minimum(edges + size, n) - 1) / 2.0
+    return dict(x=x, lo=lo.astype(np.float32), hi=hi.astype(np.float32), mid=mid.astype(np.float32))
 
 
 def top_contexts(text, values, k=8):

@@ -37,11 +37,7 @@ except ValueError as e:  # bad arguments: a readable panel in the page, the serv
     doc.add_root(Div(text=data.error_html(e), name="error", css_classes=["error"]))
 
 if view is not None:
-    kinds = view.recording.kinds()
-    best = report.top_rows(view.rows, top=1)[:1]  # with a scan, open on its best cell
-    layer, kind = (best[0]["layer"], best[0]["kind"]) if best else kinds[0][:2]
-    feature0 = best[0]["feature"] if best else next(iter(view.features))
-    unit0 = int(best[0]["unit"]) if best else 0
+    layer, kind, unit0, feature0 = view.first()  # with a scan, its best cell
 
     # ---- sources --------------------------------------------------------------------------------
     # Three sources so that a unit switch touches one column of one: cells (colours, hover, trace),
@@ -49,6 +45,7 @@ if view is not None:
     cells_src = ColumnDataSource(dict(x=[], y=[], pos=[], ch=[], act=[], fval=[]), name="cells_source")
     chars_src = ColumnDataSource(dict(x=[], y=[], ch=[]), name="chars_source")
     track_src = ColumnDataSource(dict(x=[], y=[], pos=[], feat=[]), name="track_source")
+    trace_src = ColumnDataSource(dict(x=[], lo=[], hi=[], mid=[], feat=[]), name="trace_source")
     mark_src = ColumnDataSource(dict(x=[], y=[], pos=[]), name="mark_source")
     hist_src = ColumnDataSource(dict(left=[], right=[], on=[], off=[]), name="hist_source")
     ctx_src = ColumnDataSource(dict(pos=[], act=[], which=[], snippet=[]), name="contexts_source")
@@ -82,9 +79,10 @@ if view is not None:
 
     trace_fig = figure(name="trace_figure", width=width, height=170, tools="xpan,xwheel_zoom,reset",
                        toolbar_location="right", x_range=Range1d(0, 1), y_range=Range1d(-1.08, 1.08),
-                       title="the unit over the window (grey: the feature, scaled 0\u20131)")
-    trace_fig.line("pos", "feat", source=track_src, color="#aaaaaa", line_width=1.5)
-    trace_fig.line("pos", "act", source=cells_src, color="#1f5ecc", line_width=1.2)
+                       title="the unit over the window: mean, and min\u2013max band (grey: the feature, 0\u20131)")
+    trace_fig.line("x", "feat", source=trace_src, color="#aaaaaa", line_width=1.5)
+    trace_fig.varea("x", "lo", "hi", source=trace_src, fill_color="#1f5ecc", fill_alpha=0.25)
+    trace_fig.line("x", "mid", source=trace_src, color="#1f5ecc", line_width=1.2)
 
     hist_fig = figure(name="hist_figure", width=460, height=250, tools="", toolbar_location=None,
                       title="the unit over the whole text, split by the feature")
@@ -146,7 +144,10 @@ if view is not None:
         _, _, _, _, start, length = current()
         w = view.window(start, min(view.n, start + length))
         cols = w["cols"]
-        cells_src.data = dict(cols, act=unit_values(), fval=np.full(len(cols["x"]), np.nan, np.float32))
+        act = unit_values()
+        cells_src.data = dict(cols, act=act, fval=np.full(len(cols["x"]), np.nan, np.float32))
+        env = data.envelope(act, start)
+        trace_src.data = dict(env, feat=np.zeros(len(env["x"]), np.float32))
         chars_src.data = dict(x=cols["x"], y=cols["y"], ch=cols["ch"])
         track_src.data = dict(x=cols["x"], y=cols["y"] - 0.43, pos=cols["pos"],
                               feat=np.zeros(len(cols["x"]), np.float32))
@@ -158,7 +159,8 @@ if view is not None:
 
     def draw_unit():
         """Same window, another unit: send only the new 'act' column (colours map in the browser)."""
-        cells_src.data["act"] = unit_values()
+        act = cells_src.data["act"] = unit_values()
+        trace_src.data.update({k: v for k, v in data.envelope(act, current()[4]).items() if k != "x"})
         draw_summaries()
 
     def draw_feature():
@@ -168,6 +170,7 @@ if view is not None:
 
         def apply(result):
             track_src.data["feat"], cells_src.data["fval"] = result
+            trace_src.data["feat"] = data.envelope(result[0], start)["mid"]
             draw_summaries()
         in_background("feature", lambda: view.feature_window(name, start, min(view.n, start + length)), apply)
 
@@ -193,9 +196,9 @@ if view is not None:
         """compute() on a worker thread, then apply(result) in this document (if still the newest)."""
         token = latest[what] = object()
 
-        def done(future):
-            doc.add_next_tick_callback(lambda: latest.get(what) is token and apply(future.result()))
-        data.submit(compute, settle).add_done_callback(done)
+        def deliver(result):  # on the worker thread: add_next_tick_callback is the thread-safe way in
+            doc.add_next_tick_callback(lambda: apply(result) if latest.get(what) is token else None)
+        data.submit(compute, deliver, settle)
 
     def draw_status(note=""):
         _, _, _, name, start, length = current()

@@ -258,3 +258,35 @@ def test_chromium_draws_coloured_text_and_repaints_on_a_unit_switch(rec):
         assert red2 > 500 and blue2 > 500
         assert np.mean(np.any(before != after, axis=2)) > 0.05  # a real repaint, not a cursor blink
         assert browser.errors == []
+
+
+# ---- interpret view -----------------------------------------------------------------------------
+def test_interpret_view_checks_the_recording_before_serving(tmp_path, monkeypatch):
+    (tmp_path / "empty").mkdir()
+    r = CliRunner().invoke(cli, ["view", str(tmp_path / "empty"), "--no-show"])
+    assert r.exit_code == 1 and "not a recording" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_interpret_view_serves_the_viewer_on_localhost(rec, scan_json, monkeypatch):
+    import signal
+    import subprocess
+    calls = []
+
+    class FakeServer:
+        def __init__(self, cmd, env=None):
+            calls.append(cmd)
+
+        def wait(self):
+            return 0
+
+        def poll(self):
+            return 0
+    monkeypatch.setattr(subprocess, "Popen", FakeServer)
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    r = CliRunner().invoke(cli, ["view", str(rec), "--scan", str(scan_json), "--port", "5099", "--no-show"])
+    assert r.exit_code == 0, r.output
+    (cmd,) = calls
+    assert cmd[1:4] == ["-m", "bokeh", "serve"] and Path(cmd[4]) == VIEWER
+    assert cmd[cmd.index("--address") + 1] == "127.0.0.1" and cmd[cmd.index("--port") + 1] == "5099"
+    assert "--show" not in cmd
+    assert cmd[cmd.index("--args") + 1:] == [str(Path(rec).resolve()), "--scan", str(Path(scan_json).resolve())]

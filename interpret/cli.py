@@ -591,3 +591,62 @@ def demo(out, quiet):
 
     summary = run_demo(out, progress_factory=lambda n, lab: bar(n, lab, quiet), log=lambda s: info(s, quiet))
     click.echo(summary)
+
+
+# ---- view -------------------------------------------------------------------------------------
+@main.command(context_settings=CONTEXT)
+@click.argument("rec", type=IN_PATH)
+@click.option("--scan", "scan_json", type=IN_FILE, default=None,
+              help="Rank the units by rows from `interpret scan REC --json`.")
+@click.option("--port", default=5006, show_default=True, type=click.IntRange(1, 65535),
+              help="Port on 127.0.0.1.")
+@click.option("--show/--no-show", default=True, show_default=True, help="Open the page in a web browser.")
+@friendly
+def view(rec, scan_json, port, show):
+    """Explore every unit live: the Bokeh viewer on http://127.0.0.1:PORT/viewer (Ctrl-C stops it).
+
+    Checks that the recording (and the scan) load, then runs `bokeh serve` on the viewer app,
+    bound to 127.0.0.1 only.
+
+    \b
+    Example:
+      interpret view run.rec
+      interpret scan run.rec --json > scan.json && interpret view run.rec --scan scan.json
+      interpret view run.rec --port 5007 --no-show
+    """
+    import signal
+    import subprocess
+    from pathlib import Path
+
+    from interpret.record import Recording
+    from interpret.report import load_scan_json
+
+    recording = Recording(rec)
+    recording.text  # noqa: B018  (reads and checks the text)
+    for layer, kind, _ in recording.kinds():
+        recording.activations(layer, kind)
+    if scan_json:
+        load_scan_json(scan_json)
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "viewer" / "main.py").is_file():
+        raise click.ClickException(f"{root / 'viewer'} is missing; run the viewer from a source checkout "
+                                   "(pip install -e .) that has viewer/")
+    args = [os.path.abspath(rec)] + (["--scan", os.path.abspath(scan_json)] if scan_json else [])
+    cmd = [sys.executable, "-m", "bokeh", "serve", str(root / "viewer"), "--address", "127.0.0.1",
+           "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}",
+           "--allow-websocket-origin", f"localhost:{port}", *(["--show"] if show else []), "--args", *args]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH")) if p))
+    info(f"serving http://127.0.0.1:{port}/viewer  (Ctrl-C to stop)")
+    server = subprocess.Popen(cmd, env=env)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` stops the server too
+    try:
+        code = server.wait()
+    except KeyboardInterrupt:
+        code = 0
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait()
+    if code:
+        raise click.ClickException(f"bokeh serve stopped with exit code {code} (is port {port} in use? "
+                                   "try --port)")

@@ -1,0 +1,292 @@
+"""The Bokeh viewer: built headless (DirectoryHandler + argv, widgets driven by .value) and in a real
+headless Chromium against `bokeh serve` on 127.0.0.1."""
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bokeh.application.handlers import DirectoryHandler
+from bokeh.document import Document
+from bokeh.server.callbacks import NextTickCallback
+from bokeh.document.events import ColumnDataChangedEvent, ModelChangedEvent
+from bokeh.events import ButtonClick
+from click.testing import CliRunner
+
+from chromium import Browser, Server, find_chromium
+from interpret import report
+from interpret.cli import main as cli
+from interpret.features import in_quote
+from interpret.model import Model
+from interpret.record import Recording, record
+
+VIEWER = Path(__file__).resolve().parent.parent / "viewer"
+EVIL = '<script>alert("x")</script> & \'q\' "><b>'
+PARAGRAPH = ('"Come here," said the old man. "Look at this (if you can)."\n'
+             'She did not move; the rain went on, and on.\n\n')
+TEXT = (PARAGRAPH * 40)[:2500] + EVIL + "\n" + PARAGRAPH * 60  # ~8000 characters
+
+
+@pytest.fixture(scope="module")
+def rec(tmp_path_factory):
+    """A real recording whose units saturate to +-1 by character (red and blue everywhere)."""
+    d = tmp_path_factory.mktemp("viewer")
+    model = Model.init(sorted(set(TEXT)), hidden_size=8, seed=3)
+    model.params["Wxh"] *= 300.0  # tanh of large inputs: each unit is about +-1, its sign set per char
+    record(model, [("story.txt", TEXT)], d / "run.rec")
+    return d / "run.rec"
+
+
+@pytest.fixture(scope="module")
+def scan_json(rec):
+    recording = Recording(rec)
+    feats = report.choose_features(recording.text, ["in_quote", "position_in_line"])
+    rows = report.scan_recording(recording, feats, n_shifts=20)
+    path = rec.parent / "scan.json"
+    path.write_text(json.dumps([report.jsonable(r) for r in rows]), encoding="utf-8")
+    return path
+
+
+def build(*argv):
+    """Run viewer/main.py for one session, as `bokeh serve viewer --args ...` would."""
+    handler = DirectoryHandler(filename=str(VIEWER), argv=[str(a) for a in argv])
+    doc = Document()
+    handler.modify_document(doc)
+    assert not handler.failed, handler.error_detail
+    settle(doc)
+    return doc
+
+
+def settle(doc):
+    """Finish the background jobs and run what they queued, as the server's event loop would."""
+    for _ in range(20):
+        for module in list(sys.modules.values()):
+            if getattr(module, "__file__", None) == str(VIEWER / "data.py"):
+                module.wait_idle()
+        queued = [cb for cb in doc.session_callbacks if isinstance(cb, NextTickCallback)]
+        if not queued:
+            return
+        for cb in queued:
+            doc.remove_next_tick_callback(cb)
+            cb.callback()
+    raise AssertionError("the viewer kept queueing callbacks")
+
+
+def get(doc, name):
+    model = doc.select_one({"name": name})
+    assert model is not None, name
+    return model
+
+
+def click(doc, name):
+    button = get(doc, name)
+    button._trigger_event(ButtonClick(button))
+    settle(doc)
+
+
+def window(doc):
+    """(start, stop) of the text now in the browser's sources."""
+    pos = np.asarray(get(doc, "cells_source").data["pos"])
+    return int(pos[0]), int(pos[-1]) + 1
+
+
+# ---- headless -----------------------------------------------------------------------------------
+def test_the_window_shows_the_recordings_numbers(rec):
+    doc = build(rec)
+    r = Recording(rec)
+    cells = get(doc, "cells_source").data
+    start, stop = window(doc)
+    assert (start, stop) == (0, 3000)
+    np.testing.assert_array_equal(cells["act"], r.activations()[0:3000, 0])
+    assert list(get(doc, "chars_source").data["ch"])[:8] == list(r.text[:8])
+    # layout: wrapped at newlines, so each line's first character sits in column 0 of a new row
+    first = r.text.index("\n") + 1
+    assert cells["x"][first] == 0 and cells["y"][first] == cells["y"][0] - 1
+    assert "\u21b5" == get(doc, "chars_source").data["ch"][first - 1]  # the newline is drawn visibly
+
+
+def test_switching_units_sends_only_the_new_activation_column(rec):
+    doc = build(rec)
+    events = []
+    doc.on_change(events.append)
+    get(doc, "unit_input").value = 5
+    cells = [e for e in events if isinstance(e, ColumnDataChangedEvent) and e.model.name == "cells_source"]
+    assert len(cells) == 1 and cells[0].cols == ["act"]
+    touched = {e.model.name for e in events}
+    assert touched <= {"unit_input", "unit_select", "cells_source", "trace_source"}, touched  # no figure rebuilt
+    np.testing.assert_array_equal(get(doc, "cells_source").data["act"], Recording(rec).activations()[0:3000, 5])
+
+
+def test_summaries_follow_the_unit_over_the_whole_text(rec):
+    doc = build(rec)
+    get(doc, "unit_input").value = 2
+    settle(doc)
+    col = Recording(rec).activations()[:, 2].astype(np.float64)
+    ctx = get(doc, "contexts_source").data
+    highest = [p for p, w in zip(ctx["pos"], ctx["which"]) if w == "highest"]
+    assert col[highest[0]] == col.max() and np.all(np.diff(col[highest]) <= 0)
+    lowest = [p for p, w in zip(ctx["pos"], ctx["which"]) if w == "lowest"]
+    assert col[lowest[0]] == col.min()
+    hist = get(doc, "hist_source").data
+    widths = np.asarray(hist["right"]) - np.asarray(hist["left"])
+    for side in ("on", "off"):  # densities: each side integrates to 1
+        assert abs(float(np.sum(np.asarray(hist[side]) * widths)) - 1.0) < 1e-9
+    q = in_quote(Recording(rec).text) == 1
+    on = np.histogram(np.clip(col[q], -1, 1), np.linspace(-1, 1, 41))[0]
+    np.testing.assert_allclose(np.asarray(hist["on"]) * widths * q.sum(), on)
+
+
+def test_feature_track_is_the_features_values(rec):
+    doc = build(rec)
+    start, stop = window(doc)
+    track = get(doc, "track_source").data["feat"]
+    np.testing.assert_array_equal(track, in_quote(Recording(rec).text)[start:stop])
+    get(doc, "feature_select").value = "position_in_line"
+    settle(doc)
+    fval = np.asarray(get(doc, "cells_source").data["fval"])
+    text = Recording(rec).text
+    assert fval[text.index("\n") + 1] == 0 and fval[1] == 1  # columns restart after each newline
+
+
+def test_units_are_ranked_by_the_scan(rec, scan_json):
+    doc = build(rec, "--scan", scan_json)
+    rows = json.loads(scan_json.read_text())
+    feature = get(doc, "feature_select").value
+    ranked = sorted((r for r in rows if r["feature"] == feature), key=lambda r: -r["score"])
+    options = get(doc, "unit_select").options
+    assert [int(k) for k, _ in options[:3]] == [int(r["unit"]) for r in ranked[:3]]
+    assert f"{ranked[0]['score']:.3f}" in options[0][1] and "q " in options[0][1]
+    assert get(doc, "unit_input").value == int(ranked[0]["unit"])  # opens on the best cell
+    click(doc, "next_unit")
+    assert get(doc, "unit_input").value == int(ranked[1]["unit"])
+    click(doc, "prev_unit")
+    click(doc, "prev_unit")
+    assert get(doc, "unit_input").value == int(options[-1][0])  # wraps round
+
+
+def test_navigation_paging_jump_and_search(rec):
+    doc = build(rec)
+    text = Recording(rec).text
+    get(doc, "window_select").value = "1000"
+    assert window(doc) == (0, 1000)
+    click(doc, "next_page")
+    start, stop = window(doc)
+    assert 900 <= start <= 1000 and stop == start + 1000 and text[start - 1] == "\n"
+    get(doc, "jump_input").value = 6000
+    start, stop = window(doc)
+    assert start <= 6000 < stop and list(get(doc, "mark_source").data["pos"]) == [6000]
+    np.testing.assert_array_equal(get(doc, "cells_source").data["act"],
+                                  Recording(rec).activations()[start:stop, 0])
+    get(doc, "search_input").value = "<script>"
+    hit = text.index("<script>")
+    assert list(get(doc, "mark_source").data["pos"]) == list(range(hit, hit + 8))
+    get(doc, "search_input").value = "no such words"
+    assert "not found" in get(doc, "status").text
+
+
+def test_export_writes_what_interpret_export_writes(rec, tmp_path):
+    doc = build(rec)
+    get(doc, "unit_input").value = 3
+    get(doc, "jump_input").value = 4000
+    start, _ = window(doc)
+    get(doc, "export_path").value = str(tmp_path / "view.html")
+    click(doc, "export_button")
+    assert "wrote" in get(doc, "export_status").text
+    r = CliRunner().invoke(cli, ["export", str(rec), "--unit", "3", "--start", str(start), "--length", "3000",
+                                 "-o", str(tmp_path / "cli.html")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "view.html").read_text() == (tmp_path / "cli.html").read_text()
+
+
+@pytest.mark.parametrize("args, words", [
+    ((), "no recording given"),
+    (("/no/such.rec",), "does not exist"),
+    (("{tmp}",), "not a recording"),
+    (("{rec}", "--scan", "{bad}"), "not valid scan JSON"),
+    (("{rec}", "--bogus"), "unknown option"),
+    (("{rec}", "--scan"), "--scan needs a file"),
+])
+def test_bad_arguments_show_an_error_panel(rec, tmp_path, args, words):
+    (tmp_path / "bad.json").write_text("[{not json", encoding="utf-8")
+    argv = [a.format(tmp=tmp_path, rec=rec, bad=tmp_path / "bad.json") for a in args]
+    doc = build(*argv)  # asserts the handler did not fail: no SystemExit, no traceback
+    panel = get(doc, "error")
+    assert [r.name for r in doc.roots] == ["error"]
+    assert words in panel.text and "usage" in panel.text
+
+
+def test_text_and_paths_are_escaped(rec, tmp_path):
+    evil_dir = tmp_path / EVIL.replace("/", "_")
+    doc = build(evil_dir)
+    panel = get(doc, "error").text
+    assert "<script>" not in panel and "&lt;script&gt;" in panel and "&amp;" in panel and "&quot;" in panel
+    doc = build(rec)
+    assert "<script>" not in get(doc, "header").text
+    get(doc, "search_input").value = EVIL
+    assert "<script>" not in get(doc, "status").text
+    # characters go to the canvas as plain strings (never parsed as HTML), exactly as recorded
+    hit = Recording(rec).text.index(EVIL)
+    get(doc, "jump_input").value = hit
+    ch = get(doc, "chars_source").data["ch"]
+    start, _ = window(doc)
+    assert "".join(ch[hit - start:hit - start + len(EVIL)]) == EVIL
+
+
+# ---- a real browser -----------------------------------------------------------------------------
+def _colour_counts(png):
+    from PIL import Image
+    px = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)  # (H, W, 3)
+    r, g, b = px[..., 0], px[..., 1], px[..., 2]
+    red = (r > 170) & (g < 120) & (b < 120)
+    blue = (b > 160) & (r < 110) & (g < 150)
+    return int(red.sum()), int(blue.sum()), px
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="no chromium on this machine (apt-get install chromium)")
+def test_chromium_draws_coloured_text_and_repaints_on_a_unit_switch(rec):
+    with Server(rec) as server, Browser(1300, 900) as browser:
+        browser.open_viewer(server.url)
+        clip = browser.js("__viewer.rect()")
+        x, y, w, h = clip
+        clip = (x, y, w, min(h, 400))
+        red, blue, before = _colour_counts(browser.screenshot(clip=clip))
+        assert red > 500 and blue > 500, (red, blue)
+        ms = browser.js("__viewer.set_and_wait('unit_input', 1, 10000)")
+        assert ms > 0, "the text's pixels did not change after switching units"
+        red2, blue2, after = _colour_counts(browser.screenshot(clip=clip))
+        assert red2 > 500 and blue2 > 500
+        assert np.mean(np.any(before != after, axis=2)) > 0.05  # a real repaint, not a cursor blink
+        assert browser.errors == []
+
+
+# ---- interpret view -----------------------------------------------------------------------------
+def test_interpret_view_checks_the_recording_before_serving(tmp_path, monkeypatch):
+    (tmp_path / "empty").mkdir()
+    r = CliRunner().invoke(cli, ["view", str(tmp_path / "empty"), "--no-show"])
+    assert r.exit_code == 1 and "not a recording" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_interpret_view_serves_the_viewer_on_localhost(rec, scan_json, monkeypatch):
+    import signal
+    import subprocess
+    calls = []
+
+    class FakeServer:
+        def __init__(self, cmd, env=None):
+            calls.append(cmd)
+
+        def wait(self):
+            return 0
+
+        def poll(self):
+            return 0
+    monkeypatch.setattr(subprocess, "Popen", FakeServer)
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    r = CliRunner().invoke(cli, ["view", str(rec), "--scan", str(scan_json), "--port", "5099", "--no-show"])
+    assert r.exit_code == 0, r.output
+    (cmd,) = calls
+    assert cmd[1:4] == ["-m", "bokeh", "serve"] and Path(cmd[4]) == VIEWER
+    assert cmd[cmd.index("--address") + 1] == "127.0.0.1" and cmd[cmd.index("--port") + 1] == "5099"
+    assert "--show" not in cmd
+    assert cmd[cmd.index("--args") + 1:] == [str(Path(rec).resolve()), "--scan", str(Path(scan_json).resolve())]

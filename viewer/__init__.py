@@ -1,0 +1,14 @@
+"""The Bokeh server app: bokeh serve viewer --args REC [--scan SCAN.json].
+
+Bokeh runs this file once, when the server starts (main.py runs once per browser session): it
+opens the recording here so that the first page is as quick as the next ones. Bad arguments are
+left for main.py, which shows them in the page.
+"""
+import sys
+
+from . import data
+
+try:
+    data.warm(data.open_view(*data.parse_args(sys.argv[1:])))
+except ValueError:
+    pass

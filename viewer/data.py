@@ -1,0 +1,351 @@
+"""The viewer's data, loaded once per server: arguments, recording, scan rows, windows, summaries.
+
+Bokeh runs main.py once per browser session; this module is imported once per server (main.py
+imports it relatively, so it lives in the app's package), so `open_view` caches by path here.
+Everything returns plain numpy arrays / lists ready for a ColumnDataSource.
+"""
+import functools
+import html
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor, wait
+
+import numpy as np
+
+from interpret import features as F
+from interpret import report
+from interpret.export import BLUE, RED
+from interpret.record import Recording
+from interpret.scan import top_rows
+
+USAGE = "bokeh serve viewer --args REC [--scan SCAN.json]   (or: interpret view REC [--scan SCAN.json])"
+WRAP = 100  # columns per drawn row; longer source lines wrap
+SHOWN = {"\n": "\u21b5", "\t": "\u21e5", "\r": "\u240d"}  # how invisible characters are drawn
+N_PALETTE = 257  # odd, so 0 has its own pure white colour
+TRACE_BUCKETS = 600  # pieces of the trace plot: min/max/mean per piece, whatever the window's size
+SETTLE_S = 0.1  # whole-text summaries wait this long, so the browser paints the new colours first
+
+log = logging.getLogger(__name__)
+_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="viewer")
+_pending = set()  # futures not yet done (tests wait on them)
+
+
+def submit(compute, deliver, settle=False):
+    """compute() on a worker thread, then deliver(result) on it too (deliver queues the change)."""
+    def run():
+        if settle:
+            time.sleep(SETTLE_S)
+        deliver(compute())
+    future = _executor.submit(run)
+    _pending.add(future)
+    future.add_done_callback(_finished)
+    return future
+
+
+def _finished(future):
+    _pending.discard(future)
+    if future.exception() is not None:  # a bug: say so in the server log
+        log.error("viewer background job failed", exc_info=future.exception())
+
+
+def wait_idle(timeout=30):
+    """Block until every submitted job is done (for tests)."""
+    wait(list(_pending), timeout=timeout)
+
+
+def parse_args(argv):
+    """(rec, scan) from `REC [--scan SCAN.json]`; ValueError (never SystemExit) on anything else."""
+    rec, scan, args = None, None, list(argv)
+    while args:
+        a = args.pop(0)
+        if a == "--scan" or a.startswith("--scan="):
+            value = a[len("--scan="):] if "=" in a else (args.pop(0) if args else None)
+            if not value:
+                raise ValueError("--scan needs a file: --scan SCAN.json (from `interpret scan REC --json`)")
+            scan = value
+        elif a.startswith("-"):
+            raise ValueError(f"unknown option {a!r}; usage: {USAGE}")
+        elif rec is None:
+            rec = a
+        else:
+            raise ValueError(f"unexpected argument {a!r}: give one recording; usage: {USAGE}")
+    if rec is None:
+        raise ValueError(f"no recording given; usage: {USAGE}")
+    return rec, scan
+
+
+def palette():
+    """The colours of -1 (red) .. 0 (white) .. +1 (blue), the same end colours as the HTML export."""
+    out = []
+    for k in range(N_PALETTE):
+        v = 2.0 * k / (N_PALETTE - 1) - 1.0
+        end = RED if v < 0 else BLUE
+        out.append("#%02x%02x%02x" % tuple(round(255 + (c - 255) * abs(v)) for c in end))
+    return out
+
+
+def error_html(message):
+    """The page shown instead of the viewer when the arguments are bad (message escaped)."""
+    return ('<div class="error-panel"><h2>interpret viewer: cannot open</h2>'
+            f"<p>{html.escape(str(message), quote=True)}</p>"
+            f"<p class=\"usage\">usage: <code>{html.escape(USAGE)}</code></p></div>")
+
+
+def layout_window(text):
+    """(x, y, n_rows) for drawing `text` wrapped at WRAP columns, newlines kept: char t at (x[t], -y[t])."""
+    n = len(text)
+    if n == 0:
+        return np.zeros(0, np.int32), np.zeros(0, np.int32), 1
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")  # (T,)
+    nl = codes == 10
+    line = np.concatenate(([0], np.cumsum(nl[:-1])))  # (T,) a newline belongs to the line it ends
+    starts = np.concatenate(([0], np.flatnonzero(nl) + 1))  # first index of each line
+    col = np.arange(n) - starts[line]  # (T,)
+    lens = np.bincount(line, minlength=len(starts)) - np.bincount(line, weights=nl, minlength=len(starts)).astype(int)
+    margin = nl & (col == lens[line]) & (col > 0) & (col % WRAP == 0)  # a newline right after a full row
+    col = np.where(margin, col - 1, col)
+    x = np.where(margin, WRAP, col % WRAP)
+    sub = col // WRAP
+    rows = np.maximum(1, (np.maximum(lens, 1) - 1) // WRAP + 1)  # drawn rows per line
+    offset = np.concatenate(([0], np.cumsum(rows)[:-1]))
+    y = offset[line] + sub
+    return x.astype(np.int32), y.astype(np.int32), int(y.max()) + 1
+
+
+def shown(text):
+    """The characters as drawn: newline, tab and CR as visible symbols, other controls as a dot."""
+    return [SHOWN.get(c, c if c.isprintable() or c == " " else "\u00b7") for c in text]
+
+
+def snippet(text, pos, before=28, after=12):
+    """One line of context around text[pos], the character in brackets."""
+    a, b = max(0, pos - before), min(len(text), pos + after + 1)
+    s = "".join(shown(text[a:pos])) + "\u27e6" + "".join(shown(text[pos])) + "\u27e7" + \
+        "".join(shown(text[pos + 1:b]))
+    return ("\u2026" if a > 0 else "") + s + ("\u2026" if b < len(text) else "")
+
+
+class View:
+    """One recording (and optional scan rows), with per-server caches of columns and features."""
+
+    def __init__(self, rec_path, scan_path=None):
+        self.recording = Recording(rec_path)
+        self.text = self.recording.text  # also checks the text matches the manifest
+        self.n = self.recording.n_chars
+        for layer, kind, _ in self.recording.kinds():  # fail now, not at the first click
+            self.recording.activations(layer, kind)
+        self.rows = report.load_scan_json(scan_path) if scan_path else []
+        self.scan_path = scan_path
+        names = list(dict.fromkeys(r["feature"] for r in self.rows))
+        known = {f.name: f for f in F.get_features(None)}
+        default = report.choose_features(self.text[:200000])
+        self.features = OrderedDict((n, known.get(n)) for n in names)
+        for f in default:
+            self.features.setdefault(f.name, f)
+        self._columns = OrderedDict()  # (layer, kind, unit) -> (N,) float32, a few kept
+        self._lock = threading.Lock()  # the worker threads share the column cache
+
+    def header_html(self):
+        """Title line: what is open (escaped)."""
+        m = self.recording.manifest.get("model", {})
+        docs = len(self.recording.documents)
+        scan = (f"scan: {self.scan_path} ({len(self.rows)} rows)" if self.scan_path else
+                "no scan: units in numeric order (rank them: interpret scan REC --json > scan.json, "
+                "then --scan scan.json)")
+        return ("<h1>interpret viewer</h1><p>" + html.escape(
+            f"{self.recording.path} \u00b7 {self.n:,} characters in {docs} document(s) \u00b7 "
+            f"model {m.get('arch', '?')} with {m.get('hidden_size', '?')} units \u00b7 {scan}") + "</p>")
+
+    def status_html(self, feature, start, stop, note=""):
+        """The line above the text: what is shown (escaped)."""
+        s = f"characters {start:,}\u2013{max(start, stop - 1):,} of {self.n:,} \u00b7 feature {feature}"
+        if any(k == "c" for _, k, _ in self.recording.kinds()):
+            s += " \u00b7 cell states (c) are shown through tanh"
+        if self.features.get(feature) is None:
+            s += " \u00b7 no feature values (a custom feature: the track is empty)"
+        return note_html(s + (f" \u00b7 {note}" if note else ""), error=bool(note))
+
+    @functools.lru_cache(maxsize=8)
+    def window(self, start, stop):
+        """Columns to draw text[start:stop]: x, y (= -row), ch, pos; and the number of rows."""
+        x, row, n_rows = layout_window(self.text[start:stop])
+        y = -row.astype(np.float32)
+        cols = dict(x=x, y=y, ch=shown(self.text[start:stop]),
+                    pos=np.arange(start, stop, dtype=np.int64))
+        return {"cols": cols, "rows": n_rows}
+
+    def window_start(self, start, length):
+        """start clamped to the text, moved back to the start of its line if that is within a row."""
+        start = int(max(0, min(int(start), self.n - length)))
+        nl = self.text.rfind("\n", max(0, start - WRAP), start)
+        return start if nl < 0 else nl + 1
+
+    def mark(self, start, length, positions):
+        """Outline boxes for the characters at `positions` that fall in the window."""
+        stop = min(self.n, start + length)
+        cols = self.window(start, stop)["cols"]
+        idx = [p - start for p in positions if start <= p < stop]
+        return dict(x=cols["x"][idx], y=cols["y"][idx], pos=np.asarray(idx, np.int64) + start)
+
+    def find(self, query, after):
+        """Position of the next occurrence of query at or after `after` (wrapping round), or None."""
+        hit = self.text.find(query, int(after))
+        if hit < 0:
+            hit = self.text.find(query)
+        return None if hit < 0 else hit
+
+    def feature_window(self, name, start, stop):
+        """(track in 0..1, raw values) of a feature over text[start:stop]; zeros / NaN if unknown."""
+        f = self.feature(name)
+        if f is None:
+            return np.zeros(stop - start, np.float32), np.full(stop - start, np.nan, np.float32)
+        raw = f[start:stop]
+        if self.feature_kind(name) == "binary":
+            return raw.astype(np.float32), raw.astype(np.float32)
+        lo, hi = self._range(name)
+        return ((raw - lo) / (hi - lo if hi > lo else 1.0)).astype(np.float32), raw.astype(np.float32)
+
+    @functools.lru_cache(maxsize=32)
+    def _range(self, name):
+        f = self.feature(name)
+        return float(f.min()), float(f.max())
+
+    def first(self):
+        """(layer, kind, unit, feature) to open on: the scan's best cell, else unit 0 of the first array."""
+        best = top_rows(self.rows, top=1)[:1]
+        if best:
+            return best[0]["layer"], best[0]["kind"], int(best[0]["unit"]), best[0]["feature"]
+        layer, kind, _ = self.recording.kinds()[0]
+        return layer, kind, 0, next(iter(self.features))
+
+    def kind_labels(self):
+        return [(f"{layer}:{kind}", f"layer {layer} \u00b7 {kind} ({n} units)")
+                for layer, kind, n in self.recording.kinds()]
+
+    def n_units(self, layer, kind):
+        return self.recording.find(layer, kind)["n_units"]
+
+    def window_values(self, layer, kind, unit, start, stop):
+        """(stop-start,) float32 display values (cell states through tanh) of one unit."""
+        acts = self.recording.activations(layer, kind)
+        return report.display_values(kind, acts[start:stop, unit]).astype(np.float32)
+
+    def column(self, layer, kind, unit):
+        """(N,) float32 display values of one unit over the whole text (a few kept in memory)."""
+        key = (layer, kind, unit)
+        with self._lock:
+            if key in self._columns:
+                self._columns.move_to_end(key)
+                return self._columns[key]
+        col = self.window_values(layer, kind, unit, 0, self.n)
+        with self._lock:
+            self._columns[key] = col
+            while len(self._columns) > 8:
+                self._columns.popitem(last=False)
+        return col
+
+    def summaries(self, layer, kind, unit, feature):
+        """(histogram columns, its two labels, top contexts) of one unit over the whole text."""
+        col = self.column(layer, kind, unit)
+        hist, labels = histogram(col, self.feature(feature), self.feature_kind(feature))
+        return hist, labels, top_contexts(self.text, col)
+
+    @functools.lru_cache(maxsize=32)
+    def feature(self, name):
+        """(N,) float64 values of a feature over the whole text, or None if it cannot be computed."""
+        f = self.features.get(name)
+        return None if f is None else F.evaluate(f, self.text, self.recording.doc_starts)
+
+    def feature_kind(self, name):
+        f = self.features.get(name)
+        if f is not None:
+            return f.kind
+        return next((r.get("feature_kind") for r in self.rows if r["feature"] == name), None)
+
+    def ranked_units(self, feature, layer, kind):
+        """[(unit, label)]: scanned units best first (score, q beside each), then the rest by number."""
+        rows = [r for r in top_rows(self.rows, feature=feature, top=None)
+                if r["layer"] == layer and r["kind"] == kind]
+        out, seen = [], set()
+        for r in rows:
+            u = int(r["unit"])
+            if u not in seen:
+                seen.add(u)
+                sign = "+" if (r.get("sign") or 1) > 0 else "\u2212"
+                out.append((u, f"unit {u} \u00b7 {r['metric']} {_num(r['score'])} {sign} \u00b7 q {_num(r['q'])}"))
+        out += [(u, f"unit {u}") for u in range(self.n_units(layer, kind)) if u not in seen]
+        return out
+
+
+def note_html(message, error=False):
+    """A one-line note (escaped)."""
+    return f'<span class="{"err" if error else "ok"}">{html.escape(str(message), quote=True)}</span>'
+
+
+def _num(x):
+    if x is None:
+        return "n/a"
+    return f"{x:.1e}" if 0 < abs(x) < 1e-3 else f"{x:.3f}"
+
+
+def warm(view):
+    """Compute the first feature in the background, so the first page's track comes quickly."""
+    submit(lambda: view.feature(view.first()[3]), lambda result: None)
+
+
+@functools.lru_cache(maxsize=4)
+def open_view(rec_path, scan_path=None):
+    """The View for these paths, opened once per server (ValueError with a readable message)."""
+    if not os.path.exists(rec_path):
+        raise ValueError(f"recording {rec_path!r} does not exist; make one with `interpret record MODEL TEXT -o REC`")
+    if scan_path is not None and not os.path.isfile(scan_path):
+        raise ValueError(f"scan file {scan_path!r} does not exist; write one with `interpret scan REC --json > SCAN.json`")
+    return View(rec_path, scan_path)
+
+
+def histogram(values, feat, kind, bins=40):
+    """Density histograms of values split by the feature: on = feature 1 (binary) or above its median."""
+    edges = np.linspace(-1.0, 1.0, bins + 1)
+    v = np.clip(values, -1.0, 1.0)
+    if feat is None:
+        on, label_on, label_off = np.zeros(len(v), bool), "feature = 1", "all characters"
+    elif kind == "binary":
+        on, label_on, label_off = feat == 1, "feature = 1", "feature = 0"
+    else:
+        m = float(np.median(feat))
+        on, label_on, label_off = feat > m, f"feature > {m:g}", f"feature \u2264 {m:g}"
+    h_on = np.histogram(v[on], edges)[0].astype(float)
+    h_off = np.histogram(v[~on], edges)[0].astype(float)
+    width = edges[1] - edges[0]
+    return dict(left=edges[:-1], right=edges[1:],
+                on=h_on / max(1.0, h_on.sum() * width), off=h_off / max(1.0, h_off.sum() * width)), \
+        (f"{label_on} ({int(on.sum())})", f"{label_off} ({int((~on).sum())})")
+
+
+def envelope(values, start, n_buckets=TRACE_BUCKETS):
+    """The trace of a window in at most n_buckets pieces: x (piece centre), lo, hi, mid (mean)."""
+    n = len(values)
+    size = max(1, -(-n // n_buckets))  # characters per piece
+    edges = np.arange(0, n, size)  # (B,)
+    v = np.asarray(values, dtype=np.float64)
+    lo = np.minimum.reduceat(v, edges) if n else v
+    hi = np.maximum.reduceat(v, edges) if n else v
+    mid = np.add.reduceat(v, edges) / np.diff(np.append(edges, n)) if n else v
+    x = start + (edges + np.minimum(edges + size, n) - 1) / 2.0
+    return dict(x=x, lo=lo.astype(np.float32), hi=hi.astype(np.float32), mid=mid.astype(np.float32))
+
+
+def top_contexts(text, values, k=8):
+    """The k highest and k lowest positions of values, each with a snippet: dict of columns."""
+    k = min(k, len(values))
+    hi = np.argpartition(-values, k - 1)[:k]
+    lo = np.argpartition(values, k - 1)[:k]
+    hi = hi[np.argsort(-values[hi], kind="stable")]
+    lo = lo[np.argsort(values[lo], kind="stable")]
+    pos = np.concatenate([hi, lo])
+    return dict(pos=pos.astype(np.int64), act=values[pos].astype(float),
+                which=["highest"] * k + ["lowest"] * k,
+                snippet=[snippet(text, int(p)) for p in pos])

@@ -3,11 +3,11 @@
 The faithful trainer reproduces the gist step for step: the same parameter draws after
 np.random.seed(seed), the same data pointer sweep (reset p and hprev when p + seq_length + 1
 reaches the end of the data), the same loss, gradients, clipping and Adagrad update, so the same
-seed and text give the same parameters (up to float summation order, ~1e-15).
+seed and text give the same parameters, bit for bit.
 
-It is faster than the gist because it never builds one-hot vectors (Wxh x is a column of Wxh)
-and does the output layer and its gradients as one matrix product over the whole sequence; only
-the two H x H recurrences (forward and backward) stay per step.
+loss_and_grads below is the plain form of one step (no one-hot vectors: Wxh x is a column of Wxh).
+The training loop runs faithful.GistStep, which computes the same bits with preallocated buffers,
+far fewer numpy calls and one Adagrad update over a flat parameter vector.
 """
 import hashlib
 import os
@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from interpret import __version__
+from interpret.faithful import GistStep
 from interpret.model import Model
 
 PARAM_NAMES = ("Wxh", "Whh", "Why", "bh", "by")
@@ -138,6 +139,8 @@ def train(state, text, iters, *, checkpoint_path=None, checkpoint_every=0, sampl
     lr = meta["learning_rate"]
     data, _ = model.encode(text)
     rng = np.random.RandomState(meta["seed"] + 1)
+    stepper = GistStep(params, mem, L, lr)  # fast exact form of loss_and_grads + Adagrad
+    stepper.bind(params, mem)  # params and mem become views into its flat buffers
     report_every = max(1, min(100, iters // 1000 or 1))
     try:
         while state.n < iters:
@@ -148,11 +151,10 @@ def train(state, text, iters, *, checkpoint_path=None, checkpoint_every=0, sampl
             inputs, targets = data[p:p + L], data[p + 1:p + L + 1]
             if sample_every and on_sample and state.n % sample_every == 0:
                 on_sample(sample_ix(model, inputs[0], sample_len, state.hprev, rng=rng))
-            loss, grads, state.hprev = loss_and_grads(params, inputs, targets, state.hprev)
+            # plain form: loss, grads, hprev = loss_and_grads(params, inputs, targets, hprev), then
+            # for each k: mem[k] += grads[k]**2; params[k] += -lr * grads[k] / sqrt(mem[k] + 1e-8)
+            loss, state.hprev = stepper.step(inputs, targets, state.hprev)
             state.smooth_loss = state.smooth_loss * 0.999 + loss * 0.001
-            for k in PARAM_NAMES:  # Adagrad
-                mem[k] += grads[k] * grads[k]
-                params[k] += -lr * grads[k] / np.sqrt(mem[k] + 1e-8)
             state.p += L
             state.n += 1
             if on_progress and state.n % report_every == 0:

@@ -202,3 +202,36 @@ def test_read_text_errors(tmp_path):
     with pytest.raises(ValueError, match="directory"):
         read_text(tmp_path)
     assert os.path.exists(tmp_path / "crlf.txt")
+
+
+@pytest.mark.parametrize("scale", [0.3, 12.0])  # 12: large weights, gradients hit the +-5 clip
+def test_fast_step_equals_the_plain_step_bit_for_bit(scale):
+    """GistStep (flat buffers, reversed time, einsum sums) == loss_and_grads + the gist's Adagrad."""
+    from interpret.faithful import GistStep
+    rng = np.random.RandomState(3)
+    H, V, T, lr = 24, 11, 9, 0.1
+    plain = {"Wxh": rng.randn(H, V) * scale, "Whh": rng.randn(H, H) * scale,
+             "Why": rng.randn(V, H) * scale, "bh": rng.randn(H) * 0.1, "by": rng.randn(V) * 0.1}
+    plain_mem = {k: np.abs(rng.randn(*v.shape)) * 0.01 for k, v in plain.items()}
+    fast = {k: v.copy() for k, v in plain.items()}
+    fast_mem = {k: v.copy() for k, v in plain_mem.items()}
+    step = GistStep(fast, fast_mem, T, lr)
+    step.bind(fast, fast_mem)
+    h_plain = h_fast = rng.randn(H) * 0.5
+    clipped = 0
+    for _ in range(30):
+        inputs = rng.randint(V, size=T)
+        inputs[:3] = inputs[3]  # repeated characters: the one-hot gradient columns accumulate
+        targets = rng.randint(V, size=T)
+        loss, grads, h_plain = loss_and_grads(plain, inputs, targets, h_plain)
+        clipped += sum(int((np.abs(g) == 5).sum()) for g in grads.values())
+        for k in plain:
+            plain_mem[k] += grads[k] * grads[k]
+            plain[k] += -lr * grads[k] / np.sqrt(plain_mem[k] + 1e-8)
+        fast_loss, h_fast = step.step(inputs, targets, h_fast)
+        assert abs(fast_loss - loss) <= 1e-12 * abs(loss)
+        np.testing.assert_array_equal(h_fast, h_plain)
+    for k in plain:
+        np.testing.assert_array_equal(fast[k], plain[k])
+        np.testing.assert_array_equal(fast_mem[k], plain_mem[k])
+    assert clipped > 0 or scale < 1  # the large-weight run must exercise the clip

@@ -34,7 +34,7 @@ try:
     view = data.open_view(*data.parse_args(sys.argv[1:]))
 except ValueError as e:  # bad arguments: a readable panel in the page, the server keeps running
     view = None
-    doc.add_root(Div(text=data.error_html(e), name="error", css_classes=["error"]))
+    doc.add_root(Div(text=data.error_html(e), name="error", width=900))
 
 if view is not None:
     layer, kind, unit0, feature0 = view.first()  # with a scan, its best cell

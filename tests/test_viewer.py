@@ -85,6 +85,13 @@ def click(doc, name):
     settle(doc)
 
 
+def shown_values(doc):
+    """The activation drawn under each character of the window, read back from the colour image."""
+    cells = get(doc, "cells_source").data
+    (grid,) = get(doc, "grid_source").data["image"]
+    return grid[grid.shape[0] - 1 + np.asarray(cells["y"], int), np.asarray(cells["x"], int)]
+
+
 def window(doc):
     """(start, stop) of the text now in the browser's sources."""
     pos = np.asarray(get(doc, "cells_source").data["pos"])
@@ -98,7 +105,9 @@ def test_the_window_shows_the_recordings_numbers(rec):
     cells = get(doc, "cells_source").data
     start, stop = window(doc)
     assert (start, stop) == (0, 3000)
-    np.testing.assert_array_equal(cells["act"], r.activations()[0:3000, 0])
+    np.testing.assert_array_equal(shown_values(doc), r.activations()[0:3000, 0])
+    (grid,) = get(doc, "grid_source").data["image"]
+    assert np.isnan(grid).sum() == grid.size - 3000  # cells without a character stay blank
     assert list(get(doc, "chars_source").data["ch"])[:8] == list(r.text[:8])
     # layout: wrapped at newlines, so each line's first character sits in column 0 of a new row
     first = r.text.index("\n") + 1
@@ -111,11 +120,11 @@ def test_switching_units_sends_only_the_new_activation_column(rec):
     events = []
     doc.on_change(events.append)
     get(doc, "unit_input").value = 5
-    cells = [e for e in events if isinstance(e, ColumnDataChangedEvent) and e.model.name == "cells_source"]
-    assert len(cells) == 1 and cells[0].cols == ["act"]
+    grid = [e for e in events if isinstance(e, ColumnDataChangedEvent) and e.model.name == "grid_source"]
+    assert len(grid) == 1 and grid[0].cols == ["image"]
     touched = {e.model.name for e in events}
-    assert touched <= {"unit_input", "unit_select", "cells_source", "trace_source"}, touched  # no figure rebuilt
-    np.testing.assert_array_equal(get(doc, "cells_source").data["act"], Recording(rec).activations()[0:3000, 5])
+    assert touched <= {"unit_input", "unit_select", "grid_source", "trace_source"}, touched  # no figure rebuilt
+    np.testing.assert_array_equal(shown_values(doc), Recording(rec).activations()[0:3000, 5])
 
 
 def test_summaries_follow_the_unit_over_the_whole_text(rec):
@@ -176,8 +185,7 @@ def test_navigation_paging_jump_and_search(rec):
     get(doc, "jump_input").value = 6000
     start, stop = window(doc)
     assert start <= 6000 < stop and list(get(doc, "mark_source").data["pos"]) == [6000]
-    np.testing.assert_array_equal(get(doc, "cells_source").data["act"],
-                                  Recording(rec).activations()[start:stop, 0])
+    np.testing.assert_array_equal(shown_values(doc), Recording(rec).activations()[start:stop, 0])
     get(doc, "search_input").value = "<script>"
     hit = text.index("<script>")
     assert list(get(doc, "mark_source").data["pos"]) == list(range(hit, hit + 8))

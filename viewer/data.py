@@ -115,6 +115,14 @@ def layout_window(text):
     return x.astype(np.int32), y.astype(np.int32), int(y.max()) + 1
 
 
+def to_grid(values, x, y, n_rows):
+    """(n_rows, WRAP + 1) image of values at their characters' cells, NaN elsewhere; row 0 is the
+    bottom row of text (images grow upwards), so the character at (x, y = -row) is at [n_rows-1-row, x]."""
+    grid = np.full((n_rows, WRAP + 1), np.nan, dtype=np.float32)
+    grid[n_rows - 1 + np.asarray(y, dtype=np.int64), np.asarray(x, dtype=np.int64)] = values
+    return grid
+
+
 def shown(text):
     """The characters as drawn: newline, tab and CR as visible symbols, other controls as a dot."""
     return [SHOWN.get(c, c if c.isprintable() or c == " " else "\u00b7") for c in text]
@@ -176,6 +184,11 @@ class View:
         cols = dict(x=x, y=y, ch=shown(self.text[start:stop]),
                     pos=np.arange(start, stop, dtype=np.int64))
         return {"cols": cols, "rows": n_rows}
+
+    def grid(self, values, start, stop):
+        """to_grid for the window text[start:stop] (values: (stop-start,))."""
+        w = self.window(start, stop)
+        return to_grid(values, w["cols"]["x"], w["cols"]["y"], w["rows"])
 
     def window_start(self, start, length):
         """start clamped to the text, moved back to the start of its line if that is within a row."""

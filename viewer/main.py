@@ -13,10 +13,11 @@ import sys
 import numpy as np
 from bokeh.io import curdoc
 from bokeh.layouts import column, row
-from bokeh.models import (Button, ColorBar, ColumnDataSource, DataTable, Div, HoverTool, LinearColorMapper,
-                          NumberFormatter, NumericInput, Range1d, Select, Slider, TableColumn, TextInput)
-from bokeh.plotting import figure
 from bokeh.core.properties import value
+from bokeh.models import (Button, ColorBar, ColumnDataSource, CustomJSHover, DataTable, Div, HoverTool,
+                          LinearColorMapper, NumberFormatter, NumericInput, Range1d, Select, Slider, TableColumn,
+                          TextInput)
+from bokeh.plotting import figure
 
 from interpret import report
 from interpret.export import write_html
@@ -40,9 +41,11 @@ if view is not None:
     layer, kind, unit0, feature0 = view.first()  # with a scan, its best cell
 
     # ---- sources --------------------------------------------------------------------------------
-    # Three sources so that a unit switch touches one column of one: cells (colours, hover, trace),
-    # chars (the glyphs, static per window), track (the feature under each character).
-    cells_src = ColumnDataSource(dict(x=[], y=[], pos=[], ch=[], act=[], fval=[]), name="cells_source")
+    # A unit switch changes one field of one source: the activations laid out as an image (one
+    # pixel per character cell, coloured in the browser). The rest is static per window: cells (for
+    # hover), chars (the glyphs), track (the feature under each character).
+    grid_src = ColumnDataSource(dict(image=[], x=[], y=[], dw=[], dh=[]), name="grid_source")
+    cells_src = ColumnDataSource(dict(x=[], y=[], pos=[], ch=[], fval=[]), name="cells_source")
     chars_src = ColumnDataSource(dict(x=[], y=[], ch=[]), name="chars_source")
     track_src = ColumnDataSource(dict(x=[], y=[], pos=[], feat=[]), name="track_source")
     trace_src = ColumnDataSource(dict(x=[], lo=[], hi=[], mid=[], feat=[]), name="trace_source")
@@ -51,17 +54,19 @@ if view is not None:
     ctx_src = ColumnDataSource(dict(pos=[], act=[], which=[], snippet=[]), name="contexts_source")
 
     # ---- figures --------------------------------------------------------------------------------
-    mapper = LinearColorMapper(palette=data.palette(), low=-1, high=1, nan_color="#d9d9d9")
+    mapper = LinearColorMapper(palette=data.palette(), low=-1, high=1, nan_color="#ffffff")
     width = (data.WRAP + 1) * CHAR_PX
     text_fig = figure(name="text_figure", width=width, height=400, tools="", toolbar_location=None,
                       x_range=Range1d(-0.5, data.WRAP + 0.5), y_range=Range1d(-10, 0.5), min_border=0,
                       outline_line_color=None)
     text_fig.axis.visible = False
     text_fig.grid.visible = False
-    # The colours are the only thing on the canvas's primary layer; glyphs, track and marks sit on
-    # its overlay layer, which bokeh leaves untouched when only the colours change.
-    cells = text_fig.rect("x", "y", 1, 1, source=cells_src, fill_color={"field": "act", "transform": mapper},
-                          line_color=None, dilate=True, name="cells")
+    # The colours are the only thing on the canvas's primary layer; glyphs, track, marks and the
+    # (invisible) hover cells sit on its overlay layer, which bokeh leaves alone when only colours change.
+    text_fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=grid_src, color_mapper=mapper,
+                   name="colours")
+    cells = text_fig.rect("x", "y", 1, 1, source=cells_src, fill_alpha=0, line_color=None, level="overlay",
+                          name="cells")
     text_fig.rect("x", "y", 0.92, 0.13, source=track_src, fill_color="#222", fill_alpha="feat",
                   line_color=None, name="track", level="overlay")
     text_fig.text("x", "y", text="ch", source=chars_src, text_align="center", text_baseline="middle",
@@ -69,8 +74,12 @@ if view is not None:
                   text_color="#111", name="chars", level="overlay")
     text_fig.rect("x", "y", 1, 1, source=mark_src, fill_color=None, line_color="#000", line_width=2,
                   level="overlay")
-    text_fig.add_tools(HoverTool(renderers=[cells], tooltips=[
-        ("char", "@ch"), ("position", "@pos"), ("activation", "@act{0.000}"), ("feature", "@fval{0.[000]}")]))
+    act_at = CustomJSHover(args=dict(grid=grid_src, cells=cells_src), code="""
+        const img = grid.data.image[0], [rows, cols] = img.shape, i = special_vars.index;
+        const v = img[(rows - 1 + cells.data.y[i]) * cols + cells.data.x[i]];
+        return Number.isNaN(v) ? "n/a" : v.toFixed(3);""")
+    text_fig.add_tools(HoverTool(renderers=[cells], formatters={"@pos": act_at}, tooltips=[
+        ("char", "@ch"), ("position", "@pos{0}"), ("activation", "@pos{custom}"), ("feature", "@fval{0.[000]}")]))
     # The bar gets its own mapper: one that maps data re-lays out its colour bar, repainting everything.
     text_fig.add_layout(ColorBar(color_mapper=LinearColorMapper(palette=data.palette(), low=-1, high=1),
                                  orientation="horizontal", width=320, height=12,
@@ -145,7 +154,9 @@ if view is not None:
         w = view.window(start, min(view.n, start + length))
         cols = w["cols"]
         act = unit_values()
-        cells_src.data = dict(cols, act=act, fval=np.full(len(cols["x"]), np.nan, np.float32))
+        grid_src.data = dict(image=[view.grid(act, start, start + len(act))], x=[-0.5], y=[-w["rows"] + 0.5],
+                             dw=[data.WRAP + 1], dh=[w["rows"]])
+        cells_src.data = dict(cols, fval=np.full(len(cols["x"]), np.nan, np.float32))
         env = data.envelope(act, start)
         trace_src.data = dict(env, feat=np.zeros(len(env["x"]), np.float32))
         chars_src.data = dict(x=cols["x"], y=cols["y"], ch=cols["ch"])
@@ -158,9 +169,11 @@ if view is not None:
         draw_feature()
 
     def draw_unit():
-        """Same window, another unit: send only the new 'act' column (colours map in the browser)."""
-        act = cells_src.data["act"] = unit_values()
-        trace_src.data.update({k: v for k, v in data.envelope(act, current()[4]).items() if k != "x"})
+        """Same window, another unit: send only the new activations (colours map in the browser)."""
+        start = current()[4]
+        act = unit_values()
+        grid_src.data["image"] = [view.grid(act, start, start + len(act))]
+        trace_src.data.update({k: v for k, v in data.envelope(act, start).items() if k != "x"})
         draw_summaries()
 
     def draw_feature():

@@ -132,11 +132,15 @@ def test_summaries_follow_the_unit_over_the_whole_text(rec):
     get(doc, "unit_input").value = 2
     settle(doc)
     col = Recording(rec).activations()[:, 2].astype(np.float64)
-    ctx = get(doc, "contexts_source").data
-    highest = [p for p, w in zip(ctx["pos"], ctx["which"]) if w == "highest"]
+    options = get(doc, "contexts").options
+    highest = [int(v) for v, label in options if label.startswith("\u25b2")]
+    lowest = [int(v) for v, label in options if label.startswith("\u25bc")]
+    assert len(highest) == len(lowest) == 8
     assert col[highest[0]] == col.max() and np.all(np.diff(col[highest]) <= 0)
-    lowest = [p for p, w in zip(ctx["pos"], ctx["which"]) if w == "lowest"]
-    assert col[lowest[0]] == col.min()
+    assert col[lowest[0]] == col.min() and np.all(np.diff(col[lowest]) >= 0)
+    get(doc, "contexts").value = [str(lowest[0])]  # clicking a context jumps there
+    start, stop = window(doc)
+    assert start <= lowest[0] < stop and list(get(doc, "mark_source").data["pos"]) == [lowest[0]]
     hist = get(doc, "hist_source").data
     widths = np.asarray(hist["right"]) - np.asarray(hist["left"])
     for side in ("on", "off"):  # densities: each side integrates to 1

@@ -351,6 +351,14 @@ def envelope(values, start, n_buckets=TRACE_BUCKETS):
     return dict(x=x, lo=lo.astype(np.float32), hi=hi.astype(np.float32), mid=mid.astype(np.float32))
 
 
+def context_options(ctx):
+    """(value, label) options for the contexts list: value is the position, label one aligned line."""
+    arrow = {"highest": "\u25b2", "lowest": "\u25bc"}
+    nbsp = "\u00a0"  # a list box collapses runs of plain spaces
+    return [(str(p), f"{arrow[w]} {p:>9,} {a:+.2f}  {s}".replace(" ", nbsp))
+            for p, a, w, s in zip(ctx["pos"].tolist(), ctx["act"].tolist(), ctx["which"], ctx["snippet"])]
+
+
 def top_contexts(text, values, k=8):
     """The k highest and k lowest positions of values, each with a snippet: dict of columns."""
     k = min(k, len(values))

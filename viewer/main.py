@@ -5,7 +5,7 @@ Run: bokeh serve viewer --args REC [--scan SCAN.json]     (or: interpret view RE
 Flat, in order: data -> sources -> figures -> widgets -> callbacks -> layout. Colours are mapped in
 the browser (linear_cmap on the 'act' column), so switching units sends one new column and
 nothing else. Only a window of the text is ever sent; whole-text summaries (histogram, top
-contexts) are computed on the next tick, after the new colours are on their way.
+contexts) are computed on worker threads and sent after the new colours.
 """
 import os
 import sys
@@ -14,9 +14,8 @@ import numpy as np
 from bokeh.io import curdoc
 from bokeh.layouts import column, row
 from bokeh.core.properties import value
-from bokeh.models import (Button, ColorBar, ColumnDataSource, CustomJSHover, DataTable, Div, HoverTool,
-                          LinearColorMapper, NumberFormatter, NumericInput, Range1d, Select, Slider, TableColumn,
-                          TextInput)
+from bokeh.models import (Button, ColorBar, ColumnDataSource, CustomJSHover, Div, HoverTool, LinearColorMapper,
+                          MultiSelect, NumericInput, Range1d, Select, Slider, TextInput)
 from bokeh.plotting import figure
 
 from interpret import report
@@ -51,7 +50,6 @@ if view is not None:
     trace_src = ColumnDataSource(dict(x=[], lo=[], hi=[], mid=[], feat=[]), name="trace_source")
     mark_src = ColumnDataSource(dict(x=[], y=[], pos=[]), name="mark_source")
     hist_src = ColumnDataSource(dict(left=[], right=[], on=[], off=[]), name="hist_source")
-    ctx_src = ColumnDataSource(dict(pos=[], act=[], which=[], snippet=[]), name="contexts_source")
 
     # ---- figures --------------------------------------------------------------------------------
     mapper = LinearColorMapper(palette=data.palette(), low=-1, high=1, nan_color="#ffffff")
@@ -126,12 +124,8 @@ if view is not None:
     search_input = TextInput(name="search_input", title="search", placeholder="text to find", width=160)
     find_next = Button(name="find_next", label="find next", width=80, align="end")
     status = Div(name="status", css_classes=["status"], width=1300, height=22)
-    contexts = DataTable(name="contexts", source=ctx_src, width=460, height=400, index_position=None,
-                         columns=[TableColumn(field="which", title="", width=50),
-                                  TableColumn(field="pos", title="position", width=65),
-                                  TableColumn(field="act", title="act", width=45,
-                                              formatter=NumberFormatter(format="0.00")),
-                                  TableColumn(field="snippet", title="context (click to jump)", width=300)])
+    contexts = MultiSelect(name="contexts", title="top-activating contexts (click one to jump there)",
+                           options=[], size=17, width=460, css_classes=["contexts"])
     export_path = TextInput(name="export_path", title="export this view as static HTML to",
                             value=os.path.abspath("interpret-view.html"), width=330)
     export_button = Button(name="export_button", label="export", width=80, align="end")
@@ -200,7 +194,7 @@ if view is not None:
             hist_src.data = hist
             hist_fig.legend.items[0].label = {"value": off}
             hist_fig.legend.items[1].label = {"value": on}
-            ctx_src.data = ctx
+            contexts.options = data.context_options(ctx)
         in_background("summaries", lambda: view.summaries(lay, knd, unit, name), apply, settle=True)
 
     latest = {}  # what -> the token of the newest request; older results are dropped
@@ -261,7 +255,7 @@ if view is not None:
 
     def on_context(attr, old, new):
         if new:
-            p = int(ctx_src.data["pos"][new[0]])
+            p = int(new[0])
             go(p - 300, mark=[p])
 
     def on_export():
@@ -286,7 +280,7 @@ if view is not None:
     jump_input.on_change("value", lambda a, o, n: go(int(n) - 300, mark=[int(n)]) if n is not None else None)
     search_input.on_change("value", lambda a, o, n: on_search())
     find_next.on_click(on_search)
-    ctx_src.selected.on_change("indices", on_context)
+    contexts.on_change("value", on_context)
     export_button.on_click(on_export)
 
     # ---- layout ---------------------------------------------------------------------------------
@@ -299,6 +293,6 @@ if view is not None:
         row(window_select, prev_page, start_slider, next_page, jump_input, search_input, find_next),
         status,
         row(column(trace_fig, text_fig),
-            column(hist_fig, Div(text="<b>top-activating contexts</b>", css_classes=["note"]), contexts,
+            column(hist_fig, contexts,
                    row(export_path, export_button), export_status)),
         name="viewer"))

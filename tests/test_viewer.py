@@ -165,7 +165,10 @@ def test_feature_track_is_the_features_values(rec):
 def test_units_are_ranked_by_the_scan(rec, scan_json):
     doc = build(rec, "--scan", scan_json)
     rows = json.loads(scan_json.read_text())
+    strength = {r["feature"]: max((2 * x["score"] - 1 if x["metric"] == "auroc" else x["score"])
+                                  for x in rows if x["feature"] == r["feature"]) for r in rows}
     feature = get(doc, "feature_select").value
+    assert strength[feature] == max(strength.values())  # opens on the strongest cell of the scan
     ranked = sorted((r for r in rows if r["feature"] == feature), key=lambda r: -r["score"])
     options = get(doc, "unit_select").options
     assert [int(k) for k, _ in options[:3]] == [int(r["unit"]) for r in ranked[:3]]

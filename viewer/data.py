@@ -227,10 +227,14 @@ class View:
         return float(f.min()), float(f.max())
 
     def first(self):
-        """(layer, kind, unit, feature) to open on: the scan's best cell, else unit 0 of the first array."""
-        best = top_rows(self.rows, top=1)[:1]
-        if best:
-            return best[0]["layer"], best[0]["kind"], int(best[0]["unit"]), best[0]["feature"]
+        """(layer, kind, unit, feature) to open on: the scan's strongest cell, else unit 0 of the first array.
+
+        Strength puts both metrics on one 0..1 scale: 2 * AUROC - 1 (binary features), |r| (others).
+        """
+        scored = [r for r in self.rows if r.get("score") is not None]
+        if scored:
+            b = max(scored, key=lambda r: 2 * r["score"] - 1 if r["metric"] == "auroc" else r["score"])
+            return b["layer"], b["kind"], int(b["unit"]), b["feature"]
         layer, kind, _ = self.recording.kinds()[0]
         return layer, kind, 0, next(iter(self.features))
 

@@ -3,6 +3,7 @@ headless Chromium against `bokeh serve` on 127.0.0.1."""
 import io
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from bokeh.application.handlers import DirectoryHandler
 from bokeh.document import Document
 from bokeh.server.callbacks import NextTickCallback
 from bokeh.document.events import ColumnDataChangedEvent, ModelChangedEvent
-from bokeh.events import ButtonClick
+from bokeh.events import ButtonClick, DocumentReady
 from click.testing import CliRunner
 
 from chromium import Browser, Server, find_chromium
@@ -54,6 +55,7 @@ def build(*argv):
     doc = Document()
     handler.modify_document(doc)
     assert not handler.failed, handler.error_detail
+    doc.callbacks.trigger_event(DocumentReady())  # what the browser sends once it has drawn the page
     settle(doc)
     return doc
 
@@ -272,6 +274,13 @@ def test_chromium_draws_coloured_text_and_repaints_on_a_unit_switch(rec):
         red2, blue2, after = _colour_counts(browser.screenshot(clip=clip))
         assert red2 > 500 and blue2 > 500
         assert np.mean(np.any(before != after, axis=2)) > 0.05  # a real repaint, not a cursor blink
+        # the whole-text extras follow once the page is drawn: histogram and top contexts
+        for _ in range(100):
+            if browser.js("__viewer.model('contexts').options.length") == 16:
+                break
+            time.sleep(0.1)
+        assert browser.js("__viewer.model('hist_source').data.on.length") == 40
+        assert browser.js("__viewer.model('contexts').options.length") == 16
         assert browser.errors == []
 
 

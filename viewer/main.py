@@ -14,6 +14,7 @@ import numpy as np
 from bokeh.io import curdoc
 from bokeh.layouts import column, row
 from bokeh.core.properties import value
+from bokeh.events import DocumentReady
 from bokeh.models import (Button, ColorBar, ColumnDataSource, CustomJSHover, Div, HoverTool, LinearColorMapper,
                           MultiSelect, NumericInput, Range1d, Select, Slider, TextInput)
 from bokeh.plotting import figure
@@ -198,14 +199,26 @@ if view is not None:
         in_background("summaries", lambda: view.summaries(lay, knd, unit, name), apply, settle=True)
 
     latest = {}  # what -> the token of the newest request; older results are dropped
+    held = {}  # what -> request made before the browser had drawn the page
+    page_drawn = []  # non-empty once the browser has sent DocumentReady
 
     def in_background(what, compute, apply, settle=False):
         """compute() on a worker thread, then apply(result) in this document (if still the newest)."""
+        if not page_drawn:  # the first page: let the browser draw it first, then send the extras
+            held[what] = (compute, apply, settle)
+            return
         token = latest[what] = object()
 
         def deliver(result):  # on the worker thread: add_next_tick_callback is the thread-safe way in
             doc.add_next_tick_callback(lambda: apply(result) if latest.get(what) is token else None)
         data.submit(compute, deliver, settle)
+
+    def on_ready(event):
+        """The browser has drawn the page: now run what was held back."""
+        page_drawn.append(True)
+        for what, job in list(held.items()):
+            in_background(what, *job)
+        held.clear()
 
     def draw_status(note=""):
         _, _, _, name, start, length = current()
@@ -282,6 +295,7 @@ if view is not None:
     find_next.on_click(on_search)
     contexts.on_change("value", on_context)
     export_button.on_click(on_export)
+    doc.on_event(DocumentReady, on_ready)
 
     # ---- layout ---------------------------------------------------------------------------------
     unit_select.options = [(str(u), label) for u, label in view.ranked_units(*ranking_key())]

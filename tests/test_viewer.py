@@ -314,3 +314,29 @@ def test_interpret_view_serves_the_viewer_on_localhost(rec, scan_json, monkeypat
     assert cmd[cmd.index("--address") + 1] == "127.0.0.1" and cmd[cmd.index("--port") + 1] == "5099"
     assert "--show" not in cmd
     assert cmd[cmd.index("--args") + 1:] == [str(Path(rec).resolve()), "--scan", str(Path(scan_json).resolve())]
+
+
+# ---- the pure pieces ----------------------------------------------------------------------------
+def test_layout_keeps_newlines_and_wraps_long_lines():
+    from viewer.layout import WRAP, layout_window
+    x, y, rows = layout_window("ab\ncd")
+    assert x.tolist() == [0, 1, 2, 0, 1] and y.tolist() == [0, 0, 0, 1, 1] and rows == 2
+    long = "a" * (2 * WRAP + 50) + "\nz"
+    x, y, rows = layout_window(long)
+    assert (x[WRAP], y[WRAP]) == (0, 1) and (x[2 * WRAP + 49], y[2 * WRAP + 49]) == (49, 2)
+    assert (x[-1], y[-1], rows) == (0, 3, 4)
+    full = "b" * WRAP + "\n\nc"  # a newline right after a full row stays on that row, in the margin
+    x, y, rows = layout_window(full)
+    assert (x[WRAP], y[WRAP]) == (WRAP, 0) and (x[WRAP + 1], y[WRAP + 1]) == (0, 1) and y[-1] == 2
+    assert layout_window("")[2] == 1
+
+
+def test_envelope_is_min_max_mean_per_piece():
+    from viewer.summaries import envelope
+    v = np.random.default_rng(0).normal(size=1003)
+    env = envelope(v, 500, n_buckets=100)  # 11 characters per piece, the last one 2
+    pieces = [v[a:a + 11] for a in range(0, 1003, 11)]
+    np.testing.assert_allclose(env["lo"], [p.min() for p in pieces], rtol=1e-6)
+    np.testing.assert_allclose(env["hi"], [p.max() for p in pieces], rtol=1e-6)
+    np.testing.assert_allclose(env["mid"], [p.mean() for p in pieces], rtol=1e-5)
+    assert env["x"][0] == 500 + 5 and env["x"][-1] == 500 + (1001 + 1002) / 2  # piece centres

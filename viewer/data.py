@@ -1,4 +1,4 @@
-"""The viewer's data, loaded once per server: arguments, recording, scan rows, windows, summaries.
+"""The viewer's data, loaded once per server: arguments, recording, scan rows, windows, worker jobs.
 
 Bokeh runs main.py once per browser session; this module is imported once per server (main.py
 imports it relatively, so it lives in the app's package), so `open_view` caches by path here.
@@ -17,15 +17,13 @@ import numpy as np
 
 from interpret import features as F
 from interpret import report
-from interpret.export import BLUE, RED
 from interpret.record import Recording
 from interpret.scan import top_rows
 
+from .layout import WRAP, layout_window, shown, to_grid
+from .summaries import histogram, top_contexts
+
 USAGE = "bokeh serve viewer --args REC [--scan SCAN.json]   (or: interpret view REC [--scan SCAN.json])"
-WRAP = 100  # columns per drawn row; longer source lines wrap
-SHOWN = {"\n": "\u21b5", "\t": "\u21e5", "\r": "\u240d"}  # how invisible characters are drawn
-N_PALETTE = 257  # odd, so 0 has its own pure white colour
-TRACE_BUCKETS = 600  # pieces of the trace plot: min/max/mean per piece, whatever the window's size
 SETTLE_S = 0.1  # whole-text summaries wait this long, so the browser paints the new colours first
 
 log = logging.getLogger(__name__)
@@ -77,63 +75,11 @@ def parse_args(argv):
     return rec, scan
 
 
-def palette():
-    """The colours of -1 (red) .. 0 (white) .. +1 (blue), the same end colours as the HTML export."""
-    out = []
-    for k in range(N_PALETTE):
-        v = 2.0 * k / (N_PALETTE - 1) - 1.0
-        end = RED if v < 0 else BLUE
-        out.append("#%02x%02x%02x" % tuple(round(255 + (c - 255) * abs(v)) for c in end))
-    return out
-
-
 def error_html(message):
     """The page shown instead of the viewer when the arguments are bad (message escaped)."""
     return ('<div class="error-panel"><h2>interpret viewer: cannot open</h2>'
             f"<p>{html.escape(str(message), quote=True)}</p>"
             f"<p class=\"usage\">usage: <code>{html.escape(USAGE)}</code></p></div>")
-
-
-def layout_window(text):
-    """(x, y, n_rows) for drawing `text` wrapped at WRAP columns, newlines kept: char t at (x[t], -y[t])."""
-    n = len(text)
-    if n == 0:
-        return np.zeros(0, np.int32), np.zeros(0, np.int32), 1
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")  # (T,)
-    nl = codes == 10
-    line = np.concatenate(([0], np.cumsum(nl[:-1])))  # (T,) a newline belongs to the line it ends
-    starts = np.concatenate(([0], np.flatnonzero(nl) + 1))  # first index of each line
-    col = np.arange(n) - starts[line]  # (T,)
-    lens = np.bincount(line, minlength=len(starts)) - np.bincount(line, weights=nl, minlength=len(starts)).astype(int)
-    margin = nl & (col == lens[line]) & (col > 0) & (col % WRAP == 0)  # a newline right after a full row
-    col = np.where(margin, col - 1, col)
-    x = np.where(margin, WRAP, col % WRAP)
-    sub = col // WRAP
-    rows = np.maximum(1, (np.maximum(lens, 1) - 1) // WRAP + 1)  # drawn rows per line
-    offset = np.concatenate(([0], np.cumsum(rows)[:-1]))
-    y = offset[line] + sub
-    return x.astype(np.int32), y.astype(np.int32), int(y.max()) + 1
-
-
-def to_grid(values, x, y, n_rows):
-    """(n_rows, WRAP + 1) image of values at their characters' cells, NaN elsewhere; row 0 is the
-    bottom row of text (images grow upwards), so the character at (x, y = -row) is at [n_rows-1-row, x]."""
-    grid = np.full((n_rows, WRAP + 1), np.nan, dtype=np.float32)
-    grid[n_rows - 1 + np.asarray(y, dtype=np.int64), np.asarray(x, dtype=np.int64)] = values
-    return grid
-
-
-def shown(text):
-    """The characters as drawn: newline, tab and CR as visible symbols, other controls as a dot."""
-    return [SHOWN.get(c, c if c.isprintable() or c == " " else "\u00b7") for c in text]
-
-
-def snippet(text, pos, before=28, after=12):
-    """One line of context around text[pos], the character in brackets."""
-    a, b = max(0, pos - before), min(len(text), pos + after + 1)
-    s = "".join(shown(text[a:pos])) + "\u27e6" + "".join(shown(text[pos])) + "\u27e7" + \
-        "".join(shown(text[pos + 1:b]))
-    return ("\u2026" if a > 0 else "") + s + ("\u2026" if b < len(text) else "")
 
 
 class View:
@@ -323,54 +269,3 @@ def open_view(rec_path, scan_path=None):
     return View(rec_path, scan_path)
 
 
-def histogram(values, feat, kind, bins=40):
-    """Density histograms of values split by the feature: on = feature 1 (binary) or above its median."""
-    edges = np.linspace(-1.0, 1.0, bins + 1)
-    v = np.clip(values, -1.0, 1.0)
-    if feat is None:
-        on, label_on, label_off = np.zeros(len(v), bool), "feature = 1", "all characters"
-    elif kind == "binary":
-        on, label_on, label_off = feat == 1, "feature = 1", "feature = 0"
-    else:
-        m = float(np.median(feat))
-        on, label_on, label_off = feat > m, f"feature > {m:g}", f"feature \u2264 {m:g}"
-    h_on = np.histogram(v[on], edges)[0].astype(float)
-    h_off = np.histogram(v[~on], edges)[0].astype(float)
-    width = edges[1] - edges[0]
-    return dict(left=edges[:-1], right=edges[1:],
-                on=h_on / max(1.0, h_on.sum() * width), off=h_off / max(1.0, h_off.sum() * width)), \
-        (f"{label_on} ({int(on.sum())})", f"{label_off} ({int((~on).sum())})")
-
-
-def envelope(values, start, n_buckets=TRACE_BUCKETS):
-    """The trace of a window in at most n_buckets pieces: x (piece centre), lo, hi, mid (mean)."""
-    n = len(values)
-    size = max(1, -(-n // n_buckets))  # characters per piece
-    edges = np.arange(0, n, size)  # (B,)
-    v = np.asarray(values, dtype=np.float64)
-    lo = np.minimum.reduceat(v, edges) if n else v
-    hi = np.maximum.reduceat(v, edges) if n else v
-    mid = np.add.reduceat(v, edges) / np.diff(np.append(edges, n)) if n else v
-    x = start + (edges + np.minimum(edges + size, n) - 1) / 2.0
-    return dict(x=x, lo=lo.astype(np.float32), hi=hi.astype(np.float32), mid=mid.astype(np.float32))
-
-
-def context_options(ctx):
-    """(value, label) options for the contexts list: value is the position, label one aligned line."""
-    arrow = {"highest": "\u25b2", "lowest": "\u25bc"}
-    nbsp = "\u00a0"  # a list box collapses runs of plain spaces
-    return [(str(p), f"{arrow[w]} {p:>9,} {a:+.2f}  {s}".replace(" ", nbsp))
-            for p, a, w, s in zip(ctx["pos"].tolist(), ctx["act"].tolist(), ctx["which"], ctx["snippet"])]
-
-
-def top_contexts(text, values, k=8):
-    """The k highest and k lowest positions of values, each with a snippet: dict of columns."""
-    k = min(k, len(values))
-    hi = np.argpartition(-values, k - 1)[:k]
-    lo = np.argpartition(values, k - 1)[:k]
-    hi = hi[np.argsort(-values[hi], kind="stable")]
-    lo = lo[np.argsort(values[lo], kind="stable")]
-    pos = np.concatenate([hi, lo])
-    return dict(pos=pos.astype(np.int64), act=values[pos].astype(float),
-                which=["highest"] * k + ["lowest"] * k,
-                snippet=[snippet(text, int(p)) for p in pos])

@@ -22,7 +22,7 @@ from bokeh.plotting import figure
 from interpret import report
 from interpret.export import write_html
 
-from . import data
+from . import data, layout, summaries
 
 CHAR_PX, ROW_PX = 9, 20  # one character cell on screen
 WINDOWS = ["1000", "3000", "5000", "10000"]  # characters sent to the browser at a time
@@ -53,10 +53,10 @@ if view is not None:
     hist_src = ColumnDataSource(dict(left=[], right=[], on=[], off=[]), name="hist_source")
 
     # ---- figures --------------------------------------------------------------------------------
-    mapper = LinearColorMapper(palette=data.palette(), low=-1, high=1, nan_color="#ffffff")
-    width = (data.WRAP + 1) * CHAR_PX
+    mapper = LinearColorMapper(palette=layout.palette(), low=-1, high=1, nan_color="#ffffff")
+    width = (layout.WRAP + 1) * CHAR_PX
     text_fig = figure(name="text_figure", width=width, height=400, tools="", toolbar_location=None,
-                      x_range=Range1d(-0.5, data.WRAP + 0.5), y_range=Range1d(-10, 0.5), min_border=0,
+                      x_range=Range1d(-0.5, layout.WRAP + 0.5), y_range=Range1d(-10, 0.5), min_border=0,
                       outline_line_color=None)
     text_fig.axis.visible = False
     text_fig.grid.visible = False
@@ -80,7 +80,7 @@ if view is not None:
     text_fig.add_tools(HoverTool(renderers=[cells], formatters={"@pos": act_at}, tooltips=[
         ("char", "@ch"), ("position", "@pos{0}"), ("activation", "@pos{custom}"), ("feature", "@fval{0.[000]}")]))
     # The bar gets its own mapper: one that maps data re-lays out its colour bar, repainting everything.
-    text_fig.add_layout(ColorBar(color_mapper=LinearColorMapper(palette=data.palette(), low=-1, high=1),
+    text_fig.add_layout(ColorBar(color_mapper=LinearColorMapper(palette=layout.palette(), low=-1, high=1),
                                  orientation="horizontal", width=320, height=12,
                                  title="activation: \u22121 red \u00b7 0 white \u00b7 +1 blue",
                                  location=(0, 0)), "above")
@@ -150,9 +150,9 @@ if view is not None:
         cols = w["cols"]
         act = unit_values()
         grid_src.data = dict(image=[view.grid(act, start, start + len(act))], x=[-0.5], y=[-w["rows"] + 0.5],
-                             dw=[data.WRAP + 1], dh=[w["rows"]])
+                             dw=[layout.WRAP + 1], dh=[w["rows"]])
         cells_src.data = dict(cols, fval=np.full(len(cols["x"]), np.nan, np.float32))
-        env = data.envelope(act, start)
+        env = summaries.envelope(act, start)
         trace_src.data = dict(env, feat=np.zeros(len(env["x"]), np.float32))
         chars_src.data = dict(x=cols["x"], y=cols["y"], ch=cols["ch"])
         track_src.data = dict(x=cols["x"], y=cols["y"] - 0.43, pos=cols["pos"],
@@ -168,7 +168,7 @@ if view is not None:
         start = current()[4]
         act = unit_values()
         grid_src.data["image"] = [view.grid(act, start, start + len(act))]
-        trace_src.data.update({k: v for k, v in data.envelope(act, start).items() if k != "x"})
+        trace_src.data.update({k: v for k, v in summaries.envelope(act, start).items() if k != "x"})
         draw_summaries()
 
     def draw_feature():
@@ -178,7 +178,7 @@ if view is not None:
 
         def apply(result):
             track_src.data["feat"], cells_src.data["fval"] = result
-            trace_src.data["feat"] = data.envelope(result[0], start)["mid"]
+            trace_src.data["feat"] = summaries.envelope(result[0], start)["mid"]
             draw_summaries()
         in_background("feature", lambda: view.feature_window(name, start, min(view.n, start + length)), apply)
 
@@ -195,7 +195,7 @@ if view is not None:
             hist_src.data = hist
             hist_fig.legend.items[0].label = {"value": off}
             hist_fig.legend.items[1].label = {"value": on}
-            contexts.options = data.context_options(ctx)
+            contexts.options = summaries.context_options(ctx)
         in_background("summaries", lambda: view.summaries(lay, knd, unit, name), apply, settle=True)
 
     latest = {}  # what -> the token of the newest request; older results are dropped

@@ -82,7 +82,7 @@ def screenshot(browser, path, unit=None):
     if unit is not None:
         browser.js(f"__viewer.model('unit_input').value = {unit}")
     time.sleep(3.0)
-    png = browser.screenshot(clip=(0, 0, 1320, 860))
+    png = browser.screenshot(clip=(0, 0, 1400, 880))
     img = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
     tmp = path.with_suffix(".tmp.png")
     img.save(tmp, optimize=True)
@@ -106,7 +106,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=5, help="cold page loads (a fresh server each)")
     ap.add_argument("--switches", type=int, default=15, help="unit switches per window size")
     ap.add_argument("--screenshot", type=Path, default=ROOT / "viewer" / "screenshot.png")
-    ap.add_argument("--screenshot-unit", type=int, default=None)
+    ap.add_argument("--screenshot-unit", type=int, default=None, help="default: the unit it opens on")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     rec = ensure_recording(args.work, args.corpus)
@@ -116,9 +116,10 @@ def main():
     with Server(rec, *extra) as server, Browser(1400, 1000) as browser:
         browser.open_viewer(server.url)
         time.sleep(2.0)
+        unit0 = browser.js("__viewer.model('unit_input').value")  # the one it opened on
         s10k = unit_switches(browser, 10000, args.switches)
         s3k = unit_switches(browser, 3000, args.switches)
-        size = screenshot(browser, args.screenshot, args.screenshot_unit)
+        size = screenshot(browser, args.screenshot, unit0 if args.screenshot_unit is None else args.screenshot_unit)
     load_after = os.getloadavg()[0]
     n_chars = Recording(rec).n_chars
     print(f"\nviewer on {rec} ({n_chars:,} characters, 100 units); load average {load_before:.1f} before, "

@@ -77,8 +77,8 @@ if view is not None:
         const img = grid.data.image[0], [rows, cols] = img.shape, i = special_vars.index;
         const v = img[(rows - 1 + cells.data.y[i]) * cols + cells.data.x[i]];
         return Number.isNaN(v) ? "n/a" : v.toFixed(3);""")
-    text_fig.add_tools(HoverTool(renderers=[cells], formatters={"@pos": act_at}, tooltips=[
-        ("char", "@ch"), ("position", "@pos{0}"), ("activation", "@pos{custom}"), ("feature", "@fval{0.[000]}")]))
+    text_fig.add_tools(HoverTool(renderers=[cells], formatters={"@x": act_at}, tooltips=[  # @x: just a hook
+        ("char", "@ch"), ("position", "@pos"), ("activation", "@x{custom}"), ("feature", "@fval{0.[000]}")]))
     # The bar gets its own mapper: one that maps data re-lays out its colour bar, repainting everything.
     text_fig.add_layout(ColorBar(color_mapper=LinearColorMapper(palette=layout.palette(), low=-1, high=1),
                                  orientation="horizontal", width=320, height=12,

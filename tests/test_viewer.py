@@ -340,3 +340,25 @@ def test_envelope_is_min_max_mean_per_piece():
     np.testing.assert_allclose(env["hi"], [p.max() for p in pieces], rtol=1e-6)
     np.testing.assert_allclose(env["mid"], [p.mean() for p in pieces], rtol=1e-5)
     assert env["x"][0] == 500 + 5 and env["x"][-1] == 500 + (1001 + 1002) / 2  # piece centres
+
+
+def test_layer_kind_picker_shows_cell_states_through_tanh(rec, tmp_path):
+    import shutil
+    two = tmp_path / "two.rec"
+    shutil.copytree(rec, two)
+    h = np.load(two / "L0_h.npy")
+    np.save(two / "L0_c.npy", (3.0 * h).astype(np.float32))  # a second array, like an LSTM's cell state
+    manifest = json.loads((two / "manifest.json").read_text())
+    manifest["arrays"].append({"layer": 0, "kind": "c", "n_units": h.shape[1], "file": "L0_c.npy"})
+    (two / "manifest.json").write_text(json.dumps(manifest))
+    rows = [{"feature": "vowel", "unit": 6, "layer": 0, "kind": "c", "metric": "auroc", "score": 0.9,
+             "sign": 1, "q": 0.001}]  # a user feature the viewer cannot recompute
+    (tmp_path / "scan.json").write_text(json.dumps(rows))
+    doc = build(two, "--scan", tmp_path / "scan.json")
+    assert get(doc, "kind_select").value == "0:c" and get(doc, "unit_input").value == 6
+    np.testing.assert_allclose(shown_values(doc), np.tanh(3.0 * h[0:3000, 6]), rtol=1e-6)
+    assert "no feature values" in get(doc, "status").text
+    assert not np.any(get(doc, "track_source").data["feat"])
+    get(doc, "kind_select").value = "0:h"
+    np.testing.assert_array_equal(shown_values(doc), h[0:3000, 6])
+    assert [k for k, _ in get(doc, "kind_select").options] == ["0:h", "0:c"]

@@ -41,7 +41,8 @@ def ensure_recording(work, corpus):
     if not (rec / "manifest.json").is_file():
         print(f"recording {corpus} with {MODEL.name} into {rec} ...", file=sys.stderr)
         env = dict(os.environ, PYTHONPATH=str(ROOT))
-        subprocess.run([sys.executable, "-m", "interpret", "record", str(MODEL), str(corpus), "-o", str(rec), "-q"],
+        subprocess.run([sys.executable, "-m", "interpret", "record", str(MODEL), str(corpus), "-o", str(rec),
+                        "-q"],
                        check=True, env=env)
     return rec
 
@@ -119,7 +120,8 @@ def main():
         unit0 = browser.js("__viewer.model('unit_input').value")  # the one it opened on
         s10k = unit_switches(browser, 10000, args.switches)
         s3k = unit_switches(browser, 3000, args.switches)
-        size = screenshot(browser, args.screenshot, unit0 if args.screenshot_unit is None else args.screenshot_unit)
+        shot_unit = unit0 if args.screenshot_unit is None else args.screenshot_unit
+        size = screenshot(browser, args.screenshot, shot_unit)
     load_after = os.getloadavg()[0]
     n_chars = Recording(rec).n_chars
     print(f"\nviewer on {rec} ({n_chars:,} characters, 100 units); load average {load_before:.1f} before, "

@@ -23,6 +23,8 @@ from interpret.model import Model
 from interpret.record import Recording, record
 
 VIEWER = Path(__file__).resolve().parent.parent / "viewer"
+if str(VIEWER.parent) not in sys.path:  # viewer/ is a bokeh app directory, not an installed package
+    sys.path.insert(0, str(VIEWER.parent))
 EVIL = '<script>alert("x")</script> & \'q\' "><b>'
 PARAGRAPH = ('"Come here," said the old man. "Look at this (if you can)."\n'
              'She did not move; the rain went on, and on.\n\n')

@@ -263,9 +263,11 @@ def warm(view):
 def open_view(rec_path, scan_path=None):
     """The View for these paths, opened once per server (ValueError with a readable message)."""
     if not os.path.exists(rec_path):
-        raise ValueError(f"recording {rec_path!r} does not exist; make one with `interpret record MODEL TEXT -o REC`")
+        raise ValueError(f"recording {rec_path!r} does not exist; "
+                         "make one with `interpret record MODEL TEXT -o REC`")
     if scan_path is not None and not os.path.isfile(scan_path):
-        raise ValueError(f"scan file {scan_path!r} does not exist; write one with `interpret scan REC --json > SCAN.json`")
+        raise ValueError(f"scan file {scan_path!r} does not exist; "
+                         "write one with `interpret scan REC --json > SCAN.json`")
     return View(rec_path, scan_path)
 
 

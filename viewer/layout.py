@@ -28,7 +28,8 @@ def layout_window(text):
     line = np.concatenate(([0], np.cumsum(nl[:-1])))  # (T,) a newline belongs to the line it ends
     starts = np.concatenate(([0], np.flatnonzero(nl) + 1))  # first index of each line
     col = np.arange(n) - starts[line]  # (T,)
-    n_lines = len(starts)  # characters per line, its newline not counted: (L,)
+    n_lines = len(starts)
+    # characters per line, its newline not counted: (L,)
     lens = np.bincount(line, minlength=n_lines) - np.bincount(line, weights=nl, minlength=n_lines).astype(int)
     margin = nl & (col == lens[line]) & (col > 0) & (col % WRAP == 0)  # a newline right after a full row
     col = np.where(margin, col - 1, col)

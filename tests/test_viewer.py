@@ -225,10 +225,15 @@ def test_export_writes_what_interpret_export_writes(rec, tmp_path):
     (("{rec}", "--scan", "{bad}"), "not valid scan JSON"),
     (("{rec}", "--bogus"), "unknown option"),
     (("{rec}", "--scan"), "--scan needs a file"),
+    (("{rec}", "--scan", "{other}"), "scan this recording"),
 ])
 def test_bad_arguments_show_an_error_panel(rec, tmp_path, args, words):
     (tmp_path / "bad.json").write_text("[{not json", encoding="utf-8")
-    argv = [a.format(tmp=tmp_path, rec=rec, bad=tmp_path / "bad.json") for a in args]
+    other = [{"feature": "in_quote", "unit": 80, "layer": 0, "kind": "h", "metric": "auroc", "score": 0.9,
+              "sign": 1, "q": 0.01}]  # unit 80 of a bigger model
+    (tmp_path / "other.json").write_text(json.dumps(other), encoding="utf-8")
+    argv = [a.format(tmp=tmp_path, rec=rec, bad=tmp_path / "bad.json", other=tmp_path / "other.json")
+            for a in args]
     doc = build(*argv)  # asserts the handler did not fail: no SystemExit, no traceback
     panel = get(doc, "error")
     assert [r.name for r in doc.roots] == ["error"]

@@ -93,6 +93,7 @@ class View:
             self.recording.activations(layer, kind)
         self.rows = report.load_scan_json(scan_path) if scan_path else []
         self.scan_path = scan_path
+        self._check_rows()
         names = list(dict.fromkeys(r["feature"] for r in self.rows))
         known = {f.name: f for f in F.get_features(None)}
         default = report.choose_features(self.text[:200000])
@@ -101,6 +102,16 @@ class View:
             self.features.setdefault(f.name, f)
         self._columns = OrderedDict()  # (layer, kind, unit) -> (N,) float32, a few kept
         self._lock = threading.Lock()  # the worker threads share the column cache
+
+    def _check_rows(self):
+        """Every scan row must name a unit of this recording (else the scan is of another one)."""
+        sizes = {(layer, kind): n for layer, kind, n in self.recording.kinds()}
+        for r in self.rows:
+            n = sizes.get((r["layer"], r["kind"]))
+            if n is None or not isinstance(r["unit"], int) or not 0 <= r["unit"] < n:
+                raise ValueError(f"{self.scan_path} has a row for layer {r['layer']} {r['kind']} unit {r['unit']}, "
+                                 f"which {self.recording.path} does not have; scan this recording: "
+                                 "interpret scan REC --json > SCAN.json")
 
     def header_html(self):
         """Title line: what is open (escaped)."""

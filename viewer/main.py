@@ -3,9 +3,10 @@
 Run: bokeh serve viewer --args REC [--scan SCAN.json]     (or: interpret view REC [--scan SCAN.json])
 
 Flat, in order: data -> sources -> figures -> widgets -> callbacks -> layout. Colours are mapped in
-the browser (linear_cmap on the 'act' column), so switching units sends one new column and
-nothing else. Only a window of the text is ever sent; whole-text summaries (histogram, top
-contexts) are computed on worker threads and sent after the new colours.
+the browser (a LinearColorMapper on an image of the window's activations, one pixel per character
+cell), so switching units sends that one field and nothing else about the text. Only a window of
+the text is ever sent; whole-text summaries (histogram, top contexts) are computed on worker
+threads and sent after the new colours.
 """
 import os
 import sys

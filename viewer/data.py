@@ -224,7 +224,7 @@ class View:
     def summaries(self, layer, kind, unit, feature):
         """(histogram columns, its two labels, top contexts) of one unit over the whole text."""
         col = self.column(layer, kind, unit)
-        hist, labels = histogram(col, self.feature(feature), self.feature_kind(feature))
+        hist, labels = histogram(col, self.feature(feature), self.feature_kind(feature), feature)
         return hist, labels, top_contexts(self.text, col)
 
     @functools.lru_cache(maxsize=32)

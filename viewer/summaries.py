@@ -14,17 +14,17 @@ def snippet(text, pos, before=28, after=12):
     return ("\u2026" if a > 0 else "") + s + ("\u2026" if b < len(text) else "")
 
 
-def histogram(values, feat, kind, bins=40):
+def histogram(values, feat, kind, name="feature", bins=40):
     """Density histograms of values split by the feature: on = feature 1 (binary) or above its median."""
     edges = np.linspace(-1.0, 1.0, bins + 1)
     v = np.clip(values, -1.0, 1.0)
     if feat is None:
-        on, label_on, label_off = np.zeros(len(v), bool), "feature = 1", "all characters"
+        on, label_on, label_off = np.zeros(len(v), bool), f"{name} = 1", "all characters"
     elif kind == "binary":
-        on, label_on, label_off = feat == 1, "feature = 1", "feature = 0"
+        on, label_on, label_off = feat == 1, f"{name} = 1", f"{name} = 0"
     else:
         m = float(np.median(feat))
-        on, label_on, label_off = feat > m, f"feature > {m:g}", f"feature \u2264 {m:g}"
+        on, label_on, label_off = feat > m, f"{name} > {m:g}", f"{name} \u2264 {m:g}"
     h_on = np.histogram(v[on], edges)[0].astype(float)
     h_off = np.histogram(v[~on], edges)[0].astype(float)
     width = edges[1] - edges[0]

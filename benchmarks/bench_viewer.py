@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from chromium import Browser, Server, _wait_http  # noqa: E402
+from chromium import Browser, Server  # noqa: E402
 from interpret.record import Recording  # noqa: E402
 
 MODEL = ROOT / "trained_models" / "warandpeace_rnn100.npz"
@@ -53,7 +53,7 @@ def first_renders(rec, extra, repeats):
     for _ in range(repeats):
         t0 = time.perf_counter()
         server = Server(rec, *extra)
-        _wait_http(f"http://127.0.0.1:{server.port}/", 60)
+        server.wait(60)
         ready.append(time.perf_counter() - t0)
         with server, Browser(1400, 1000) as browser:
             cold.append(browser.open_viewer(server.url))

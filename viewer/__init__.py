@@ -7,6 +7,8 @@ left for main.py, which shows them in the page.
 import os
 import sys
 
+import bokeh.plotting  # noqa: F401  (imported here at server start, so the first page does not wait for it)
+
 from . import data
 
 if os.path.basename(sys.argv[0]) == "__init__.py":  # run by bokeh (which sets argv), not imported

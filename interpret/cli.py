@@ -635,7 +635,8 @@ def view(rec, scan_json, port, show):
     cmd = [sys.executable, "-m", "bokeh", "serve", str(root / "viewer"), "--address", "127.0.0.1",
            "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}",
            "--allow-websocket-origin", f"localhost:{port}", *(["--show"] if show else []), "--args", *args]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH")) if p))
+    paths = (str(root), os.environ.get("PYTHONPATH"))  # the subprocess imports this same interpret
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
     info(f"serving http://127.0.0.1:{port}/viewer  (Ctrl-C to stop)")
     server = subprocess.Popen(cmd, env=env)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` stops the server too

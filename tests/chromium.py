@@ -116,11 +116,15 @@ class Server:
 
     def __enter__(self):
         try:
-            _wait_http(f"http://127.0.0.1:{self.port}/", 30)
+            self.wait()
         except OSError:
             self.__exit__()
             raise RuntimeError(f"bokeh serve did not start:\n{self.output()}") from None
         return self
+
+    def wait(self, timeout=30):
+        """Until the server answers (asks for a static file: no session is made)."""
+        _wait_http(f"http://127.0.0.1:{self.port}/static/js/bokeh.min.js", timeout)
 
     def output(self):
         self.log.seek(0)
@@ -140,7 +144,7 @@ class Browser:
         self.port = free_port()
         self.profile = tempfile.mkdtemp(prefix="viewer-chromium-")
         self.proc = subprocess.Popen(
-            [exe, "--headless=new", "--no-sandbox", "--hide-scrollbars",
+            [exe, "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--hide-scrollbars",
              "--no-first-run", "--disable-extensions", "--remote-allow-origins=*",
              *os.environ.get("VIEWER_CHROMIUM_FLAGS", "").split(),
              f"--remote-debugging-port={self.port}", "--remote-debugging-address=127.0.0.1",

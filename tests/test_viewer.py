@@ -3,6 +3,7 @@ headless Chromium against `bokeh serve` on 127.0.0.1."""
 import io
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from bokeh.application.handlers import DirectoryHandler
 from bokeh.document import Document
 from bokeh.server.callbacks import NextTickCallback
 from bokeh.document.events import ColumnDataChangedEvent, ModelChangedEvent
-from bokeh.events import ButtonClick
+from bokeh.events import ButtonClick, DocumentReady
 from click.testing import CliRunner
 
 from chromium import Browser, Server, find_chromium
@@ -22,6 +23,8 @@ from interpret.model import Model
 from interpret.record import Recording, record
 
 VIEWER = Path(__file__).resolve().parent.parent / "viewer"
+if str(VIEWER.parent) not in sys.path:  # viewer/ is a bokeh app directory, not an installed package
+    sys.path.insert(0, str(VIEWER.parent))
 EVIL = '<script>alert("x")</script> & \'q\' "><b>'
 PARAGRAPH = ('"Come here," said the old man. "Look at this (if you can)."\n'
              'She did not move; the rain went on, and on.\n\n')
@@ -54,6 +57,7 @@ def build(*argv):
     doc = Document()
     handler.modify_document(doc)
     assert not handler.failed, handler.error_detail
+    doc.callbacks.trigger_event(DocumentReady())  # what the browser sends once it has drawn the page
     settle(doc)
     return doc
 
@@ -85,6 +89,13 @@ def click(doc, name):
     settle(doc)
 
 
+def shown_values(doc):
+    """The activation drawn under each character of the window, read back from the colour image."""
+    cells = get(doc, "cells_source").data
+    (grid,) = get(doc, "grid_source").data["image"]
+    return grid[grid.shape[0] - 1 + np.asarray(cells["y"], int), np.asarray(cells["x"], int)]
+
+
 def window(doc):
     """(start, stop) of the text now in the browser's sources."""
     pos = np.asarray(get(doc, "cells_source").data["pos"])
@@ -98,7 +109,9 @@ def test_the_window_shows_the_recordings_numbers(rec):
     cells = get(doc, "cells_source").data
     start, stop = window(doc)
     assert (start, stop) == (0, 3000)
-    np.testing.assert_array_equal(cells["act"], r.activations()[0:3000, 0])
+    np.testing.assert_array_equal(shown_values(doc), r.activations()[0:3000, 0])
+    (grid,) = get(doc, "grid_source").data["image"]
+    assert np.isnan(grid).sum() == grid.size - 3000  # cells without a character stay blank
     assert list(get(doc, "chars_source").data["ch"])[:8] == list(r.text[:8])
     # layout: wrapped at newlines, so each line's first character sits in column 0 of a new row
     first = r.text.index("\n") + 1
@@ -111,11 +124,11 @@ def test_switching_units_sends_only_the_new_activation_column(rec):
     events = []
     doc.on_change(events.append)
     get(doc, "unit_input").value = 5
-    cells = [e for e in events if isinstance(e, ColumnDataChangedEvent) and e.model.name == "cells_source"]
-    assert len(cells) == 1 and cells[0].cols == ["act"]
+    grid = [e for e in events if isinstance(e, ColumnDataChangedEvent) and e.model.name == "grid_source"]
+    assert len(grid) == 1 and grid[0].cols == ["image"]
     touched = {e.model.name for e in events}
-    assert touched <= {"unit_input", "unit_select", "cells_source", "trace_source"}, touched  # no figure rebuilt
-    np.testing.assert_array_equal(get(doc, "cells_source").data["act"], Recording(rec).activations()[0:3000, 5])
+    assert touched <= {"unit_input", "unit_select", "grid_source", "trace_source"}, touched  # no figure rebuilt
+    np.testing.assert_array_equal(shown_values(doc), Recording(rec).activations()[0:3000, 5])
 
 
 def test_summaries_follow_the_unit_over_the_whole_text(rec):
@@ -123,11 +136,15 @@ def test_summaries_follow_the_unit_over_the_whole_text(rec):
     get(doc, "unit_input").value = 2
     settle(doc)
     col = Recording(rec).activations()[:, 2].astype(np.float64)
-    ctx = get(doc, "contexts_source").data
-    highest = [p for p, w in zip(ctx["pos"], ctx["which"]) if w == "highest"]
+    options = get(doc, "contexts").options
+    highest = [int(v) for v, label in options if label.startswith("\u25b2")]
+    lowest = [int(v) for v, label in options if label.startswith("\u25bc")]
+    assert len(highest) == len(lowest) == 8
     assert col[highest[0]] == col.max() and np.all(np.diff(col[highest]) <= 0)
-    lowest = [p for p, w in zip(ctx["pos"], ctx["which"]) if w == "lowest"]
-    assert col[lowest[0]] == col.min()
+    assert col[lowest[0]] == col.min() and np.all(np.diff(col[lowest]) >= 0)
+    get(doc, "contexts").value = [str(lowest[0])]  # clicking a context jumps there
+    start, stop = window(doc)
+    assert start <= lowest[0] < stop and list(get(doc, "mark_source").data["pos"]) == [lowest[0]]
     hist = get(doc, "hist_source").data
     widths = np.asarray(hist["right"]) - np.asarray(hist["left"])
     for side in ("on", "off"):  # densities: each side integrates to 1
@@ -152,7 +169,10 @@ def test_feature_track_is_the_features_values(rec):
 def test_units_are_ranked_by_the_scan(rec, scan_json):
     doc = build(rec, "--scan", scan_json)
     rows = json.loads(scan_json.read_text())
+    strength = {r["feature"]: max((2 * x["score"] - 1 if x["metric"] == "auroc" else x["score"])
+                                  for x in rows if x["feature"] == r["feature"]) for r in rows}
     feature = get(doc, "feature_select").value
+    assert strength[feature] == max(strength.values())  # opens on the strongest cell of the scan
     ranked = sorted((r for r in rows if r["feature"] == feature), key=lambda r: -r["score"])
     options = get(doc, "unit_select").options
     assert [int(k) for k, _ in options[:3]] == [int(r["unit"]) for r in ranked[:3]]
@@ -176,8 +196,7 @@ def test_navigation_paging_jump_and_search(rec):
     get(doc, "jump_input").value = 6000
     start, stop = window(doc)
     assert start <= 6000 < stop and list(get(doc, "mark_source").data["pos"]) == [6000]
-    np.testing.assert_array_equal(get(doc, "cells_source").data["act"],
-                                  Recording(rec).activations()[start:stop, 0])
+    np.testing.assert_array_equal(shown_values(doc), Recording(rec).activations()[start:stop, 0])
     get(doc, "search_input").value = "<script>"
     hit = text.index("<script>")
     assert list(get(doc, "mark_source").data["pos"]) == list(range(hit, hit + 8))
@@ -206,10 +225,15 @@ def test_export_writes_what_interpret_export_writes(rec, tmp_path):
     (("{rec}", "--scan", "{bad}"), "not valid scan JSON"),
     (("{rec}", "--bogus"), "unknown option"),
     (("{rec}", "--scan"), "--scan needs a file"),
+    (("{rec}", "--scan", "{other}"), "scan this recording"),
 ])
 def test_bad_arguments_show_an_error_panel(rec, tmp_path, args, words):
     (tmp_path / "bad.json").write_text("[{not json", encoding="utf-8")
-    argv = [a.format(tmp=tmp_path, rec=rec, bad=tmp_path / "bad.json") for a in args]
+    other = [{"feature": "in_quote", "unit": 80, "layer": 0, "kind": "h", "metric": "auroc", "score": 0.9,
+              "sign": 1, "q": 0.01}]  # unit 80 of a bigger model
+    (tmp_path / "other.json").write_text(json.dumps(other), encoding="utf-8")
+    argv = [a.format(tmp=tmp_path, rec=rec, bad=tmp_path / "bad.json", other=tmp_path / "other.json")
+            for a in args]
     doc = build(*argv)  # asserts the handler did not fail: no SystemExit, no traceback
     panel = get(doc, "error")
     assert [r.name for r in doc.roots] == ["error"]
@@ -257,6 +281,13 @@ def test_chromium_draws_coloured_text_and_repaints_on_a_unit_switch(rec):
         red2, blue2, after = _colour_counts(browser.screenshot(clip=clip))
         assert red2 > 500 and blue2 > 500
         assert np.mean(np.any(before != after, axis=2)) > 0.05  # a real repaint, not a cursor blink
+        # the whole-text extras follow once the page is drawn: histogram and top contexts
+        for _ in range(100):
+            if browser.js("__viewer.model('contexts').options.length") == 16:
+                break
+            time.sleep(0.1)
+        assert browser.js("__viewer.model('hist_source').data.on.length") == 40
+        assert browser.js("__viewer.model('contexts').options.length") == 16
         assert browser.errors == []
 
 
@@ -290,3 +321,51 @@ def test_interpret_view_serves_the_viewer_on_localhost(rec, scan_json, monkeypat
     assert cmd[cmd.index("--address") + 1] == "127.0.0.1" and cmd[cmd.index("--port") + 1] == "5099"
     assert "--show" not in cmd
     assert cmd[cmd.index("--args") + 1:] == [str(Path(rec).resolve()), "--scan", str(Path(scan_json).resolve())]
+
+
+# ---- the pure pieces ----------------------------------------------------------------------------
+def test_layout_keeps_newlines_and_wraps_long_lines():
+    from viewer.layout import WRAP, layout_window
+    x, y, rows = layout_window("ab\ncd")
+    assert x.tolist() == [0, 1, 2, 0, 1] and y.tolist() == [0, 0, 0, 1, 1] and rows == 2
+    long = "a" * (2 * WRAP + 50) + "\nz"
+    x, y, rows = layout_window(long)
+    assert (x[WRAP], y[WRAP]) == (0, 1) and (x[2 * WRAP + 49], y[2 * WRAP + 49]) == (49, 2)
+    assert (x[-1], y[-1], rows) == (0, 3, 4)
+    full = "b" * WRAP + "\n\nc"  # a newline right after a full row stays on that row, in the margin
+    x, y, rows = layout_window(full)
+    assert (x[WRAP], y[WRAP]) == (WRAP, 0) and (x[WRAP + 1], y[WRAP + 1]) == (0, 1) and y[-1] == 2
+    assert layout_window("")[2] == 1
+
+
+def test_envelope_is_min_max_mean_per_piece():
+    from viewer.summaries import envelope
+    v = np.random.default_rng(0).normal(size=1003)
+    env = envelope(v, 500, n_buckets=100)  # 11 characters per piece, the last one 2
+    pieces = [v[a:a + 11] for a in range(0, 1003, 11)]
+    np.testing.assert_allclose(env["lo"], [p.min() for p in pieces], rtol=1e-6)
+    np.testing.assert_allclose(env["hi"], [p.max() for p in pieces], rtol=1e-6)
+    np.testing.assert_allclose(env["mid"], [p.mean() for p in pieces], rtol=1e-5)
+    assert env["x"][0] == 500 + 5 and env["x"][-1] == 500 + (1001 + 1002) / 2  # piece centres
+
+
+def test_layer_kind_picker_shows_cell_states_through_tanh(rec, tmp_path):
+    import shutil
+    two = tmp_path / "two.rec"
+    shutil.copytree(rec, two)
+    h = np.load(two / "L0_h.npy")
+    np.save(two / "L0_c.npy", (3.0 * h).astype(np.float32))  # a second array, like an LSTM's cell state
+    manifest = json.loads((two / "manifest.json").read_text())
+    manifest["arrays"].append({"layer": 0, "kind": "c", "n_units": h.shape[1], "file": "L0_c.npy"})
+    (two / "manifest.json").write_text(json.dumps(manifest))
+    rows = [{"feature": "vowel", "unit": 6, "layer": 0, "kind": "c", "metric": "auroc", "score": 0.9,
+             "sign": 1, "q": 0.001}]  # a user feature the viewer cannot recompute
+    (tmp_path / "scan.json").write_text(json.dumps(rows))
+    doc = build(two, "--scan", tmp_path / "scan.json")
+    assert get(doc, "kind_select").value == "0:c" and get(doc, "unit_input").value == 6
+    np.testing.assert_allclose(shown_values(doc), np.tanh(3.0 * h[0:3000, 6]), rtol=1e-6)
+    assert "no feature values" in get(doc, "status").text
+    assert not np.any(get(doc, "track_source").data["feat"])
+    get(doc, "kind_select").value = "0:h"
+    np.testing.assert_array_equal(shown_values(doc), h[0:3000, 6])
+    assert [k for k, _ in get(doc, "kind_select").options] == ["0:h", "0:c"]

@@ -1,4 +1,4 @@
-"""The viewer's data, loaded once per server: arguments, recording, scan rows, windows, summaries.
+"""The viewer's data, loaded once per server: arguments, recording, scan rows, windows, worker jobs.
 
 Bokeh runs main.py once per browser session; this module is imported once per server (main.py
 imports it relatively, so it lives in the app's package), so `open_view` caches by path here.
@@ -17,15 +17,13 @@ import numpy as np
 
 from interpret import features as F
 from interpret import report
-from interpret.export import BLUE, RED
 from interpret.record import Recording
 from interpret.scan import top_rows
 
+from .layout import WRAP, layout_window, shown, to_grid
+from .summaries import histogram, top_contexts
+
 USAGE = "bokeh serve viewer --args REC [--scan SCAN.json]   (or: interpret view REC [--scan SCAN.json])"
-WRAP = 100  # columns per drawn row; longer source lines wrap
-SHOWN = {"\n": "\u21b5", "\t": "\u21e5", "\r": "\u240d"}  # how invisible characters are drawn
-N_PALETTE = 257  # odd, so 0 has its own pure white colour
-TRACE_BUCKETS = 600  # pieces of the trace plot: min/max/mean per piece, whatever the window's size
 SETTLE_S = 0.1  # whole-text summaries wait this long, so the browser paints the new colours first
 
 log = logging.getLogger(__name__)
@@ -77,55 +75,11 @@ def parse_args(argv):
     return rec, scan
 
 
-def palette():
-    """The colours of -1 (red) .. 0 (white) .. +1 (blue), the same end colours as the HTML export."""
-    out = []
-    for k in range(N_PALETTE):
-        v = 2.0 * k / (N_PALETTE - 1) - 1.0
-        end = RED if v < 0 else BLUE
-        out.append("#%02x%02x%02x" % tuple(round(255 + (c - 255) * abs(v)) for c in end))
-    return out
-
-
 def error_html(message):
     """The page shown instead of the viewer when the arguments are bad (message escaped)."""
     return ('<div class="error-panel"><h2>interpret viewer: cannot open</h2>'
             f"<p>{html.escape(str(message), quote=True)}</p>"
             f"<p class=\"usage\">usage: <code>{html.escape(USAGE)}</code></p></div>")
-
-
-def layout_window(text):
-    """(x, y, n_rows) for drawing `text` wrapped at WRAP columns, newlines kept: char t at (x[t], -y[t])."""
-    n = len(text)
-    if n == 0:
-        return np.zeros(0, np.int32), np.zeros(0, np.int32), 1
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")  # (T,)
-    nl = codes == 10
-    line = np.concatenate(([0], np.cumsum(nl[:-1])))  # (T,) a newline belongs to the line it ends
-    starts = np.concatenate(([0], np.flatnonzero(nl) + 1))  # first index of each line
-    col = np.arange(n) - starts[line]  # (T,)
-    lens = np.bincount(line, minlength=len(starts)) - np.bincount(line, weights=nl, minlength=len(starts)).astype(int)
-    margin = nl & (col == lens[line]) & (col > 0) & (col % WRAP == 0)  # a newline right after a full row
-    col = np.where(margin, col - 1, col)
-    x = np.where(margin, WRAP, col % WRAP)
-    sub = col // WRAP
-    rows = np.maximum(1, (np.maximum(lens, 1) - 1) // WRAP + 1)  # drawn rows per line
-    offset = np.concatenate(([0], np.cumsum(rows)[:-1]))
-    y = offset[line] + sub
-    return x.astype(np.int32), y.astype(np.int32), int(y.max()) + 1
-
-
-def shown(text):
-    """The characters as drawn: newline, tab and CR as visible symbols, other controls as a dot."""
-    return [SHOWN.get(c, c if c.isprintable() or c == " " else "\u00b7") for c in text]
-
-
-def snippet(text, pos, before=28, after=12):
-    """One line of context around text[pos], the character in brackets."""
-    a, b = max(0, pos - before), min(len(text), pos + after + 1)
-    s = "".join(shown(text[a:pos])) + "\u27e6" + "".join(shown(text[pos])) + "\u27e7" + \
-        "".join(shown(text[pos + 1:b]))
-    return ("\u2026" if a > 0 else "") + s + ("\u2026" if b < len(text) else "")
 
 
 class View:
@@ -139,6 +93,7 @@ class View:
             self.recording.activations(layer, kind)
         self.rows = report.load_scan_json(scan_path) if scan_path else []
         self.scan_path = scan_path
+        self._check_rows()
         names = list(dict.fromkeys(r["feature"] for r in self.rows))
         known = {f.name: f for f in F.get_features(None)}
         default = report.choose_features(self.text[:200000])
@@ -147,6 +102,16 @@ class View:
             self.features.setdefault(f.name, f)
         self._columns = OrderedDict()  # (layer, kind, unit) -> (N,) float32, a few kept
         self._lock = threading.Lock()  # the worker threads share the column cache
+
+    def _check_rows(self):
+        """Every scan row must name a unit of this recording (else the scan is of another one)."""
+        sizes = {(layer, kind): n for layer, kind, n in self.recording.kinds()}
+        for r in self.rows:
+            n = sizes.get((r["layer"], r["kind"]))
+            if n is None or not isinstance(r["unit"], int) or not 0 <= r["unit"] < n:
+                raise ValueError(f"{self.scan_path} has a row for layer {r['layer']} {r['kind']} unit {r['unit']}, "
+                                 f"which {self.recording.path} does not have; scan this recording: "
+                                 "interpret scan REC --json > SCAN.json")
 
     def header_html(self):
         """Title line: what is open (escaped)."""
@@ -176,6 +141,11 @@ class View:
         cols = dict(x=x, y=y, ch=shown(self.text[start:stop]),
                     pos=np.arange(start, stop, dtype=np.int64))
         return {"cols": cols, "rows": n_rows}
+
+    def grid(self, values, start, stop):
+        """to_grid for the window text[start:stop] (values: (stop-start,))."""
+        w = self.window(start, stop)
+        return to_grid(values, w["cols"]["x"], w["cols"]["y"], w["rows"])
 
     def window_start(self, start, length):
         """start clamped to the text, moved back to the start of its line if that is within a row."""
@@ -214,10 +184,14 @@ class View:
         return float(f.min()), float(f.max())
 
     def first(self):
-        """(layer, kind, unit, feature) to open on: the scan's best cell, else unit 0 of the first array."""
-        best = top_rows(self.rows, top=1)[:1]
-        if best:
-            return best[0]["layer"], best[0]["kind"], int(best[0]["unit"]), best[0]["feature"]
+        """(layer, kind, unit, feature) to open on: the scan's strongest cell, else unit 0 of the first array.
+
+        Strength puts both metrics on one 0..1 scale: 2 * AUROC - 1 (binary features), |r| (others).
+        """
+        scored = [r for r in self.rows if r.get("score") is not None]
+        if scored:
+            b = max(scored, key=lambda r: 2 * r["score"] - 1 if r["metric"] == "auroc" else r["score"])
+            return b["layer"], b["kind"], int(b["unit"]), b["feature"]
         layer, kind, _ = self.recording.kinds()[0]
         return layer, kind, 0, next(iter(self.features))
 
@@ -250,7 +224,7 @@ class View:
     def summaries(self, layer, kind, unit, feature):
         """(histogram columns, its two labels, top contexts) of one unit over the whole text."""
         col = self.column(layer, kind, unit)
-        hist, labels = histogram(col, self.feature(feature), self.feature_kind(feature))
+        hist, labels = histogram(col, self.feature(feature), self.feature_kind(feature), feature)
         return hist, labels, top_contexts(self.text, col)
 
     @functools.lru_cache(maxsize=32)
@@ -300,52 +274,11 @@ def warm(view):
 def open_view(rec_path, scan_path=None):
     """The View for these paths, opened once per server (ValueError with a readable message)."""
     if not os.path.exists(rec_path):
-        raise ValueError(f"recording {rec_path!r} does not exist; make one with `interpret record MODEL TEXT -o REC`")
+        raise ValueError(f"recording {rec_path!r} does not exist; "
+                         "make one with `interpret record MODEL TEXT -o REC`")
     if scan_path is not None and not os.path.isfile(scan_path):
-        raise ValueError(f"scan file {scan_path!r} does not exist; write one with `interpret scan REC --json > SCAN.json`")
+        raise ValueError(f"scan file {scan_path!r} does not exist; "
+                         "write one with `interpret scan REC --json > SCAN.json`")
     return View(rec_path, scan_path)
 
 
-def histogram(values, feat, kind, bins=40):
-    """Density histograms of values split by the feature: on = feature 1 (binary) or above its median."""
-    edges = np.linspace(-1.0, 1.0, bins + 1)
-    v = np.clip(values, -1.0, 1.0)
-    if feat is None:
-        on, label_on, label_off = np.zeros(len(v), bool), "feature = 1", "all characters"
-    elif kind == "binary":
-        on, label_on, label_off = feat == 1, "feature = 1", "feature = 0"
-    else:
-        m = float(np.median(feat))
-        on, label_on, label_off = feat > m, f"feature > {m:g}", f"feature \u2264 {m:g}"
-    h_on = np.histogram(v[on], edges)[0].astype(float)
-    h_off = np.histogram(v[~on], edges)[0].astype(float)
-    width = edges[1] - edges[0]
-    return dict(left=edges[:-1], right=edges[1:],
-                on=h_on / max(1.0, h_on.sum() * width), off=h_off / max(1.0, h_off.sum() * width)), \
-        (f"{label_on} ({int(on.sum())})", f"{label_off} ({int((~on).sum())})")
-
-
-def envelope(values, start, n_buckets=TRACE_BUCKETS):
-    """The trace of a window in at most n_buckets pieces: x (piece centre), lo, hi, mid (mean)."""
-    n = len(values)
-    size = max(1, -(-n // n_buckets))  # characters per piece
-    edges = np.arange(0, n, size)  # (B,)
-    v = np.asarray(values, dtype=np.float64)
-    lo = np.minimum.reduceat(v, edges) if n else v
-    hi = np.maximum.reduceat(v, edges) if n else v
-    mid = np.add.reduceat(v, edges) / np.diff(np.append(edges, n)) if n else v
-    x = start + (edges + np.minimum(edges + size, n) - 1) / 2.0
-    return dict(x=x, lo=lo.astype(np.float32), hi=hi.astype(np.float32), mid=mid.astype(np.float32))
-
-
-def top_contexts(text, values, k=8):
-    """The k highest and k lowest positions of values, each with a snippet: dict of columns."""
-    k = min(k, len(values))
-    hi = np.argpartition(-values, k - 1)[:k]
-    lo = np.argpartition(values, k - 1)[:k]
-    hi = hi[np.argsort(-values[hi], kind="stable")]
-    lo = lo[np.argsort(values[lo], kind="stable")]
-    pos = np.concatenate([hi, lo])
-    return dict(pos=pos.astype(np.int64), act=values[pos].astype(float),
-                which=["highest"] * k + ["lowest"] * k,
-                snippet=[snippet(text, int(p)) for p in pos])

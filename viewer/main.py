@@ -3,9 +3,10 @@
 Run: bokeh serve viewer --args REC [--scan SCAN.json]     (or: interpret view REC [--scan SCAN.json])
 
 Flat, in order: data -> sources -> figures -> widgets -> callbacks -> layout. Colours are mapped in
-the browser (linear_cmap on the 'act' column), so switching units sends one new column and
-nothing else. Only a window of the text is ever sent; whole-text summaries (histogram, top
-contexts) are computed on the next tick, after the new colours are on their way.
+the browser (a LinearColorMapper on an image of the window's activations, one pixel per character
+cell), so switching units sends that one field and nothing else about the text. Only a window of
+the text is ever sent; whole-text summaries (histogram, top contexts) are computed on worker
+threads and sent after the new colours.
 """
 import os
 import sys
@@ -13,15 +14,16 @@ import sys
 import numpy as np
 from bokeh.io import curdoc
 from bokeh.layouts import column, row
-from bokeh.models import (Button, ColorBar, ColumnDataSource, DataTable, Div, HoverTool, LinearColorMapper,
-                          NumberFormatter, NumericInput, Range1d, Select, Slider, TableColumn, TextInput)
-from bokeh.plotting import figure
 from bokeh.core.properties import value
+from bokeh.events import DocumentReady
+from bokeh.models import (Button, ColorBar, ColumnDataSource, CustomJSHover, Div, HoverTool, LinearColorMapper,
+                          MultiSelect, NumericInput, Range1d, Select, Slider, TextInput)
+from bokeh.plotting import figure
 
 from interpret import report
 from interpret.export import write_html
 
-from . import data
+from . import data, layout, summaries
 
 CHAR_PX, ROW_PX = 9, 20  # one character cell on screen
 WINDOWS = ["1000", "3000", "5000", "10000"]  # characters sent to the browser at a time
@@ -34,34 +36,37 @@ try:
     view = data.open_view(*data.parse_args(sys.argv[1:]))
 except ValueError as e:  # bad arguments: a readable panel in the page, the server keeps running
     view = None
-    doc.add_root(Div(text=data.error_html(e), name="error", css_classes=["error"]))
+    doc.add_root(Div(text=data.error_html(e), name="error", width=900))
 
 if view is not None:
     layer, kind, unit0, feature0 = view.first()  # with a scan, its best cell
 
     # ---- sources --------------------------------------------------------------------------------
-    # Three sources so that a unit switch touches one column of one: cells (colours, hover, trace),
-    # chars (the glyphs, static per window), track (the feature under each character).
-    cells_src = ColumnDataSource(dict(x=[], y=[], pos=[], ch=[], act=[], fval=[]), name="cells_source")
+    # A unit switch changes one field of one source: the activations laid out as an image (one
+    # pixel per character cell, coloured in the browser). The rest is static per window: cells (for
+    # hover), chars (the glyphs), track (the feature under each character).
+    grid_src = ColumnDataSource(dict(image=[], x=[], y=[], dw=[], dh=[]), name="grid_source")
+    cells_src = ColumnDataSource(dict(x=[], y=[], pos=[], ch=[], fval=[]), name="cells_source")
     chars_src = ColumnDataSource(dict(x=[], y=[], ch=[]), name="chars_source")
     track_src = ColumnDataSource(dict(x=[], y=[], pos=[], feat=[]), name="track_source")
     trace_src = ColumnDataSource(dict(x=[], lo=[], hi=[], mid=[], feat=[]), name="trace_source")
     mark_src = ColumnDataSource(dict(x=[], y=[], pos=[]), name="mark_source")
     hist_src = ColumnDataSource(dict(left=[], right=[], on=[], off=[]), name="hist_source")
-    ctx_src = ColumnDataSource(dict(pos=[], act=[], which=[], snippet=[]), name="contexts_source")
 
     # ---- figures --------------------------------------------------------------------------------
-    mapper = LinearColorMapper(palette=data.palette(), low=-1, high=1, nan_color="#d9d9d9")
-    width = (data.WRAP + 1) * CHAR_PX
+    mapper = LinearColorMapper(palette=layout.palette(), low=-1, high=1, nan_color="#ffffff")
+    width = (layout.WRAP + 1) * CHAR_PX
     text_fig = figure(name="text_figure", width=width, height=400, tools="", toolbar_location=None,
-                      x_range=Range1d(-0.5, data.WRAP + 0.5), y_range=Range1d(-10, 0.5), min_border=0,
+                      x_range=Range1d(-0.5, layout.WRAP + 0.5), y_range=Range1d(-10, 0.5), min_border=0,
                       outline_line_color=None)
     text_fig.axis.visible = False
     text_fig.grid.visible = False
-    # The colours are the only thing on the canvas's primary layer; glyphs, track and marks sit on
-    # its overlay layer, which bokeh leaves untouched when only the colours change.
-    cells = text_fig.rect("x", "y", 1, 1, source=cells_src, fill_color={"field": "act", "transform": mapper},
-                          line_color=None, dilate=True, name="cells")
+    # The colours are the only thing on the canvas's primary layer; glyphs, track, marks and the
+    # (invisible) hover cells sit on its overlay layer, which bokeh leaves alone when only colours change.
+    text_fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=grid_src, color_mapper=mapper,
+                   name="colours")
+    cells = text_fig.rect("x", "y", 1, 1, source=cells_src, fill_alpha=0, line_color=None, level="overlay",
+                          name="cells")
     text_fig.rect("x", "y", 0.92, 0.13, source=track_src, fill_color="#222", fill_alpha="feat",
                   line_color=None, name="track", level="overlay")
     text_fig.text("x", "y", text="ch", source=chars_src, text_align="center", text_baseline="middle",
@@ -69,10 +74,14 @@ if view is not None:
                   text_color="#111", name="chars", level="overlay")
     text_fig.rect("x", "y", 1, 1, source=mark_src, fill_color=None, line_color="#000", line_width=2,
                   level="overlay")
-    text_fig.add_tools(HoverTool(renderers=[cells], tooltips=[
-        ("char", "@ch"), ("position", "@pos"), ("activation", "@act{0.000}"), ("feature", "@fval{0.[000]}")]))
+    act_at = CustomJSHover(args=dict(grid=grid_src, cells=cells_src), code="""
+        const img = grid.data.image[0], [rows, cols] = img.shape, i = special_vars.index;
+        const v = img[(rows - 1 + cells.data.y[i]) * cols + cells.data.x[i]];
+        return Number.isNaN(v) ? "n/a" : v.toFixed(3);""")
+    text_fig.add_tools(HoverTool(renderers=[cells], formatters={"@x": act_at}, tooltips=[  # @x: just a hook
+        ("char", "@ch"), ("position", "@pos"), ("activation", "@x{custom}"), ("feature", "@fval{0.[000]}")]))
     # The bar gets its own mapper: one that maps data re-lays out its colour bar, repainting everything.
-    text_fig.add_layout(ColorBar(color_mapper=LinearColorMapper(palette=data.palette(), low=-1, high=1),
+    text_fig.add_layout(ColorBar(color_mapper=LinearColorMapper(palette=layout.palette(), low=-1, high=1),
                                  orientation="horizontal", width=320, height=12,
                                  title="activation: \u22121 red \u00b7 0 white \u00b7 +1 blue",
                                  location=(0, 0)), "above")
@@ -117,12 +126,8 @@ if view is not None:
     search_input = TextInput(name="search_input", title="search", placeholder="text to find", width=160)
     find_next = Button(name="find_next", label="find next", width=80, align="end")
     status = Div(name="status", css_classes=["status"], width=1300, height=22)
-    contexts = DataTable(name="contexts", source=ctx_src, width=460, height=400, index_position=None,
-                         columns=[TableColumn(field="which", title="", width=50),
-                                  TableColumn(field="pos", title="position", width=65),
-                                  TableColumn(field="act", title="act", width=45,
-                                              formatter=NumberFormatter(format="0.00")),
-                                  TableColumn(field="snippet", title="context (click to jump)", width=300)])
+    contexts = MultiSelect(name="contexts", title="top-activating contexts (click one to jump there)",
+                           options=[], size=17, width=460, css_classes=["contexts"])
     export_path = TextInput(name="export_path", title="export this view as static HTML to",
                             value=os.path.abspath("interpret-view.html"), width=330)
     export_button = Button(name="export_button", label="export", width=80, align="end")
@@ -145,8 +150,10 @@ if view is not None:
         w = view.window(start, min(view.n, start + length))
         cols = w["cols"]
         act = unit_values()
-        cells_src.data = dict(cols, act=act, fval=np.full(len(cols["x"]), np.nan, np.float32))
-        env = data.envelope(act, start)
+        grid_src.data = dict(image=[view.grid(act, start, start + len(act))], x=[-0.5], y=[-w["rows"] + 0.5],
+                             dw=[layout.WRAP + 1], dh=[w["rows"]])
+        cells_src.data = dict(cols, fval=np.full(len(cols["x"]), np.nan, np.float32))
+        env = summaries.envelope(act, start)
         trace_src.data = dict(env, feat=np.zeros(len(env["x"]), np.float32))
         chars_src.data = dict(x=cols["x"], y=cols["y"], ch=cols["ch"])
         track_src.data = dict(x=cols["x"], y=cols["y"] - 0.43, pos=cols["pos"],
@@ -158,9 +165,11 @@ if view is not None:
         draw_feature()
 
     def draw_unit():
-        """Same window, another unit: send only the new 'act' column (colours map in the browser)."""
-        act = cells_src.data["act"] = unit_values()
-        trace_src.data.update({k: v for k, v in data.envelope(act, current()[4]).items() if k != "x"})
+        """Same window, another unit: send only the new activations (colours map in the browser)."""
+        start = current()[4]
+        act = unit_values()
+        grid_src.data["image"] = [view.grid(act, start, start + len(act))]
+        trace_src.data.update({k: v for k, v in summaries.envelope(act, start).items() if k != "x"})
         draw_summaries()
 
     def draw_feature():
@@ -170,7 +179,7 @@ if view is not None:
 
         def apply(result):
             track_src.data["feat"], cells_src.data["fval"] = result
-            trace_src.data["feat"] = data.envelope(result[0], start)["mid"]
+            trace_src.data["feat"] = summaries.envelope(result[0], start)["mid"]
             draw_summaries()
         in_background("feature", lambda: view.feature_window(name, start, min(view.n, start + length)), apply)
 
@@ -187,18 +196,30 @@ if view is not None:
             hist_src.data = hist
             hist_fig.legend.items[0].label = {"value": off}
             hist_fig.legend.items[1].label = {"value": on}
-            ctx_src.data = ctx
+            contexts.options = summaries.context_options(ctx)
         in_background("summaries", lambda: view.summaries(lay, knd, unit, name), apply, settle=True)
 
     latest = {}  # what -> the token of the newest request; older results are dropped
+    held = {}  # what -> request made before the browser had drawn the page
+    page_drawn = []  # non-empty once the browser has sent DocumentReady
 
     def in_background(what, compute, apply, settle=False):
         """compute() on a worker thread, then apply(result) in this document (if still the newest)."""
+        if not page_drawn:  # the first page: let the browser draw it first, then send the extras
+            held[what] = (compute, apply, settle)
+            return
         token = latest[what] = object()
 
         def deliver(result):  # on the worker thread: add_next_tick_callback is the thread-safe way in
             doc.add_next_tick_callback(lambda: apply(result) if latest.get(what) is token else None)
         data.submit(compute, deliver, settle)
+
+    def on_ready(event):
+        """The browser has drawn the page: now run what was held back."""
+        page_drawn.append(True)
+        for what, job in list(held.items()):
+            in_background(what, *job)
+        held.clear()
 
     def draw_status(note=""):
         _, _, _, name, start, length = current()
@@ -248,7 +269,7 @@ if view is not None:
 
     def on_context(attr, old, new):
         if new:
-            p = int(ctx_src.data["pos"][new[0]])
+            p = int(new[0])
             go(p - 300, mark=[p])
 
     def on_export():
@@ -273,8 +294,9 @@ if view is not None:
     jump_input.on_change("value", lambda a, o, n: go(int(n) - 300, mark=[int(n)]) if n is not None else None)
     search_input.on_change("value", lambda a, o, n: on_search())
     find_next.on_click(on_search)
-    ctx_src.selected.on_change("indices", on_context)
+    contexts.on_change("value", on_context)
     export_button.on_click(on_export)
+    doc.on_event(DocumentReady, on_ready)
 
     # ---- layout ---------------------------------------------------------------------------------
     unit_select.options = [(str(u), label) for u, label in view.ranked_units(*ranking_key())]
@@ -286,6 +308,6 @@ if view is not None:
         row(window_select, prev_page, start_slider, next_page, jump_input, search_input, find_next),
         status,
         row(column(trace_fig, text_fig),
-            column(hist_fig, Div(text="<b>top-activating contexts</b>", css_classes=["note"]), contexts,
+            column(hist_fig, contexts,
                    row(export_path, export_button), export_status)),
         name="viewer"))

@@ -626,7 +626,7 @@ def view(rec, scan_json, port, show):
     for layer, kind, _ in recording.kinds():
         recording.activations(layer, kind)
     if scan_json:
-        load_scan_json(scan_json)
+        load_scan_json(scan_json, recording)
     root = Path(__file__).resolve().parent.parent
     if not (root / "viewer" / "main.py").is_file():
         raise click.ClickException(f"{root / 'viewer'} is missing; run the viewer from a source checkout "

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from interpret import __version__
+from interpret.blas import one_thread
 from interpret.model import _umask
 from interpret.record_fast import LANES, run_rnn_lanes
 
@@ -137,7 +138,8 @@ def _fill(model, doc_ix, doc_starts, outs, loss, progress=None, lanes=LANES):
         if progress:
             progress(len(rows))
 
-    run_rnn_lanes(P, doc_ix, doc_starts, write, lanes=lanes, chunk_chars=CHUNK)
+    with one_thread():  # (lanes, H) x (H, H) products are too small to split across cores
+        run_rnn_lanes(P, doc_ix, doc_starts, write, lanes=lanes, chunk_chars=CHUNK)
 
 
 def _fill_by_document(model, doc_ix, doc_starts, outs, loss, progress=None):

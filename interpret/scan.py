@@ -59,6 +59,7 @@ import numpy as np
 from scipy import sparse
 from scipy.stats import false_discovery_control, norm
 
+from interpret.blas import one_thread
 from interpret.shift_null import Columns as _Columns, diff_matrices, sort_order
 
 MIN_CHARS = 20
@@ -288,7 +289,7 @@ def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", mi
 
     workers = workers or min(2, os.cpu_count() or 1)
     blocks: list[list[dict | None]] = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with one_thread(), ThreadPoolExecutor(max_workers=workers) as pool:  # threads of our own
         for stats, width in pool.map(one_block, range(0, n_units, block_units)):
             blocks.append(stats)
             if progress is not None:

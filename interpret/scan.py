@@ -261,7 +261,7 @@ def _check(acts, features, char_ix) -> tuple[int, int, np.ndarray]:
 
 
 def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", min_shift=None,
-         progress=None, block_units=32, chunk_rows=None, workers=None) -> list[dict]:
+         progress=None, block_units=24, chunk_rows=None, workers=None) -> list[dict]:
     """Score every unit of acts (N, U) against every feature; one row per (feature, unit).
 
     acts may be a float16/float32 np.memmap; it is read block_units columns at a time (each

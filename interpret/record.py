@@ -129,10 +129,12 @@ def _fill(model, doc_ix, doc_starts, outs, loss, progress=None, lanes=LANES):
     last[-1] = True
     nxt = np.append(ix[1:], 0)                            # the character each row predicts
 
-    def write(rows, states):                              # rows (M,), states (M, H)
+    def write(rows, states):                              # rows (M,) or a slice, states (M, H)
         out[rows] = states
         if loss is not None:
-            chunk_loss = _log_softmax_pick(states @ P["Why"].T + P["by"], nxt[rows])
+            ys = states @ P["Why"].T                      # (M, V) logits
+            ys += P["by"]
+            chunk_loss = _log_softmax_pick(ys, nxt[rows])
             chunk_loss[last[rows]] = np.nan
             loss[rows] = chunk_loss
         if progress:

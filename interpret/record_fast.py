@@ -36,7 +36,9 @@ def split_lanes(lengths, lanes):
 
 
 def run_rnn_lanes(params, doc_ix, doc_starts, write, lanes=LANES, chunk_chars=CHUNK_CHARS):
-    """Step every document of a vanilla RNN; write(rows (M,) global, states (M, H)) per chunk.
+    """Step every document of a vanilla RNN; write(rows, states (M, H)) per chunk.
+
+    rows: the M global rows, (M,) ints, or a slice when there is a single lane.
 
     doc_ix: list of (T_d,) index arrays, doc_starts: their global first rows.
     """
@@ -50,7 +52,8 @@ def run_rnn_lanes(params, doc_ix, doc_starts, write, lanes=LANES, chunk_chars=CH
     for lane, (a, b) in enumerate(groups):
         for d in range(a + 1, b):
             resets.setdefault(int(doc_starts[d] - first[lane]), []).append(lane)
-    WxhT, bh, WhhT = params["Wxh"].T, params["bh"], params["Whh"].T
+    WxhT = np.ascontiguousarray(params["Wxh"].T)                  # (V, H): rows gather fast
+    bh, WhhT = params["bh"], params["Whh"].T
     h = np.zeros((B, H))
     steps = max(1, chunk_chars // B)
     for t0 in range(0, int(span.max()), steps):
@@ -61,7 +64,10 @@ def run_rnn_lanes(params, doc_ix, doc_starts, write, lanes=LANES, chunk_chars=CH
         xh += bh
         buf = np.empty_like(xh)                                        # (S, B, H) states
         h = _steps(xh, h, WhhT, buf, resets, t0)
-        write(rows[valid], buf[valid])
+        if B == 1:  # one lane: its rows are one slice of the output
+            write(slice(int(rows[0, 0]), int(rows[-1, 0]) + 1), buf[:, 0])
+        else:
+            write(rows[valid], buf[valid])
 
 
 def _steps(xh, h, WhhT, buf, resets, t0):

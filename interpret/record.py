@@ -138,7 +138,7 @@ def _fill(model, doc_ix, doc_starts, outs, loss, progress=None, lanes=LANES):
             chunk_loss[last[rows]] = np.nan
             loss[rows] = chunk_loss
         if progress:
-            progress(len(rows))
+            progress(len(states))
 
     with one_thread():  # (lanes, H) x (H, H) products are too small to split across cores
         run_rnn_lanes(P, doc_ix, doc_starts, write, lanes=lanes, chunk_chars=CHUNK)

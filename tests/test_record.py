@@ -144,7 +144,9 @@ def test_documents_in_lanes_equal_each_document_alone(model, monkeypatch, lanes)
     ix = [model.encode(d)[0] for d in docs]
     h = np.empty((starts[-1], model.hidden_size))
     loss = np.empty(starts[-1])
-    R._fill(model, ix, starts[:-1], {(0, "h"): h}, loss, lanes=lanes)
+    seen = []
+    R._fill(model, ix, starts[:-1], {(0, "h"): h}, loss, progress=seen.append, lanes=lanes)
+    assert sum(seen) == starts[-1]  # progress counts every character once
     for d, a, b in zip(ix, starts[:-1], starts[1:]):
         acts, ys, _ = model.run(d)
         if lanes == 1:

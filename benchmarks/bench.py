@@ -87,29 +87,34 @@ def bench_train(repeats, iters):
 # ---- 2. batched training against PyTorch ---------------------------------------------------
 
 def bench_batched(repeats):
-    try:
-        import interpret.train_batched  # noqa: F401
-    except ImportError:
-        return [("batched training vs PyTorch", "PyTorch 2.13 CPU", None, None, "≥1.0×",
-                 "not yet: no batched trainer on this branch")]
-    return [("batched training vs PyTorch", "PyTorch 2.13 CPU", None, None, "≥1.0×",
-             "not yet: the batched trainer is not wired into this benchmark")]
+    """Not measured yet: needs a batched vanilla-RNN trainer in this checkout."""
+    if not (REPO / "interpret" / "train_batched.py").exists():
+        why = "not yet: no batched trainer in this checkout"
+    else:
+        why = "not yet: the batched trainer is not wired into this benchmark"
+    return [("batched training vs PyTorch", "PyTorch 2.13 CPU", None, None, "≥1.0×", why)]
 
 
 # ---- 3. recording ----------------------------------------------------------------------------
 
 def onehot_loop(model, ix):
-    """The reference-style recorder: the gist's step per character with a one-hot input."""
+    """The reference-style recorder: per character the gist's step with a one-hot input, then
+    its output layer for the next-character loss (what a recording holds: states and loss)."""
     P = model.params
-    Wxh, Whh, bh = P["Wxh"], P["Whh"], P["bh"][:, None]
+    Wxh, Whh, Why, bh, by = P["Wxh"], P["Whh"], P["Why"], P["bh"][:, None], P["by"][:, None]
     h = np.zeros((model.hidden_size, 1))
     out = np.empty((len(ix), model.hidden_size), dtype=np.float32)
+    loss = np.full(len(ix), np.nan, dtype=np.float32)
     for t, i in enumerate(ix):
         x = np.zeros((model.vocab_size, 1))
         x[i] = 1
         h = np.tanh(np.dot(Wxh, x) + np.dot(Whh, h) + bh)
         out[t] = h[:, 0]
-    return out
+        if t + 1 < len(ix):
+            y = np.dot(Why, h) + by
+            p = np.exp(y) / np.sum(np.exp(y))
+            loss[t] = -np.log(p[ix[t + 1], 0])
+    return out, loss
 
 
 def bench_record(repeats, n_single, n_many, doc_len):
@@ -129,7 +134,7 @@ def bench_record(repeats, n_single, n_many, doc_len):
 
     peer, ours = median_of(repeats, lambda: timed(lambda: onehot_loop(model, ix), len(ix)), ours_single)
     rows = [("record, one stream (chars/s)", "one-hot gist step", peer, ours, 5.0,
-             f"H=100, {len(ix):,} chars, with next-char loss")]
+             f"H=100, {len(ix):,} chars, states and next-char loss in both")]
     docs = [model.encode(text[a:a + doc_len])[0] for a in range(0, n_many, doc_len)]
     starts = np.cumsum([0] + [len(d) for d in docs])
     h, loss = np.empty((starts[-1], model.hidden_size), np.float32), np.empty(starts[-1], np.float32)

@@ -277,8 +277,7 @@ def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", mi
     chunk_rows = chunk_rows or max(1024, (1 << 23) // n_shifts)   # rolled chunk ~32 MB
 
     def one_block(j0):
-        a = np.asarray(acts[:, j0: j0 + block_units], dtype=np.float64)   # (N, B)
-        _drop_pages(acts)
+        a = _read_block(acts, j0, min(j0 + block_units, n_units))          # (N, B) float64
         bad = ~np.isfinite(a).all(axis=0)
         if bad.any():
             raise ValueError(f"unit {j0 + int(np.argmax(bad))} (layer {layer}, kind {kind}) has "
@@ -301,6 +300,16 @@ def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", mi
             key: np.concatenate([b[key] for b in per_block]) for key in per_block[0]}
         rows.extend(_feature_rows(feat, st, n_units, layer, kind))
     return rows
+
+
+def _read_block(acts, j0, j1, rows=1 << 16):
+    """acts[:, j0:j1] as float64, read in row chunks; a memmap's pages are let go chunk by chunk
+    (a column block touches every page of a row-major file)."""
+    a = np.empty((acts.shape[0], j1 - j0))
+    for r0 in range(0, acts.shape[0], rows):
+        a[r0:r0 + rows] = acts[r0:r0 + rows, j0:j1]
+        _drop_pages(acts)
+    return a
 
 
 def _drop_pages(acts):

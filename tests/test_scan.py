@@ -287,6 +287,8 @@ def test_float16_memmap_gives_the_rows_of_float64_in_memory(tmp_path):
     mm[:] = acts
     mm.flush()
     mm = np.load(path, mmap_mode="r")
+    block = scan_mod._read_block(mm, 2, 9, rows=100)  # row chunks, pages let go after each
+    np.testing.assert_array_equal(block, np.asarray(acts, dtype=np.float16)[:, 2:9].astype(np.float64))
     from_mm = scan(mm, feats, char_ix, n_shifts=60)
     in_mem = scan(np.asarray(mm, dtype=np.float64), feats, char_ix, n_shifts=60)
     assert_same_rows(in_mem, from_mm)

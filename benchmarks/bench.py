@@ -91,7 +91,7 @@ def bench_batched(repeats):
     if not (REPO / "interpret" / "train_batched.py").exists():
         why = "not yet: no batched trainer in this checkout"
     else:
-        why = "not yet: the batched trainer is not wired into this benchmark"
+        why = "not yet: no batched vanilla-RNN trainer, and the LSTM/GRU one is not measured here"
     return [("batched training vs PyTorch", "PyTorch 2.13 CPU", None, None, "≥1.0×", why)]
 
 

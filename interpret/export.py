@@ -4,7 +4,9 @@ Colours follow the paper: -1 red, 0 white, +1 blue, linear in between, values cl
 and quantised to N_BINS (odd) bins so that 0 is exactly white. Each bin is one CSS class (`b0` ..
 `b{N_BINS-1}`) in the page's single <style> block; NaN (e.g. the last character's loss) is `bn`.
 
-Consecutive characters in the same bin are merged into one <span>. Every character is wrapped,
+Consecutive characters in the same bin are merged into one run, an <i> element (the shortest
+inline tag; styled upright, it only carries the colour class and the title, which keeps a page of
+per-character colours under 40 bytes per character). Every character is wrapped,
 white ones too, so hovering anywhere shows a title: "1042–1049: 0.120 … 0.150" gives the run's
 absolute positions (the excerpt's `start` offset applied, inclusive) and the min … max of its
 values; a single character reads "1042: 0.123"; NaN reads "n/a".
@@ -75,6 +77,7 @@ def _css(n_bins=N_BINS):
         ".legend .ticks{display:flex;justify-content:space-between;font-size:.85em}",
         ".legend .nan{display:inline-block;width:12px;height:14px;border:1px solid #999;"
         "vertical-align:middle}",
+        ".excerpt i{font-style:normal}",
         f".excerpt{{white-space:pre-wrap;overflow-wrap:anywhere;tab-size:8;font-size:13.5px;"
         f"line-height:1.6;background:#fff;border:1px solid #ddd;border-radius:4px;padding:.8em 1em;"
         f"margin:.4em 0}}",
@@ -136,25 +139,57 @@ def excerpt_html(text, values, *, start=0, track=None, track_label="feature"):
     nan = np.isnan(v)  # NaN is its own bin, so a run is all NaN or has none
     lo = np.minimum.reduceat(np.where(nan, np.inf, v), starts)  # (R,) run minimum
     hi = np.maximum.reduceat(np.where(nan, -np.inf, v), starts)  # (R,) run maximum
-    suffix = f" · {track_label}"
-    parts = ['<div class="excerpt">']
-    for a, b, k, mn, mx, f in zip(starts.tolist(), ends.tolist(), bins[starts].tolist(),
-                                  lo.tolist(), hi.tolist(), on[starts].tolist()):
-        pos = f"{start + a}" if b - a == 1 else f"{start + a}–{start + b - 1}"
-        if k == NAN_BIN:
-            val = "n/a"
-        else:
-            s_lo, s_hi = _fmt_value(mn), _fmt_value(mx)
-            val = s_lo if s_lo == s_hi else f"{s_lo} … {s_hi}"
-        cls = ("bn" if k == NAN_BIN else f"b{k}") + (" f" if f else "")
-        title = f"{pos}: {val}{suffix if f else ''}"
-        chunk = html.escape(text[a:b], quote=True)
-        if "\r" in chunk:  # a raw CR would become LF in the browser's parser; a reference stays CR
-            chunk = chunk.replace("\r", "&#13;")
-        q = '"' if f else ""  # class names are [a-z0-9]: quotes only needed around "bK f"
-        parts.append(f'<span class={q}{cls}{q} title="{_esc(title)}">{chunk}</span>')
-    parts.append("</div>")
-    return "".join(parts)
+    # one string per run, built from whole-array pieces (no per-run function calls)
+    pos = _run_positions(starts + start, ends - starts)
+    val = _run_values(lo, hi, bins[starts] == NAN_BIN)
+    nan_run = bins[starts] == NAN_BIN
+    cls = np.where(nan_run, "bn", np.char.add("b", bins[starts].astype("U2"))).tolist()
+    tracked = on[starts]
+    if tracked.any():  # class names are [a-z0-9]: quotes only needed around "bK f"
+        suffix = html.escape(f" · {track_label}", quote=True)
+        cls = [f'"{c} f"' if f else c for c, f in zip(cls, tracked.tolist())]
+        val = [v + suffix if f else v for v, f in zip(val, tracked.tolist())]
+    esc, offsets = _escape_with_offsets(text, np.append(starts, n))
+    parts = [f'<i class={c} title="{p}: {v}">{esc[a:b]}</i>'
+             for c, p, v, a, b in zip(cls, pos, val, offsets[:-1], offsets[1:])]
+    return '<div class="excerpt">' + "".join(parts) + "</div>"
+
+
+# the escaped form of each character that needs one; a raw CR would become LF in the browser's
+# parser, a reference stays CR
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;", "\r": "&#13;"}
+_EXTRA = np.zeros(128, dtype=np.int64)  # extra length of each ASCII character once escaped
+for _ch, _rep in _ESCAPES.items():
+    _EXTRA[ord(_ch)] = len(_rep) - 1
+
+
+def _escape_with_offsets(text, cuts):
+    """(escaped text, where each cut position of text lands in it), for slicing runs."""
+    esc = text.translate(str.maketrans(_ESCAPES))
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    extra = np.where(codes < 128, _EXTRA[np.minimum(codes, 127)], 0)   # (n,)
+    moved = np.concatenate(([0], np.cumsum(extra)))                     # (n+1,)
+    return esc, (cuts + moved[cuts]).tolist()
+
+
+def _run_positions(first, length):
+    """'1042' for a one-character run, '1042–1049' for longer ones (inclusive)."""
+    a = first.tolist()
+    return [str(x) if k == 1 else f"{x}–{x + k - 1}" for x, k in zip(a, length.tolist())]
+
+
+def _run_values(lo, hi, nan):
+    """'0.123' or '0.120 … 0.150' per run (3 decimals, no '-0.000'); 'n/a' for NaN runs."""
+    lo_s = _fmt_values(np.where(nan, 0.0, lo))
+    hi_s = _fmt_values(np.where(nan, 0.0, hi))
+    return ["n/a" if z else (a if a == b else f"{a} … {b}")
+            for a, b, z in zip(lo_s, hi_s, nan.tolist())]
+
+
+def _fmt_values(v):
+    """_fmt_value of many finite values ('%.3f' rounds exactly as round(x, 3) does)."""
+    out = ["%.3f" % x for x in v.tolist()]
+    return ["0.000" if s == "-0.000" else s for s in out]
 
 
 def legend_html(legend, n_bins=N_BINS):

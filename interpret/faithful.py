@@ -73,9 +73,8 @@ class GistStep:
 
     def step(self, inputs, targets, hprev):
         """One gist iteration on inputs/targets (T,) from hprev (H,); returns (loss, new hprev)."""
-        T, p, d = self.T, self.p, self.d
-        R, z, ys = self.R, self.z, self.ys
-        Whh, bh, WhhT = p["Whh"], p["bh"], p["Whh"].T
+        T, p, R, z, ys = self.T, self.p, self.R, self.z, self.ys
+        Whh, bh = p["Whh"], p["bh"]
         xin = p["Wxh"].T[inputs[::-1]]                         # (T, H) row r: Wxh[:, inputs[T-1-r]]
         R[T] = hprev
         dot, add, tanh = np.dot, np.add, np.tanh

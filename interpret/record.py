@@ -21,7 +21,9 @@ from datetime import datetime, timezone
 import numpy as np
 
 from interpret import __version__
+from interpret.blas import one_thread
 from interpret.model import _umask
+from interpret.record_fast import LANES, run_rnn_lanes
 
 FORMAT = "interpret-recording"
 FORMAT_VERSION = 1
@@ -112,8 +114,38 @@ def _write(model, encoded, docs, n_chars, directory, dtype, progress):
         arr.flush()
 
 
-def _fill(model, doc_ix, doc_starts, outs, loss, progress=None):
-    """Run each document (state reset at its start, carried across chunks) into outs/loss."""
+def _fill(model, doc_ix, doc_starts, outs, loss, progress=None, lanes=LANES):
+    """Run each document (state reset at its start, carried across chunks) into outs/loss.
+
+    A vanilla RNN runs all documents together in lanes (record_fast); other architectures run
+    document by document through Model.run.
+    """
+    if model.arch != "rnn" or list(outs) != [(0, "h")]:
+        return _fill_by_document(model, doc_ix, doc_starts, outs, loss, progress)
+    out, P = outs[(0, "h")], model.params
+    ix = np.concatenate(doc_ix)
+    last = np.zeros(len(ix), dtype=bool)                  # the last character of each document
+    last[np.asarray(doc_starts[1:], dtype=np.int64) - 1] = True
+    last[-1] = True
+    nxt = np.append(ix[1:], 0)                            # the character each row predicts
+
+    def write(rows, states):                              # rows (M,) or a slice, states (M, H)
+        out[rows] = states
+        if loss is not None:
+            ys = states @ P["Why"].T                      # (M, V) logits
+            ys += P["by"]
+            chunk_loss = _log_softmax_pick(ys, nxt[rows])
+            chunk_loss[last[rows]] = np.nan
+            loss[rows] = chunk_loss
+        if progress:
+            progress(len(states))
+
+    with one_thread():  # (lanes, H) x (H, H) products are too small to split across cores
+        run_rnn_lanes(P, doc_ix, doc_starts, write, lanes=lanes, chunk_chars=CHUNK)
+
+
+def _fill_by_document(model, doc_ix, doc_starts, outs, loss, progress=None):
+    """_fill through Model.run, one document at a time, in chunks."""
     for ix, base in zip(doc_ix, doc_starts):
         state = None
         for a in range(0, len(ix), CHUNK):

@@ -17,8 +17,9 @@ for `n_shifts` shifts k drawn uniformly (seeded, with replacement) from [min_shi
 series and only breaks their alignment. The same raw statistic is computed for every shift:
 each unit column is ranked (or standardised) once; then all shifts of a feature are one matrix
 product of the unit block with rolled copies of the feature (float32, built in row chunks), or,
-for a feature made of few constant pieces (a quote indicator), differences of the columns'
-prefix sums at the shifted piece ends (a sparse product, float64). Two p-values per row:
+for a feature whose first or second difference is sparse (a quote indicator, a depth, position
+in line), a sparse combination of the columns' prefix sums (float64; see shift_null.py).
+Two p-values per row:
 
 - p_empirical = (1 + #{|null - c| >= |raw - c|}) / (1 + n_shifts), c = 0.5 for AUROC, 0 for r.
   Exact under the null but never below 1 / (n_shifts + 1), which makes Benjamini-Hochberg over
@@ -37,7 +38,8 @@ q = Benjamini-Hochberg over every row passed to add_qvalues (all units x feature
 beyond_char is the same effect size on residual activations (activation minus the unit's mean
 over all positions holding the same character), in the orientation of `score`: a unit that only
 reacts to the `"` character drops to 0.5 (AUROC) / 0 (r). A residual that is constant (the unit
-is a function of the character) gives exactly 0.5 / 0.
+is a function of the character) gives exactly 0.5 / 0. For AUROC the residuals are ranked at
+float32 precision (residuals closer than ~1e-7 relative tie), which lets a radix sort rank them.
 
 Row values are plain Python int / float / str; anything undefined (a constant feature or unit,
 q before add_qvalues, spearman for binary features, n_pos for non-binary ones) is None, so a row
@@ -47,17 +49,22 @@ is JSON-ready. Constant rows are excluded from BH and sorted last.
 from __future__ import annotations
 
 import csv
+import mmap
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
 from scipy.stats import false_discovery_control, norm
 
+from interpret.blas import one_thread
+from interpret.shift_null import Columns as _Columns, diff_matrices, sort_order
+
 MIN_CHARS = 20
-MAX_PIECES_FRACTION = 1 / 64   # features with fewer constant pieces than this x N use prefix sums
-MAX_PIECES_NNZ = 1 << 21       # ... and whose sparse shift matrix stays small (~32 MB)
+MAX_PIECES_FRACTION = 1 / 16   # features whose 1st or 2nd difference has fewer non-zeros than
+                               # this x N take the prefix-sum way (shift_null.diff_matrices)
 METRICS = {"binary": "auroc", "ordinal": "pearson_r", "continuous": "pearson_r"}
 COLUMNS = ("feature", "unit", "layer", "kind", "feature_kind", "metric", "score", "raw", "sign",
            "p", "p_empirical", "q", "beyond_char", "spearman", "n_pos", "null_mean", "null_sd")
@@ -78,7 +85,7 @@ class _Feature:
     binary: bool
     f: np.ndarray | None      # (N,) float64
     f2: np.ndarray | None     # (2N,) float32, f twice: np.roll(f, k)[a:b] == f2[a-k+N : b-k+N]
-    pieces: tuple | None      # (sparse (S, N+1), wrap (S,)) when f has few constant pieces
+    pieces: tuple | None      # shift_null.diff_matrices: (AP, AQ) when f's differences are sparse
     denom: float              # dot -> statistic: n1 * n0 (AUROC - 0.5) or N (Pearson r)
     ranks: np.ndarray | None  # (N,) centred ranks of the values (Spearman), non-binary only
     n_pos: int | None
@@ -103,57 +110,13 @@ def _prepare(spec: FeatureValues, n: int, shifts: np.ndarray) -> _Feature:
     n_pos = int(v.sum()) if binary else None
     if (binary and not 0 < n_pos < n) or np.ptp(v) == 0:
         return _Feature(spec, binary, None, None, None, 1.0, None, n_pos)
-    f = v if binary else (v - v.mean()) / v.std()
+    centre, scale = (0.0, 1.0) if binary else (v.mean(), v.std())
+    f = v if binary else (v - centre) / scale
     denom = float(n_pos) * (n - n_pos) if binary else float(n)
     ranks = None if binary else _centred_ranks(v[:, None])[:, 0]
-    pieces = _piece_matrix(f, shifts)
+    pieces = diff_matrices(v, shifts, MAX_PIECES_FRACTION, centre, scale)
     f2 = None if pieces else np.concatenate([f, f]).astype(np.float32)
     return _Feature(spec, binary, f, f2, pieces, denom, ranks, n_pos)
-
-
-def _piece_matrix(f: np.ndarray, shifts: np.ndarray):
-    """For a piecewise-constant f with few pieces: sparse M (S, N+1) and wrap (S,) such that
-    dot(x, np.roll(f, k_s)) = (M @ P)[s] + wrap[s] * P[N], P = prefix sums of x. Else None.
-
-    Σ_i x[i] f[i-k] = Σ_pieces v Σ_{j in [a, b)} x[j+k] = v (P2[b+k] - P2[a+k]) on the doubled x,
-    and P2[m] = P[m - N] + P[N] for m > N. Costs 2 * pieces * S per unit instead of N * S.
-    """
-    n = len(f)
-    change = np.flatnonzero(f[1:] != f[:-1]) + 1
-    starts, ends = np.append(0, change), np.append(change, n)
-    v = f[starts]
-    starts, ends, v = starts[v != 0], ends[v != 0], v[v != 0]
-    if len(v) > MAX_PIECES_FRACTION * n or 2 * len(v) * len(shifts) > MAX_PIECES_NNZ:
-        return None
-    idx = np.concatenate([ends[None, :] + shifts[:, None], starts[None, :] + shifts[:, None]],
-                         axis=1)                                      # (S, 2 pieces), in 0..2N
-    val = np.broadcast_to(np.concatenate([v, -v]), idx.shape)
-    wrap = np.sum(val * (idx > n), axis=1)
-    idx = np.where(idx > n, idx - n, idx)
-    m = sparse.csr_array((val.ravel(), idx.ravel(), np.arange(len(shifts) + 1) * idx.shape[1]),
-                         shape=(len(shifts), n + 1))
-    return m, wrap
-
-
-class _Columns:
-    """A transformed unit block x (N, B) float64, with its float32 copy / prefix sums on demand."""
-
-    def __init__(self, x: np.ndarray):
-        self.x = x
-        self._x32 = self._prefix = None
-
-    def shifted_dots(self, feat: _Feature, shifts: np.ndarray, chunk_rows: int) -> np.ndarray:
-        """(B, S): dot of each column with np.roll(f, k) for each shift k."""
-        n = self.x.shape[0]
-        if feat.pieces is not None:
-            if self._prefix is None:
-                self._prefix = np.zeros((n + 1, self.x.shape[1]))     # (N+1, B)
-                np.cumsum(self.x, axis=0, out=self._prefix[1:])
-            m, wrap = feat.pieces
-            return (m @ self._prefix + wrap[:, None] * self._prefix[n]).T
-        if self._x32 is None:
-            self._x32 = self.x.astype(np.float32)
-        return _rolled_dots(self._x32, feat.f2, shifts, chunk_rows)
 
 
 def _centred_ranks(x: np.ndarray) -> np.ndarray:
@@ -164,7 +127,7 @@ def _centred_ranks(x: np.ndarray) -> np.ndarray:
     new = np.empty(n, dtype=bool)                     # True where a run of equal values starts
     new[0] = True
     for col, dst in zip(xt, out):
-        order = np.argsort(col)
+        order = sort_order(col)
         s = col[order]
         np.not_equal(s[1:], s[:-1], out=new[1:])
         starts = np.flatnonzero(new)
@@ -186,29 +149,15 @@ def _standardise(x: np.ndarray) -> np.ndarray:
 
 def _char_residual(a: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """a (N, B) minus each unit's mean over the positions holding the same character."""
+    n = len(codes)
     counts = np.bincount(codes).astype(np.float64)   # (V,)
-    means = np.stack([np.bincount(codes, weights=a[:, j], minlength=len(counts))
-                      for j in range(a.shape[1])], axis=1) / counts[:, None]   # (V, B)
+    onehot = sparse.csr_array((np.ones(n), (codes, np.arange(n))), shape=(len(counts), n))  # (V, N)
+    means = (onehot @ a) / counts[:, None]            # (V, B): sum over each character's rows
     res = means[codes]                                # (N, B)
     np.subtract(a, res, out=res)
     # a mean of equal values can miss them by rounding; that must not rank characters apart
     res[np.abs(res) <= 1e-12 * np.abs(a).max(axis=0)] = 0.0
     return res
-
-
-def _rolled_dots(cols: np.ndarray, f2: np.ndarray, shifts: np.ndarray,
-                 chunk_rows: int) -> np.ndarray:
-    """(B, S): dot of each column of cols (N, B) float32 with np.roll(f, k) for each shift k."""
-    n = cols.shape[0]
-    out = np.zeros((cols.shape[1], len(shifts)), dtype=np.float64)
-    rolled = np.empty((len(shifts), min(chunk_rows, n)), dtype=np.float32)   # (S, chunk)
-    for a in range(0, n, chunk_rows):
-        b = min(a + chunk_rows, n)
-        r = rolled[:, : b - a]
-        for j, k in enumerate(shifts):
-            r[j] = f2[a - k + n: b - k + n]           # np.roll(f, k)[a:b]
-        out += cols[a:b].T @ r.T                      # (B, chunk) @ (chunk, S)
-    return out
 
 
 def draw_shifts(n: int, n_shifts: int = 200, seed: int = 0, min_shift: int | None = None):
@@ -227,24 +176,35 @@ def draw_shifts(n: int, n_shifts: int = 200, seed: int = 0, min_shift: int | Non
 
 def _block_stats(a: np.ndarray, feats: list[_Feature], codes: np.ndarray, shifts: np.ndarray,
                  chunk_rows: int) -> list[dict | None]:
-    """Per feature: raw (B,), null (B, S), spearman (B,), beyond (B,) for the block a (N, B)."""
+    """Per feature: raw (B,), null (B, S), spearman (B,), beyond (B,) for the block a (N, B).
+
+    Binary features read the ranks, the others the z-scores; each group's prefix sums are
+    freed before the next group is built, which keeps a block to a few (N, B) arrays.
+    """
     beyond = _beyond_char(a, codes, feats)
     rc = _centred_ranks(a)                            # (N, B): AUROC and Spearman read ranks
     rc_norm = np.sqrt(np.sum(rc * rc, axis=0))
     rc_norm[rc_norm == 0] = 1.0
-    cols = {True: _Columns(rc), False: _Columns(_standardise(a))}   # a is z from here
-    out: list[dict | None] = []
-    for feat, bc in zip(feats, beyond):
-        if feat.f is None:
-            out.append(None)
-            continue
-        x = cols[feat.binary]
-        c = 0.5 if feat.binary else 0.0
-        rho = (np.full(a.shape[1], np.nan) if feat.binary else
-               rc.T @ feat.ranks / (rc_norm * np.sqrt(feat.ranks @ feat.ranks)))
-        null = c + x.shifted_dots(feat, shifts, chunk_rows) / feat.denom
-        out.append(dict(raw=c + x.x.T @ feat.f / feat.denom, null=null, spearman=rho, beyond=bc))
+    out: list[dict | None] = [None] * len(feats)
+    for i, feat in enumerate(feats):
+        if feat.f is not None:
+            rho = (np.full(a.shape[1], np.nan) if feat.binary else
+                   rc.T @ feat.ranks / (rc_norm * np.sqrt(feat.ranks @ feat.ranks)))
+            out[i] = dict(spearman=rho, beyond=beyond[i])
+    _fill_nulls(out, feats, True, rc, shifts, chunk_rows)
+    del rc
+    _fill_nulls(out, feats, False, _standardise(a), shifts, chunk_rows)   # a is z from here
     return out
+
+
+def _fill_nulls(out, feats, binary, x, shifts, chunk_rows):
+    """raw and null for the features of one group (binary: x = ranks; else x = z-scores)."""
+    cols = _Columns(x)
+    c = 0.5 if binary else 0.0
+    for i, feat in enumerate(feats):
+        if feat.f is not None and feat.binary == binary:
+            null = c + cols.shifted_dots(feat.pieces, feat.f2, shifts, chunk_rows) / feat.denom
+            out[i].update(raw=c + x.T @ feat.f / feat.denom, null=null)
 
 
 def shifted_statistics(acts, feature: FeatureValues, shifts, chunk_rows: int = 1 << 16):
@@ -259,7 +219,7 @@ def shifted_statistics(acts, feature: FeatureValues, shifts, chunk_rows: int = 1
         raise ValueError(f"feature {feature.name!r} is constant; it has no null distribution")
     x = _Columns(_centred_ranks(a) if feat.binary else _standardise(a))
     c = 0.5 if feat.binary else 0.0
-    return c + x.shifted_dots(feat, shifts, chunk_rows) / feat.denom
+    return c + x.shifted_dots(feat.pieces, feat.f2, shifts, chunk_rows) / feat.denom
 
 
 def _beyond_char(a: np.ndarray, codes: np.ndarray, feats: list[_Feature]) -> list:
@@ -267,7 +227,7 @@ def _beyond_char(a: np.ndarray, codes: np.ndarray, feats: list[_Feature]) -> lis
     res = _char_residual(a, codes)
     out = [None] * len(feats)
     if any(f.binary and f.f is not None for f in feats):
-        rr = _centred_ranks(res)
+        rr = _centred_ranks(res.astype(np.float32))  # ranked at float32 precision: radix sort
         for i, f in enumerate(feats):
             if f.binary and f.f is not None:
                 out[i] = 0.5 + rr.T @ f.f / f.denom
@@ -301,12 +261,13 @@ def _check(acts, features, char_ix) -> tuple[int, int, np.ndarray]:
 
 
 def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", min_shift=None,
-         progress=None, block_units=64, chunk_rows=None) -> list[dict]:
+         progress=None, block_units=24, chunk_rows=None, workers=None) -> list[dict]:
     """Score every unit of acts (N, U) against every feature; one row per (feature, unit).
 
     acts may be a float16/float32 np.memmap; it is read block_units columns at a time (each
-    block costs a few float64 (N, block_units) arrays). progress, if given, is called with the
-    number of units just finished (an increment, like click's bar.update).
+    block costs a few float64 (N, block_units) arrays), by `workers` threads (default: up to 2
+    blocks at once; numpy releases the GIL in the heavy parts). progress, if given, is called with
+    the number of units just finished (an increment, like click's bar.update).
     """
     n, n_units, codes = _check(acts, features, char_ix)
     if block_units < 1:
@@ -314,18 +275,24 @@ def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", mi
     shifts = draw_shifts(n, n_shifts, seed, min_shift)
     feats = [_prepare(f, n, shifts) for f in features]
     chunk_rows = chunk_rows or max(1024, (1 << 23) // n_shifts)   # rolled chunk ~32 MB
-    blocks: list[list[dict | None]] = []
-    for j0 in range(0, n_units, block_units):
-        a = np.asarray(acts[:, j0: j0 + block_units], dtype=np.float64)   # (N, B)
+
+    def one_block(j0):
+        a = _read_block(acts, j0, min(j0 + block_units, n_units))          # (N, B) float64
         bad = ~np.isfinite(a).all(axis=0)
         if bad.any():
             raise ValueError(f"unit {j0 + int(np.argmax(bad))} (layer {layer}, kind {kind}) has "
                              "non-finite activations; re-record it (float16 may overflow)")
         const = np.ptp(a, axis=0) == 0
         stats = _block_stats(a, feats, codes, shifts, chunk_rows)
-        blocks.append([s and dict(s, const=const) for s in stats])
-        if progress is not None:
-            progress(a.shape[1])
+        return [s and dict(s, const=const) for s in stats], a.shape[1]
+
+    workers = workers or min(2, os.cpu_count() or 1)
+    blocks: list[list[dict | None]] = []
+    with one_thread(), ThreadPoolExecutor(max_workers=workers) as pool:  # threads of our own
+        for stats, width in pool.map(one_block, range(0, n_units, block_units)):
+            blocks.append(stats)
+            if progress is not None:
+                progress(width)
     rows = []
     for i, feat in enumerate(feats):
         per_block = [b[i] for b in blocks]
@@ -333,6 +300,24 @@ def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", mi
             key: np.concatenate([b[key] for b in per_block]) for key in per_block[0]}
         rows.extend(_feature_rows(feat, st, n_units, layer, kind))
     return rows
+
+
+def _read_block(acts, j0, j1, rows=1 << 16):
+    """acts[:, j0:j1] as float64, read in row chunks; a memmap's pages are let go chunk by chunk
+    (a column block touches every page of a row-major file)."""
+    a = np.empty((acts.shape[0], j1 - j0))
+    for r0 in range(0, acts.shape[0], rows):
+        a[r0:r0 + rows] = acts[r0:r0 + rows, j0:j1]
+        _drop_pages(acts)
+    return a
+
+
+def _drop_pages(acts):
+    """Let go of a read-only memmap's pages once a block is copied out (they stay in the page
+    cache, but no longer count as this process's memory)."""
+    mm = getattr(acts, "_mmap", None)
+    if getattr(acts, "mode", None) == "r" and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        mm.madvise(mmap.MADV_DONTNEED)
 
 
 def _feature_rows(feat: _Feature, st: dict | None, n_units: int, layer, kind) -> list[dict]:

@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from interpret import __version__
+from interpret.blas import one_thread
 from interpret.faithful import GistStep
 from interpret.model import Model
 
@@ -142,34 +143,35 @@ def train(state, text, iters, *, checkpoint_path=None, checkpoint_every=0, sampl
     stepper = GistStep(params, mem, L, lr)  # fast exact form of loss_and_grads + Adagrad
     stepper.bind(params, mem)  # params and mem become views into its flat buffers
     report_every = max(1, min(100, iters // 1000 or 1))
-    try:
-        while state.n < iters:
-            if state.p + L + 1 >= len(data) or state.n == 0:
-                state.hprev = np.zeros(model.hidden_size)  # back to the start: forget the state
-                state.p = 0
-            p = state.p
-            inputs, targets = data[p:p + L], data[p + 1:p + L + 1]
-            if sample_every and on_sample and state.n % sample_every == 0:
-                on_sample(sample_ix(model, inputs[0], sample_len, state.hprev, rng=rng))
-            # plain form: loss, grads, hprev = loss_and_grads(params, inputs, targets, hprev), then
-            # for each k: mem[k] += grads[k]**2; params[k] += -lr * grads[k] / sqrt(mem[k] + 1e-8)
-            loss, state.hprev = stepper.step(inputs, targets, state.hprev)
-            state.smooth_loss = state.smooth_loss * 0.999 + loss * 0.001
-            state.p += L
-            state.n += 1
-            if on_progress and state.n % report_every == 0:
-                on_progress(state.n, state.smooth_loss / L)
-            if not np.isfinite(state.smooth_loss):
-                raise FloatingPointError(f"the loss became {state.smooth_loss} at iteration {state.n}; "
-                                         "lower --lr")
-            if checkpoint_path and checkpoint_every and state.n % checkpoint_every == 0:
+    with one_thread():  # H x H products are too small to split across cores
+        try:
+            while state.n < iters:
+                if state.p + L + 1 >= len(data) or state.n == 0:
+                    state.hprev = np.zeros(model.hidden_size)  # back to the start: forget the state
+                    state.p = 0
+                p = state.p
+                inputs, targets = data[p:p + L], data[p + 1:p + L + 1]
+                if sample_every and on_sample and state.n % sample_every == 0:
+                    on_sample(sample_ix(model, inputs[0], sample_len, state.hprev, rng=rng))
+                # plain form: loss, grads, hprev = loss_and_grads(params, inputs, targets, hprev), then
+                # for each k: mem[k] += grads[k]**2; params[k] += -lr * grads[k] / sqrt(mem[k] + 1e-8)
+                loss, state.hprev = stepper.step(inputs, targets, state.hprev)
+                state.smooth_loss = state.smooth_loss * 0.999 + loss * 0.001
+                state.p += L
+                state.n += 1
+                if on_progress and state.n % report_every == 0:
+                    on_progress(state.n, state.smooth_loss / L)
+                if not np.isfinite(state.smooth_loss):
+                    raise FloatingPointError(f"the loss became {state.smooth_loss} at iteration {state.n}; "
+                                             "lower --lr")
+                if checkpoint_path and checkpoint_every and state.n % checkpoint_every == 0:
+                    state.save(checkpoint_path)
+        except KeyboardInterrupt:
+            if checkpoint_path:
                 state.save(checkpoint_path)
-    except KeyboardInterrupt:
+            raise
         if checkpoint_path:
             state.save(checkpoint_path)
-        raise
-    if checkpoint_path:
-        state.save(checkpoint_path)
     return state
 
 

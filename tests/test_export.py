@@ -29,7 +29,7 @@ class Page(HTMLParser):
         self.tags.append((tag, a))
         if self._depth:
             self._depth += 1
-            if tag == "span":
+            if tag == "i":  # one <i> per run of same-colour characters
                 self._span = [a.get("class"), a.get("title"), ""]
                 self.spans[-1].append(self._span)
         elif tag == "div" and a.get("class") == "excerpt":

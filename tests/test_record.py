@@ -127,3 +127,44 @@ def test_in_memory_run_equals_recording(model, tmp_path):
     rec = record(model, [("a", DOC1), ("b", DOC2)], tmp_path / "r.rec")
     mem = run_in_memory(model, DOC1 + DOC2, [0, len(DOC1)])
     np.testing.assert_allclose(mem[(0, "h")], rec.activations(0, "h"), atol=1e-7)
+
+
+def docs_of(rng, n_docs):
+    """Random documents over VOCAB, lengths 1..300 (some tiny, so lanes hold many documents)."""
+    return ["".join(rng.choice(VOCAB, size=int(rng.integers(1, 300)))) for _ in range(n_docs)]
+
+
+@pytest.mark.parametrize("lanes", [1, 3, 16, 1000])
+def test_documents_in_lanes_equal_each_document_alone(model, monkeypatch, lanes):
+    """Lane-batched recording == Model.run on each document from a zero state (1 lane: bit for bit)."""
+    monkeypatch.setattr(R, "CHUNK", 50)  # chunk seams inside lanes
+    rng = np.random.default_rng(lanes)
+    docs = docs_of(rng, 40)
+    starts = np.cumsum([0] + [len(d) for d in docs])
+    ix = [model.encode(d)[0] for d in docs]
+    h = np.empty((starts[-1], model.hidden_size))
+    loss = np.empty(starts[-1])
+    seen = []
+    R._fill(model, ix, starts[:-1], {(0, "h"): h}, loss, progress=seen.append, lanes=lanes)
+    assert sum(seen) == starts[-1]  # progress counts every character once
+    for d, a, b in zip(ix, starts[:-1], starts[1:]):
+        acts, ys, _ = model.run(d)
+        if lanes == 1:
+            np.testing.assert_array_equal(h[a:b], acts[(0, "h")])
+        else:
+            np.testing.assert_allclose(h[a:b], acts[(0, "h")], rtol=0, atol=1e-12)
+        want = np.append(R._log_softmax_pick(ys[:-1], d[1:]), np.nan)
+        np.testing.assert_allclose(loss[a:b], want, rtol=1e-12, equal_nan=True)
+
+
+def test_split_lanes_covers_documents_in_order_and_balances():
+    from interpret.record_fast import split_lanes
+    lengths = [5, 100, 3, 3, 3, 90, 1, 1, 50, 50]
+    for lanes in (1, 2, 3, 4, 10, 50):
+        groups = split_lanes(lengths, lanes)
+        assert groups[0][0] == 0 and groups[-1][1] == len(lengths)
+        assert all(a < b for a, b in groups) and all(g[1] == h[0] for g, h in zip(groups, groups[1:]))
+        assert len(groups) <= min(lanes, len(lengths))
+    even = [10] * 100
+    sizes = [sum(even[a:b]) for a, b in split_lanes(even, 4)]
+    assert sizes == [250, 250, 250, 250]

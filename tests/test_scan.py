@@ -100,7 +100,7 @@ def test_pearson_and_spearman_match_scipy():
 
 
 @pytest.mark.parametrize("pieces", [True, False], ids=["prefix-sums", "rolled-matmul"])
-@pytest.mark.parametrize("kind", ["binary", "ordinal", "continuous"])
+@pytest.mark.parametrize("kind", ["binary", "ordinal", "continuous", "ramp"])
 def test_shifted_statistic_equals_statistic_on_rolled_feature(monkeypatch, kind, pieces):
     monkeypatch.setattr(scan_mod, "MAX_PIECES_FRACTION", 1.0 if pieces else 0.0)
     rng = np.random.default_rng(2)
@@ -108,13 +108,18 @@ def test_shifted_statistic_equals_statistic_on_rolled_feature(monkeypatch, kind,
     acts = ar1(rng, n, 3)
     acts[:, 0] = np.round(acts[:, 0] * 2)             # ties
     f = {"binary": runs(rng, n), "ordinal": np.floor(np.cumsum(rng.standard_normal(n))),
-         "continuous": ar1(rng, n, 1)[:, 0]}[kind]
-    shifts = [1, 17, 200, 399]
+         "continuous": ar1(rng, n, 1)[:, 0], "ramp": line_position(rng, n, 30)}[kind]
+    kind = "ordinal" if kind == "ramp" else kind
+    shifts = np.array([1, 17, 200, 399, 0])
+    prepared = scan_mod._prepare(FeatureValues("f", kind, f), n, shifts)
+    assert (prepared.pieces is not None) == pieces
+    if pieces and np.count_nonzero(np.diff(f, 2)) + 1 < np.count_nonzero(np.diff(f)):
+        assert prepared.pieces[1] is not None         # second differences: prefix sums of prefix sums
     got = shifted_statistics(acts, FeatureValues("f", kind, f), shifts, chunk_rows=150)
     for j, k in enumerate(shifts):
         for u in range(3):
             want = statistic(acts[:, u], np.roll(f, k), kind)
-            assert got[u, j] == pytest.approx(want, abs=1e-6)
+            assert got[u, j] == pytest.approx(want, abs=1e-9 if pieces else 1e-6)  # float32 matmul
 
 
 def test_scan_summarises_the_shift_null():
@@ -282,6 +287,8 @@ def test_float16_memmap_gives_the_rows_of_float64_in_memory(tmp_path):
     mm[:] = acts
     mm.flush()
     mm = np.load(path, mmap_mode="r")
+    block = scan_mod._read_block(mm, 2, 9, rows=100)  # row chunks, pages let go after each
+    np.testing.assert_array_equal(block, np.asarray(acts, dtype=np.float16)[:, 2:9].astype(np.float64))
     from_mm = scan(mm, feats, char_ix, n_shifts=60)
     in_mem = scan(np.asarray(mm, dtype=np.float64), feats, char_ix, n_shifts=60)
     assert_same_rows(in_mem, from_mm)
@@ -290,11 +297,14 @@ def test_float16_memmap_gives_the_rows_of_float64_in_memory(tmp_path):
 def test_block_and_chunk_sizes_do_not_change_results():
     acts, feats, char_ix = some_data()
     shifts = draw_shifts(len(acts), 60)
-    paths = [scan_mod._prepare(f, len(acts), shifts).pieces is not None for f in feats]
-    assert paths == [True, False, False]              # both null paths run below
+    pieces = [scan_mod._prepare(f, len(acts), shifts).pieces for f in feats]
+    paths = [p and ("first" if p[1] is None else "second") for p in pieces]
+    assert paths == ["first", "second", None]         # all three null paths run below
     base = scan(acts, feats, char_ix, n_shifts=60)
     assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=5, chunk_rows=333))
     assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=1))
+    assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=4, workers=1))
+    assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=4, workers=3))
 
 
 def test_progress_reports_every_unit_and_rows_are_plain_json():

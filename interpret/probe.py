@@ -16,6 +16,7 @@ Fitting is FISTA (accelerated proximal gradient) on standardised units, warm-sta
 import math
 
 import numpy as np
+from scipy.special import expit
 from scipy.stats import pearsonr, rankdata
 
 
@@ -58,7 +59,7 @@ def _fista(X, y, lam, binary, w, b, iters, L, tol=1e-4):
     z, zb, t = w.copy(), b, 1.0
     for _ in range(iters):
         u = X @ z + zb
-        r = (1 / (1 + np.exp(-u)) - y) if binary else (u - y)  # dLoss/du per row
+        r = (expit(u) - y) if binary else (u - y)  # dLoss/du per row
         gw, gb = X.T @ r / n, float(r.mean())
         w_new = z - gw / L
         w_new = np.sign(w_new) * np.maximum(np.abs(w_new) - lam / L, 0)  # soft threshold

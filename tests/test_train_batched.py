@@ -84,3 +84,12 @@ def test_clip_scales_the_global_norm():
     g = {"a": np.array([3.0, 0.0]), "b": np.array([4.0])}
     assert tb.clip_global_norm(g, 1.0) == pytest.approx(5.0)
     np.testing.assert_allclose(np.sqrt((g["a"] ** 2).sum() + (g["b"] ** 2).sum()), 1.0)
+
+
+def test_rmsprop_matches_the_textbook_update():
+    p = {"w": np.array([1.0, -2.0], dtype=np.float32)}
+    g = {"w": np.array([0.5, -0.25], dtype=np.float32)}
+    opt = {"v_w": np.zeros(2, np.float32)}
+    tb.update(p, g, opt, "rmsprop", 0.01, 1)
+    # cache = 0.05 g^2 -> step = lr * g / (sqrt(0.05) |g|) = lr * sign(g) / sqrt(0.05)
+    np.testing.assert_allclose(p["w"], [1.0 - 0.01 / np.sqrt(0.05), -2.0 + 0.01 / np.sqrt(0.05)], rtol=1e-5)

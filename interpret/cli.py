@@ -92,18 +92,18 @@ def main():
               help="Save the model + optimizer state to --out every N iterations.")
 @click.option("--resume", type=IN_FILE, default=None, help="Continue from this checkpoint.")
 @click.option("--arch", type=click.Choice(["rnn", "lstm", "gru"]), default="rnn", show_default=True,
-              help="rnn: the gist's trainer; lstm/gru: the batched trainer.")
+              help="rnn with --batch-size 1: the gist's trainer; otherwise the batched trainer.")
 @click.option("--layers", default=1, show_default=True, type=click.IntRange(min=1), help="Stacked layers.")
 @click.option("--batch-size", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Parallel streams per iteration (lstm/gru; 32 is a good start).")
+              help="Parallel streams per iteration (batched trainer; 32 is a good start).")
 @click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), default="adam", show_default=True,
-              help="lstm/gru optimizer (rnn always uses the gist's Adagrad).")
+              help="Batched trainer's optimizer (the gist's trainer uses Adagrad).")
 @click.option("--val-fraction", default=0.05, show_default=True, type=click.FloatRange(0, 1, max_open=True),
-              help="lstm/gru: the text's tail held out; its loss is reported.")
+              help="Batched: the text's tail held out; its loss is reported.")
 @click.option("--val-every", default=500, show_default=True, type=click.IntRange(min=0),
-              help="lstm/gru: validate every N iterations (and keep OUT.best.npz).")
+              help="Batched: validate every N iterations (and keep OUT.best.npz).")
 @click.option("--clip", default=5.0, show_default=True, type=click.FloatRange(min=0),
-              help="lstm/gru: clip the gradients' global norm (0: off).")
+              help="Batched: clip the gradients' global norm (0: off).")
 @encoding_option
 @quiet_option
 @friendly

@@ -70,7 +70,7 @@ def test_forward_matches_plain_loop(arch, plain, layers):
     np.testing.assert_allclose(got, plain(p, ix, layers), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("arch", ["lstm", "gru"])
+@pytest.mark.parametrize("arch", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("layers", [1, 2])
 def test_gradients_match_central_differences(arch, layers):
     p = make(arch, layers, seed=layers)
@@ -95,7 +95,7 @@ def test_gradients_match_central_differences(arch, layers):
             if abs(num) + abs(ana) > 1e-6:
                 worst = max(worst, abs(num - ana) / (abs(num) + abs(ana)))
                 checked += 1
-    assert checked > 100 and worst < 1e-5, (worst, checked)
+    assert checked > 0.7 * sum(W.size for W in p.values()) and worst < 1e-5, (worst, checked)
 
 
 @pytest.mark.parametrize("arch", ["lstm", "gru"])

@@ -41,9 +41,13 @@ def test_train_lstm_reports_validation_and_resumes(work):
     assert (work / "m.best.npz").exists()
 
 
-def test_rnn_with_a_batch_is_refused_clearly(work):
-    r = run("train", work / "prose.txt", "-o", work / "x.npz", "--batch-size", 4)
-    assert r.exit_code == 1 and "lstm or gru" in r.stderr and "Traceback" not in r.stderr
+def test_batched_rnn_trains_and_a_stacked_rnn_is_refused(work):
+    ok(run("train", work / "prose.txt", "-o", work / "r.npz", "--batch-size", 4, "--hidden", 8,
+           "--iters", 5, "--optimizer", "rmsprop", "-q"))
+    m = Model.load(work / "r.npz")
+    assert m.arch == "rnn" and m.meta["trainer"] == "batched" and m.params["Whh"].shape == (8, 8)
+    r = run("train", work / "prose.txt", "-o", work / "x.npz", "--batch-size", 4, "--layers", 2)
+    assert r.exit_code == 1 and "one layer" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_recording_has_every_kind_per_layer(work):

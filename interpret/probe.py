@@ -108,6 +108,8 @@ def sparse_probe(acts, y, binary, *, train_fraction=0.7, n_lambdas=10, iters=200
     full = path[-1]["score"]
     target = 0.95 * _above_chance(full, binary)
     enough = [p["n_units"] for p in path if _above_chance(p["score"], binary) >= target and p["n_units"] > 0]
+    if _above_chance(full, binary) <= 0:
+        enough = []  # the full probe is no better than chance on held-out text: nothing to reach
     return {"metric": "auroc" if binary else "abs_pearson_r", "full_score": full,
             "full_units": path[-1]["n_units"], "best_unit": best, "best_unit_score": best_te,
             "gap": full - best_te, "units_for_95": min(enough) if enough else None,

@@ -115,7 +115,8 @@ def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoi
     clip +-5, randn*0.01 init after np.random.seed(SEED). Same seed and text -> the same
     parameters as the gist. A text shorter than seq-length+1 trains on a shortened window.
     Ctrl-C saves a checkpoint; continue with --resume. --arch lstm/gru trains a gated model
-    on --batch-size streams with Adam or RMSProp (float32), reporting validation loss.
+    on --batch-size streams with Adam or RMSProp (float32), reporting validation loss; --lr
+    with --resume changes the rate of a batched run.
 
     \b
     Example:
@@ -135,7 +136,7 @@ def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoi
         return train_batched(data, text, out, resume, iters, checkpoint_every, quiet,
                               dict(arch=arch, hidden=hidden, layers=layers, batch_size=batch_size,
                                    seq_length=seq_length, lr=lr or 2e-3, optimizer=optimizer, clip=clip,
-                                   val_fraction=val_fraction, seed=seed), val_every)
+                                   val_fraction=val_fraction, seed=seed), val_every, lr_given=lr is not None)
     lr = lr or 0.1
     if resume:
         state = TrainState.load(resume, data)

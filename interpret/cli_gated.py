@@ -14,12 +14,16 @@ def is_batched(path):
     return Model.load(path).meta.get("trainer") == "batched"
 
 
-def train_batched(data, text, out, resume, iters, checkpoint_every, quiet, settings, val_every):
+def train_batched(data, text, out, resume, iters, checkpoint_every, quiet, settings, val_every,
+                  lr_given=False):
     from interpret import train_batched as tb
 
     if resume:
         st = tb.BatchedState.load(resume, data)
         info(f"resuming {resume} at iteration {st.n}", quiet)
+        if lr_given:  # e.g. a lower rate for the last stretch of a long run
+            st.meta["learning_rate"] = settings["lr"]
+            info(f"learning rate set to {settings['lr']}", quiet)
     else:
         st = tb.BatchedState.fresh(data, corpus_name=os.path.basename(text), **settings)
     if st.n >= iters:

@@ -38,6 +38,10 @@ def test_train_lstm_reports_validation_and_resumes(work):
     assert "best validation loss" in r.output and "trained 40 iterations" in r.output
     m = Model.load(work / "m2.npz")
     assert m.arch == "lstm" and m.n_layers == 2 and m.meta["batch_size"] == 4
+    assert m.meta["learning_rate"] == 2e-3
+    ok(run("train", work / "prose.txt", "-o", work / "m3.npz", "--resume", work / "m2.npz",
+           "--iters", 42, "--lr", 5e-4, "-q"))
+    assert Model.load(work / "m3.npz").meta["learning_rate"] == 5e-4
     assert (work / "m.best.npz").exists()
 
 

@@ -92,30 +92,31 @@ def main():
               help="Save the model + optimizer state to --out every N iterations.")
 @click.option("--resume", type=IN_FILE, default=None, help="Continue from this checkpoint.")
 @click.option("--arch", type=click.Choice(["rnn", "lstm", "gru"]), default="rnn", show_default=True,
-              help="rnn: the gist's trainer; lstm/gru: the batched trainer.")
+              help="rnn with --batch-size 1: the gist's trainer; otherwise the batched trainer.")
 @click.option("--layers", default=1, show_default=True, type=click.IntRange(min=1), help="Stacked layers.")
 @click.option("--batch-size", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Parallel streams per iteration (lstm/gru; 32 is a good start).")
+              help="Parallel streams per iteration (batched trainer; 32 is a good start).")
 @click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), default="adam", show_default=True,
-              help="lstm/gru optimizer (rnn always uses the gist's Adagrad).")
+              help="Batched trainer's optimizer (the gist's trainer uses Adagrad).")
 @click.option("--val-fraction", default=0.05, show_default=True, type=click.FloatRange(0, 1, max_open=True),
-              help="lstm/gru: the text's tail held out; its loss is reported.")
+              help="Batched: the text's tail held out; its loss is reported.")
 @click.option("--val-every", default=500, show_default=True, type=click.IntRange(min=0),
-              help="lstm/gru: validate every N iterations (and keep OUT.best.npz).")
+              help="Batched: validate every N iterations (and keep OUT.best.npz).")
 @click.option("--clip", default=5.0, show_default=True, type=click.FloatRange(min=0),
-              help="lstm/gru: clip the gradients' global norm (0: off).")
+              help="Batched: clip the gradients' global norm (0: off).")
 @encoding_option
 @quiet_option
 @friendly
 def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoint_every, resume,
           arch, layers, batch_size, optimizer, val_fraction, val_every, clip, encoding, quiet):
-    """Train a vanilla char-RNN with the min-char-rnn gist's math.
+    """Train a char-RNN: the gist's vanilla trainer (default), or a batched LSTM/GRU.
 
     Defaults are the gist's: 100 hidden units, 25-character windows, Adagrad lr 0.1, gradient
     clip +-5, randn*0.01 init after np.random.seed(SEED). Same seed and text -> the same
     parameters as the gist. A text shorter than seq-length+1 trains on a shortened window.
     Ctrl-C saves a checkpoint; continue with --resume. --arch lstm/gru trains a gated model
-    on --batch-size streams with Adam or RMSProp (float32), reporting validation loss.
+    on --batch-size streams with Adam or RMSProp (float32), reporting validation loss; --lr
+    with --resume changes the rate of a batched run.
 
     \b
     Example:
@@ -128,11 +129,14 @@ def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoi
     from interpret.train import train as run_train
 
     data = read_text(text, encoding)
-    if arch != "rnn" or batch_size > 1 or (resume and _is_batched(resume)):
-        return _train_batched(data, text, out, resume, iters, checkpoint_every, quiet,
+    from interpret.cli_gated import is_batched
+
+    if arch != "rnn" or batch_size > 1 or (resume and is_batched(resume)):
+        from interpret.cli_gated import train_batched
+        return train_batched(data, text, out, resume, iters, checkpoint_every, quiet,
                               dict(arch=arch, hidden=hidden, layers=layers, batch_size=batch_size,
                                    seq_length=seq_length, lr=lr or 2e-3, optimizer=optimizer, clip=clip,
-                                   val_fraction=val_fraction, seed=seed), val_every)
+                                   val_fraction=val_fraction, seed=seed), val_every, lr_given=lr is not None)
     lr = lr or 0.1
     if resume:
         state = TrainState.load(resume, data)
@@ -172,46 +176,6 @@ def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoi
                f"{state.smooth_loss / L:.4f} nats/char; saved {out}")
 
 
-def _is_batched(path):
-    from interpret.model import Model
-    return Model.load(path).meta.get("trainer") == "batched"
-
-
-def _train_batched(data, text, out, resume, iters, checkpoint_every, quiet, settings, val_every):
-    from interpret import train_batched as tb
-
-    if resume:
-        st = tb.BatchedState.load(resume, data)
-        info(f"resuming {resume} at iteration {st.n}", quiet)
-    else:
-        st = tb.BatchedState.fresh(data, corpus_name=os.path.basename(text), **settings)
-    if st.n >= iters:
-        raise click.ClickException(f"the checkpoint is already at iteration {st.n}; ask for more with --iters")
-    t0, n0, last_val = time.perf_counter(), st.n, [None]
-    with bar(iters - st.n, "training", quiet) as pbar:
-        def on_progress(n, loss, val):
-            if val is not None:
-                last_val[0] = val
-                info(f"\niteration {n}: train loss {loss:.4f}, validation loss {val:.4f} nats/char", quiet)
-            v = "" if last_val[0] is None else f", val {last_val[0]:.3f}"
-            pbar.label = f"training  loss {loss:.3f}{v} nats/char"
-            pbar.update(n - on_progress.done)
-            on_progress.done = n
-        on_progress.done = n0
-        try:
-            tb.train(st, data, iters, checkpoint_path=out, checkpoint_every=checkpoint_every,
-                     val_every=val_every, on_progress=on_progress)
-        except KeyboardInterrupt:
-            click.echo(f"\ninterrupted at iteration {st.n}; checkpoint saved to {out}; continue with "
-                       f"--resume {out}", err=True)
-            sys.exit(130)
-    m, secs = st.meta, time.perf_counter() - t0
-    n_chars = (st.n - n0) * m["batch_size"] * m["seq_length"]
-    val = f"; best validation loss {m['best_val_loss']:.4f}" if "best_val_loss" in m else ""
-    click.echo(f"trained {st.n} iterations ({n_chars} characters in {secs:.1f} s, "
-               f"{n_chars / max(secs, 1e-9):.0f} chars/s); smoothed loss {m['smooth_loss']:.4f} "
-               f"nats/char{val}; saved {out}")
-
 
 # ---- sample -----------------------------------------------------------------------------------
 @main.command(context_settings=CONTEXT)
@@ -244,144 +208,12 @@ def sample(model, length, temperature, prime, argmax, seed, clamp, layer, kind):
     if clamp or m.gated:
         if argmax:
             raise click.UsageError("--argmax works with the vanilla rnn without --clamp; use a low --temperature")
-        click.echo(causal.sample(m, length, clamp=[_parse_clamp(c) for c in clamp], layer=layer, kind=kind,
+        from interpret.cli_gated import parse_clamp
+        click.echo(causal.sample(m, length, clamp=[parse_clamp(c) for c in clamp], layer=layer, kind=kind,
                                  prime=prime, temperature=temperature, seed=seed))
         return
     click.echo(run_sample(m, length, prime=prime, temperature=temperature, argmax=argmax, seed=seed))
 
-
-def _parse_clamp(spec):
-    try:
-        j, v = spec.split("=")
-        return int(j), float(v)
-    except ValueError:
-        raise click.BadParameter(f"{spec!r} is not J=VALUE (e.g. 42=1.0)", param_hint="--clamp") from None
-
-
-@main.command(context_settings=CONTEXT)
-@click.argument("model", type=IN_FILE)
-@click.argument("text", type=IN_FILE)
-@click.option("--unit", required=True, type=int, help="The unit to ablate.")
-@click.option("--layer", default=0, show_default=True, type=int, help="Its layer.")
-@click.option("--kind", default="h", show_default=True, help="h, or c (LSTM cell state).")
-@click.option("--mode", type=click.Choice(["zero", "mean"]), default="zero", show_default=True,
-              help="Set the unit to 0, or hold it at its mean over the text.")
-@click.option("--random", "n_random", default=20, show_default=True, type=click.IntRange(min=1),
-              help="Random units ablated the same way, as the baseline.")
-@click.option("--start", default=0, show_default=True, type=click.IntRange(min=0), help="First character used.")
-@click.option("--length", default=20000, show_default=True, type=click.IntRange(min=2), help="Characters used.")
-@click.option("-f", "--feature", default=None, help="Also report where this binary feature is on.")
-@click.option("--seed", default=0, show_default=True, help="Seed for choosing the random units.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@encoding_option
-@friendly
-def ablate(model, text, unit, layer, kind, mode, n_random, start, length, feature, seed, as_json, encoding):
-    """Measure what a unit does: the loss change when it is zeroed (or held at its mean).
-
-    The change in next-character loss (nats) over the text, and where the next character is a
-    quote, a newline or a closing bracket, next to random units ablated the same way;
-    p_random = share of random units that hurt at least as much.
-
-    \b
-    Example:
-      interpret ablate lstm.npz held_out.txt --unit 42 --layer 1 --kind c
-      interpret ablate c.npz lua.txt --unit 7 --mode mean -f in_comment --json
-    """
-    from interpret import causal, features as F
-    from interpret.model import Model
-    from interpret.train import read_text
-
-    m = Model.load(model)
-    data = read_text(text, encoding)[start:start + length]
-    fv = None
-    if feature:
-        f = F.get_features([feature])[0]
-        fv = (feature, F.evaluate(f, m.encode(data, unknown="skip")[1]))
-    res = causal.ablate(m, m.encode(data, unknown="skip")[1], unit, layer=layer, kind=kind, mode=mode,
-                        n_random=n_random, seed=seed, feature=fv)
-    if as_json:
-        click.echo(json.dumps(res, indent=1))
-        return
-    click.echo(f"layer {layer} {kind} unit {unit}, {mode}-ablated, against {len(res['random_units'])} random units")
-    click.echo(f"{'where':22s} {'chars':>7s} {'loss':>7s} {'unit':>8s} {'random':>16s} {'p_random':>8s}")
-    for r in res["rows"]:
-        click.echo(f"{r['group']:22s} {r['n_chars']:7d} {r['base_loss']:7.3f} {r['unit_delta']:+8.4f} "
-                   f"{r['random_mean']:+8.4f}+-{r['random_std']:.4f} {r['p_random']:8.3f}")
-
-
-@main.command(context_settings=CONTEXT)
-@click.argument("rec", type=IN_PATH)
-@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="HTML page to write.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
-              help="Also write the per-unit fractions as JSON.")
-@friendly
-def gates(rec, out, json_out):
-    """Gate saturation (the paper's Figure 3): per gate unit, the share of characters where it
-    is below 0.1 (left-saturated) or above 0.9 (right-saturated); one scatter per gate type.
-
-    \b
-    Example:
-      interpret gates lstm.rec -o gates.html --json gates.json
-    """
-    from interpret import gates as G
-    from interpret.export import write_html
-    from interpret.record import Recording
-
-    recording = Recording(rec)
-    sat = G.saturation(recording)
-    write_html(out, G.page(sat, f"gate saturation: {recording.path}"))
-    if json_out:
-        write_html(json_out, json.dumps(G.as_json(sat, recording.n_chars), indent=1))
-    click.echo(f"wrote {out}" + (f" and {json_out}" if json_out else ""))
-
-
-@main.command(context_settings=CONTEXT)
-@click.argument("rec", type=IN_PATH)
-@click.option("-f", "--feature", "features", multiple=True, required=True, help="Feature to probe (repeatable).")
-@click.option("--layer", type=int, default=None, help="Only this layer's units (default: all).")
-@click.option("--kind", default=None, help="Only this kind, e.g. h or c (default: all).")
-@click.option("--max-rows", default=20000, show_default=True, type=click.IntRange(min=100),
-              help="Characters used (evenly spaced) to fit and score.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (with the whole L1 path).")
-@friendly
-def probe(rec, features, layer, kind, max_rows, as_json):
-    """Sparse (L1) probe on all units: the all-units score next to the best single unit's.
-
-    Fit on the first 70% of the recording, scored on the held-out rest. units_for_95: how few
-    units the sparse probe needs for 95% of the full probe's score above chance.
-
-    \b
-    Example:
-      interpret probe run.rec -f in_quote -f position_in_line --kind c
-    """
-    import numpy as np
-
-    from interpret import features as F
-    from interpret.probe import sparse_probe
-    from interpret.record import Recording
-
-    recording = Recording(rec)
-    arrays = [(l, k, n) for l, k, n in recording.kinds()
-              if (layer is None or l == layer) and (kind is None or k == kind)]
-    if not arrays:
-        recording.find(layer, kind)
-    rows = np.arange(0, recording.n_chars, max(1, recording.n_chars // max_rows))
-    X = np.concatenate([np.asarray(recording.activations(l, k)[rows], dtype=np.float64) for l, k, _ in arrays], 1)
-    labels = [f"L{l} {k} {j}" for l, k, n in arrays for j in range(n)]
-    out = []
-    for f in F.get_features(list(features)):
-        y = F.evaluate(f, recording.text, recording.doc_starts)[rows]
-        r = sparse_probe(X, y, f.kind == "binary", max_rows=len(rows))
-        r.update(feature=f.name, best_unit=labels[r["best_unit"]])
-        out.append(r)
-    if as_json:
-        click.echo(json.dumps(out, indent=1))
-        return
-    click.echo(f"{'feature':20s} {'metric':14s} {'all units':>9s} {'best unit':>16s} {'score':>6s} "
-               f"{'gap':>6s} {'units for 95%':>13s}")
-    for r in out:
-        click.echo(f"{r['feature']:20s} {r['metric']:14s} {r['full_score']:9.3f} {r['best_unit']:>16s} "
-                   f"{r['best_unit_score']:6.3f} {r['gap']:+6.3f} {str(r['units_for_95']):>13s}")
 
 
 # ---- record -----------------------------------------------------------------------------------
@@ -651,3 +483,6 @@ def view(rec, scan_json, port, show):
     if code:
         raise click.ClickException(f"bokeh serve stopped with exit code {code} (is port {port} in use? "
                                    "try --port)")
+
+
+from interpret import cli_gated  # noqa: E402,F401  (registers ablate, gates, probe)

@@ -10,7 +10,7 @@ from interpret.record import record
 from interpret.train import sample
 
 MODELS = Path(__file__).resolve().parent.parent / "trained_models"
-DEMO_MODEL = "warandpeace_rnn100.npz"
+DEMO_MODELS = ("warpeace-lstm.npz", "warandpeace_rnn100.npz")  # the first one shipped is used
 DEMO_PASSAGE = "demo_passage.txt"
 SAMPLE_CHARS = 30000
 
@@ -26,8 +26,10 @@ def find_shipped(name):
 def run_demo(out, *, progress_factory=None, log=print):
     """Record the shipped passage plus a sample of the model's own text, scan, write a gallery."""
     os.makedirs(out, exist_ok=True)
-    model_path = find_shipped(DEMO_MODEL)
+    name = next((n for n in DEMO_MODELS if (MODELS / n).is_file()), DEMO_MODELS[-1])
+    model_path = find_shipped(name)
     model = Model.load(model_path)
+    kind = "h,c" if model.gated else None  # gates are for `interpret gates`; cells live in h and c
     passage = find_shipped(DEMO_PASSAGE).read_text(encoding="utf-8")
     log(f"model: {model_path} ({model.meta.get('arch', 'rnn')}, {model.hidden_size} units)")
     log(f"sampling {SAMPLE_CHARS} characters from the model for a second document ...")
@@ -38,8 +40,8 @@ def run_demo(out, *, progress_factory=None, log=print):
     with report._bar(progress_factory, total, "recording") as pbar:
         rec = record(model, docs, rec_path, model_path=str(model_path), progress=pbar.update)
     feats = report.choose_features(rec.text)
-    rows = report.scan_recording(rec, feats, progress_factory=progress_factory)
-    control = report.scan_control(rec, feats, progress_factory=progress_factory)
+    rows = report.scan_recording(rec, feats, kind=kind, progress_factory=progress_factory)
+    control = report.scan_control(rec, feats, kind=kind, progress_factory=progress_factory)
     scan_path = os.path.join(out, "scan.json")
     _write_json(scan_path, {"rows": [report.jsonable(r) for r in rows],
                             "control": [report.jsonable(r) for r in control]})
@@ -58,7 +60,7 @@ def _write_json(path, data):
 def _summary(rec, rows, control, rec_path, scan_path, html_path):
     lines = [f"recorded {rec.n_chars} characters; best unit per feature "
              f"(q: Benjamini-Hochberg vs a circular-shift null; untrained: same scan on a fresh model):",
-             f"  {'feature':20s} {'unit':>5s} {'metric':>9s} {'score':>6s} {'q':>9s} {'beyond':>7s} {'untrained':>9s}"]
+             f"  {'feature':20s} {'unit':>9s} {'metric':>9s} {'score':>6s} {'q':>9s} {'beyond':>7s} {'untrained':>9s}"]
     best_control = {}
     for r in control:
         s = r.get("score")
@@ -71,7 +73,8 @@ def _summary(rec, rows, control, rec_path, scan_path, html_path):
             continue
         r = top[0]
         q = r.get("q")
-        lines.append(f"  {name:20s} {r['unit']:5d} {r['metric']:>9s} {r['score']:6.3f} "
+        unit = f"{r['unit']}" if r.get("kind", "h") == "h" and not r.get("layer") else f"L{r['layer']}{r['kind']} {r['unit']}"
+        lines.append(f"  {name:20s} {unit:>9s} {r['metric']:>9s} {r['score']:6.3f} "
                      f"{q if q is None else format(q, '9.2g'):>9} {_fmt(r.get('beyond_char'))} "
                      f"{_fmt(best_control.get(name))}")
     lines += ["", f"recording: {rec_path}", f"scan:      {scan_path}", f"gallery:   {html_path}",

@@ -145,9 +145,40 @@ def gru_backward(Wx, Wh, cache, dhs, dh_last=None):
     return {"Wx": dWx, "Wh": dWh, "b": db}, dX
 
 
+def rnn_forward(Wx, Wh, b, X, h0):
+    """The vanilla layer h_t = tanh(x_t Wx + h_{t-1} Wh + b), batched; same contract as gru_forward."""
+    T, B = X.shape[:2]
+    A = _input_gates(Wx, b, X)  # (T, B, H)
+    hs = np.empty((T + 1, B, Wh.shape[0]), dtype=Wh.dtype)
+    hs[0] = h0
+    WhT = np.ascontiguousarray(Wh.T)
+    for t in range(T):
+        a = A[t]
+        a += (WhT @ hs[t].T).T
+        np.tanh(a, out=hs[t + 1])
+    return hs, (X, A, hs)
+
+
+def rnn_backward(Wx, Wh, cache, dhs, dh_last=None):
+    X, A, hs = cache
+    T, B, H = dhs.shape
+    dA = np.empty_like(A)  # (T, B, H) gradients before the tanh
+    dh_next = np.zeros((B, H), dtype=Wh.dtype) if dh_last is None else dh_last
+    WhT = np.ascontiguousarray(Wh.T)
+    for t in reversed(range(T)):
+        h = hs[t + 1]
+        np.multiply(dhs[t] + dh_next, 1 - h * h, out=dA[t])
+        dh_next = dA[t] @ WhT
+    dWh = hs[:-1].reshape(T * B, H).T @ dA.reshape(T * B, H)
+    dWx, db, dX = _input_grads(Wx, X, dA)
+    return {"Wx": dWx, "Wh": dWh, "b": db}, dX
+
+
 # ---- a stack of layers with a softmax output: what Model.run and the trainer call ----------------
-N_GATES = {"lstm": 4, "gru": 3}
-GATE_KINDS = {"lstm": ("i", "f", "o", "g"), "gru": ("r", "z", "n")}
+N_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+GATE_KINDS = {"lstm": ("i", "f", "o", "g"), "gru": ("r", "z", "n"), "rnn": ()}
+FORWARD = {"lstm": lstm_forward, "gru": gru_forward, "rnn": rnn_forward}
+BACKWARD = {"lstm": lstm_backward, "gru": gru_backward, "rnn": rnn_backward}
 
 
 def n_layers_of(params):
@@ -173,11 +204,10 @@ def stack_forward(arch, params, X, state):
     inp, caches, new_state = X, [], []
     for layer, st in enumerate(state):
         W = (params[f"L{layer}_Wx"], params[f"L{layer}_Wh"], params[f"L{layer}_b"])
+        hs, cache = FORWARD[arch](*W, inp, *st)
         if arch == "lstm":
-            hs, cache = lstm_forward(*W, inp, *st)
             new_state.append((hs[-1].copy(), cache[3][-1].copy()))
         else:
-            hs, cache = gru_forward(*W, inp, *st)
             new_state.append((hs[-1].copy(),))
         caches.append(cache)
         inp = hs[1:]
@@ -202,8 +232,7 @@ def loss_and_grads(arch, params, X, Y, state):
     dh = (ys @ Why).reshape(T, B, H)
     for layer in reversed(range(len(caches))):
         Wx, Wh = params[f"L{layer}_Wx"], params[f"L{layer}_Wh"]
-        back = lstm_backward if arch == "lstm" else gru_backward
-        g, dh = back(Wx, Wh, caches[layer], dh)
+        g, dh = BACKWARD[arch](Wx, Wh, caches[layer], dh)
         for k, v in g.items():
             grads[f"L{layer}_{k}"] = v
     return float(loss), grads, new_state

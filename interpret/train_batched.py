@@ -1,4 +1,4 @@
-"""Batched training of gated models: B parallel streams, truncated BPTT, Adam or RMSProp, clipping.
+"""Batched training (LSTM, GRU, or the vanilla RNN): B parallel streams, truncated BPTT, Adam or RMSProp.
 
 The training text (all but its last --val-fraction) is cut into B equal contiguous streams; each
 iteration reads the next seq_length characters of every stream, so the hidden state of stream b
@@ -51,7 +51,9 @@ class BatchedState:
     def fresh(cls, text, arch, hidden, layers, batch_size, seq_length, lr, optimizer="adam",
               clip=5.0, val_fraction=0.05, seed=0, corpus_name=None):
         if arch not in gated.N_GATES:
-            raise ValueError(f"batched training supports --arch lstm or gru (got {arch!r})")
+            raise ValueError(f"batched training supports --arch rnn, lstm or gru (got {arch!r})")
+        if arch == "rnn" and layers != 1:
+            raise ValueError(f"the vanilla rnn has one layer (got --layers {layers}); use --arch lstm or gru")
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
         chars = sorted(set(text))
@@ -62,7 +64,7 @@ class BatchedState:
                 "tool_version": __version__, "wall_time_s": 0.0, "chars_trained": 0, "epochs": 0,
                 "val_history": []}
         model = Model.init(chars, hidden_size=hidden, arch=arch, seed=seed, n_layers=layers, meta=meta)
-        params = {k: v.astype(DTYPE) for k, v in model.params.items()}
+        params = _train_names(arch, {k: v.astype(DTYPE) for k, v in model.params.items()})
         opt = {f"{m}_{k}": np.zeros_like(v) for k, v in params.items()
                for m in (("m", "v") if optimizer == "adam" else ("v",))}
         state = gated.zero_state(arch, params, batch_size)
@@ -70,8 +72,8 @@ class BatchedState:
 
     def to_model(self):
         """The current parameters as a Model (meta included)."""
-        m = Model(self.params, self.model.chars, arch=self.meta["arch"], meta=self.meta)
-        return m
+        arch = self.meta["arch"]
+        return Model(_model_names(arch, self.params), self.model.chars, arch=arch, meta=self.meta)
 
     def save(self, path, with_optimizer=True):
         """Atomic checkpoint (float32): parameters, and with_optimizer the state to resume."""
@@ -94,7 +96,7 @@ class BatchedState:
         if meta.get("corpus_sha256") != text_sha256(text):
             raise ValueError(f"{path} was trained on a different text (corpus sha256 differs); "
                              "resume with the same training text")
-        params = {k: v.astype(DTYPE) for k, v in model.params.items()}
+        params = _train_names(meta["arch"], {k: v.astype(DTYPE) for k, v in model.params.items()})
         ex = model.extra
         try:
             opt = {k[4:]: ex[k].astype(DTYPE) for k in ex if not k.startswith("opt_state_")}
@@ -105,6 +107,29 @@ class BatchedState:
             raise ValueError(f"{path} lacks the optimizer array {e}; it cannot be resumed") from None
         r = meta["resume"]
         return cls(model, params, opt, int(r["n"]), int(r["pos"]), state, meta)
+
+
+_GIST_NAMES = (("Wxh", "L0_Wx"), ("Whh", "L0_Wh"), ("bh", "L0_b"))
+
+
+def _train_names(arch, params):
+    """A vanilla model's gist arrays (Wxh (H, V), Whh, bh) as the batched layer's L0_Wx (V, H), ..."""
+    if arch != "rnn":
+        return params
+    out = {"Why": params["Why"], "by": params["by"]}
+    for gist, ours in _GIST_NAMES:
+        out[ours] = np.ascontiguousarray(params[gist].T)
+    return out
+
+
+def _model_names(arch, params):
+    """The inverse of _train_names: the file keeps the gist's names and shapes."""
+    if arch != "rnn":
+        return params
+    out = {"Why": params["Why"], "by": params["by"]}
+    for gist, ours in _GIST_NAMES:
+        out[gist] = np.ascontiguousarray(params[ours].T)
+    return out
 
 
 def clip_global_norm(grads, max_norm):

@@ -70,7 +70,7 @@ def test_forward_matches_plain_loop(arch, plain, layers):
     np.testing.assert_allclose(got, plain(p, ix, layers), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("arch", ["lstm", "gru"])
+@pytest.mark.parametrize("arch", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("layers", [1, 2])
 def test_gradients_match_central_differences(arch, layers):
     p = make(arch, layers, seed=layers)
@@ -80,10 +80,10 @@ def test_gradients_match_central_differences(arch, layers):
     state = [tuple(rng.randn(3, 5) * 0.5 for _ in s) for s in gated.zero_state(arch, p, 3)]
     _, grads, _ = gated.loss_and_grads(arch, p, X, Y, state)
     assert set(grads) == set(p)
-    worst = 0.0
-    for name, W in p.items():
+    worst, checked = 0.0, 0
+    for name, W in p.items():  # every parameter
         flat = W.reshape(-1)
-        for j in rng.choice(flat.size, size=min(flat.size, 12), replace=False):
+        for j in range(flat.size):
             old = flat[j]
             flat[j] = old + 1e-5
             lp = gated.loss_and_grads(arch, p, X, Y, state)[0]
@@ -91,9 +91,11 @@ def test_gradients_match_central_differences(arch, layers):
             lm = gated.loss_and_grads(arch, p, X, Y, state)[0]
             flat[j] = old
             num, ana = (lp - lm) / 2e-5, grads[name].reshape(-1)[j]
-            if abs(num) + abs(ana) > 1e-9:
+            # below ~1e-6 the central difference itself is rounding noise (1e-16 / 1e-5 per loss)
+            if abs(num) + abs(ana) > 1e-6:
                 worst = max(worst, abs(num - ana) / (abs(num) + abs(ana)))
-    assert worst < 1e-5, worst
+                checked += 1
+    assert checked > 0.7 * sum(W.size for W in p.values()) and worst < 1e-5, (worst, checked)
 
 
 @pytest.mark.parametrize("arch", ["lstm", "gru"])

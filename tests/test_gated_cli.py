@@ -38,12 +38,20 @@ def test_train_lstm_reports_validation_and_resumes(work):
     assert "best validation loss" in r.output and "trained 40 iterations" in r.output
     m = Model.load(work / "m2.npz")
     assert m.arch == "lstm" and m.n_layers == 2 and m.meta["batch_size"] == 4
+    assert m.meta["learning_rate"] == 2e-3
+    ok(run("train", work / "prose.txt", "-o", work / "m3.npz", "--resume", work / "m2.npz",
+           "--iters", 42, "--lr", 5e-4, "-q"))
+    assert Model.load(work / "m3.npz").meta["learning_rate"] == 5e-4
     assert (work / "m.best.npz").exists()
 
 
-def test_rnn_with_a_batch_is_refused_clearly(work):
-    r = run("train", work / "prose.txt", "-o", work / "x.npz", "--batch-size", 4)
-    assert r.exit_code == 1 and "lstm or gru" in r.stderr and "Traceback" not in r.stderr
+def test_batched_rnn_trains_and_a_stacked_rnn_is_refused(work):
+    ok(run("train", work / "prose.txt", "-o", work / "r.npz", "--batch-size", 4, "--hidden", 8,
+           "--iters", 5, "--optimizer", "rmsprop", "-q"))
+    m = Model.load(work / "r.npz")
+    assert m.arch == "rnn" and m.meta["trainer"] == "batched" and m.params["Whh"].shape == (8, 8)
+    r = run("train", work / "prose.txt", "-o", work / "x.npz", "--batch-size", 4, "--layers", 2)
+    assert r.exit_code == 1 and "one layer" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_recording_has_every_kind_per_layer(work):

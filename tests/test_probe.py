@@ -42,3 +42,11 @@ def test_too_short_or_constant_is_refused():
         sparse_probe(np.zeros((20, 3)), np.zeros(20), True)
     with pytest.raises(ValueError, match="constant"):
         sparse_probe(np.random.randn(500, 3), np.zeros(500), True)
+
+
+def test_no_units_count_when_the_full_probe_is_below_chance():
+    rng = np.random.RandomState(4)
+    acts = rng.randn(3000, 10)
+    y = rng.rand(3000) > 0.5  # unrelated to every unit; this seed lands just below 0.5 held out
+    r = sparse_probe(acts, y, True)
+    assert r["full_score"] < 0.5 and r["units_for_95"] is None

@@ -13,7 +13,7 @@ def fresh(arch="lstm", **kw):
     return tb.BatchedState.fresh(TEXT, arch, **settings)
 
 
-@pytest.mark.parametrize("arch,layers", [("lstm", 1), ("gru", 2)])
+@pytest.mark.parametrize("arch,layers", [("lstm", 1), ("gru", 2), ("rnn", 1)])
 def test_loss_goes_down_on_a_small_text(arch, layers):
     st = fresh(arch, layers=layers)
     _, val = tb.split_text(TEXT, 0.1)
@@ -61,8 +61,10 @@ def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path):
 
 
 def test_bad_settings_are_named(tmp_path):
-    with pytest.raises(ValueError, match="lstm or gru"):
-        fresh("rnn")
+    with pytest.raises(ValueError, match="rnn, lstm or gru"):
+        fresh("tcn")
+    with pytest.raises(ValueError, match="one layer"):
+        fresh("rnn", layers=2)
     with pytest.raises(ValueError, match="too short"):
         tb.streams(np.arange(100), 8, 20)
     with pytest.raises(ValueError, match="different text"):
@@ -84,3 +86,27 @@ def test_clip_scales_the_global_norm():
     g = {"a": np.array([3.0, 0.0]), "b": np.array([4.0])}
     assert tb.clip_global_norm(g, 1.0) == pytest.approx(5.0)
     np.testing.assert_allclose(np.sqrt((g["a"] ** 2).sum() + (g["b"] ** 2).sum()), 1.0)
+
+
+def test_rmsprop_matches_the_textbook_update():
+    p = {"w": np.array([1.0, -2.0], dtype=np.float32)}
+    g = {"w": np.array([0.5, -0.25], dtype=np.float32)}
+    opt = {"v_w": np.zeros(2, np.float32)}
+    tb.update(p, g, opt, "rmsprop", 0.01, 1)
+    # cache = 0.05 g^2 -> step = lr * g / (sqrt(0.05) |g|) = lr * sign(g) / sqrt(0.05)
+    np.testing.assert_allclose(p["w"], [1.0 - 0.01 / np.sqrt(0.05), -2.0 + 0.01 / np.sqrt(0.05)], rtol=1e-5)
+
+
+def test_batched_rnn_saves_the_gists_file_format(tmp_path):
+    st = fresh("rnn")
+    tb.train(st, TEXT, 10, checkpoint_path=str(tmp_path / "r.npz"))
+    m = Model.load(tmp_path / "r.npz")
+    assert m.arch == "rnn" and m.params["Wxh"].shape == (16, len(set(TEXT)))
+    np.testing.assert_array_equal(m.params["Whh"].astype(np.float32), st.params["L0_Wh"].T)
+    back = tb.BatchedState.load(tmp_path / "r.npz", TEXT)
+    np.testing.assert_array_equal(back.params["L0_Wx"], st.params["L0_Wx"])
+    ix = m.encode(TEXT[:50])[0]  # the batched layer and Model.run agree
+    top, _, _ = __import__("interpret.gated", fromlist=["x"]).stack_forward(
+        "rnn", {k: v.astype(np.float64) for k, v in back.params.items()}, ix[:, None],
+        [(np.zeros((1, 16)),)])
+    np.testing.assert_allclose(top[:, 0], m.run(ix)[0][(0, "h")], atol=1e-6)

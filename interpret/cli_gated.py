@@ -1,0 +1,188 @@
+"""The gated-model commands (ablate, gates, probe) and the batched side of `train` / `sample --clamp`."""
+import json
+import os
+import sys
+import time
+
+import click
+
+from interpret.cli import CONTEXT, IN_FILE, IN_PATH, bar, encoding_option, friendly, info, main
+
+
+def is_batched(path):
+    from interpret.model import Model
+    return Model.load(path).meta.get("trainer") == "batched"
+
+
+def train_batched(data, text, out, resume, iters, checkpoint_every, quiet, settings, val_every,
+                  lr_given=False):
+    from interpret import train_batched as tb
+
+    if resume:
+        st = tb.BatchedState.load(resume, data)
+        info(f"resuming {resume} at iteration {st.n}", quiet)
+        if lr_given:  # e.g. a lower rate for the last stretch of a long run
+            st.meta["learning_rate"] = settings["lr"]
+            info(f"learning rate set to {settings['lr']}", quiet)
+    else:
+        st = tb.BatchedState.fresh(data, corpus_name=os.path.basename(text), **settings)
+    if st.n >= iters:
+        raise click.ClickException(f"the checkpoint is already at iteration {st.n}; ask for more with --iters")
+    t0, n0, last_val = time.perf_counter(), st.n, [None]
+    with bar(iters - st.n, "training", quiet) as pbar:
+        def on_progress(n, loss, val):
+            if val is not None:
+                last_val[0] = val
+                info(f"\niteration {n}: train loss {loss:.4f}, validation loss {val:.4f} nats/char", quiet)
+            v = "" if last_val[0] is None else f", val {last_val[0]:.3f}"
+            pbar.label = f"training  loss {loss:.3f}{v} nats/char"
+            pbar.update(n - on_progress.done)
+            on_progress.done = n
+        on_progress.done = n0
+        try:
+            tb.train(st, data, iters, checkpoint_path=out, checkpoint_every=checkpoint_every,
+                     val_every=val_every, on_progress=on_progress)
+        except KeyboardInterrupt:
+            click.echo(f"\ninterrupted at iteration {st.n}; checkpoint saved to {out}; continue with "
+                       f"--resume {out}", err=True)
+            sys.exit(130)
+    m, secs = st.meta, time.perf_counter() - t0
+    n_chars = (st.n - n0) * m["batch_size"] * m["seq_length"]
+    val = f"; best validation loss {m['best_val_loss']:.4f}" if "best_val_loss" in m else ""
+    click.echo(f"trained {st.n} iterations ({n_chars} characters in {secs:.1f} s, "
+               f"{n_chars / max(secs, 1e-9):.0f} chars/s); smoothed loss {m['smooth_loss']:.4f} "
+               f"nats/char{val}; saved {out}")
+
+
+def parse_clamp(spec):
+    try:
+        j, v = spec.split("=")
+        return int(j), float(v)
+    except ValueError:
+        raise click.BadParameter(f"{spec!r} is not J=VALUE (e.g. 42=1.0)", param_hint="--clamp") from None
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("model", type=IN_FILE)
+@click.argument("text", type=IN_FILE)
+@click.option("--unit", required=True, type=int, help="The unit to ablate.")
+@click.option("--layer", default=0, show_default=True, type=int, help="Its layer.")
+@click.option("--kind", default="h", show_default=True, help="h, or c (LSTM cell state).")
+@click.option("--mode", type=click.Choice(["zero", "mean"]), default="zero", show_default=True,
+              help="Set the unit to 0, or hold it at its mean over the text.")
+@click.option("--random", "n_random", default=20, show_default=True, type=click.IntRange(min=1),
+              help="Random units ablated the same way, as the baseline.")
+@click.option("--start", default=0, show_default=True, type=click.IntRange(min=0), help="First character used.")
+@click.option("--length", default=20000, show_default=True, type=click.IntRange(min=2), help="Characters used.")
+@click.option("-f", "--feature", default=None, help="Also report where this binary feature is on.")
+@click.option("--seed", default=0, show_default=True, help="Seed for choosing the random units.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@encoding_option
+@friendly
+def ablate(model, text, unit, layer, kind, mode, n_random, start, length, feature, seed, as_json, encoding):
+    """Measure what a unit does: the loss change when it is zeroed (or held at its mean).
+
+    The change in next-character loss (nats) over the text, and where the next character is a
+    quote, a newline or a closing bracket, next to random units ablated the same way;
+    p_random = share of random units that hurt at least as much.
+
+    \b
+    Example:
+      interpret ablate lstm.npz held_out.txt --unit 42 --layer 1 --kind c
+      interpret ablate c.npz lua.txt --unit 7 --mode mean -f in_comment --json
+    """
+    from interpret import causal, features as F
+    from interpret.model import Model
+    from interpret.train import read_text
+
+    m = Model.load(model)
+    data = read_text(text, encoding)[start:start + length]
+    fv = None
+    if feature:
+        f = F.get_features([feature])[0]
+        fv = (feature, F.evaluate(f, m.encode(data, unknown="skip")[1]))
+    res = causal.ablate(m, m.encode(data, unknown="skip")[1], unit, layer=layer, kind=kind, mode=mode,
+                        n_random=n_random, seed=seed, feature=fv)
+    if as_json:
+        click.echo(json.dumps(res, indent=1))
+        return
+    click.echo(f"layer {layer} {kind} unit {unit}, {mode}-ablated, against {len(res['random_units'])} random units")
+    click.echo(f"{'where':22s} {'chars':>7s} {'loss':>7s} {'unit':>8s} {'random':>16s} {'p_random':>8s}")
+    for r in res["rows"]:
+        click.echo(f"{r['group']:22s} {r['n_chars']:7d} {r['base_loss']:7.3f} {r['unit_delta']:+8.4f} "
+                   f"{r['random_mean']:+8.4f}+-{r['random_std']:.4f} {r['p_random']:8.3f}")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("rec", type=IN_PATH)
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="HTML page to write.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
+              help="Also write the per-unit fractions as JSON.")
+@friendly
+def gates(rec, out, json_out):
+    """Gate saturation (the paper's Figure 3): per gate unit, the share of characters where it
+    is below 0.1 (left-saturated) or above 0.9 (right-saturated); one scatter per gate type.
+
+    \b
+    Example:
+      interpret gates lstm.rec -o gates.html --json gates.json
+    """
+    from interpret import gates as G
+    from interpret.export import write_html
+    from interpret.record import Recording
+
+    recording = Recording(rec)
+    sat = G.saturation(recording)
+    write_html(out, G.page(sat, f"gate saturation: {recording.path}"))
+    if json_out:
+        write_html(json_out, json.dumps(G.as_json(sat, recording.n_chars), indent=1))
+    click.echo(f"wrote {out}" + (f" and {json_out}" if json_out else ""))
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("rec", type=IN_PATH)
+@click.option("-f", "--feature", "features", multiple=True, required=True, help="Feature to probe (repeatable).")
+@click.option("--layer", type=int, default=None, help="Only this layer's units (default: all).")
+@click.option("--kind", default=None, help="Only this kind, e.g. h or c (default: all).")
+@click.option("--max-rows", default=20000, show_default=True, type=click.IntRange(min=100),
+              help="Characters used (evenly spaced) to fit and score.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (with the whole L1 path).")
+@friendly
+def probe(rec, features, layer, kind, max_rows, as_json):
+    """Sparse (L1) probe on all units: the all-units score next to the best single unit's.
+
+    Fit on the first 70% of the recording, scored on the held-out rest. units_for_95: how few
+    units the sparse probe needs for 95% of the full probe's score above chance.
+
+    \b
+    Example:
+      interpret probe run.rec -f in_quote -f position_in_line --kind c
+    """
+    import numpy as np
+
+    from interpret import features as F
+    from interpret.probe import sparse_probe
+    from interpret.record import Recording
+
+    recording = Recording(rec)
+    arrays = [(l, k, n) for l, k, n in recording.kinds()
+              if (layer is None or l == layer) and (kind is None or k == kind)]
+    if not arrays:
+        recording.find(layer, kind)
+    rows = np.arange(0, recording.n_chars, max(1, recording.n_chars // max_rows))
+    X = np.concatenate([np.asarray(recording.activations(l, k)[rows], dtype=np.float64) for l, k, _ in arrays], 1)
+    labels = [f"L{l} {k} {j}" for l, k, n in arrays for j in range(n)]
+    out = []
+    for f in F.get_features(list(features)):
+        y = F.evaluate(f, recording.text, recording.doc_starts)[rows]
+        r = sparse_probe(X, y, f.kind == "binary", max_rows=len(rows))
+        r.update(feature=f.name, best_unit=labels[r["best_unit"]])
+        out.append(r)
+    if as_json:
+        click.echo(json.dumps(out, indent=1))
+        return
+    click.echo(f"{'feature':20s} {'metric':14s} {'all units':>9s} {'best unit':>16s} {'score':>6s} "
+               f"{'gap':>6s} {'units for 95%':>13s}")
+    for r in out:
+        click.echo(f"{r['feature']:20s} {r['metric']:14s} {r['full_score']:9.3f} {r['best_unit']:>16s} "
+                   f"{r['best_unit_score']:6.3f} {r['gap']:+6.3f} {str(r['units_for_95']):>13s}")

@@ -104,11 +104,12 @@ def main():
               help="Batched: validate every N iterations (and keep OUT.best.npz).")
 @click.option("--clip", default=5.0, show_default=True, type=click.FloatRange(min=0),
               help="Batched: clip the gradients' global norm (0: off).")
+@click.option("--reset-state", is_flag=True, help="Batched: start every window from a zero state.")
 @encoding_option
 @quiet_option
 @friendly
 def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoint_every, resume,
-          arch, layers, batch_size, optimizer, val_fraction, val_every, clip, encoding, quiet):
+          arch, layers, batch_size, optimizer, val_fraction, val_every, clip, reset_state, encoding, quiet):
     """Train a char-RNN: the gist's vanilla trainer (default), or a batched LSTM/GRU.
 
     Defaults are the gist's: 100 hidden units, 25-character windows, Adagrad lr 0.1, gradient
@@ -136,7 +137,8 @@ def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoi
         return train_batched(data, text, out, resume, iters, checkpoint_every, quiet,
                               dict(arch=arch, hidden=hidden, layers=layers, batch_size=batch_size,
                                    seq_length=seq_length, lr=lr or 2e-3, optimizer=optimizer, clip=clip,
-                                   val_fraction=val_fraction, seed=seed), val_every, lr_given=lr is not None)
+                                   val_fraction=val_fraction, seed=seed, reset_state=reset_state),
+                              val_every, lr_given=lr is not None)
     lr = lr or 0.1
     if resume:
         state = TrainState.load(resume, data)

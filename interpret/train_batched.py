@@ -49,7 +49,7 @@ class BatchedState:
 
     @classmethod
     def fresh(cls, text, arch, hidden, layers, batch_size, seq_length, lr, optimizer="adam",
-              clip=5.0, val_fraction=0.05, seed=0, corpus_name=None):
+              clip=5.0, val_fraction=0.05, seed=0, corpus_name=None, reset_state=False):
         if arch not in gated.N_GATES:
             raise ValueError(f"batched training supports --arch rnn, lstm or gru (got {arch!r})")
         if arch == "rnn" and layers != 1:
@@ -60,6 +60,7 @@ class BatchedState:
         meta = {"arch": arch, "trainer": "batched", "hidden_size": hidden, "n_layers": layers,
                 "batch_size": batch_size, "seq_length": seq_length, "learning_rate": lr,
                 "optimizer": optimizer, "clip": clip, "val_fraction": val_fraction, "seed": seed,
+                "reset_state": bool(reset_state),
                 "corpus": corpus_name, "corpus_sha256": text_sha256(text), "corpus_chars": len(text),
                 "tool_version": __version__, "wall_time_s": 0.0, "chars_trained": 0, "epochs": 0,
                 "val_history": []}
@@ -194,6 +195,8 @@ def train(st, text, iters, *, checkpoint_path=None, checkpoint_every=0, val_ever
         while st.n < iters:
             if st.pos + T + 1 > len(S):  # the streams wrapped around: one epoch done
                 st.pos, meta["epochs"] = 0, meta["epochs"] + 1
+                st.state = gated.zero_state(arch, st.params, B)
+            if meta.get("reset_state"):  # every window starts from zeros: cell states cannot drift
                 st.state = gated.zero_state(arch, st.params, B)
             X, Y = S[st.pos:st.pos + T], S[st.pos + 1:st.pos + T + 1]
             loss, grads, st.state = gated.loss_and_grads(arch, st.params, X, Y, st.state)

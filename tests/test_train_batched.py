@@ -110,3 +110,16 @@ def test_batched_rnn_saves_the_gists_file_format(tmp_path):
         "rnn", {k: v.astype(np.float64) for k, v in back.params.items()}, ix[:, None],
         [(np.zeros((1, 16)),)])
     np.testing.assert_allclose(top[:, 0], m.run(ix)[0][(0, "h")], atol=1e-6)
+
+
+def test_reset_state_starts_every_window_from_zeros(monkeypatch):
+    from interpret import gated
+    seen, real = [], gated.loss_and_grads
+
+    def spy(arch, params, X, Y, state):
+        seen.append(max(float(np.abs(s).max()) for layer in state for s in layer))
+        return real(arch, params, X, Y, state)
+    monkeypatch.setattr(gated, "loss_and_grads", spy)
+    tb.train(fresh(reset_state=True), TEXT, 4)
+    tb.train(fresh(), TEXT, 4)
+    assert seen[:4] == [0.0] * 4 and min(seen[5:8]) > 0  # carried states are nonzero

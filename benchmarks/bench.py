@@ -30,7 +30,7 @@ from interpret.model import Model  # noqa: E402
 
 CORPUS = SHARED / "corpora" / "warandpeace.txt"
 REFERENCE = SHARED / "reference" / "min_char_rnn.py"
-MODEL = REPO / "trained_models" / "warandpeace_rnn100.npz"
+MODEL = REPO / "trained_models" / "warpeace-rnn.npz"
 
 
 def median_of(repeats, *funcs):

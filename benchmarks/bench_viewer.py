@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from chromium import Browser, Server  # noqa: E402
 from interpret.record import Recording  # noqa: E402
 
-MODEL = ROOT / "trained_models" / "warandpeace_rnn100.npz"
+MODEL = ROOT / "trained_models" / "warpeace-rnn.npz"
 CORPUS = ROOT.parent / "shared" / "corpora" / "warandpeace.txt"
 TARGETS = {"first render (cold)": 3000, "unit switch, 10k chars": 150}
 

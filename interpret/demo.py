@@ -10,7 +10,7 @@ from interpret.record import record
 from interpret.train import sample
 
 MODELS = Path(__file__).resolve().parent.parent / "trained_models"
-DEMO_MODELS = ("warpeace-lstm.npz", "warandpeace_rnn100.npz")  # the first one shipped is used
+DEMO_MODELS = ("warpeace-lstm.npz", "warpeace-rnn.npz")  # the first one shipped is used
 DEMO_PASSAGE = "demo_passage.txt"
 SAMPLE_CHARS = 30000
 

@@ -2,24 +2,12 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from interpret import model as model_mod
-from interpret.cli import main
 from interpret.model import Model
 from interpret.record import Recording, record
 
-PROSE = ('"Come here," said the old man. "Look at this (if you can)."\n'
-         'She did not move; the rain went on.\n\n') * 30
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def ok(result):
-    assert result.exit_code == 0, (result.output, result.stderr)
-    return result
+from cli_helpers import PROSE, ok, run
 
 
 @pytest.fixture(scope="module")

@@ -105,14 +105,8 @@ class TrainState:
 
     @classmethod
     def load(cls, path, text):
-        model = Model.load(path)
+        model = load_checkpoint(path, text, "faithful")
         meta = model.meta
-        if meta.get("trainer") != "faithful" or "resume" not in meta:
-            raise ValueError(f"{path} is not a checkpoint of `interpret train` (no optimizer state); "
-                             "start a new run without --resume")
-        if meta.get("corpus_sha256") != text_sha256(text):
-            raise ValueError(f"{path} was trained on a different text (corpus sha256 differs); "
-                             "resume with the same training text")
         extra = model.extra
         try:
             mem = {k: extra[f"opt_mem_{k}"] for k in PARAM_NAMES}
@@ -121,6 +115,20 @@ class TrainState:
             raise ValueError(f"{path} lacks the optimizer array {e}; it cannot be resumed") from None
         r = meta["resume"]
         return cls(model, mem, hprev, int(r["n"]), int(r["p"]), float(meta["smooth_loss"]))
+
+
+def load_checkpoint(path, text, trainer):
+    """A checkpoint's Model, checked to come from `trainer` ("faithful" | "batched") on this text."""
+    model = Model.load(path)
+    meta = model.meta
+    if meta.get("trainer") != trainer or "resume" not in meta:
+        what = "`interpret train`" if trainer == "faithful" else "batched training"
+        raise ValueError(f"{path} is not a checkpoint of {what} (no optimizer state); "
+                         "start a new run without --resume")
+    if meta.get("corpus_sha256") != text_sha256(text):
+        raise ValueError(f"{path} was trained on a different text (corpus sha256 differs); "
+                         "resume with the same training text")
+    return model
 
 
 def text_sha256(text):

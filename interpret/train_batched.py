@@ -17,7 +17,7 @@ import numpy as np
 
 from interpret import __version__, gated
 from interpret.model import Model
-from interpret.train import text_sha256
+from interpret.train import load_checkpoint, text_sha256
 
 OPTIMIZERS = ("adam", "rmsprop")
 DTYPE = np.float32
@@ -89,14 +89,8 @@ class BatchedState:
 
     @classmethod
     def load(cls, path, text):
-        model = Model.load(path)
+        model = load_checkpoint(path, text, "batched")
         meta = model.meta
-        if meta.get("trainer") != "batched" or "resume" not in meta:
-            raise ValueError(f"{path} is not a checkpoint of batched training (no optimizer state); "
-                             "start a new run without --resume")
-        if meta.get("corpus_sha256") != text_sha256(text):
-            raise ValueError(f"{path} was trained on a different text (corpus sha256 differs); "
-                             "resume with the same training text")
         params = _train_names(meta["arch"], {k: v.astype(DTYPE) for k, v in model.params.items()})
         ex = model.extra
         try:
@@ -115,21 +109,21 @@ _GIST_NAMES = (("Wxh", "L0_Wx"), ("Whh", "L0_Wh"), ("bh", "L0_b"))
 
 def _train_names(arch, params):
     """A vanilla model's gist arrays (Wxh (H, V), Whh, bh) as the batched layer's L0_Wx (V, H), ..."""
-    if arch != "rnn":
-        return params
-    out = {"Why": params["Why"], "by": params["by"]}
-    for gist, ours in _GIST_NAMES:
-        out[ours] = np.ascontiguousarray(params[gist].T)
-    return out
+    return _renamed(arch, params, _GIST_NAMES)
 
 
 def _model_names(arch, params):
     """The inverse of _train_names: the file keeps the gist's names and shapes."""
+    return _renamed(arch, params, [(ours, gist) for gist, ours in _GIST_NAMES])
+
+
+def _renamed(arch, params, pairs):
+    """Rename (src -> dst) and transpose the input-side arrays of a vanilla model; others as they are."""
     if arch != "rnn":
         return params
     out = {"Why": params["Why"], "by": params["by"]}
-    for gist, ours in _GIST_NAMES:
-        out[gist] = np.ascontiguousarray(params[ours].T)
+    for src, dst in pairs:
+        out[dst] = np.ascontiguousarray(params[src].T)
     return out
 
 

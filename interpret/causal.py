@@ -69,9 +69,9 @@ def check_target(model, layer, kind, units):
                              f"(0-{model.hidden_size - 1})")
 
 
-def losses(model, ix, layer, kind, cols, values, dtype=np.float32):
+def losses(model, ix, layer, kind, cols, values, dtype=np.float32, progress=None):
     """Per-character next-char loss (B, T-1) of B copies of ix (T,): stream b has unit cols[b]
-    held at values[b] (cols[b] = -1: intact)."""
+    held at values[b] (cols[b] = -1: intact). progress(n) is called as steps are done."""
     P = {k: v.astype(dtype) for k, v in model.params.items()}
     B = len(cols)
     cols, values = np.asarray(cols), np.asarray(values, dtype=dtype)
@@ -82,6 +82,10 @@ def losses(model, ix, layer, kind, cols, values, dtype=np.float32):
         ys, state = step(model, P, np.full(B, ix[t]), state, spec)
         m = ys.max(axis=1)
         out[:, t] = np.log(np.exp(ys - m[:, None]).sum(axis=1)) + m - ys[:, ix[t + 1]]
+        if progress and (t + 1) % 256 == 0:
+            progress(256)
+    if progress:
+        progress((len(ix) - 1) % 256)
     return out
 
 
@@ -101,7 +105,7 @@ def sample(model, n, *, clamp=(), layer=0, kind="h", prime="", temperature=1.0, 
     shown = prime
     if not prime:
         prime = "\n" if "\n" in model.char_to_ix else model.chars[0]
-    ix, _ = model.encode(prime)
+    ix, _ = model.encode(prime, hint="remove them from --prime")
     units = np.array([u for u, _ in clamp], dtype=np.int64)
     spec = {(layer, kind): (np.zeros(len(units), dtype=np.int64), units,
                             np.array([v for _, v in clamp], dtype=np.float64))}
@@ -122,13 +126,15 @@ TARGET_GROUPS = (("all characters", None), ('before a "', '"'), ("before a newli
                  ("before ) ] }", ")]}"))
 
 
-def ablate(model, text, unit, *, layer=0, kind="h", mode="zero", n_random=20, seed=0, feature=None):
+def ablate(model, text, unit, *, layer=0, kind="h", mode="zero", n_random=20, seed=0, feature=None,
+           progress=None):
     """Change in next-char loss when `unit` is zeroed / held at its mean, against random units.
 
     Returns rows, one per group of positions (all characters; those whose next character is a
     quote, a newline, a closing bracket; where `feature` (name, values) is on), each with the
     unit's mean loss change (nats), the random units' mean and std, and an empirical p-value:
     the share of random units whose change is at least as large (with +1 smoothing).
+    progress(n): called as the characters are run (len(text) - 1 in all).
     """
     if mode not in ("zero", "mean"):
         raise ValueError(f"unknown ablation mode {mode!r}; use zero or mean")
@@ -142,7 +148,7 @@ def ablate(model, text, unit, *, layer=0, kind="h", mode="zero", n_random=20, se
     cols = np.concatenate([[-1, unit], randoms]).astype(np.int64)
     means = unit_means(model, ix, layer, kind) if mode == "mean" else np.zeros(model.hidden_size)
     values = np.where(cols >= 0, means[np.maximum(cols, 0)], 0.0)
-    L = losses(model, ix, layer, kind, cols, values)  # (B, T-1)
+    L = losses(model, ix, layer, kind, cols, values, progress=progress)  # (B, T-1)
     d = L[1:] - L[0]  # (1 + n_random, T-1): loss change of each ablation per position
     nxt = np.array(list(text[1:]))
     groups = [(name, np.ones(len(nxt), bool) if chars is None else np.isin(nxt, list(chars)))

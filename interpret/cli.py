@@ -38,11 +38,41 @@ class _NoBar:
         pass
 
 
+class _LazyBar:
+    """click.progressbar on stderr, drawn from the first update on: a command that fails before
+    doing any work prints its error line alone. Setting .label relabels the bar."""
+
+    def __init__(self, length, label):
+        self.length, self.label, self._bar = length, label, None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return self._bar.__exit__(*exc) if self._bar is not None else False
+
+    def update(self, n, current_item=None):
+        if self._bar is None:
+            self._bar = click.progressbar(length=self.length, label=self.label, file=sys.stderr,
+                                          show_pos=True, width=30).__enter__()
+        self._bar.label = self.label
+        self._bar.update(n, current_item)
+
+
 def bar(length, label, quiet):
     """A progress bar on stderr; nothing with -q."""
-    if quiet:
-        return _NoBar()
-    return click.progressbar(length=length, label=label, file=sys.stderr, show_pos=True, width=30)
+    return _NoBar() if quiet else _LazyBar(length, label)
+
+
+def check_out(out, inputs=()):
+    """Fail before any work if `out` cannot be written: its folder is missing, or it is an input."""
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise click.BadParameter(f"directory {folder!r} does not exist; create it first", param_hint="-o")
+    for path in inputs:
+        if os.path.exists(out) and os.path.samefile(out, path):
+            raise click.BadParameter(f"{out} is also an input; writing it would destroy that input, "
+                                     "choose another -o path", param_hint="-o")
 
 
 def info(msg, quiet=False):
@@ -129,6 +159,7 @@ def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoi
     from interpret.train import TrainState, effective_seq_length, read_text
     from interpret.train import train as run_train
 
+    check_out(out, inputs=[text])
     data = read_text(text, encoding)
     from interpret.cli_gated import is_batched
 
@@ -139,6 +170,9 @@ def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoi
                                    seq_length=seq_length, lr=lr or 2e-3, optimizer=optimizer, clip=clip,
                                    val_fraction=val_fraction, seed=seed, reset_state=reset_state),
                               val_every, lr_given=lr is not None)
+    if layers != 1:
+        raise click.BadParameter(f"the vanilla rnn has one layer (got --layers {layers}); use --arch lstm "
+                                 "or gru for stacked layers", param_hint="--layers")
     lr = lr or 0.1
     if resume:
         state = TrainState.load(resume, data)
@@ -385,6 +419,7 @@ def export(rec, out, unit, start, length, gallery, top, scan_json, features, fea
     from interpret.export import write_html
     from interpret.record import Recording
 
+    check_out(out, inputs=[scan_json] if scan_json else [])
     recording = Recording(rec)
     if gallery:
         if scan_json:

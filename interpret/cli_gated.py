@@ -6,7 +6,7 @@ import time
 
 import click
 
-from interpret.cli import CONTEXT, IN_FILE, IN_PATH, bar, encoding_option, friendly, info, main
+from interpret.cli import CONTEXT, IN_FILE, IN_PATH, bar, check_out, encoding_option, friendly, info, main, quiet_option
 
 
 def is_batched(path):
@@ -77,9 +77,13 @@ def parse_clamp(spec):
 @click.option("-f", "--feature", default=None, help="Also report where this binary feature is on.")
 @click.option("--seed", default=0, show_default=True, help="Seed for choosing the random units.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--unknown", type=click.Choice(["error", "skip", "space"]), default="error", show_default=True,
+              help="What to do with characters outside the model's vocabulary.")
 @encoding_option
+@quiet_option
 @friendly
-def ablate(model, text, unit, layer, kind, mode, n_random, start, length, feature, seed, as_json, encoding):
+def ablate(model, text, unit, layer, kind, mode, n_random, start, length, feature, seed, as_json, unknown,
+           encoding, quiet):
     """Measure what a unit does: the loss change when it is zeroed (or held at its mean).
 
     The change in next-character loss (nats) over the text, and where the next character is a
@@ -96,13 +100,22 @@ def ablate(model, text, unit, layer, kind, mode, n_random, start, length, featur
     from interpret.train import read_text
 
     m = Model.load(model)
-    data = read_text(text, encoding)[start:start + length]
+    full = read_text(text, encoding)
+    if start >= len(full):
+        raise click.BadParameter(f"--start {start} is past the end of {text} ({len(full)} characters)",
+                                 param_hint="--start")
+    try:
+        data = m.encode(full[start:start + length], unknown=unknown)[1]
+    except ValueError as e:
+        raise ValueError(f"{text}: {e}") from None
+    causal.check_target(m, layer, kind, [unit])
     fv = None
     if feature:
         f = F.get_features([feature])[0]
-        fv = (feature, F.evaluate(f, m.encode(data, unknown="skip")[1]))
-    res = causal.ablate(m, m.encode(data, unknown="skip")[1], unit, layer=layer, kind=kind, mode=mode,
-                        n_random=n_random, seed=seed, feature=fv)
+        fv = (feature, F.evaluate(f, data))
+    with bar(max(len(data) - 1, 0), "ablating", quiet) as pbar:
+        res = causal.ablate(m, data, unit, layer=layer, kind=kind, mode=mode, n_random=n_random, seed=seed,
+                            feature=fv, progress=pbar.update)
     if as_json:
         click.echo(json.dumps(res, indent=1))
         return
@@ -118,8 +131,9 @@ def ablate(model, text, unit, layer, kind, mode, n_random, start, length, featur
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="HTML page to write.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               help="Also write the per-unit fractions as JSON.")
+@quiet_option
 @friendly
-def gates(rec, out, json_out):
+def gates(rec, out, json_out, quiet):
     """Gate saturation (the paper's Figure 3): per gate unit, the share of characters where it
     is below 0.1 (left-saturated) or above 0.9 (right-saturated); one scatter per gate type.
 
@@ -131,11 +145,20 @@ def gates(rec, out, json_out):
     from interpret.export import write_html
     from interpret.record import Recording
 
-    recording = Recording(rec)
-    sat = G.saturation(recording)
-    write_html(out, G.page(sat, f"gate saturation: {recording.path}"))
+    check_out(out)
     if json_out:
-        write_html(json_out, json.dumps(G.as_json(sat, recording.n_chars), indent=1))
+        check_out(json_out)
+        if os.path.abspath(json_out) == os.path.abspath(out):
+            raise click.BadParameter(f"{json_out} is also the HTML page (-o); give another path", param_hint="--json")
+    recording = Recording(rec)
+    n_gates = sum(k in G.GATE_NAMES for _, k, _ in recording.kinds())
+    with bar(recording.n_chars * n_gates, "reading gates", quiet) as pbar:
+        sat = G.saturation(recording, progress=pbar.update)
+    page = G.page(sat, f"gate saturation: {recording.path}")  # both made before either is written
+    data = json.dumps(G.as_json(sat, recording.n_chars), indent=1) if json_out else None
+    write_html(out, page)
+    if json_out:
+        write_html(json_out, data)
     click.echo(f"wrote {out}" + (f" and {json_out}" if json_out else ""))
 
 
@@ -147,8 +170,9 @@ def gates(rec, out, json_out):
 @click.option("--max-rows", default=20000, show_default=True, type=click.IntRange(min=100),
               help="Characters used (evenly spaced) to fit and score.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with the whole L1 path).")
+@quiet_option
 @friendly
-def probe(rec, features, layer, kind, max_rows, as_json):
+def probe(rec, features, layer, kind, max_rows, as_json, quiet):
     """Sparse (L1) probe on all units: the all-units score next to the best single unit's.
 
     Fit on the first 70% of the recording, scored on the held-out rest. units_for_95: how few
@@ -169,15 +193,22 @@ def probe(rec, features, layer, kind, max_rows, as_json):
               if (layer is None or l == layer) and (kind is None or k == kind)]
     if not arrays:
         recording.find(layer, kind)
+    feats = F.get_features(list(features))
     rows = np.arange(0, recording.n_chars, max(1, recording.n_chars // max_rows))
     X = np.concatenate([np.asarray(recording.activations(l, k)[rows], dtype=np.float64) for l, k, _ in arrays], 1)
     labels = [f"L{l} {k} {j}" for l, k, n in arrays for j in range(n)]
+    if not np.isfinite(X).all():
+        col = int(np.argmax(~np.isfinite(X).all(axis=0)))
+        raise ValueError(f"{recording.path}: unit {labels[col]} has NaN or Inf activations; the recording "
+                         "is damaged, record again (float16 may overflow)")
     out = []
-    for f in F.get_features(list(features)):
-        y = F.evaluate(f, recording.text, recording.doc_starts)[rows]
-        r = sparse_probe(X, y, f.kind == "binary", max_rows=len(rows))
-        r.update(feature=f.name, best_unit=labels[r["best_unit"]])
-        out.append(r)
+    with bar(len(feats), "probing", quiet) as pbar:
+        for f in feats:
+            y = F.evaluate(f, recording.text, recording.doc_starts)[rows]
+            r = sparse_probe(X, y, f.kind == "binary", max_rows=len(rows))
+            r.update(feature=f.name, best_unit=labels[r["best_unit"]])
+            out.append(r)
+            pbar.update(1)
     if as_json:
         click.echo(json.dumps(out, indent=1))
         return

@@ -246,8 +246,9 @@ def _run(feature, doc):
     else:
         try:
             values = feature.func(doc)
-        except Exception as exc:  # user code may fail in any way; report it as the feature's failure
-            raise ValueError(f"feature {feature.name!r} failed: {exc}") from exc
+        except (Exception, SystemExit) as exc:  # user code may fail in any way (even sys.exit)
+            why = f"it called sys.exit({exc.code})" if isinstance(exc, SystemExit) else exc
+            raise ValueError(f"feature {feature.name!r} failed: {why}") from exc
     try:
         values = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -305,6 +306,8 @@ def load_feature_file(path):
         raise ValueError(f"cannot read {where}: {exc.strerror}") from None
     except SyntaxError as exc:
         raise ValueError(f"{where} has a syntax error on line {exc.lineno}: {exc.msg}") from None
+    except ValueError:  # compile() of a source with NUL bytes (Python < 3.12)
+        raise ValueError(f"{where} is not Python source (it contains NUL bytes)") from None
     module = types.ModuleType(f"_interpret_user_features_{path.stem}")
     module.__file__ = str(path)
     previous = _loading
@@ -312,7 +315,7 @@ def load_feature_file(path):
     sys.modules[module.__name__] = module  # dataclasses and the like look their module up here
     try:
         exec(code, module.__dict__)  # by design: a feature file is the user's own code
-    except Exception as exc:  # any error in user code is the user's to fix, reported in one line
+    except (Exception, SystemExit) as exc:  # any error in user code (even sys.exit) is the user's to fix
         raise ValueError(f"{where} raised {type(exc).__name__} while loading: {exc}") from exc
     finally:
         _loading = previous

@@ -15,22 +15,31 @@ LOW, HIGH = 0.1, 0.9
 CHUNK = 1 << 16
 
 
-def saturation(recording):
-    """[{layer, kind, left (n_units,), right (n_units,)}] for every gate array in the recording."""
+def saturation(recording, progress=None):
+    """[{layer, kind, left (n_units,), right (n_units,)}] for every gate array in the recording.
+
+    progress(n) is called per chunk of rows read (n_chars x the number of gate arrays in all).
+    """
     gates = [(l, k, n) for l, k, n in recording.kinds() if k in GATE_NAMES]
     if not gates:
         have = ", ".join(sorted({k for _, k, _ in recording.kinds()}))
         raise ValueError(f"the recording has no gate arrays (it has kinds: {have}); "
                          "record an LSTM or GRU model")
-    out = []
-    for layer, kind, n_units in gates:
-        acts = recording.activations(layer, kind)
+    arrays = [(layer, kind, n_units, recording.activations(layer, kind)) for layer, kind, n_units in gates]
+    out = []  # every array opened (and checked) above, before any is read
+    for layer, kind, n_units, acts in arrays:
         left = np.zeros(n_units, dtype=np.int64)
         right = np.zeros(n_units, dtype=np.int64)
         for a in range(0, recording.n_chars, CHUNK):  # memory-mapped: a chunk at a time
             block = np.asarray(acts[a:a + CHUNK])
+            if not np.isfinite(block).all():
+                row = a + int(np.argmax(~np.isfinite(block).all(axis=1)))
+                raise ValueError(f"{recording.path}: layer {layer} gate {kind} has NaN or Inf at character "
+                                 f"{row}; the recording is damaged, record again")
             left += (block < LOW).sum(axis=0)
             right += (block > HIGH).sum(axis=0)
+            if progress:
+                progress(len(block))
         out.append({"layer": layer, "kind": kind, "left": left / recording.n_chars,
                     "right": right / recording.n_chars})
     return out

@@ -151,8 +151,8 @@ class Model:
         return cls(params, chars, arch=arch, meta=meta)
 
     # ---- text <-> indices --------------------------------------------------------------------
-    def encode(self, text, unknown="error"):
-        """Text -> (indices (T,) int64, kept text). `unknown`: error | skip | space."""
+    def encode(self, text, unknown="error", hint="use --unknown skip or --unknown space"):
+        """Text -> (indices (T,) int64, kept text). `unknown`: error | skip | space; `hint`: the way out."""
         if unknown not in UNKNOWN_POLICIES:
             raise ValueError(f"unknown policy {unknown!r}; use one of {', '.join(UNKNOWN_POLICIES)}")
         c2i = self.char_to_ix
@@ -166,7 +166,7 @@ class Model:
                 more = "" if len(missing) <= 10 else f" and {len(missing) - 10} more"
                 raise ValueError(
                     f"{len(missing)} character(s) are not in the model's vocabulary "
-                    f"({self.vocab_size} characters): {listed}{more}; use --unknown skip or --unknown space"
+                    f"({self.vocab_size} characters): {listed}{more}; {hint}"
                 )
             if unknown == "space":
                 if " " not in c2i:
@@ -231,6 +231,8 @@ class Model:
         arrays["chars"] = np.array(self.chars)
         arrays["meta"] = np.array(json.dumps(self.meta, sort_keys=True))
         directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(f"directory {directory!r} does not exist; create it before writing {path!r}")
         fd, tmp = tempfile.mkstemp(suffix=".npz.tmp", dir=directory)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -249,6 +251,9 @@ class Model:
         path = os.fspath(path)
         if os.path.isdir(path):
             raise ValueError(f"{path} is a directory, not a model file (.npz)")
+        if os.path.isfile(path) and not zipfile.is_zipfile(path):  # .npz is a zip; anything else is not ours
+            raise ValueError(f"{path} is not a readable model file (not an .npz archive); give a model "
+                             "saved by `interpret train` or np.savez")
         try:
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
@@ -271,6 +276,8 @@ class Model:
                 meta = json.loads(str(arrays.pop("meta")))
             except json.JSONDecodeError:
                 raise ValueError(f"{path}: the 'meta' entry is not valid JSON") from None
+            if not isinstance(meta, dict):
+                raise ValueError(f"{path}: the 'meta' entry is not a JSON object; remove it or save a dict")
         arch = meta.get("arch", "rnn")
         extra = {k: arrays.pop(k) for k in list(arrays) if k.startswith("opt_")}
         for k, v in arrays.items():

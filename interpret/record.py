@@ -83,6 +83,9 @@ def record(model, documents, out, *, dtype="float32", unknown="error", model_pat
 
 
 def _check_target(out):
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"directory {folder!r} does not exist; create it before writing {out!r}")
     if os.path.exists(out) and not os.path.isfile(os.path.join(out, "manifest.json")):
         if os.path.isfile(out) or os.listdir(out):
             raise ValueError(f"{out} exists and is not a recording; choose another -o path")
@@ -189,6 +192,34 @@ def _manifest(model, docs, n_chars, dtype, unknown, model_path):
     }
 
 
+def _is_int(x):
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _check_manifest(mpath, n_chars, chars, arrays, documents):
+    """Raise ValueError unless the manifest's entries have the types and ranges a recording writes."""
+    def bad(what):
+        return ValueError(f"{mpath} has a bad {what}; the recording is damaged, record again")
+    if n_chars < 0:
+        raise bad(f"n_chars {n_chars}")
+    if not all(isinstance(c, str) and len(c) == 1 for c in chars):
+        raise bad("'chars' entry (the vocabulary must be single characters)")
+    for a in arrays:
+        ok = (isinstance(a, dict) and _is_int(a.get("layer")) and a["layer"] >= 0 and isinstance(a.get("kind"), str)
+              and _is_int(a.get("n_units")) and a["n_units"] >= 0 and isinstance(a.get("file"), str)
+              and a["file"] == os.path.basename(a["file"]) and a["file"].endswith(".npy"))
+        if not ok:
+            raise bad(f"'arrays' entry {a!r}")
+    ends = 0
+    for d in documents:
+        if not (isinstance(d, dict) and _is_int(d.get("start")) and _is_int(d.get("length"))
+                and d["start"] == ends and d["length"] >= 0):
+            raise bad(f"'documents' entry {d!r} (documents must follow each other from 0)")
+        ends += d["length"]
+    if documents and ends != n_chars:
+        raise bad(f"'documents' list: they cover {ends} characters, n_chars says {n_chars}")
+
+
 class Recording:
     """An opened recording directory. Activations are (n_chars, n_units) memmaps, unit last."""
 
@@ -215,6 +246,7 @@ class Recording:
             self.documents = list(m["documents"])
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{mpath} is missing or has a bad entry {e}; record again") from None
+        _check_manifest(mpath, self.n_chars, self.chars, self.arrays, self.documents)
         self._text = None
         self._char_ix = None
 
@@ -257,6 +289,9 @@ class Recording:
                     self._text = f.read().decode("utf-8")
             except FileNotFoundError:
                 raise ValueError(f"{path} is missing; the recording is damaged, record again") from None
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{path} is not UTF-8 (byte {e.start}); the recording is damaged, "
+                                 "record again") from None
             if len(self._text) != self.n_chars:
                 raise ValueError(f"{path} has {len(self._text)} characters but the manifest says "
                                  f"{self.n_chars}; the recording is damaged, record again")
@@ -271,8 +306,12 @@ class Recording:
         """(n_chars,) index of each character in the recording's vocabulary."""
         if self._char_ix is None:
             c2i = {c: i for i, c in enumerate(self.chars)}
-            self._char_ix = np.fromiter((c2i.get(c, -1) for c in self.text), dtype=np.int64,
-                                        count=self.n_chars)
+            ix = np.fromiter((c2i.get(c, -1) for c in self.text), dtype=np.int64, count=self.n_chars)
+            if (ix < 0).any():
+                t = int(np.argmax(ix < 0))
+                raise ValueError(f"{self.path}: character {self.text[t]!r} at position {t} is not in the "
+                                 "manifest's vocabulary; the recording is damaged, record again")
+            self._char_ix = ix
         return self._char_ix
 
     def check_model(self, model):

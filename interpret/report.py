@@ -21,13 +21,13 @@ def choose_features(text, names=(), regexes=(), files=()):
     for path in files:
         custom.extend(F.load_feature_file(path))
     names = [n for n in names if n]
+    everything = F.get_features(None, extra=custom)  # raises if a user feature takes a taken name
     if "all" in names:
-        return F.get_features(None) + custom
+        return everything
     if names:
         return F.get_features(names, extra=custom)
     domain = "code" if looks_like_code(text) else "prose"
-    builtins = [f for f in F.get_features(None) if f.domain in (domain, "any")]
-    return builtins + custom
+    return [f for f in everything if f.domain in (domain, "any") or f in custom]
 
 
 def feature_values(recording, feats):
@@ -71,7 +71,15 @@ def scan_control(recording, feats, *, n_shifts=200, seed=0, init_seed=12345, pro
     from interpret.model import Model
     from interpret.record import run_in_memory
 
-    info = recording.manifest.get("model", {})
+    info = recording.manifest.get("model")
+    if not isinstance(info, dict) or not all(isinstance(info.get(k), int) and info[k] > 0
+                                             for k in ("hidden_size", "n_layers")):
+        raise ValueError(f"{recording.path}/manifest.json lacks the model's hidden_size and n_layers, which "
+                         "--control untrained needs; record again")
+    sizes = {n for _, _, n in recording.kinds()}
+    if sizes != {info["hidden_size"]}:
+        raise ValueError(f"{recording.path}/manifest.json says the model has {info['hidden_size']} units, but its "
+                         f"arrays have {', '.join(map(str, sorted(sizes)))}; the recording is damaged, record again")
     model = Model.init(recording.chars, info.get("hidden_size"), arch=info.get("arch", "rnn"),
                        seed=init_seed, n_layers=info.get("n_layers", 1))
     acts = run_in_memory(model, recording.text, recording.doc_starts,

@@ -281,7 +281,7 @@ def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", mi
         bad = ~np.isfinite(a).all(axis=0)
         if bad.any():
             raise ValueError(f"unit {j0 + int(np.argmax(bad))} (layer {layer}, kind {kind}) has "
-                             "non-finite activations; re-record it (float16 may overflow)")
+                             "non-finite activations (NaN or Inf); re-record it (float16 may overflow)")
         const = np.ptp(a, axis=0) == 0
         stats = _block_stats(a, feats, codes, shifts, chunk_rows)
         return [s and dict(s, const=const) for s in stats], a.shape[1]

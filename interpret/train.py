@@ -125,6 +125,11 @@ def load_checkpoint(path, text, trainer):
         what = "`interpret train`" if trainer == "faithful" else "batched training"
         raise ValueError(f"{path} is not a checkpoint of {what} (no optimizer state); "
                          "start a new run without --resume")
+    keys = ("n", "p") if trainer == "faithful" else ("n", "pos")
+    r = meta["resume"]
+    if not (isinstance(r, dict) and all(isinstance(r.get(k), int) and r[k] >= 0 for k in keys)):
+        raise ValueError(f"{path} has a damaged 'resume' entry in its meta ({r!r}); it cannot be resumed, "
+                         "start a new run without --resume")
     if meta.get("corpus_sha256") != text_sha256(text):
         raise ValueError(f"{path} was trained on a different text (corpus sha256 differs); "
                          "resume with the same training text")
@@ -217,7 +222,7 @@ def sample(model, n=200, *, prime="", temperature=1.0, argmax=False, seed=None):
         shown = ""
     else:
         shown = prime
-    ix, _ = model.encode(prime)
+    ix, _ = model.encode(prime, hint="remove them from --prime")
     h = None
     if len(ix) > 1:
         _, _, h = model.run(ix[:-1], logits=False)
@@ -233,12 +238,16 @@ def read_text(path, encoding="utf-8"):
         raw = f.read()
     if not raw:
         raise ValueError(f"{path} is empty; give a file with some text")
-    if b"\x00" in raw[:65536]:
-        raise ValueError(f"{path} looks binary (it contains NUL bytes); give a text file")
+    binary = f"{path} looks binary (it contains NUL bytes); give a text file (UTF-16: --encoding utf-16)"
     try:
-        return raw.decode(encoding)
+        text = raw.decode(encoding)
     except UnicodeDecodeError as e:
+        if b"\x00" in raw[:65536]:  # UTF-16/32 text has NUL bytes too, but decodes with its --encoding
+            raise ValueError(binary) from None
         raise ValueError(f"{path} is not valid {encoding} (byte {e.start}: {raw[e.start:e.start + 1]!r}); "
                          "convert it or pass --encoding (e.g. --encoding latin-1)") from None
     except LookupError:
         raise ValueError(f"unknown encoding {encoding!r}; use e.g. utf-8 or latin-1") from None
+    if "\x00" in text[:65536]:
+        raise ValueError(binary)
+    return text

@@ -116,7 +116,32 @@ def test_gated_file_with_a_missing_array_is_named(tmp_path):
 
 def test_probe_command(work):
     r = ok(run("probe", work / "run.rec", "-f", "in_quote", "-f", "position_in_line", "--kind", "c", "--json"))
-    data = json.loads(r.output)
+    data = json.loads(r.stdout)
     assert [d["feature"] for d in data] == ["in_quote", "position_in_line"]
     assert data[0]["metric"] == "auroc" and data[0]["best_unit"].startswith("L")
-    assert ok(run("probe", work / "run.rec", "-f", "in_quote")).output.count("in_quote") == 1
+    assert ok(run("probe", work / "run.rec", "-f", "in_quote")).stdout.count("in_quote") == 1
+
+
+def test_ablate_probe_gates_show_progress_on_stderr_and_q_silences_it(work):
+    """Like train/record/scan: a progress bar on stderr (stdout stays clean JSON); -q: nothing."""
+    cmds = {"ablate": ["ablate", work / "m.npz", work / "prose.txt", "--unit", 1, "--length", 300,
+                       "--random", 2, "--json"],
+            "probe": ["probe", work / "run.rec", "-f", "in_quote", "--json"],
+            "gates": ["gates", work / "run.rec", "-o", work / "gq.html", "--json", work / "gq.json"]}
+    labels = {"ablate": "ablating", "probe": "probing", "gates": "reading gates"}
+    for name, args in cmds.items():
+        loud, quiet = ok(run(*args)), ok(run(*args, "-q"))
+        assert labels[name] in loud.stderr and quiet.stderr == "", name
+        if name != "gates":
+            assert json.loads(loud.stdout) == json.loads(quiet.stdout), name
+    assert json.loads(ok(run(*cmds["ablate"], "-q")).stdout)["rows"][0]["n_chars"] == 299
+
+
+def test_ablate_unknown_characters_error_unless_asked(work, tmp_path):
+    (tmp_path / "t.txt").write_text(PROSE[:200] + "\u2713" + PROSE[200:400], encoding="utf-8")
+    args = ["ablate", work / "m.npz", tmp_path / "t.txt", "--unit", 1, "--random", 2, "--json", "-q"]
+    bad = run(*args)
+    assert bad.exit_code == 1 and "'\u2713'" in bad.stderr and "--unknown skip" in bad.stderr
+    skip = json.loads(ok(run(*args, "--unknown", "skip")).stdout)
+    space = json.loads(ok(run(*args, "--unknown", "space")).stdout)
+    assert skip["rows"][0]["n_chars"] == 399 and space["rows"][0]["n_chars"] == 400

@@ -22,6 +22,8 @@ def friendly(fn):
             return fn(*args, **kwargs)
         except (ValueError, FileNotFoundError, FloatingPointError) as e:
             raise click.ClickException(str(e)) from None
+        except (PermissionError, NotADirectoryError, IsADirectoryError) as e:  # the file system said no
+            raise click.ClickException(f"cannot use {e.filename}: {e.strerror}") from None
         except MemoryError:
             raise click.ClickException("out of memory; try a shorter text or --dtype float16") from None
     return wrapper
@@ -349,6 +351,8 @@ def scan(rec, features, feature_regex, feature_file, layer, kind, shifts, seed, 
     from interpret.record import Recording
     from interpret.scan import format_table, rows_to_csv, top_rows
 
+    if as_json and as_csv:
+        raise click.UsageError("give --json or --csv, not both")
     recording = Recording(rec)
     feats = report.choose_features(recording.text, features, feature_regex, feature_file)
     rows = report.scan_recording(recording, feats, layer=layer, kind=kind, n_shifts=shifts,

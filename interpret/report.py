@@ -52,9 +52,9 @@ def scan_arrays(kinds, fvals, char_ix, *, n_shifts=200, seed=0, progress_factory
 def scan_recording(recording, feats, *, layer=None, kind=None, n_shifts=200, seed=0,
                    progress_factory=None):
     """All rows for the recording's arrays (optionally one layer / kind)."""
+    for k in (kind.split(",") if kind else [None]):
+        recording.find(layer, k)  # raises, with the list of what there is, for a layer/kind it lacks
     chosen = [(l, k, recording.activations(l, k)) for l, k, _ in recording.kinds() if _wanted(l, k, layer, kind)]
-    if not chosen:
-        recording.find(layer, kind)  # raises with the list of what there is
     fvals = feature_values(recording, feats)
     return scan_arrays(chosen, fvals, recording.char_ix, n_shifts=n_shifts, seed=seed,
                        progress_factory=progress_factory)

@@ -357,6 +357,8 @@ def _catalogue():
     # units, layers, kinds out of range; sizes
     add("scan-layer", "scan {rnn_rec} --layer 4 -q", ["layer 4", "layer 0 kind h"])
     add("scan-kind", "scan {rnn_rec} --kind z -q", ["'z'", "layer 0 kind h"])
+    add("scan-kind-in-list", "scan {lstm_rec} -f in_quote --kind h,z -q", ["'z'", "layer 0 kind c"])
+    add("scan-json-and-csv", "scan {rnn_rec} -q --json --csv", ["--json", "--csv"])
     for opt, val in [("--shifts", 0), ("--shifts", 5), ("--shifts", -1), ("--top", 0), ("--control", "trained"),
                      ("--seed", "x")]:
         add(f"scan-{opt[2:]}-{val}", f"scan {{rnn_rec}} -q {opt} {val}", [opt, str(val)])
@@ -410,6 +412,8 @@ def _catalogue():
 
     # demo, features
     add("demo-out-is-file", "demo -o {prose_txt} -q", ["prose.txt", "file"])
+    add("demo-out-under-a-file", "demo -o {prose_txt}/sub -q", ["prose.txt/sub", "Not a directory"])
+    add("export-out-under-a-file", "export {rnn_rec} --unit 0 -o {prose_txt}/p.html", ["prose.txt", "does not exist"])
     add("features-extra-argument", "features in_quote", ["in_quote"])
     return cases
 
@@ -520,3 +524,6 @@ def test_crlf_line_features_hand_computed():
     assert F.line_length(text).tolist() == length
     assert F.chars_to_line_end(text).tolist() == to_end
     assert F.in_quote(text).tolist() == [0] * 11 + [1, 1, 0]
+    assert F.indent_level("  a\r\n\tb\rc").tolist() == [2, 2, 2, 2, 2, 8, 8, 8, 0]
+    assert F.in_quote('"a\r\n\r\nb"').tolist() == [1, 1, 1, 1, 0, 0, 0, 1]  # a CRLF blank line resets
+    assert F.in_quote('"a\r\rb"').tolist() == [1, 1, 1, 0, 0, 1]  # so does a lone-CR one

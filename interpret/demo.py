@@ -51,10 +51,7 @@ def run_demo(out, *, progress_factory=None, log=print):
 
 
 def _write_json(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
+    write_html(path, json.dumps(data, indent=1))  # any text, atomically: temp file beside it, then os.replace
 
 
 def _summary(rec, rows, control, rec_path, scan_path, html_path):

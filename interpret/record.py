@@ -16,23 +16,16 @@ import json
 import os
 import shutil
 import tempfile
-from datetime import datetime, timezone
 
 import numpy as np
 
-from interpret import __version__
 from interpret.blas import one_thread
+from interpret.manifest import FORMAT, FORMAT_VERSION, array_file, check_manifest, make_manifest  # noqa: F401
 from interpret.model import _umask
 from interpret.record_fast import LANES, run_rnn_lanes
 
-FORMAT = "interpret-recording"
-FORMAT_VERSION = 1
 CHUNK = 1 << 16  # characters per forward chunk: bounds the float64 working set to CHUNK x units
 DTYPES = ("float32", "float16")
-
-
-def array_file(layer, kind):
-    return f"L{layer}_{kind}.npy"
 
 
 def _log_softmax_pick(ys, nxt):
@@ -71,7 +64,7 @@ def record(model, documents, out, *, dtype="float32", unknown="error", model_pat
     tmp = tempfile.mkdtemp(prefix=".rec-", dir=os.path.dirname(os.path.abspath(out)))
     try:
         _write(model, encoded, docs, n_chars, tmp, dtype, progress)
-        manifest = _manifest(model, docs, n_chars, dtype, unknown, model_path)
+        manifest = make_manifest(model, docs, n_chars, dtype, unknown, model_path)
         with open(os.path.join(tmp, "manifest.json"), "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=1)
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give the usual permissions
@@ -177,49 +170,6 @@ def run_in_memory(model, text, doc_starts=(0,), dtype=np.float32, keep=None):
     return outs
 
 
-def _manifest(model, docs, n_chars, dtype, unknown, model_path):
-    return {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "tool_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model": {"path": os.path.abspath(model_path) if model_path else None,
-                  "sha256": model.sha256, "arch": model.arch,
-                  "hidden_size": model.hidden_size, "n_layers": model.n_layers,
-                  "meta": model.meta},
-        "chars": model.chars, "n_chars": n_chars, "dtype": dtype, "unknown": unknown,
-        "arrays": [{"layer": layer, "kind": kind, "n_units": n, "file": array_file(layer, kind)}
-                   for layer, kind, n in model.kinds()],
-        "documents": docs, "text_file": "text.txt", "loss_file": "loss.npy",
-    }
-
-
-def _is_int(x):
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _check_manifest(mpath, n_chars, chars, arrays, documents):
-    """Raise ValueError unless the manifest's entries have the types and ranges a recording writes."""
-    def bad(what):
-        return ValueError(f"{mpath} has a bad {what}; the recording is damaged, record again")
-    if n_chars < 0:
-        raise bad(f"n_chars {n_chars}")
-    if not all(isinstance(c, str) and len(c) == 1 for c in chars):
-        raise bad("'chars' entry (the vocabulary must be single characters)")
-    for a in arrays:
-        ok = (isinstance(a, dict) and _is_int(a.get("layer")) and a["layer"] >= 0 and isinstance(a.get("kind"), str)
-              and _is_int(a.get("n_units")) and a["n_units"] >= 0 and isinstance(a.get("file"), str)
-              and a["file"] == os.path.basename(a["file"]) and a["file"].endswith(".npy"))
-        if not ok:
-            raise bad(f"'arrays' entry {a!r}")
-    ends = 0
-    for d in documents:
-        if not (isinstance(d, dict) and _is_int(d.get("start")) and _is_int(d.get("length"))
-                and d["start"] == ends and d["length"] >= 0):
-            raise bad(f"'documents' entry {d!r} (documents must follow each other from 0)")
-        ends += d["length"]
-    if documents and ends != n_chars:
-        raise bad(f"'documents' list: they cover {ends} characters, n_chars says {n_chars}")
-
-
 class Recording:
     """An opened recording directory. Activations are (n_chars, n_units) memmaps, unit last."""
 
@@ -246,7 +196,7 @@ class Recording:
             self.documents = list(m["documents"])
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{mpath} is missing or has a bad entry {e}; record again") from None
-        _check_manifest(mpath, self.n_chars, self.chars, self.arrays, self.documents)
+        check_manifest(mpath, self.n_chars, self.chars, self.arrays, self.documents)
         self._text = None
         self._char_ix = None
 

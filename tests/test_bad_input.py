@@ -111,6 +111,8 @@ def _damage(src, dst, how):
         del man["n_chars"]
     elif how == "manifest_bad_arrays":
         man["arrays"] = [{"file": a} for a in arrays]
+    elif how == "manifest_file_path":
+        man["arrays"][0]["file"] = "../lstm.rec/L0_h.npy"
     elif how == "manifest_bad_units":
         for a in man["arrays"]:
             a["n_units"] = "four"
@@ -149,20 +151,21 @@ def _damage(src, dst, how):
         (dst / "text.txt").write_bytes(b"\xff" + raw[1:])
     else:
         raise AssertionError(how)
-    if how in ("manifest_format", "manifest_no_n_chars", "manifest_bad_arrays", "manifest_bad_units",
-               "manifest_bad_documents", "manifest_chars", "array_units"):
+    if how in ("manifest_format", "manifest_no_n_chars", "manifest_bad_arrays", "manifest_file_path",
+               "manifest_bad_units", "manifest_bad_documents", "manifest_chars", "array_units"):
         (dst / "manifest.json").write_text(json.dumps(man), encoding="utf-8")
 
 
 DAMAGES = ("no_manifest", "manifest_not_json", "manifest_list", "manifest_format", "manifest_no_n_chars",
-           "manifest_bad_arrays", "manifest_bad_units", "manifest_bad_documents", "manifest_chars",
-           "array_missing", "array_short", "array_units", "array_pickled", "array_truncated", "array_nan",
+           "manifest_bad_arrays", "manifest_file_path", "manifest_bad_units", "manifest_bad_documents",
+           "manifest_chars", "array_missing", "array_short", "array_units", "array_pickled", "array_truncated", "array_nan",
            "text_missing", "text_short", "text_not_utf8")
 # what each damage must be reported as (a piece of the one error line)
 DAMAGE_NEEDLE = {
     "no_manifest": "no manifest.json", "manifest_not_json": "not valid JSON", "manifest_list": "not an interpret",
     "manifest_format": "not an interpret", "manifest_no_n_chars": "n_chars",
-    "manifest_bad_arrays": "arrays", "manifest_bad_units": "arrays", "manifest_bad_documents": "documents",
+    "manifest_bad_arrays": "arrays", "manifest_file_path": "'../lstm.rec/L0_h.npy'",
+    "manifest_bad_units": "arrays", "manifest_bad_documents": "documents",
     "manifest_chars": "vocabulary", "array_missing": "missing", "array_short": "shape",
     "array_units": "shape", "array_pickled": "cannot be read", "array_truncated": "cannot be read",
     "array_nan": "NaN or Inf", "text_missing": "text.txt", "text_short": "characters", "text_not_utf8": "UTF-8",
@@ -261,22 +264,23 @@ def _catalogue():
     add("train-encoding-unknown", train + " --encoding klingon", ["'klingon'"], "file")
     for name, needles in MODEL_FILES:
         add(f"train-resume-{name}", train + " --resume {%s}" % name, needles, "file")
-    add("train-resume-not-checkpoint", train + " --resume {model_npz}", ["model.npz", "checkpoint", "without --resume"], "file")
-    add("train-resume-damaged-meta", train + " --resume {ckpt_resume_npz}", ["ckpt_resume.npz", "'halfway'"], "file")
+    add("train-resume-not-checkpoint", train + " --resume {model_npz}",
+        ["model.npz", "checkpoint", "without --resume"], "file")
+    add("train-resume-damaged-meta", train + " --resume {ckpt_resume_npz}",
+        ["ckpt_resume.npz", "'halfway'"], "file")
     add("train-resume-other-text", "train {latin1_txt} --encoding latin-1 -o {OUT} --iters 3 --resume {ckpt_npz}",
         ["ckpt.npz", "different text"], "file")
     add("train-out-is-dir", "train {prose_txt} -o {adir} --iters 3", ["adir", "directory"])
-    add("train-out-missing-dir", "train {prose_txt} -o {OUTDIR}/no/such/m.npz --iters 3 -q", ["no/such", "does not exist"])
-    for opt, val, needle in [("--hidden", 0, "--hidden"), ("--hidden", -3, "--hidden"), ("--seq-length", 0, "--seq-length"),
-                             ("--iters", 0, "--iters"), ("--iters", -5, "--iters"), ("--lr", 0, "--lr"),
-                             ("--lr", -1, "--lr"), ("--layers", 0, "--layers"), ("--batch-size", 0, "--batch-size"),
-                             ("--clip", -1, "--clip"), ("--val-fraction", 1, "--val-fraction"),
-                             ("--sample-every", -1, "--sample-every"), ("--checkpoint-every", -1, "--checkpoint-every"),
-                             ("--val-every", -1, "--val-every"), ("--arch", "cnn", "cnn"), ("--optimizer", "sgd", "sgd"),
-                             ("--seed", "x", "--seed"), ("--lr", "fast", "fast")]:
-        add(f"train-{opt[2:]}-{val}", f"train {{prose_txt}} -o {{OUT}} {opt} {val} -q", [needle, str(val)], "file")
+    add("train-out-missing-dir", "train {prose_txt} -o {OUTDIR}/no/such/m.npz --iters 3 -q",
+        ["no/such", "does not exist"])
+    for opt, val in [("--hidden", 0), ("--hidden", -3), ("--seq-length", 0), ("--iters", 0), ("--iters", -5),
+                     ("--lr", 0), ("--lr", -1), ("--lr", "fast"), ("--layers", 0), ("--batch-size", 0),
+                     ("--clip", -1), ("--val-fraction", 1), ("--sample-every", -1), ("--checkpoint-every", -1),
+                     ("--val-every", -1), ("--arch", "cnn"), ("--optimizer", "sgd"), ("--seed", "x")]:
+        add(f"train-{opt[2:]}-{val}", f"train {{prose_txt}} -o {{OUT}} {opt} {val} -q", [opt, str(val)], "file")
     add("train-rnn-layers-2", train + " --layers 2", ["--layers 2", "--arch lstm"], "file")
-    add("train-batch-too-big", train + " --arch lstm --batch-size 500 --seq-length 25", ["--batch-size 500"], "file")
+    add("train-batch-too-big", train + " --arch lstm --batch-size 500 --seq-length 25", ["--batch-size 500"],
+        "file")
     add("train-unknown-option", train + " --hiden 4", ["--hiden"], "file")
 
     # sample
@@ -311,7 +315,8 @@ def _catalogue():
     add("record-unknown-policy", rec + " --unknown drop", ["drop"], "dir")
     add("record-out-is-file", "record {model_npz} {prose_txt} -o {prose_txt} -q", ["prose.txt", "not a recording"])
     add("record-out-is-dir", "record {model_npz} {prose_txt} -o {adir}/.. -q", ["not a recording"])
-    add("record-out-missing-dir", "record {model_npz} {prose_txt} -o {OUTDIR}/no/such/r.rec -q", ["no/such", "does not exist"])
+    add("record-out-missing-dir", "record {model_npz} {prose_txt} -o {OUTDIR}/no/such/r.rec -q",
+        ["no/such", "does not exist"])
     add("record-no-text", "record {model_npz} -o {OUT}", ["TEXTS"], "dir")
 
     # recordings: scan, export, view, gates, probe on each damage
@@ -320,7 +325,8 @@ def _catalogue():
     outs = {"export": "file", "gates": "file"}
     for cmd, line in reader.items():
         add(f"{cmd}-rec-missing", line.replace("{R}", "{missing}"), ["nope.txt", "does not exist"], outs.get(cmd))
-        add(f"{cmd}-rec-is-file", line.replace("{R}", "{prose_txt}"), ["prose.txt", "not a recording"], outs.get(cmd))
+        add(f"{cmd}-rec-is-file", line.replace("{R}", "{prose_txt}"), ["prose.txt", "not a recording"],
+            outs.get(cmd))
         add(f"{cmd}-rec-empty-dir", line.replace("{R}", "{adir}"), ["adir", "manifest.json"], outs.get(cmd))
         for how in DAMAGES:
             if how in SKIP.get(cmd, ()):
@@ -330,7 +336,8 @@ def _catalogue():
                 outs.get(cmd))
 
     # features: unknown names, regexes, feature files
-    feats = {"scan": "scan {rnn_rec} --shifts 10 -q", "export": "export {rnn_rec} --gallery --shifts 10 -q -o {OUT}"}
+    feats = {"scan": "scan {rnn_rec} --shifts 10 -q",
+             "export": "export {rnn_rec} --gallery --shifts 10 -q -o {OUT}"}
     for cmd, line in feats.items():
         o = outs.get(cmd)
         add(f"{cmd}-feature-unknown", line + " -f nope", ["'nope'", "interpret features"], o)
@@ -346,7 +353,8 @@ def _catalogue():
                             ("ff_shape_py", ["'short'", "shape (1,)"]), ("ff_nan_py", ["'nanny'", "nan"]),
                             ("ff_text_py", ["'wordy'", "not numbers"]),
                             ("ff_syntax_py", ["ff_syntax.py", "syntax error", "line 1"]),
-                            ("ff_none_py", ["ff_none.py", "no features"]), ("ff_twice_py", ["'in_quote'", "twice"]),
+                            ("ff_none_py", ["ff_none.py", "no features"]),
+                            ("ff_twice_py", ["'in_quote'", "twice"]),
                             ("ff_latin1_py", ["ff_latin1.py", "UTF-8"]), ("ff_binary_py", ["ff_binary.py"])]:
             add(f"{cmd}-feature-file-{ff}", line + " --feature-file {%s}" % ff, needles, o)
     add("probe-feature-unknown", "probe {rnn_rec} -f nope", ["'nope'", "interpret features"])
@@ -369,18 +377,22 @@ def _catalogue():
     exp = "export {rnn_rec} -o {OUT}"
     for args, needles in [("--unit 8", ["unit 8", "0-7"]), ("--unit -1", ["unit -1", "0-7"]),
                           ("", ["--unit"]), ("--unit 0 --layer 2", ["layer 2"]), ("--unit 0 --kind c", ["'c'"]),
-                          ("--unit 0 --start -1", ["--start", "-1"]), ("--unit 0 --start 600", ["--start 600", "600 characters"]),
+                          ("--unit 0 --start -1", ["--start", "-1"]),
+                          ("--unit 0 --start 600", ["--start 600", "600 characters"]),
                           ("--unit 0 --length 0", ["--length", "0"]), ("--unit x", ["--unit", "'x'"]),
-                          ("--gallery --top 0 -q", ["--top", "0"]), ("--gallery --shifts 0 -q", ["--shifts", "0"])]:
+                          ("--gallery --top 0 -q", ["--top", "0"]),
+                          ("--gallery --shifts 0 -q", ["--shifts", "0"])]:
         add(f"export-{args.replace(' ', '') or 'no-unit'}", f"{exp} {args}", needles, "file")
     for sj, needles in [("missing", ["nope.txt"]), ("sj_bad_json", ["sj_bad.json", "not valid scan JSON"]),
                         ("sj_empty_json", ["sj_empty.json", "not valid scan JSON"]),
-                        ("sj_keys_json", ["sj_keys.json", "unit"]), ("sj_other_json", ["sj_other.json", "unit 99"]),
+                        ("sj_keys_json", ["sj_keys.json", "unit"]),
+                        ("sj_other_json", ["sj_other.json", "unit 99"]),
                         ("sj_latin1_json", ["sj_latin1.json"]), ("sj_dict_json", ["sj_dict.json", "scan rows"])]:
         add(f"export-scan-{sj}", exp + " --gallery --scan {%s}" % sj, needles, "file")
         add(f"view-scan-{sj}", "view {rnn_rec} --no-show --scan {%s}" % sj, needles)
     add("export-out-is-dir", "export {rnn_rec} --unit 0 -o {adir}", ["adir", "directory"])
-    add("export-out-missing-dir", "export {rnn_rec} --unit 0 -o {OUTDIR}/no/such/p.html", ["no/such", "does not exist"])
+    add("export-out-missing-dir", "export {rnn_rec} --unit 0 -o {OUTDIR}/no/such/p.html",
+        ["no/such", "does not exist"])
     add("view-port-0", "view {rnn_rec} --no-show --port 0", ["--port", "0"])
     add("view-port-big", "view {rnn_rec} --no-show --port 70000", ["--port", "70000"])
     add("gates-no-gates", "gates {rnn_rec} -o {OUT}", ["no gate arrays", "LSTM"], "file")
@@ -390,7 +402,8 @@ def _catalogue():
         ["no/such", "does not exist"], "file")
     add("gates-json-is-dir", "gates {lstm_rec} -o {OUT} --json {adir}", ["adir", "directory"], "file")
     for args, needles in [("-f in_quote --layer 3", ["layer 3"]), ("-f in_quote --kind z", ["'z'"]),
-                          ("-f in_quote --max-rows 0", ["--max-rows", "0"]), ("-f in_quote --max-rows 50", ["--max-rows", "50"])]:
+                          ("-f in_quote --max-rows 0", ["--max-rows", "0"]),
+                          ("-f in_quote --max-rows 50", ["--max-rows", "50"])]:
         add(f"probe-{args[12:].replace(' ', '')}", f"probe {{lstm_rec}} {args}", needles)
     add("probe-too-short", "probe {short_rec} -f in_quote", ["20 characters", "too few"])
 
@@ -402,7 +415,8 @@ def _catalogue():
         add(f"ablate-text-{name}", abl.replace("{prose_txt}", "{%s}" % name), needles)
     add("ablate-text-unknown-chars", abl.replace("{prose_txt}", "{allunknown_txt}"), ["'\u2713'", "vocabulary"])
     add("ablate-encoding-unknown", abl + " --encoding klingon", ["'klingon'"])
-    for args, needles in [("--unit 8", ["unit 8", "0-7"]), ("--unit -2", ["unit -2", "0-7"]), ("--layer 1", ["layer 1"]),
+    for args, needles in [("--unit 8", ["unit 8", "0-7"]), ("--unit -2", ["unit -2", "0-7"]),
+                          ("--layer 1", ["layer 1"]),
                           ("--kind c", ["'c'"]), ("--kind z", ["'z'"]), ("--mode half", ["half"]),
                           ("--random 0", ["--random", "0"]), ("--start -1", ["--start", "-1"]),
                           ("--length 1", ["--length", "1"]), ("--length 0", ["--length", "0"]),
@@ -413,7 +427,8 @@ def _catalogue():
     # demo, features
     add("demo-out-is-file", "demo -o {prose_txt} -q", ["prose.txt", "file"])
     add("demo-out-under-a-file", "demo -o {prose_txt}/sub -q", ["prose.txt/sub", "Not a directory"])
-    add("export-out-under-a-file", "export {rnn_rec} --unit 0 -o {prose_txt}/p.html", ["prose.txt", "does not exist"])
+    add("export-out-under-a-file", "export {rnn_rec} --unit 0 -o {prose_txt}/p.html",
+        ["prose.txt", "does not exist"])
     add("features-extra-argument", "features in_quote", ["in_quote"])
     return cases
 
@@ -493,7 +508,9 @@ def test_unknown_skip_and_space_are_the_way_out(ws, tmp_path):
 
 def test_a_resumed_run_with_the_same_text_works(ws, tmp_path):
     shutil.copy(ws / "ckpt.npz", tmp_path / "c.npz")
-    ok(run("train", ws / "prose.txt", "-o", tmp_path / "c.npz", "--resume", tmp_path / "c.npz", "--iters", 2, "-q"))
+    r = ok(run("train", ws / "prose.txt", "-o", tmp_path / "c.npz", "--resume", tmp_path / "c.npz",
+               "--iters", 2, "-q"))
+    assert "trained 2 iterations" in r.stdout and Model.load(tmp_path / "c.npz").meta["iterations"] == 2
 
 
 # ---- CRLF and lone CR: one line break each, through the CLI ----------------------------------
@@ -509,7 +526,8 @@ def test_crlf_and_lone_cr_texts_keep_their_breaks_and_lines(ws, tmp_path):
         length = F.evaluate(F.FEATURES["line_length"], rec.text, rec.doc_starts)
         to_end = F.evaluate(F.FEATURES["chars_to_line_end"], rec.text, rec.doc_starts)
         assert first == n and list(pos[:3]) == [0, 1, 2] and list(pos[n:n + len(br) + 1]) == [n] * len(br) + [0]
-        assert set(length[:n + len(br)]) == {n} and to_end[0] == n and list(to_end[n - 1:n + len(br)]) == [1] + [0] * len(br)
+        assert set(length[:n + len(br)]) == {n} and to_end[0] == n
+        assert list(to_end[n - 1:n + len(br)]) == [1] + [0] * len(br)
         rows = json.loads(ok(run("scan", out, "-f", "position_in_line", "--shifts", 10, "--json", "-q")).output)
         assert len(rows) == 8 and all(r["feature"] == "position_in_line" for r in rows)
 

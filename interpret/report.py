@@ -23,8 +23,9 @@ def choose_features(text, names=(), regexes=(), files=()):
     names = [n for n in names if n]
     if "all" in names:
         return F.get_features(None) + custom
-    if names:
-        return F.get_features(names, extra=custom)
+    if names:  # the named ones, then every user feature (given, so wanted) not already named
+        chosen = F.get_features(names, extra=custom)
+        return chosen + [f for f in custom if f not in chosen]
     domain = "code" if looks_like_code(text) else "prose"
     builtins = [f for f in F.get_features(None) if f.domain in (domain, "any")]
     return builtins + custom

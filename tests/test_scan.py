@@ -402,3 +402,11 @@ def test_rows_to_csv_writes_the_fixed_columns(tmp_path):
     rows_to_csv(rows, path)
     assert path.read_bytes().decode() == buf.getvalue()
     assert [p.name for p in tmp_path.iterdir()] == ["scan.csv"]
+
+
+def test_named_features_keep_the_users_regex_features():
+    from interpret.report import choose_features
+    names = [f.name for f in choose_features('say "hi"\n', ["in_quote"], ["vowel=[aeiou]"])]
+    assert names == ["in_quote", "vowel"]
+    names = [f.name for f in choose_features('say "hi"\n', ["vowel", "in_quote"], ["vowel=[aeiou]"])]
+    assert names == ["vowel", "in_quote"]  # named once, in the order asked

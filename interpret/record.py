@@ -189,6 +189,16 @@ def _manifest(model, docs, n_chars, dtype, unknown, model_path):
     }
 
 
+def _left_over(path):
+    """A hint when `record` was killed between its two renames: the previous recording is beside path."""
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    name = os.path.basename(os.path.abspath(path)) + ".old-"
+    old = sorted(f for f in os.listdir(folder) if f.startswith(name)) if os.path.isdir(folder) else []
+    if old and not os.path.exists(path):
+        return f"; an interrupted `interpret record` left the previous one at {os.path.join(folder, old[-1])}"
+    return ""
+
+
 class Recording:
     """An opened recording directory. Activations are (n_chars, n_units) memmaps, unit last."""
 
@@ -196,7 +206,8 @@ class Recording:
         self.path = os.fspath(path)
         mpath = os.path.join(self.path, "manifest.json")
         if not os.path.isdir(self.path):
-            raise ValueError(f"{self.path} is not a recording directory (make one with `interpret record`)")
+            raise ValueError(f"{self.path} is not a recording directory (make one with `interpret record`)"
+                             + _left_over(self.path))
         if not os.path.isfile(mpath):
             raise ValueError(f"{self.path} has no manifest.json; it is not a recording "
                              "(make one with `interpret record`)")

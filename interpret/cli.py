@@ -253,11 +253,9 @@ def record(model, texts, out, dtype, unknown, encoding, quiet):
     with bar(total, "recording", quiet) as pbar:
         rec = run_record(m, docs, out, dtype=dtype, unknown=unknown, model_path=model,
                          progress=pbar.update)
-    loss = rec.loss
-    import numpy as np
     click.echo(f"recorded {rec.n_chars} characters in {len(docs)} document(s), "
                f"{', '.join(f'layer {a} {k} ({n} units)' for a, k, n in rec.kinds())}; "
-               f"mean loss {float(np.nanmean(loss)):.4f} nats/char; wrote {out}")
+               f"mean loss {rec.mean_loss():.4f} nats/char; wrote {out}")
 
 
 # ---- scan -------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from interpret.record_fast import LANES, run_rnn_lanes
 
 FORMAT = "interpret-recording"
 FORMAT_VERSION = 1
-CHUNK = 1 << 16  # characters per forward chunk: bounds the float64 working set to CHUNK x units
+CHUNK = 1 << 14  # characters per forward chunk: bounds the float64 working set to CHUNK x units
 DTYPES = ("float32", "float16")
 
 

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from interpret import export, features as F
+from interpret import budget, export, features as F
 from interpret.scan import FeatureValues, add_qvalues, scan, top_rows
 
 def looks_like_code(text):
@@ -43,9 +43,10 @@ def scan_arrays(kinds, fvals, char_ix, *, n_shifts=200, seed=0, progress_factory
     for layer, kind, acts in kinds:
         n_units = acts.shape[1]
         label = f"scanning layer {layer} {kind}"
+        block, workers = budget.scan_layout(len(char_ix), n_units, len(fvals))  # what fits in memory
         with _bar(progress_factory, n_units * len(fvals), label) as pbar:
             rows += scan(acts, fvals, char_ix, n_shifts=n_shifts, seed=seed, layer=layer, kind=kind,
-                         progress=pbar.update)
+                         progress=pbar.update, block_units=block, workers=workers)
     add_qvalues(rows)
     return rows
 
@@ -56,6 +57,7 @@ def scan_recording(recording, feats, *, layer=None, kind=None, n_shifts=200, see
     chosen = [(l, k, recording.activations(l, k)) for l, k, _ in recording.kinds() if _wanted(l, k, layer, kind)]
     if not chosen:
         recording.find(layer, kind)  # raises with the list of what there is
+    budget.scan_layout(recording.n_chars, 1, len(feats))  # too big even unit by unit: say so before computing features
     fvals = feature_values(recording, feats)
     return scan_arrays(chosen, fvals, recording.char_ix, n_shifts=n_shifts, seed=seed,
                        progress_factory=progress_factory)

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from interpret import features as F
@@ -17,8 +17,9 @@ from interpret.model import Model
 from interpret.record import Recording, record
 from interpret.scan import MIN_CHARS, FeatureValues, scan
 
-FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-SLOW = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink]  # no "explain": it parses source
+FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow], phases=PHASES)
+SLOW = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow], phases=PHASES)
 
 # pieces a hostile or careless text is made of
 PIECES = ["\r\n", "\r", "\n", "\n\n", "\t", " ", '"', "'", "(", ")", "[", "]", "{", "}", "/*", "*/", "//",

@@ -2,6 +2,7 @@
 import functools
 import json
 import os
+import re
 import sys
 import time
 
@@ -288,11 +289,9 @@ def record(model, texts, out, dtype, unknown, encoding, quiet):
     with bar(total, "recording", quiet) as pbar:
         rec = run_record(m, docs, out, dtype=dtype, unknown=unknown, model_path=model,
                          progress=pbar.update)
-    loss = rec.loss
-    import numpy as np
     click.echo(f"recorded {rec.n_chars} characters in {len(docs)} document(s), "
                f"{', '.join(f'layer {a} {k} ({n} units)' for a, k, n in rec.kinds())}; "
-               f"mean loss {float(np.nanmean(loss)):.4f} nats/char; wrote {out}")
+               f"mean loss {rec.mean_loss():.4f} nats/char; wrote {out}")
 
 
 # ---- scan -------------------------------------------------------------------------------------
@@ -302,7 +301,8 @@ feature_options = [
     click.option("--feature-regex", multiple=True, metavar="NAME=PATTERN",
                  help="Add a binary feature: characters inside matches of PATTERN."),
     click.option("--feature-file", multiple=True, type=IN_FILE,
-                 help="Add features from a Python file (runs that file's code: trust it)."),
+                 help="Add features from a Python file. This runs the file's Python code with your "
+                      "permissions: use only files you trust."),
     click.option("--layer", type=int, default=None, help="Only this layer (default: all)."),
     click.option("--kind", default=None, help="Only this kind, e.g. h or c; scan takes a list, h,c (default: all)."),
     click.option("--shifts", default=200, show_default=True, type=click.IntRange(min=10),
@@ -474,12 +474,15 @@ def demo(out, quiet):
 @click.option("--port", default=5006, show_default=True, type=click.IntRange(1, 65535),
               help="Port on 127.0.0.1.")
 @click.option("--show/--no-show", default=True, show_default=True, help="Open the page in a web browser.")
+@click.option("--allow-origin", "origins", multiple=True, metavar="HOST[:PORT]",
+              help="Also accept browser connections from this origin (repeatable), e.g. localhost:8080 "
+                   "behind an ssh tunnel. Default: only 127.0.0.1:PORT and localhost:PORT.")
 @friendly
-def view(rec, scan_json, port, show):
+def view(rec, scan_json, port, show, origins):
     """Explore every unit live: the Bokeh viewer on http://127.0.0.1:PORT/viewer (Ctrl-C stops it).
 
     Checks that the recording (and the scan) load, then runs `bokeh serve` on the viewer app,
-    bound to 127.0.0.1 only.
+    bound to 127.0.0.1 only; pages from other origins cannot connect unless --allow-origin names them.
 
     \b
     Example:
@@ -494,6 +497,10 @@ def view(rec, scan_json, port, show):
     from interpret.record import Recording
     from interpret.report import load_scan_json
 
+    for o in origins:
+        if not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+", o) or o.startswith(":"):
+            raise click.BadParameter(f"{o!r} is not an origin; give HOST[:PORT], e.g. localhost:8080",
+                                     param_hint="--allow-origin")
     recording = Recording(rec)
     recording.text  # noqa: B018  (reads and checks the text)
     for layer, kind, _ in recording.kinds():
@@ -507,7 +514,9 @@ def view(rec, scan_json, port, show):
     args = [os.path.abspath(rec)] + (["--scan", os.path.abspath(scan_json)] if scan_json else [])
     cmd = [sys.executable, "-m", "bokeh", "serve", str(root / "viewer"), "--address", "127.0.0.1",
            "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}",
-           "--allow-websocket-origin", f"localhost:{port}", *(["--show"] if show else []), "--args", *args]
+           "--allow-websocket-origin", f"localhost:{port}",
+           *[a for o in origins for a in ("--allow-websocket-origin", o)],
+           *(["--show"] if show else []), "--args", *args]
     paths = (str(root), os.environ.get("PYTHONPATH"))  # the subprocess imports this same interpret
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
     info(f"serving http://127.0.0.1:{port}/viewer  (Ctrl-C to stop)")

@@ -151,8 +151,8 @@ class Model:
         return cls(params, chars, arch=arch, meta=meta)
 
     # ---- text <-> indices --------------------------------------------------------------------
-    def encode(self, text, unknown="error", hint="use --unknown skip or --unknown space"):
-        """Text -> (indices (T,) int64, kept text). `unknown`: error | skip | space; `hint`: the way out."""
+    def encode(self, text, unknown="error", hint="use --unknown skip or --unknown space", dtype=np.int64):
+        """Text -> (indices (T,) as dtype, kept text). `unknown`: error | skip | space; `hint`: the way out."""
         if unknown not in UNKNOWN_POLICIES:
             raise ValueError(f"unknown policy {unknown!r}; use one of {', '.join(UNKNOWN_POLICIES)}")
         c2i = self.char_to_ix
@@ -174,8 +174,20 @@ class Model:
                 text = "".join(ch if ch in c2i else " " for ch in text)
             else:
                 text = "".join(ch for ch in text if ch in c2i)
-        ix = np.fromiter((c2i[ch] for ch in text), dtype=np.int64, count=len(text))
-        return ix, text
+        return self._indices(text, dtype), text
+
+    def _indices(self, text, dtype, chunk=1 << 20):
+        """Indices of a text whose characters are all in the vocabulary, as `dtype`, chunk by chunk."""
+        out = np.empty(len(text), dtype=dtype)
+        if any(len(c) != 1 for c in self.chars):  # not one code point each: look them up one by one
+            out[:] = np.fromiter((self.char_to_ix[ch] for ch in text), dtype=np.int64, count=len(text))
+            return out
+        codes = np.array([ord(c) for c in self.chars], dtype=np.uint32)  # sorted vocabulary: sorted codes
+        order = np.argsort(codes)
+        for a in range(0, len(text), chunk):  # (chunk,) code points at a time: no (N,) temporaries
+            cp = np.frombuffer(text[a:a + chunk].encode("utf-32-le", "surrogatepass"), dtype="<u4")
+            out[a:a + len(cp)] = order[np.searchsorted(codes, cp, sorter=order)]
+        return out
 
     def decode(self, ix):
         return "".join(self.chars[i] for i in ix)

@@ -24,8 +24,13 @@ from interpret.manifest import FORMAT, FORMAT_VERSION, array_file, check_manifes
 from interpret.model import _umask
 from interpret.record_fast import LANES, run_rnn_lanes
 
-CHUNK = 1 << 16  # characters per forward chunk: bounds the float64 working set to CHUNK x units
+CHUNK = 1 << 14  # characters per forward chunk: bounds the float64 working set to CHUNK x units
 DTYPES = ("float32", "float16")
+
+
+def index_dtype(vocab_size):
+    """The smallest integer type for character indices: 1 byte a character for most texts."""
+    return np.uint8 if vocab_size <= 256 else np.uint16 if vocab_size <= 65536 else np.int64
 
 
 def _log_softmax_pick(ys, nxt):
@@ -49,7 +54,7 @@ def record(model, documents, out, *, dtype="float32", unknown="error", model_pat
     encoded, docs, start = [], [], 0
     for name, text in documents:
         try:
-            ix, kept = model.encode(text, unknown=unknown)
+            ix, kept = model.encode(text, unknown=unknown, dtype=index_dtype(model.vocab_size))
         except ValueError as e:
             raise ValueError(f"{name}: {e}") from None
         if len(ix) == 0:
@@ -119,25 +124,24 @@ def _fill(model, doc_ix, doc_starts, outs, loss, progress=None, lanes=LANES):
     if model.arch != "rnn" or list(outs) != [(0, "h")]:
         return _fill_by_document(model, doc_ix, doc_starts, outs, loss, progress)
     out, P = outs[(0, "h")], model.params
-    ix = np.concatenate(doc_ix)
-    last = np.zeros(len(ix), dtype=bool)                  # the last character of each document
-    last[np.asarray(doc_starts[1:], dtype=np.int64) - 1] = True
-    last[-1] = True
-    nxt = np.append(ix[1:], 0)                            # the character each row predicts
+    ix = np.concatenate(doc_ix)                           # (N,) small ints, in global row order
+    n = len(ix)
+    ends = np.append(np.asarray(doc_starts[1:], dtype=np.int64), n) - 1  # each document's last row
 
     def write(rows, states):                              # rows (M,) or a slice, states (M, H)
         out[rows] = states
         if loss is not None:
+            r = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows  # (M,) global rows
             ys = states @ P["Why"].T                      # (M, V) logits
             ys += P["by"]
-            chunk_loss = _log_softmax_pick(ys, nxt[rows])
-            chunk_loss[last[rows]] = np.nan
+            chunk_loss = _log_softmax_pick(ys, ix[np.minimum(r + 1, n - 1)])  # the next character
+            chunk_loss[np.isin(r, ends)] = np.nan         # nothing follows a document's last row
             loss[rows] = chunk_loss
         if progress:
             progress(len(states))
 
     with one_thread():  # (lanes, H) x (H, H) products are too small to split across cores
-        run_rnn_lanes(P, doc_ix, doc_starts, write, lanes=lanes, chunk_chars=CHUNK)
+        run_rnn_lanes(P, doc_ix, doc_starts, write, lanes=lanes, chunk_chars=CHUNK, ix=ix)
 
 
 def _fill_by_document(model, doc_ix, doc_starts, outs, loss, progress=None):
@@ -170,6 +174,16 @@ def run_in_memory(model, text, doc_starts=(0,), dtype=np.float32, keep=None):
     return outs
 
 
+def _left_over(path):
+    """A hint when `record` was killed between its two renames: the previous recording is beside path."""
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    name = os.path.basename(os.path.abspath(path)) + ".old-"
+    old = sorted(f for f in os.listdir(folder) if f.startswith(name)) if os.path.isdir(folder) else []
+    if old and not os.path.exists(path):
+        return f"; an interrupted `interpret record` left the previous one at {os.path.join(folder, old[-1])}"
+    return ""
+
+
 class Recording:
     """An opened recording directory. Activations are (n_chars, n_units) memmaps, unit last."""
 
@@ -177,7 +191,8 @@ class Recording:
         self.path = os.fspath(path)
         mpath = os.path.join(self.path, "manifest.json")
         if not os.path.isdir(self.path):
-            raise ValueError(f"{self.path} is not a recording directory (make one with `interpret record`)")
+            raise ValueError(f"{self.path} is not a recording directory (make one with `interpret record`)"
+                             + _left_over(self.path))
         if not os.path.isfile(mpath):
             raise ValueError(f"{self.path} has no manifest.json; it is not a recording "
                              "(make one with `interpret record`)")
@@ -229,6 +244,15 @@ class Recording:
         if arr.shape != (self.n_chars,):
             raise ValueError(f"loss.npy in {self.path} has shape {arr.shape}, expected ({self.n_chars},)")
         return arr
+
+    def mean_loss(self, chunk=1 << 20):
+        """Mean next-character loss in nats (NaN rows left out), read chunk by chunk."""
+        loss, total, count = self.loss, 0.0, 0
+        for a in range(0, self.n_chars, chunk):
+            part = np.asarray(loss[a:a + chunk], dtype=np.float64)
+            ok = ~np.isnan(part)
+            total, count = total + float(part[ok].sum()), count + int(ok.sum())
+        return total / count if count else float("nan")
 
     @property
     def text(self):

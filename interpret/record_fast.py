@@ -35,17 +35,18 @@ def split_lanes(lengths, lanes):
     return list(zip(cuts[:-1], cuts[1:]))
 
 
-def run_rnn_lanes(params, doc_ix, doc_starts, write, lanes=LANES, chunk_chars=CHUNK_CHARS):
+def run_rnn_lanes(params, doc_ix, doc_starts, write, lanes=LANES, chunk_chars=CHUNK_CHARS, ix=None):
     """Step every document of a vanilla RNN; write(rows, states (M, H)) per chunk.
 
     rows: the M global rows, (M,) ints, or a slice when there is a single lane.
 
-    doc_ix: list of (T_d,) index arrays, doc_starts: their global first rows.
+    doc_ix: list of (T_d,) index arrays, doc_starts: their global first rows; ix: their
+    concatenation, if the caller has it already.
     """
     lengths = np.array([len(d) for d in doc_ix])
     groups = split_lanes(lengths, lanes)
     B, H = len(groups), params["Whh"].shape[0]
-    ix = np.concatenate(doc_ix)                                   # (N,) in global row order
+    ix = np.concatenate(doc_ix) if ix is None else ix             # (N,) in global row order
     first = np.array([doc_starts[a] for a, _ in groups])          # (B,) lane's first global row
     span = np.array([lengths[a:b].sum() for a, b in groups])      # (B,) lane length
     resets = {}                                                   # step -> lanes starting a doc

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from interpret import export, features as F
+from interpret import budget, export, features as F
 from interpret.scan import FeatureValues, add_qvalues, scan, top_rows
 
 def looks_like_code(text):
@@ -24,8 +24,9 @@ def choose_features(text, names=(), regexes=(), files=()):
     everything = F.get_features(None, extra=custom)  # raises if a user feature takes a taken name
     if "all" in names:
         return everything
-    if names:
-        return F.get_features(names, extra=custom)
+    if names:  # the named ones, then every user feature (given, so wanted) not already named
+        chosen = F.get_features(names, extra=custom)
+        return chosen + [f for f in custom if f not in chosen]
     domain = "code" if looks_like_code(text) else "prose"
     return [f for f in everything if f.domain in (domain, "any") or f in custom]
 
@@ -42,9 +43,10 @@ def scan_arrays(kinds, fvals, char_ix, *, n_shifts=200, seed=0, progress_factory
     for layer, kind, acts in kinds:
         n_units = acts.shape[1]
         label = f"scanning layer {layer} {kind}"
+        block, workers = budget.scan_layout(len(char_ix), n_units, len(fvals))  # what fits in memory
         with _bar(progress_factory, n_units * len(fvals), label) as pbar:
             rows += scan(acts, fvals, char_ix, n_shifts=n_shifts, seed=seed, layer=layer, kind=kind,
-                         progress=pbar.update)
+                         progress=pbar.update, block_units=block, workers=workers)
     add_qvalues(rows)
     return rows
 
@@ -55,6 +57,7 @@ def scan_recording(recording, feats, *, layer=None, kind=None, n_shifts=200, see
     for k in (kind.split(",") if kind else [None]):
         recording.find(layer, k)  # raises, with the list of what there is, for a layer/kind it lacks
     chosen = [(l, k, recording.activations(l, k)) for l, k, _ in recording.kinds() if _wanted(l, k, layer, kind)]
+    budget.scan_layout(recording.n_chars, 1, len(feats))  # too big even unit by unit: say so before computing features
     fvals = feature_values(recording, feats)
     return scan_arrays(chosen, fvals, recording.char_ix, n_shifts=n_shifts, seed=seed,
                        progress_factory=progress_factory)

@@ -17,6 +17,7 @@ import numpy as np
 from interpret import __version__
 from interpret.blas import one_thread
 from interpret.faithful import GistStep
+from interpret.interrupt import SafePoints
 from interpret.model import Model
 
 PARAM_NAMES = ("Wxh", "Whh", "Why", "bh", "by")
@@ -96,6 +97,7 @@ class TrainState:
     def save(self, path):
         """A checkpoint is a model file that also carries the optimizer state (opt_* arrays)."""
         m = self.model
+        check_finite(m.params, self.n, path)
         m.meta.update(iterations=self.n, smooth_loss=self.smooth_loss,
                       loss_per_char=self.smooth_loss / m.meta["seq_length"],
                       resume={"n": self.n, "p": self.p})
@@ -136,6 +138,25 @@ def load_checkpoint(path, text, trainer):
     return model
 
 
+def check_finite(params, n, path):
+    """FloatingPointError (nothing written) if a parameter is NaN or infinite."""
+    bad = [k for k, v in params.items() if not np.isfinite(v).all()]
+    if bad:
+        raise FloatingPointError(f"the parameters ({', '.join(bad)}) became NaN or infinite at iteration {n}; "
+                                 f"{path} was not overwritten with them; lower --lr")
+
+
+def diverged(loss, n, path, saved_at):
+    """The one-line error for a non-finite loss: what happened, what is on disk, the way out."""
+    if not path:
+        kept = "nothing was saved"
+    elif saved_at is None:
+        kept = f"{path} was not changed"
+    else:
+        kept = f"{path} keeps iteration {saved_at}, the last good state"
+    return FloatingPointError(f"the loss became {loss} at iteration {n} ({kept}); lower --lr")
+
+
 def text_sha256(text):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -156,9 +177,12 @@ def train(state, text, iters, *, checkpoint_path=None, checkpoint_every=0, sampl
     stepper = GistStep(params, mem, L, lr)  # fast exact form of loss_and_grads + Adagrad
     stepper.bind(params, mem)  # params and mem become views into its flat buffers
     report_every = max(1, min(100, iters // 1000 or 1))
-    with one_thread():  # H x H products are too small to split across cores
+    saved_at = None  # the iteration last written to checkpoint_path in this call
+    # a diverging run overflows on its way to a NaN loss: no warnings, the loss check says it in one line
+    with one_thread(), np.errstate(over="ignore", invalid="ignore", divide="ignore"), SafePoints() as ctrl_c:
         try:
             while state.n < iters:
+                ctrl_c.check()  # between two whole iterations: the state saved below is consistent
                 if state.p + L + 1 >= len(data) or state.n == 0:
                     state.hprev = np.zeros(model.hidden_size)  # back to the start: forget the state
                     state.p = 0
@@ -175,10 +199,10 @@ def train(state, text, iters, *, checkpoint_path=None, checkpoint_every=0, sampl
                 if on_progress and state.n % report_every == 0:
                     on_progress(state.n, state.smooth_loss / L)
                 if not np.isfinite(state.smooth_loss):
-                    raise FloatingPointError(f"the loss became {state.smooth_loss} at iteration {state.n}; "
-                                             "lower --lr")
+                    raise diverged(loss, state.n, checkpoint_path, saved_at)
                 if checkpoint_path and checkpoint_every and state.n % checkpoint_every == 0:
                     state.save(checkpoint_path)
+                    saved_at = state.n
         except KeyboardInterrupt:
             if checkpoint_path:
                 state.save(checkpoint_path)

@@ -16,8 +16,9 @@ import time
 import numpy as np
 
 from interpret import __version__, gated
+from interpret.interrupt import SafePoints
 from interpret.model import Model
-from interpret.train import load_checkpoint, text_sha256
+from interpret.train import check_finite, diverged, load_checkpoint, text_sha256
 
 OPTIMIZERS = ("adam", "rmsprop")
 DTYPE = np.float32
@@ -78,6 +79,7 @@ class BatchedState:
 
     def save(self, path, with_optimizer=True):
         """Atomic checkpoint (float32): parameters, and with_optimizer the state to resume."""
+        check_finite(self.params, self.n, path)
         self.meta["resume"] = {"n": self.n, "pos": self.pos}
         extra = {}
         if with_optimizer:
@@ -185,37 +187,42 @@ def train(st, text, iters, *, checkpoint_path=None, checkpoint_every=0, val_ever
     smooth = meta.get("smooth_loss", np.log(len(st.model.chars)))
     t0 = time.perf_counter()
     wall0 = meta["wall_time_s"]
-    try:
-        while st.n < iters:
-            if st.pos + T + 1 > len(S):  # the streams wrapped around: one epoch done
-                st.pos, meta["epochs"] = 0, meta["epochs"] + 1
-                st.state = gated.zero_state(arch, st.params, B)
-            if meta.get("reset_state"):  # every window starts from zeros: cell states cannot drift
-                st.state = gated.zero_state(arch, st.params, B)
-            X, Y = S[st.pos:st.pos + T], S[st.pos + 1:st.pos + T + 1]
-            loss, grads, st.state = gated.loss_and_grads(arch, st.params, X, Y, st.state)
-            if not np.isfinite(loss):
-                raise FloatingPointError(f"the loss became {loss} at iteration {st.n}; lower --lr")
-            clip_global_norm(grads, meta["clip"])
-            st.n += 1
-            update(st.params, grads, st.opt, meta["optimizer"], meta["learning_rate"], st.n)
-            st.pos += T
-            smooth = loss if st.n == 1 else 0.99 * smooth + 0.01 * loss
-            meta["smooth_loss"], meta["chars_trained"] = smooth, meta["chars_trained"] + B * T
-            meta["wall_time_s"] = wall0 + time.perf_counter() - t0
-            val = None
-            if val_ix is not None and val_every and st.n % val_every == 0:
-                val = evaluate(arch, st.params, val_ix, B, T)
-                meta["val_history"].append([st.n, meta["chars_trained"], smooth, val])
-                _keep_best(st, checkpoint_path, val)
-            if on_progress and (st.n % report_every == 0 or val is not None):
-                on_progress(st.n, smooth, val)
-            if checkpoint_path and checkpoint_every and st.n % checkpoint_every == 0:
+    saved_at = None  # the iteration last written to checkpoint_path in this call
+    # a diverging run overflows on its way to a non-finite loss: no warnings, the loss check says it
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), SafePoints() as ctrl_c:
+        try:
+            while st.n < iters:
+                ctrl_c.check()  # between two whole iterations: the state saved below is consistent
+                if st.pos + T + 1 > len(S):  # the streams wrapped around: one epoch done
+                    st.pos, meta["epochs"] = 0, meta["epochs"] + 1
+                    st.state = gated.zero_state(arch, st.params, B)
+                if meta.get("reset_state"):  # every window starts from zeros: cell states cannot drift
+                    st.state = gated.zero_state(arch, st.params, B)
+                X, Y = S[st.pos:st.pos + T], S[st.pos + 1:st.pos + T + 1]
+                loss, grads, st.state = gated.loss_and_grads(arch, st.params, X, Y, st.state)
+                if not np.isfinite(loss):
+                    raise diverged(loss, st.n + 1, checkpoint_path, saved_at)
+                clip_global_norm(grads, meta["clip"])
+                st.n += 1
+                update(st.params, grads, st.opt, meta["optimizer"], meta["learning_rate"], st.n)
+                st.pos += T
+                smooth = loss if st.n == 1 else 0.99 * smooth + 0.01 * loss
+                meta["smooth_loss"], meta["chars_trained"] = smooth, meta["chars_trained"] + B * T
+                meta["wall_time_s"] = wall0 + time.perf_counter() - t0
+                val = None
+                if val_ix is not None and val_every and st.n % val_every == 0:
+                    val = evaluate(arch, st.params, val_ix, B, T)
+                    meta["val_history"].append([st.n, meta["chars_trained"], smooth, val])
+                    _keep_best(st, checkpoint_path, val)
+                if on_progress and (st.n % report_every == 0 or val is not None):
+                    on_progress(st.n, smooth, val)
+                if checkpoint_path and checkpoint_every and st.n % checkpoint_every == 0:
+                    st.save(checkpoint_path)
+                    saved_at = st.n
+        except KeyboardInterrupt:
+            if checkpoint_path:
                 st.save(checkpoint_path)
-    except KeyboardInterrupt:
-        if checkpoint_path:
-            st.save(checkpoint_path)
-        raise
+            raise
     if checkpoint_path:
         st.save(checkpoint_path)
     return st

@@ -221,6 +221,10 @@ class Browser:
             time.sleep(0.05)
         raise TimeoutError(f"the viewer at {url} did not render its text within {timeout} s")
 
+    def new_tab(self, width=1400, height=1000):
+        """Another page of this Chromium, driven over its own DevTools connection."""
+        return Tab(self, width, height)
+
     def screenshot(self, path=None, clip=None):
         """PNG bytes of the page (clip = (x, y, w, h) in CSS pixels); also written to path if given."""
         params = {"format": "png"}
@@ -231,3 +235,22 @@ class Browser:
         if path:
             Path(path).write_bytes(png)
         return png
+
+
+class Tab:
+    """One more page of a Browser (its own CDP connection, the browser's event loop); closed with it."""
+
+    call, _call, js, open_viewer, screenshot = (Browser.call, Browser._call, Browser.js, Browser.open_viewer,
+                                                Browser.screenshot)
+
+    def __init__(self, browser, width, height):
+        req = urllib.request.Request(f"http://127.0.0.1:{browser.port}/json/new?about:blank", method="PUT")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            target = json.loads(r.read())
+        self.loop, self.errors, self._id = browser.loop, [], 0
+        self.ws = self.loop.run_until_complete(Browser._connect(target["webSocketDebuggerUrl"]))
+        self.call("Page.enable")
+        self.call("Runtime.enable")
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
+                  mobile=False)
+        self.call("Emulation.setFocusEmulationEnabled", enabled=True)  # drawn like a page in front

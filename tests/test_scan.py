@@ -402,3 +402,40 @@ def test_rows_to_csv_writes_the_fixed_columns(tmp_path):
     rows_to_csv(rows, path)
     assert path.read_bytes().decode() == buf.getvalue()
     assert [p.name for p in tmp_path.iterdir()] == ["scan.csv"]
+
+
+def test_named_features_keep_the_users_regex_features():
+    from interpret.report import choose_features
+    names = [f.name for f in choose_features('say "hi"\n', ["in_quote"], ["vowel=[aeiou]"])]
+    assert names == ["in_quote", "vowel"]
+    names = [f.name for f in choose_features('say "hi"\n', ["vowel", "in_quote"], ["vowel=[aeiou]"])]
+    assert names == ["vowel", "in_quote"]  # named once, in the order asked
+
+
+def test_scan_layout_shrinks_to_fit_the_memory_or_says_what_it_needs():
+    from interpret.budget import scan_bytes, scan_layout
+    assert scan_layout(10**6, 100, 1, workers=2, free=10 * 2**30) == (24, 2)
+    assert scan_layout(10**6, 5, 1, workers=2, free=10 * 2**30) == (5, 2)  # never more than the units
+    tight = scan_bytes(10**6, 24, 1, 1) + 1  # room for one block of 24 units, not two
+    assert scan_layout(10**6, 100, 1, workers=2, free=tight) == (24, 1)
+    assert scan_layout(10**6, 100, 1, workers=2, free=scan_bytes(10**6, 1, 1, 1)) == (1, 1)
+    with pytest.raises(ValueError, match=r"50,000,000 characters .* needs about \d+\.\d GB .* 1\.0 GB is available"):
+        scan_layout(50 * 10**6, 100, 3, free=2**30)
+
+
+def test_a_recording_too_big_for_the_memory_is_refused_before_any_work(tmp_path, monkeypatch):
+    from interpret import budget, report
+    from interpret.model import Model
+    from interpret.record import Recording, record
+    text = 'say "hi" (twice)\n' * 20
+    record(Model.init(sorted(set(text)), hidden_size=3, seed=0), [("t.txt", text)], tmp_path / "r.rec")
+    rec = Recording(tmp_path / "r.rec")
+    feats = report.choose_features(text, ["in_quote"])
+    monkeypatch.setattr(budget, "available", lambda: 10 * 2**20)  # 10 MB free: not even the base
+    with pytest.raises(ValueError, match="needs about"):
+        report.scan_recording(rec, feats, n_shifts=10)
+    monkeypatch.setattr(budget, "available", lambda: budget.scan_bytes(len(text), 1, 1, 1))
+    seen = []
+    monkeypatch.setattr(report, "scan", lambda *a, **kw: seen.append((kw["block_units"], kw["workers"])) or [])
+    report.scan_recording(rec, feats, n_shifts=10)
+    assert seen == [(1, 1)]  # one unit at a time, one worker

@@ -1,4 +1,4 @@
-"""The Bokeh server app: bokeh serve viewer --args REC [--scan SCAN.json].
+"""The Bokeh server app: bokeh serve viewer --address 127.0.0.1 --args REC [--scan SCAN.json].
 
 Bokeh runs this file once, when the server starts (main.py runs once per browser session): it
 opens the recording here so that the first page is as quick as the next ones. Bad arguments are

@@ -23,7 +23,8 @@ from interpret.scan import top_rows
 from .layout import WRAP, layout_window, shown, to_grid
 from .summaries import histogram, top_contexts
 
-USAGE = "bokeh serve viewer --args REC [--scan SCAN.json]   (or: interpret view REC [--scan SCAN.json])"
+USAGE = ("bokeh serve viewer --address 127.0.0.1 --args REC [--scan SCAN.json]   "
+         "(or: interpret view REC [--scan SCAN.json])")
 SETTLE_S = 0.1  # whole-text summaries wait this long, so the browser paints the new colours first
 
 log = logging.getLogger(__name__)

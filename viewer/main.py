@@ -1,6 +1,7 @@
 """The interpret viewer: the text coloured per character by one unit, live, like the lecture figures.
 
-Run: bokeh serve viewer --args REC [--scan SCAN.json]     (or: interpret view REC [--scan SCAN.json])
+Run: bokeh serve viewer --address 127.0.0.1 --args REC [--scan SCAN.json]
+ (or: interpret view REC [--scan SCAN.json])
 
 Flat, in order: data -> sources -> figures -> widgets -> callbacks -> layout. Colours are mapped in
 the browser (a LinearColorMapper on an image of the window's activations, one pixel per character

@@ -1,0 +1,49 @@
+"""How much memory a scan needs and how much the machine has: a smaller layout, or a clear error,
+instead of the kernel's out-of-memory killer.
+
+The scan keeps whole columns: each worker thread holds a block of units as several float64
+(N, block) arrays (activations, ranks, character residuals and their ranks, prefix sums), and
+every feature a few (N,) arrays. benchmarks/bench_big.py measured 1.7 KB per character for two
+workers x 24 units and one feature, i.e. about 4.4 float64 cells per character and unit.
+"""
+import os
+
+CELL_BYTES = 8 * 4.5     # per character per unit of a block, with some margin over the 4.4 measured
+FEATURE_BYTES = 48       # per character per feature: values, standardised values, ranks, a doubled float32 copy
+BASE_BYTES = 200 * 2**20  # numpy, the text and its indices, the rows
+
+
+def available():
+    """Bytes the kernel says can be allocated without swapping (Linux MemAvailable); None elsewhere."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def scan_bytes(n_chars, block, workers, n_features):
+    """Estimated peak bytes of a scan of n_chars characters."""
+    return BASE_BYTES + n_chars * (workers * block * CELL_BYTES + n_features * FEATURE_BYTES)
+
+
+def scan_layout(n_chars, n_units, n_features, block_units=24, workers=None, free=None):
+    """(block_units, workers) for the scan: the given ones if they fit in memory, else smaller ones;
+    ValueError naming the sizes if even one unit at a time does not fit."""
+    free = available() if free is None else free
+    workers = workers or min(2, os.cpu_count() or 1)  # scan()'s default
+    block = max(1, min(block_units, n_units))
+    if free is None:
+        return block, workers
+    layouts = sorted({(b, w) for b in (block, min(block, 8), 1) for w in range(workers, 0, -1)},
+                     key=lambda bw: -bw[0] * bw[1])
+    for b, w in layouts:
+        if scan_bytes(n_chars, b, w, n_features) <= free:
+            return b, w
+    need = scan_bytes(n_chars, 1, 1, n_features)
+    raise ValueError(f"scanning {n_chars:,} characters against {n_features} feature(s) needs about "
+                     f"{need / 2**30:.1f} GB of memory and {free / 2**30:.1f} GB is available; scan fewer "
+                     "features (-f) or a recording of part of the text")

@@ -84,15 +84,11 @@ def bench_train(repeats, iters):
     return [("faithful training (chars/s)", "min_char_rnn.py", ref_cps, our_cps, 10.0, note)]
 
 
-# ---- 2. batched training against PyTorch ---------------------------------------------------
+# ---- 2. batched training against PyTorch: bench_batched.py -----------------------------------
 
 def bench_batched(repeats):
-    """Not measured yet: needs a batched vanilla-RNN trainer in this checkout."""
-    if not (REPO / "interpret" / "train_batched.py").exists():
-        why = "not yet: no batched trainer in this checkout"
-    else:
-        why = "not yet: no batched vanilla-RNN trainer, and the LSTM/GRU one is not measured here"
-    return [("batched training vs PyTorch", "PyTorch 2.13 CPU", None, None, "≥1.0×", why)]
+    from bench_batched import bench_batched as run  # PyTorch is imported there, if installed
+    return run(read(CORPUS)[:2_000_000], repeats)
 
 
 # ---- 3. recording ----------------------------------------------------------------------------

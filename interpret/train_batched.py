@@ -6,7 +6,9 @@ is carried from one window to the next (truncated BPTT) and reset when the strea
 (one epoch). The held-out tail is the validation text: its loss is measured now and then with
 the same B-stream layout, in nats per character.
 
-Compute is float32 (the model file stores float32 too). A checkpoint is a model file plus
+Compute is float32 (the model file stores float32 too), on one BLAS thread: a step's (B, H) x
+(H, G*H) products are too small to share between cores (on the 2-core development machine,
+two threads made an LSTM step 2.5x slower). A checkpoint is a model file plus
 opt_* arrays (optimizer moments, the carried hidden state) and meta["resume"], so --resume
 continues exactly where the run stopped.
 """
@@ -16,6 +18,7 @@ import time
 import numpy as np
 
 from interpret import __version__, gated
+from interpret.blas import one_thread
 from interpret.model import Model
 from interpret.train import load_checkpoint, text_sha256
 
@@ -172,8 +175,14 @@ def evaluate(arch, params, ix, B, T):
     return total / count
 
 
-def train(st, text, iters, *, checkpoint_path=None, checkpoint_every=0, val_every=0,
-          on_progress=None, report_every=10):
+def train(st, text, iters, **kw):
+    """Train until st.n == iters (keywords: see _train), on one BLAS thread."""
+    with one_thread():
+        return _train(st, text, iters, **kw)
+
+
+def _train(st, text, iters, *, checkpoint_path=None, checkpoint_every=0, val_every=0,
+           on_progress=None, report_every=10):
     """Train until st.n == iters. on_progress(n, smooth_loss, val_loss or None), losses in nats/char."""
     meta, arch = st.meta, st.meta["arch"]
     B, T = meta["batch_size"], meta["seq_length"]

@@ -23,7 +23,7 @@ import numpy as np
 from interpret import __version__
 from interpret.blas import one_thread
 from interpret.model import _umask
-from interpret.record_fast import LANES, run_rnn_lanes
+from interpret.record_fast import LANES, fill_rnn_lanes, log_softmax_pick
 
 FORMAT = "interpret-recording"
 FORMAT_VERSION = 1
@@ -35,11 +35,7 @@ def array_file(layer, kind):
     return f"L{layer}_{kind}.npy"
 
 
-def _log_softmax_pick(ys, nxt):
-    """-log softmax(ys)[nxt] per row, stably. ys (T, V), nxt (T,) -> (T,)."""
-    m = ys.max(axis=1, keepdims=True)
-    lse = np.log(np.exp(ys - m).sum(axis=1)) + m[:, 0]
-    return lse - ys[np.arange(len(nxt)), nxt]
+_log_softmax_pick = log_softmax_pick  # the plain form of the next-character loss
 
 
 def record(model, documents, out, *, dtype="float32", unknown="error", model_path=None,
@@ -122,26 +118,9 @@ def _fill(model, doc_ix, doc_starts, outs, loss, progress=None, lanes=LANES):
     """
     if model.arch != "rnn" or list(outs) != [(0, "h")]:
         return _fill_by_document(model, doc_ix, doc_starts, outs, loss, progress)
-    out, P = outs[(0, "h")], model.params
-    ix = np.concatenate(doc_ix)
-    last = np.zeros(len(ix), dtype=bool)                  # the last character of each document
-    last[np.asarray(doc_starts[1:], dtype=np.int64) - 1] = True
-    last[-1] = True
-    nxt = np.append(ix[1:], 0)                            # the character each row predicts
-
-    def write(rows, states):                              # rows (M,) or a slice, states (M, H)
-        out[rows] = states
-        if loss is not None:
-            ys = states @ P["Why"].T                      # (M, V) logits
-            ys += P["by"]
-            chunk_loss = _log_softmax_pick(ys, nxt[rows])
-            chunk_loss[last[rows]] = np.nan
-            loss[rows] = chunk_loss
-        if progress:
-            progress(len(states))
-
     with one_thread():  # (lanes, H) x (H, H) products are too small to split across cores
-        run_rnn_lanes(P, doc_ix, doc_starts, write, lanes=lanes, chunk_chars=CHUNK)
+        fill_rnn_lanes(model.params, doc_ix, doc_starts, outs[(0, "h")], loss, progress,
+                       lanes=lanes, chunk_chars=CHUNK)
 
 
 def _fill_by_document(model, doc_ix, doc_starts, outs, loss, progress=None):

@@ -38,10 +38,10 @@ class Ours:
     def __init__(self, st):
         self.arch, self.p, self.opt, self.n = st.meta["arch"], st.params, st.opt, 0
         self.state = gated.zero_state(self.arch, self.p, st.meta["batch_size"])
-        self.losses = []
+        self.losses, self.work = [], {}
 
     def step(self, X, Y):
-        loss, grads, self.state = gated.loss_and_grads(self.arch, self.p, X, Y, self.state)
+        loss, grads, self.state = gated.loss_and_grads(self.arch, self.p, X, Y, self.state, self.work)
         tb.clip_global_norm(grads, CLIP)
         self.n += 1
         tb.update(self.p, grads, self.opt, "adam", LR, self.n)

@@ -26,15 +26,29 @@ import numpy as np
 import scipy.sparse
 
 
-def _input_gates(Wx, b, X, n_half=0):
+def _new(work, name, shape, dtype):
+    """np.empty(shape, dtype), or with `work` (a dict kept by the caller) a buffer reused across
+    calls: a training step then does not ask the OS for ~40 MB of fresh, page-faulting memory
+    (about a tenth of an LSTM step). Only for callers that drop the results before the next call."""
+    if work is None:
+        return np.empty(shape, dtype)
+    a = work.get(name)
+    if a is None or a.shape != shape or a.dtype != dtype:
+        a = work[name] = np.empty(shape, dtype)
+    return a
+
+
+def _input_gates(Wx, b, X, n_half=0, work=None):
     """x @ Wx + b for all steps at once, its first n_half columns halved (the sigmoid gates: see
     the module notes). X (T, B) indices or (T, B, D) floats -> (T, B, G*H)."""
+    T, B = X.shape[:2]
+    A = _new(work, "A", (T, B, Wx.shape[1]), Wx.dtype)
     if X.ndim == 2:
         table = Wx + b  # (V, G*H): row x of Wx plus the bias, so the whole input is one gather
         table[:, :n_half] *= 0.5
-        return table[X]  # one-hot rows
-    T, B, D = X.shape
-    A = (X.reshape(T * B, D) @ Wx).reshape(T, B, -1)
+        return np.take(table, X, axis=0, out=A, mode="clip")  # one-hot rows; X comes from encode()
+    D = X.shape[2]
+    np.dot(X.reshape(T * B, D), Wx, out=A.reshape(T * B, -1))
     A += b
     A[..., :n_half] *= 0.5
     return A
@@ -65,14 +79,14 @@ def _input_grads(Wx, X, dA):
     return dWx, db, dX
 
 
-def lstm_forward(Wx, Wh, b, X, h0, c0):
+def lstm_forward(Wx, Wh, b, X, h0, c0, work=None):
     """Run T steps. Returns (hs (T+1, B, H) with hs[0] = h0, cache for lstm_backward)."""
     T, B = X.shape[:2]
     H = Wh.shape[0]
-    gates = _input_gates(Wx, b, X, 3 * H)  # (T, B, 4H), turned into gate activations in place
-    hs = np.empty((T + 1, B, H), dtype=Wh.dtype)
-    cs = np.empty((T + 1, B, H), dtype=Wh.dtype)
-    tcs = np.empty((T, B, H), dtype=Wh.dtype)  # tanh(c_t)
+    gates = _input_gates(Wx, b, X, 3 * H, work)  # (T, B, 4H), turned into gate activations in place
+    hs = _new(work, "hs", (T + 1, B, H), Wh.dtype)
+    cs = _new(work, "cs", (T + 1, B, H), Wh.dtype)
+    tcs = _new(work, "tcs", (T, B, H), Wh.dtype)  # tanh(c_t)
     hs[0], cs[0] = h0, c0
     ig = np.empty((B, H), dtype=Wh.dtype)
     WhT = _halved_T(Wh, 3 * H)  # (4H, H)
@@ -91,7 +105,7 @@ def lstm_forward(Wx, Wh, b, X, h0, c0):
     return hs, (X, gates, hs, cs, tcs)
 
 
-def lstm_backward(Wx, Wh, cache, dhs, dh_last=None, dc_last=None):
+def lstm_backward(Wx, Wh, cache, dhs, dh_last=None, dc_last=None, work=None):
     """Gradients from dhs (T, B, H) = dLoss/dh_t. Returns ({Wx, Wh, b}, dX or None).
 
     Per step, plain form: do = dh tanh(c); dc += dh o (1 - tanh(c)^2); then the pre-activation
@@ -100,7 +114,7 @@ def lstm_backward(Wx, Wh, cache, dhs, dh_last=None, dc_last=None):
     """
     X, gates, hs, cs, tcs = cache
     T, B, H = dhs.shape
-    dA = np.empty_like(gates)  # (T, B, 4H) pre-activation gradients
+    dA = _new(work, "dA", gates.shape, gates.dtype)  # (T, B, 4H) pre-activation gradients
     dh_next = np.zeros((B, H), dtype=Wh.dtype) if dh_last is None else dh_last
     dc = np.zeros((B, H), dtype=Wh.dtype) if dc_last is None else dc_last.copy()
     dh, u = np.empty((B, H), dtype=Wh.dtype), np.empty((B, H), dtype=Wh.dtype)
@@ -132,13 +146,13 @@ def lstm_backward(Wx, Wh, cache, dhs, dh_last=None, dc_last=None):
     return {"Wx": dWx, "Wh": dWh, "b": db}, dX
 
 
-def gru_forward(Wx, Wh, b, X, h0):
+def gru_forward(Wx, Wh, b, X, h0, work=None):
     """Run T steps. Returns (hs (T+1, B, H) with hs[0] = h0, cache for gru_backward)."""
     T, B = X.shape[:2]
     H = Wh.shape[0]
-    gates = _input_gates(Wx, b, X, 2 * H)  # (T, B, 3H) -> r, z, n activations in place
-    hn = np.empty((T, B, H), dtype=Wh.dtype)  # h_{t-1} @ Whn, needed for dr
-    hs = np.empty((T + 1, B, H), dtype=Wh.dtype)
+    gates = _input_gates(Wx, b, X, 2 * H, work)  # (T, B, 3H) -> r, z, n activations in place
+    hn = _new(work, "hn", (T, B, H), Wh.dtype)  # h_{t-1} @ Whn, needed for dr
+    hs = _new(work, "hs", (T + 1, B, H), Wh.dtype)
     hs[0] = h0
     WhT = _halved_T(Wh, 2 * H)  # (3H, H)
     for t in range(T):
@@ -160,12 +174,12 @@ def gru_forward(Wx, Wh, b, X, h0):
     return hs, (X, gates, hs, hn)
 
 
-def gru_backward(Wx, Wh, cache, dhs, dh_last=None):
+def gru_backward(Wx, Wh, cache, dhs, dh_last=None, work=None):
     """Gradients from dhs (T, B, H) = dLoss/dh_t. Returns ({Wx, Wh, b}, dX or None)."""
     X, gates, hs, hn = cache
     T, B, H = dhs.shape
-    dA = np.empty_like(gates)  # (T, B, 3H) gradients of the input pre-activations
-    dAh = np.empty_like(gates)  # (T, B, 3H) gradients of h_{t-1} @ Wh
+    dA = _new(work, "dA", gates.shape, gates.dtype)  # (T, B, 3H) gradients of the input pre-activations
+    dAh = _new(work, "dAh", gates.shape, gates.dtype)  # (T, B, 3H) gradients of h_{t-1} @ Wh
     dh_next = np.zeros((B, H), dtype=Wh.dtype) if dh_last is None else dh_last
     WhT = np.ascontiguousarray(Wh.T)
     for t in reversed(range(T)):
@@ -184,11 +198,11 @@ def gru_backward(Wx, Wh, cache, dhs, dh_last=None):
     return {"Wx": dWx, "Wh": dWh, "b": db}, dX
 
 
-def rnn_forward(Wx, Wh, b, X, h0):
+def rnn_forward(Wx, Wh, b, X, h0, work=None):
     """The vanilla layer h_t = tanh(x_t Wx + h_{t-1} Wh + b), batched; same contract as gru_forward."""
     T, B = X.shape[:2]
-    A = _input_gates(Wx, b, X)  # (T, B, H)
-    hs = np.empty((T + 1, B, Wh.shape[0]), dtype=Wh.dtype)
+    A = _input_gates(Wx, b, X, 0, work)  # (T, B, H)
+    hs = _new(work, "hs", (T + 1, B, Wh.shape[0]), Wh.dtype)
     hs[0] = h0
     WhT = np.ascontiguousarray(Wh.T)
     for t in range(T):
@@ -198,10 +212,10 @@ def rnn_forward(Wx, Wh, b, X, h0):
     return hs, (X, A, hs)
 
 
-def rnn_backward(Wx, Wh, cache, dhs, dh_last=None):
+def rnn_backward(Wx, Wh, cache, dhs, dh_last=None, work=None):
     X, A, hs = cache
     T, B, H = dhs.shape
-    dA = np.empty_like(A)  # (T, B, H) gradients before the tanh
+    dA = _new(work, "dA", A.shape, A.dtype)  # (T, B, H) gradients before the tanh
     dh_next = np.zeros((B, H), dtype=Wh.dtype) if dh_last is None else dh_last
     WhT = np.ascontiguousarray(Wh.T)
     for t in reversed(range(T)):
@@ -238,12 +252,15 @@ def zero_state(arch, params, B):
     return out
 
 
-def stack_forward(arch, params, X, state):
-    """X (T, B) indices. Returns (top hs (T, B, H), caches per layer, new state)."""
+def stack_forward(arch, params, X, state, work=None):
+    """X (T, B) indices. Returns (top hs (T, B, H), caches per layer, new state).
+
+    work: a dict the caller keeps across calls to reuse big buffers (see _new); the returned
+    arrays are then overwritten by the next call."""
     inp, caches, new_state = X, [], []
     for layer, st in enumerate(state):
         W = (params[f"L{layer}_Wx"], params[f"L{layer}_Wh"], params[f"L{layer}_b"])
-        hs, cache = FORWARD[arch](*W, inp, *st)
+        hs, cache = FORWARD[arch](*W, inp, *st, work=_layer_work(work, layer))
         if arch == "lstm":
             new_state.append((hs[-1].copy(), cache[3][-1].copy()))
         else:
@@ -253,13 +270,20 @@ def stack_forward(arch, params, X, state):
     return inp, caches, new_state
 
 
-def loss_and_grads(arch, params, X, Y, state):
-    """Mean cross-entropy (nats/char) of targets Y (T, B) given inputs X (T, B); grads; new state."""
-    top, caches, new_state = stack_forward(arch, params, X, state)
+def _layer_work(work, layer):
+    return None if work is None else work.setdefault(layer, {})
+
+
+def loss_and_grads(arch, params, X, Y, state, work=None):
+    """Mean cross-entropy (nats/char) of targets Y (T, B) given inputs X (T, B); grads; new state.
+
+    work: optional dict of reusable buffers, kept by the caller across steps (see _new)."""
+    top, caches, new_state = stack_forward(arch, params, X, state, work)
     T, B, H = top.shape
     Why, by = params["Why"], params["by"]
     hf = top.reshape(T * B, H)
-    ys = hf @ Why.T + by  # (T*B, V) logits
+    ys = np.dot(hf, Why.T, out=_new(work, "ys", (T * B, len(by)), hf.dtype))  # (T*B, V) logits
+    ys += by
     ys -= ys.max(axis=1, keepdims=True)
     np.exp(ys, out=ys)
     ys /= ys.sum(axis=1, keepdims=True)  # probabilities
@@ -268,10 +292,10 @@ def loss_and_grads(arch, params, X, Y, state):
     ys[rows, yf] -= 1
     ys /= T * B  # dLoss/dlogits
     grads = {"Why": ys.T @ hf, "by": ys.sum(axis=0)}
-    dh = (ys @ Why).reshape(T, B, H)
+    dh = np.dot(ys, Why, out=_new(work, "dh", (T * B, H), hf.dtype)).reshape(T, B, H)
     for layer in reversed(range(len(caches))):
         Wx, Wh = params[f"L{layer}_Wx"], params[f"L{layer}_Wh"]
-        g, dh = BACKWARD[arch](Wx, Wh, caches[layer], dh)
+        g, dh = BACKWARD[arch](Wx, Wh, caches[layer], dh, work=_layer_work(work, layer))
         for k, v in g.items():
             grads[f"L{layer}_{k}"] = v
     return float(loss), grads, new_state

@@ -192,6 +192,7 @@ def _train(st, text, iters, *, checkpoint_path=None, checkpoint_every=0, val_eve
     if val_ix is not None and len(val_ix) < B * 2:
         val_ix = None
     smooth = meta.get("smooth_loss", np.log(len(st.model.chars)))
+    work = {}  # buffers reused by every step (gated._new)
     t0 = time.perf_counter()
     wall0 = meta["wall_time_s"]
     try:
@@ -202,7 +203,7 @@ def _train(st, text, iters, *, checkpoint_path=None, checkpoint_every=0, val_eve
             if meta.get("reset_state"):  # every window starts from zeros: cell states cannot drift
                 st.state = gated.zero_state(arch, st.params, B)
             X, Y = S[st.pos:st.pos + T], S[st.pos + 1:st.pos + T + 1]
-            loss, grads, st.state = gated.loss_and_grads(arch, st.params, X, Y, st.state)
+            loss, grads, st.state = gated.loss_and_grads(arch, st.params, X, Y, st.state, work)
             if not np.isfinite(loss):
                 raise FloatingPointError(f"the loss became {loss} at iteration {st.n}; lower --lr")
             clip_global_norm(grads, meta["clip"])

@@ -163,10 +163,10 @@ def update(params, grads, opt, optimizer, lr, n):
 def evaluate(arch, params, ix, B, T):
     """Mean next-character loss (nats/char) over indices ix, read as B streams of T-windows."""
     S = streams(ix, B, 1)  # (L, B)
-    state, total, count = gated.zero_state(arch, params, B), 0.0, 0
+    state, total, count, work = gated.zero_state(arch, params, B), 0.0, 0, {}
     for a in range(0, len(S) - 1, T):
         X, Y = S[a:min(a + T, len(S) - 1)], S[a + 1:min(a + T, len(S) - 1) + 1]
-        top, _, state = gated.stack_forward(arch, params, X, state)
+        top, _, state = gated.stack_forward(arch, params, X, state, work)
         ys = top.reshape(-1, top.shape[2]) @ params["Why"].T + params["by"]
         m = ys.max(axis=1, keepdims=True)
         lse = np.log(np.exp(ys - m).sum(axis=1)) + m[:, 0]

@@ -192,7 +192,7 @@ def _train(st, text, iters, *, checkpoint_path=None, checkpoint_every=0, val_eve
     if val_ix is not None and len(val_ix) < B * 2:
         val_ix = None
     smooth = meta.get("smooth_loss", np.log(len(st.model.chars)))
-    work = {}  # buffers reused by every step (gated._new)
+    work = {}  # buffers reused by every step (layers.buffer)
     t0 = time.perf_counter()
     wall0 = meta["wall_time_s"]
     try:

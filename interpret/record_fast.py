@@ -31,15 +31,16 @@ def log_softmax_pick(ys, nxt):
     return np.log(ys.sum(axis=1)) - picked
 
 
-def next_char_loss(states, WhyT, by, nxt):
+def next_char_loss(states, WhyT, by, nxt, out=None):
     """log_softmax_pick(states @ WhyT + by, nxt) for states (M, H) with |h| <= 1, in their dtype.
 
     No logit can exceed bound = max_v(sum_h |Why[v, h]| + |by[v]|) when |h| <= 1, so the bias
     is shifted down by it: exp then never overflows, and no per-row maximum is needed. Rows
     whose exps all underflow (every logit far below the bound) are redone the plain way.
+    out: an optional (M, V) C-contiguous scratch array for the logits.
     """
     bound = float((np.abs(WhyT).sum(axis=0) + np.abs(by)).max())
-    ys = states @ WhyT                                    # (M, V) logits - bound
+    ys = np.dot(states, WhyT, out=out)                    # (M, V) logits - bound
     ys += by - bound
     picked = ys[np.arange(len(nxt)), nxt]
     np.exp(ys, out=ys)
@@ -76,6 +77,8 @@ def run_rnn_lanes(params, doc_ix, doc_starts, write, lanes=LANES, chunk_chars=CH
 
     states (S, B, H) holds S steps of the B lanes; lane b's first counts[b] steps are rows
     rows[b] .. rows[b] + counts[b] - 1 of the output (global rows; the rest is padding).
+    Two buffers take turns as `states` (fresh memory every chunk costs page faults), so write
+    must be done with a chunk's states when its next call returns.
     doc_ix: list of (T_d,) index arrays, doc_starts: their global first rows.
     """
     lengths = np.array([len(d) for d in doc_ix])
@@ -93,10 +96,12 @@ def run_rnn_lanes(params, doc_ix, doc_starts, write, lanes=LANES, chunk_chars=CH
     Whh = params["Whh"].astype(dtype)
     h = np.zeros((B, H), dtype=dtype)
     steps, n_steps = max(1, min(chunk_chars // B, MAX_STEPS)), int(span.max())
-    for t0 in range(0, n_steps, steps):
+    bufs = [np.empty((min(steps, n_steps), B, H), dtype=dtype) for _ in range(2)]
+    for k, t0 in enumerate(range(0, n_steps, steps)):
         t = np.arange(t0, min(t0 + steps, n_steps))[:, None]     # (S, 1) lane steps
         rows = np.minimum(first[None, :] + t, len(ix) - 1)        # (S, B) global rows (clipped)
-        xh = table[ix[rows]]                                      # (S, B, H), becomes the states
+        xh = np.take(table, ix[rows], axis=0, out=bufs[k % 2][:len(t)], mode="clip")  # (S, B, H):
+        # the input terms Wxh x + bh, turned into the states in place
         h = _steps_one(xh[:, 0], h[0], Whh, resets, t0)[None] if B == 1 else _steps(xh, h, Whh, resets, t0)
         write(first + t0, np.clip(span - t0, 0, len(t)), xh)
 
@@ -155,12 +160,16 @@ def fill_rnn_lanes(params, doc_ix, doc_starts, out, loss, progress=None, lanes=L
     dtype = np.float64 if out.dtype == np.float64 else np.float32  # compute as precisely as stored
     WhyT, by = np.ascontiguousarray(params["Why"].T, dtype=dtype), params["by"].astype(dtype)
 
+    logits = []  # the worker's scratch array for the logits, kept across chunks
+
     def store(rows, counts, states):                      # states (S, B, H); lane b: counts[b] rows
         S, B, H = states.shape
         if loss is not None:
+            if not logits or len(logits[0]) < S * B:
+                logits[:] = [np.empty((S * B, len(by)), dtype=dtype)]
             idx = np.minimum(rows[None, :] + np.arange(S)[:, None], len(ix) - 1)  # (S, B)
             chunk_loss = next_char_loss(states.reshape(S * B, H).astype(dtype, copy=False), WhyT,
-                                        by, nxt[idx.ravel()]).reshape(S, B)
+                                        by, nxt[idx.ravel()], logits[0][:S * B]).reshape(S, B)
             chunk_loss[last[idx]] = np.nan
         for b in range(B):                                # each lane's rows are one slice
             r, n = int(rows[b]), int(counts[b])

@@ -79,7 +79,8 @@ def run_rnn_lanes(params, doc_ix, doc_starts, write, lanes=LANES, chunk_chars=CH
     rows[b] .. rows[b] + counts[b] - 1 of the output (global rows; the rest is padding).
     Two buffers take turns as `states` (fresh memory every chunk costs page faults), so write
     must be done with a chunk's states when its next call returns.
-    doc_ix: list of (T_d,) index arrays, doc_starts: their global first rows.
+    doc_ix: list of (T_d,) index arrays, doc_starts: their global first rows. dtype: the lanes'
+    arithmetic (a single lane always steps in float64).
     """
     lengths = np.array([len(d) for d in doc_ix])
     groups = split_lanes(lengths, lanes)

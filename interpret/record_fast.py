@@ -19,7 +19,7 @@ from scipy.linalg.blas import dgemv
 
 LANES = 512           # documents stepped together at most
 CHUNK_CHARS = 1 << 16  # characters per chunk of steps: bounds the working set
-MAX_STEPS = 4096       # steps per chunk at most, so that one stream has chunks to overlap
+MAX_STEPS = 1024       # steps per chunk at most, so that one stream has chunks to overlap
 
 
 def log_softmax_pick(ys, nxt):
@@ -186,12 +186,25 @@ def fill_rnn_lanes(params, doc_ix, doc_starts, out, loss, progress=None, lanes=L
         if progress:
             progress(n)
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        def write(rows, counts, states):                  # one chunk in flight at most
-            if pending:
-                finish()
-            pending.append(pool.submit(store, rows, counts, states))
-        run_rnn_lanes(params, doc_ix, doc_starts, write, lanes=lanes, chunk_chars=chunk_chars,
-                      dtype=dtype)
+    def write(rows, counts, states):                      # one chunk in flight at most
         if pending:
             finish()
+        pending.append(_worker().submit(store, rows, counts, states))
+
+    try:
+        run_rnn_lanes(params, doc_ix, doc_starts, write, lanes=lanes, chunk_chars=chunk_chars,
+                      dtype=dtype)
+    finally:  # on an error too: the last chunk's job must end before its buffers go
+        if pending:
+            finish()
+
+
+_WORKER = []
+
+
+def _worker():
+    """The recorder's one output-layer thread, started once per process (starting one costs
+    about as much as recording a thousand characters)."""
+    if not _WORKER:
+        _WORKER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="interpret-record"))
+    return _WORKER[0]

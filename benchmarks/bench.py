@@ -84,15 +84,11 @@ def bench_train(repeats, iters):
     return [("faithful training (chars/s)", "min_char_rnn.py", ref_cps, our_cps, 10.0, note)]
 
 
-# ---- 2. batched training against PyTorch ---------------------------------------------------
+# ---- 2. batched training against PyTorch: bench_batched.py -----------------------------------
 
 def bench_batched(repeats):
-    """Not measured yet: needs a batched vanilla-RNN trainer in this checkout."""
-    if not (REPO / "interpret" / "train_batched.py").exists():
-        why = "not yet: no batched trainer in this checkout"
-    else:
-        why = "not yet: no batched vanilla-RNN trainer, and the LSTM/GRU one is not measured here"
-    return [("batched training vs PyTorch", "PyTorch 2.13 CPU", None, None, "≥1.0×", why)]
+    from bench_batched import bench_batched as run  # PyTorch is imported there, if installed
+    return run(read(CORPUS)[:2_000_000], repeats)
 
 
 # ---- 3. recording ----------------------------------------------------------------------------
@@ -122,32 +118,42 @@ def bench_record(repeats, n_single, n_many, doc_len):
     model = Model.load(MODEL)
     text = read(CORPUS)
     ix, _ = model.encode(text[:n_single])
+    cpu = {}  # chars per CPU second (all threads of the process), per side
 
-    def timed(f, n):
-        t = time.perf_counter()
+    def timed(f, n, key):
+        t, c = time.perf_counter(), time.process_time()
         f()
+        cpu.setdefault(key, []).append(n / (time.process_time() - c))
         return n / (time.perf_counter() - t)
+
+    def cpu_note(peer_key, ours_key):
+        p, o = (float(np.median(cpu[k])) for k in (peer_key, ours_key))
+        return f"CPU time (all threads): peer {p:,.0f}, ours {o:,.0f} chars/s ({o / p:.2f}×)"
 
     def ours_single():
         h, loss = np.empty((len(ix), model.hidden_size), np.float32), np.empty(len(ix), np.float32)
-        return timed(lambda: R._fill(model, [ix], [0], {(0, "h"): h}, loss), len(ix))
+        return timed(lambda: R._fill(model, [ix], [0], {(0, "h"): h}, loss), len(ix), "one")
 
-    peer, ours = median_of(repeats, lambda: timed(lambda: onehot_loop(model, ix), len(ix)), ours_single)
+    peer, ours = median_of(repeats, lambda: timed(lambda: onehot_loop(model, ix), len(ix), "gist"),
+                           ours_single)
     rows = [("record, one stream (chars/s)", "one-hot gist step", peer, ours, 5.0,
-             f"H=100, {len(ix):,} chars, states and next-char loss in both")]
+             f"H=100, {len(ix):,} chars, states and next-char loss in both, float64 steps; "
+             f"ours computes the output layer on a second thread; {cpu_note('gist', 'one')}")]
     docs = [model.encode(text[a:a + doc_len])[0] for a in range(0, n_many, doc_len)]
     starts = np.cumsum([0] + [len(d) for d in docs])
     h, loss = np.empty((starts[-1], model.hidden_size), np.float32), np.empty(starts[-1], np.float32)
 
     def by_document():  # the plain form: Model.run per document, one after the other
-        return timed(lambda: [model.run(d) for d in docs[:50]], int(starts[50]))
+        return timed(lambda: [model.run(d) for d in docs[:50]], int(starts[50]), "run")
 
     def lanes():
-        return timed(lambda: R._fill(model, docs, starts[:-1], {(0, "h"): h}, loss), int(starts[-1]))
+        return timed(lambda: R._fill(model, docs, starts[:-1], {(0, "h"): h}, loss), int(starts[-1]),
+                     "lanes")
 
     peer, ours = median_of(repeats, by_document, lanes)
     rows.append(("record, many documents (chars/s)", "Model.run per document", peer, ours,
-                 "≥1M chars/s", f"{len(docs)} documents of {doc_len} chars, H=100, lanes of {R.LANES}"))
+                 "≥1M chars/s", f"{len(docs)} documents of {doc_len} chars, H=100, float32 lanes of "
+                 f"{R.LANES}, next-char loss included (the peer: logits only); {cpu_note('run', 'lanes')}"))
     return rows
 
 

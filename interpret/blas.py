@@ -6,14 +6,21 @@ the limit for the duration of a `with` block; without it, this is a no-op.
 """
 from contextlib import nullcontext
 
+import numpy  # noqa: F401  numpy's BLAS and scipy's own (scipy.linalg.blas, used by record_fast)
+import scipy.linalg.blas  # noqa: F401  are both loaded before the controller looks for them
+
 try:
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import ThreadpoolController
 except ImportError:  # optional: only speed depends on it
-    threadpool_limits = None
+    ThreadpoolController = None
+
+_controller = []  # made once: finding the loaded BLAS libraries costs ~2 ms per look
 
 
 def one_thread():
     """Context manager: BLAS on one thread inside the block."""
-    if threadpool_limits is None:
+    if ThreadpoolController is None:
         return nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    if not _controller:
+        _controller.append(ThreadpoolController())
+    return _controller[0].limit(limits=1, user_api="blas")

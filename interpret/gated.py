@@ -1,180 +1,12 @@
-"""LSTM and GRU layers in numpy: forward and backward over a batch of B streams x T steps.
-
-Row-vector convention (so a batch is one matrix product): a layer with input size D and H units
-holds
-
-    Wx (D, G*H)   input to gates        b (G*H,)   gate biases
-    Wh (H, G*H)   hidden to gates
-
-with G = 4 blocks for the LSTM (i f o g: input, forget, output gates and the tanh candidate)
-and G = 3 for the GRU (r z n: reset, update gates and the tanh candidate). Layer 0 reads
-one-hot characters, so its `x @ Wx` is just row x of Wx (a gather, never a one-hot matrix).
-
-    LSTM  c_t = f * c_{t-1} + i * g        h_t = o * tanh(c_t)
-    GRU   n_t = tanh(x Wxn + b_n + r * (h_{t-1} Whn))
-          h_t = (1 - z) * n_t + z * h_{t-1}
-
-All functions keep the parameters' dtype: float32 for training speed, float64 for gradient checks.
+"""A stack of LSTM, GRU or vanilla RNN layers with a softmax output: what Model.run and the
+batched trainer call. The layers themselves (forward and backward, their array conventions and
+speed notes) are in interpret.layers.
 """
 import numpy as np
-from scipy.special import expit
 
+from interpret.layers import (buffer, gru_backward, gru_forward, lstm_backward, lstm_forward,
+                              rnn_backward, rnn_forward)
 
-def _input_gates(Wx, b, X):
-    """x @ Wx + b for all steps at once. X (T, B) indices or (T, B, D) floats -> (T, B, G*H)."""
-    if X.ndim == 2:
-        return Wx[X] + b  # one-hot rows
-    T, B, D = X.shape
-    A = (X.reshape(T * B, D) @ Wx).reshape(T, B, -1)
-    A += b
-    return A
-
-
-def _input_grads(Wx, X, dA):
-    """dWx, db and dX (None for one-hot input) from the pre-activation gradients dA (T, B, G*H)."""
-    GH = dA.shape[2]
-    dA2 = dA.reshape(-1, GH)
-    db = dA2.sum(axis=0)
-    if X.ndim == 2:
-        onehot = np.zeros((dA2.shape[0], Wx.shape[0]), dtype=dA.dtype)  # (T*B, V)
-        onehot[np.arange(dA2.shape[0]), X.ravel()] = 1  # a GEMM beats np.add.at several times over
-        return onehot.T @ dA2, db, None
-    T, B, D = X.shape
-    Xf = X.reshape(T * B, D)
-    dWx = Xf.T @ dA2
-    dX = (dA2 @ Wx.T).reshape(T, B, D)
-    return dWx, db, dX
-
-
-def lstm_forward(Wx, Wh, b, X, h0, c0):
-    """Run T steps. Returns (hs (T+1, B, H) with hs[0] = h0, cache for lstm_backward)."""
-    T, B = X.shape[:2]
-    H = Wh.shape[0]
-    gates = _input_gates(Wx, b, X)  # (T, B, 4H), turned into gate activations in place
-    hs = np.empty((T + 1, B, H), dtype=Wh.dtype)
-    cs = np.empty((T + 1, B, H), dtype=Wh.dtype)
-    tcs = np.empty((T, B, H), dtype=Wh.dtype)  # tanh(c_t)
-    hs[0], cs[0] = h0, c0
-    ig = np.empty((B, H), dtype=Wh.dtype)
-    WhT = np.ascontiguousarray(Wh.T)  # (4H, H): BLAS runs this orientation ~30% faster
-    for t in range(T):
-        a = gates[t]
-        a += (WhT @ hs[t].T).T
-        expit(a[:, :3 * H], out=a[:, :3 * H])
-        np.tanh(a[:, 3 * H:], out=a[:, 3 * H:])
-        np.multiply(a[:, H:2 * H], cs[t], out=cs[t + 1])
-        np.multiply(a[:, :H], a[:, 3 * H:], out=ig)
-        cs[t + 1] += ig
-        np.tanh(cs[t + 1], out=tcs[t])
-        np.multiply(a[:, 2 * H:3 * H], tcs[t], out=hs[t + 1])
-    return hs, (X, gates, hs, cs, tcs)
-
-
-def lstm_backward(Wx, Wh, cache, dhs, dh_last=None, dc_last=None):
-    """Gradients from dhs (T, B, H) = dLoss/dh_t. Returns ({Wx, Wh, b}, dX or None)."""
-    X, gates, hs, cs, tcs = cache
-    T, B, H = dhs.shape
-    dA = np.empty_like(gates)  # (T, B, 4H) pre-activation gradients
-    dh_next = np.zeros((B, H), dtype=Wh.dtype) if dh_last is None else dh_last
-    dc = np.zeros((B, H), dtype=Wh.dtype) if dc_last is None else dc_last.copy()
-    WhT = np.ascontiguousarray(Wh.T)
-    for t in reversed(range(T)):
-        a, d = gates[t], dA[t]
-        i, f, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-        dh = dhs[t] + dh_next
-        tc = tcs[t]
-        do = dh * tc
-        dc += dh * o * (1 - tc * tc)
-        d[:, 2 * H:3 * H] = do * o * (1 - o)
-        d[:, :H] = dc * g * i * (1 - i)
-        d[:, H:2 * H] = dc * cs[t] * f * (1 - f)
-        d[:, 3 * H:] = dc * i * (1 - g * g)
-        dc *= f
-        dh_next = d @ WhT
-    dWh = hs[:-1].reshape(T * B, H).T @ dA.reshape(T * B, 4 * H)
-    dWx, db, dX = _input_grads(Wx, X, dA)
-    return {"Wx": dWx, "Wh": dWh, "b": db}, dX
-
-
-def gru_forward(Wx, Wh, b, X, h0):
-    """Run T steps. Returns (hs (T+1, B, H) with hs[0] = h0, cache for gru_backward)."""
-    T, B = X.shape[:2]
-    H = Wh.shape[0]
-    gates = _input_gates(Wx, b, X)  # (T, B, 3H) -> r, z, n activations in place
-    hn = np.empty((T, B, H), dtype=Wh.dtype)  # h_{t-1} @ Whn, needed for dr
-    hs = np.empty((T + 1, B, H), dtype=Wh.dtype)
-    hs[0] = h0
-    WhT = np.ascontiguousarray(Wh.T)  # (3H, H): the faster orientation for BLAS
-    for t in range(T):
-        a = gates[t]
-        hw = (WhT @ hs[t].T).T  # (B, 3H)
-        a[:, :2 * H] += hw[:, :2 * H]
-        expit(a[:, :2 * H], out=a[:, :2 * H])
-        hn[t] = hw[:, 2 * H:]
-        n = a[:, 2 * H:]
-        n += a[:, :H] * hn[t]
-        np.tanh(n, out=n)
-        z = a[:, H:2 * H]
-        np.subtract(hs[t], n, out=hs[t + 1])
-        hs[t + 1] *= z
-        hs[t + 1] += n
-    return hs, (X, gates, hs, hn)
-
-
-def gru_backward(Wx, Wh, cache, dhs, dh_last=None):
-    """Gradients from dhs (T, B, H) = dLoss/dh_t. Returns ({Wx, Wh, b}, dX or None)."""
-    X, gates, hs, hn = cache
-    T, B, H = dhs.shape
-    dA = np.empty_like(gates)  # (T, B, 3H) gradients of the input pre-activations
-    dAh = np.empty_like(gates)  # (T, B, 3H) gradients of h_{t-1} @ Wh
-    dh_next = np.zeros((B, H), dtype=Wh.dtype) if dh_last is None else dh_last
-    WhT = np.ascontiguousarray(Wh.T)
-    for t in reversed(range(T)):
-        a, d, dh_ = gates[t], dA[t], dAh[t]
-        r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-        dh = dhs[t] + dh_next
-        dan = dh * (1 - z) * (1 - n * n)
-        d[:, 2 * H:] = dan
-        d[:, :H] = dan * hn[t] * r * (1 - r)
-        d[:, H:2 * H] = dh * (hs[t] - n) * z * (1 - z)
-        dh_[:, :2 * H] = d[:, :2 * H]
-        dh_[:, 2 * H:] = dan * r
-        dh_next = dh * z + dh_ @ WhT
-    dWh = hs[:-1].reshape(T * B, H).T @ dAh.reshape(T * B, 3 * H)
-    dWx, db, dX = _input_grads(Wx, X, dA)
-    return {"Wx": dWx, "Wh": dWh, "b": db}, dX
-
-
-def rnn_forward(Wx, Wh, b, X, h0):
-    """The vanilla layer h_t = tanh(x_t Wx + h_{t-1} Wh + b), batched; same contract as gru_forward."""
-    T, B = X.shape[:2]
-    A = _input_gates(Wx, b, X)  # (T, B, H)
-    hs = np.empty((T + 1, B, Wh.shape[0]), dtype=Wh.dtype)
-    hs[0] = h0
-    WhT = np.ascontiguousarray(Wh.T)
-    for t in range(T):
-        a = A[t]
-        a += (WhT @ hs[t].T).T
-        np.tanh(a, out=hs[t + 1])
-    return hs, (X, A, hs)
-
-
-def rnn_backward(Wx, Wh, cache, dhs, dh_last=None):
-    X, A, hs = cache
-    T, B, H = dhs.shape
-    dA = np.empty_like(A)  # (T, B, H) gradients before the tanh
-    dh_next = np.zeros((B, H), dtype=Wh.dtype) if dh_last is None else dh_last
-    WhT = np.ascontiguousarray(Wh.T)
-    for t in reversed(range(T)):
-        h = hs[t + 1]
-        np.multiply(dhs[t] + dh_next, 1 - h * h, out=dA[t])
-        dh_next = dA[t] @ WhT
-    dWh = hs[:-1].reshape(T * B, H).T @ dA.reshape(T * B, H)
-    dWx, db, dX = _input_grads(Wx, X, dA)
-    return {"Wx": dWx, "Wh": dWh, "b": db}, dX
-
-
-# ---- a stack of layers with a softmax output: what Model.run and the trainer call ----------------
 N_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 GATE_KINDS = {"lstm": ("i", "f", "o", "g"), "gru": ("r", "z", "n"), "rnn": ()}
 FORWARD = {"lstm": lstm_forward, "gru": gru_forward, "rnn": rnn_forward}
@@ -199,12 +31,15 @@ def zero_state(arch, params, B):
     return out
 
 
-def stack_forward(arch, params, X, state):
-    """X (T, B) indices. Returns (top hs (T, B, H), caches per layer, new state)."""
+def stack_forward(arch, params, X, state, work=None):
+    """X (T, B) indices. Returns (top hs (T, B, H), caches per layer, new state).
+
+    work: a dict the caller keeps across calls to reuse big buffers (see layers.buffer);
+    the returned arrays are then overwritten by the next call."""
     inp, caches, new_state = X, [], []
     for layer, st in enumerate(state):
         W = (params[f"L{layer}_Wx"], params[f"L{layer}_Wh"], params[f"L{layer}_b"])
-        hs, cache = FORWARD[arch](*W, inp, *st)
+        hs, cache = FORWARD[arch](*W, inp, *st, work=_layer_work(work, layer))
         if arch == "lstm":
             new_state.append((hs[-1].copy(), cache[3][-1].copy()))
         else:
@@ -214,13 +49,20 @@ def stack_forward(arch, params, X, state):
     return inp, caches, new_state
 
 
-def loss_and_grads(arch, params, X, Y, state):
-    """Mean cross-entropy (nats/char) of targets Y (T, B) given inputs X (T, B); grads; new state."""
-    top, caches, new_state = stack_forward(arch, params, X, state)
+def _layer_work(work, layer):
+    return None if work is None else work.setdefault(layer, {})
+
+
+def loss_and_grads(arch, params, X, Y, state, work=None):
+    """Mean cross-entropy (nats/char) of targets Y (T, B) given inputs X (T, B); grads; new state.
+
+    work: optional dict of reusable buffers, kept by the caller across steps (see layers.buffer)."""
+    top, caches, new_state = stack_forward(arch, params, X, state, work)
     T, B, H = top.shape
     Why, by = params["Why"], params["by"]
     hf = top.reshape(T * B, H)
-    ys = hf @ Why.T + by  # (T*B, V) logits
+    ys = np.dot(hf, Why.T, out=buffer(work, "ys", (T * B, len(by)), hf.dtype))  # (T*B, V) logits
+    ys += by
     ys -= ys.max(axis=1, keepdims=True)
     np.exp(ys, out=ys)
     ys /= ys.sum(axis=1, keepdims=True)  # probabilities
@@ -229,10 +71,10 @@ def loss_and_grads(arch, params, X, Y, state):
     ys[rows, yf] -= 1
     ys /= T * B  # dLoss/dlogits
     grads = {"Why": ys.T @ hf, "by": ys.sum(axis=0)}
-    dh = (ys @ Why).reshape(T, B, H)
+    dh = np.dot(ys, Why, out=buffer(work, "dh", (T * B, H), hf.dtype)).reshape(T, B, H)
     for layer in reversed(range(len(caches))):
         Wx, Wh = params[f"L{layer}_Wx"], params[f"L{layer}_Wh"]
-        g, dh = BACKWARD[arch](Wx, Wh, caches[layer], dh)
+        g, dh = BACKWARD[arch](Wx, Wh, caches[layer], dh, work=_layer_work(work, layer))
         for k, v in g.items():
             grads[f"L{layer}_{k}"] = v
     return float(loss), grads, new_state

@@ -3,18 +3,54 @@
 Many documents: the documents are cut, in order, into `lanes` contiguous groups of about equal
 length; each group is a lane that reads its documents back to back, and all lanes step together,
 so one step is one (B, H) @ (H, H) matrix product instead of B matrix-vector products. The
-state of a lane is set to zeros where a document starts, so every document sees exactly the
-state it would see alone (the plain form: `Model.run` per document from a zero state). Each
-lane covers one contiguous range of rows of the output, so a chunk of steps is written back as
-B slices.
+state of a lane is set to zeros where a document starts, so every document sees the state it
+would see alone (the plain form: `Model.run` per document from a zero state). Each lane covers
+one contiguous range of rows of the output, so a chunk of steps is written back as B slices.
 
-One stream (a single lane) runs the same steps as `Model.run` (the same products in the same
-order, so the same bits) with preallocated buffers.
+Precision: a single lane (one stream) always steps in float64, like `Model.run` (equal to it
+within 1e-12). Several lanes step in the caller's dtype: float64 for float64 outputs (equal to
+`Model.run` within 1e-12), float32 otherwise -- a float32 recording keeps 24 bits anyway, and
+float32 products run about three times faster; tests bound the difference to `Model.run`.
 """
-import numpy as np
+from concurrent.futures import ThreadPoolExecutor
 
-LANES = 256           # documents stepped together at most
-CHUNK_CHARS = 1 << 16  # characters per chunk of steps: bounds the float64 working set
+import numpy as np
+from scipy.linalg.blas import dgemv
+
+LANES = 512           # documents stepped together at most
+CHUNK_CHARS = 1 << 16  # characters per chunk of steps: bounds the working set
+MAX_STEPS = 1024       # steps per chunk at most, so that one stream has chunks to overlap
+
+
+def log_softmax_pick(ys, nxt):
+    """-log softmax(ys)[nxt] per row, stably; overwrites ys. ys (T, V), nxt (T,) -> (T,)."""
+    m = ys.max(axis=1, keepdims=True)                     # (T, 1)
+    picked = ys[np.arange(len(nxt)), nxt] - m[:, 0]
+    ys -= m
+    np.exp(ys, out=ys)
+    return np.log(ys.sum(axis=1)) - picked
+
+
+def next_char_loss(states, WhyT, by, nxt, out=None):
+    """log_softmax_pick(states @ WhyT + by, nxt) for states (M, H) with |h| <= 1, in their dtype.
+
+    No logit can exceed bound = max_v(sum_h |Why[v, h]| + |by[v]|) when |h| <= 1, so the bias
+    is shifted down by it: exp then never overflows, and no per-row maximum is needed. Rows
+    whose exps all underflow (every logit far below the bound) are redone the plain way.
+    out: an optional (M, V) C-contiguous scratch array for the logits.
+    """
+    bound = float((np.abs(WhyT).sum(axis=0) + np.abs(by)).max())
+    ys = np.dot(states, WhyT, out=out)                    # (M, V) logits - bound
+    ys += by - bound
+    picked = ys[np.arange(len(nxt)), nxt]
+    np.exp(ys, out=ys)
+    total = ys.sum(axis=1)
+    low = np.flatnonzero(total < 1e-30)
+    total[low] = 1.0  # redone below; no log(0) warning
+    out = np.log(total) - picked
+    if len(low):
+        out[low] = log_softmax_pick(states[low] @ WhyT + by, nxt[low])
+    return out
 
 
 def split_lanes(lengths, lanes):
@@ -35,17 +71,22 @@ def split_lanes(lengths, lanes):
     return list(zip(cuts[:-1], cuts[1:]))
 
 
-def run_rnn_lanes(params, doc_ix, doc_starts, write, lanes=LANES, chunk_chars=CHUNK_CHARS, ix=None):
-    """Step every document of a vanilla RNN; write(rows, states (M, H)) per chunk.
+def run_rnn_lanes(params, doc_ix, doc_starts, write, lanes=LANES, chunk_chars=CHUNK_CHARS,
+                  dtype=np.float64, ix=None):
+    """Step every document of a vanilla RNN; write(rows, counts, states) per chunk of steps.
 
-    rows: the M global rows, (M,) ints, or a slice when there is a single lane.
-
+    states (S, B, H) holds S steps of the B lanes; lane b's first counts[b] steps are rows
+    rows[b] .. rows[b] + counts[b] - 1 of the output (global rows; the rest is padding).
+    Two buffers take turns as `states` (fresh memory every chunk costs page faults), so write
+    must be done with a chunk's states when its next call returns.
     doc_ix: list of (T_d,) index arrays, doc_starts: their global first rows; ix: their
-    concatenation, if the caller has it already.
+    concatenation, if the caller has it already. dtype: the lanes'
+    arithmetic (a single lane always steps in float64).
     """
     lengths = np.array([len(d) for d in doc_ix])
     groups = split_lanes(lengths, lanes)
     B, H = len(groups), params["Whh"].shape[0]
+    dtype = np.float64 if B == 1 else dtype
     ix = np.concatenate(doc_ix) if ix is None else ix             # (N,) in global row order
     first = np.array([doc_starts[a] for a, _ in groups])          # (B,) lane's first global row
     span = np.array([lengths[a:b].sum() for a, b in groups])      # (B,) lane length
@@ -53,40 +94,118 @@ def run_rnn_lanes(params, doc_ix, doc_starts, write, lanes=LANES, chunk_chars=CH
     for lane, (a, b) in enumerate(groups):
         for d in range(a + 1, b):
             resets.setdefault(int(doc_starts[d] - first[lane]), []).append(lane)
-    WxhT = np.ascontiguousarray(params["Wxh"].T)                  # (V, H): rows gather fast
-    bh, WhhT = params["bh"], params["Whh"].T
-    h = np.zeros((B, H))
-    steps = max(1, chunk_chars // B)
-    for t0 in range(0, int(span.max()), steps):
-        t = np.arange(t0, min(t0 + steps, int(span.max())))[:, None]   # (S, 1) lane steps
-        valid = t < span[None, :]                                      # (S, B)
-        rows = np.where(valid, first[None, :] + t, 0)                  # (S, B) global rows
-        xh = WxhT[ix[rows]]                                            # (S, B, H) Wxh x_t
-        xh += bh
-        buf = np.empty_like(xh)                                        # (S, B, H) states
-        h = _steps(xh, h, WhhT, buf, resets, t0)
-        if B == 1:  # one lane: its rows are one slice of the output
-            write(slice(int(rows[0, 0]), int(rows[-1, 0]) + 1), buf[:, 0])
-        else:
-            write(rows[valid], buf[valid])
+    table = (params["Wxh"].T + params["bh"]).astype(dtype)        # (V, H): Wxh x + bh per char
+    Whh = params["Whh"].astype(dtype)
+    h = np.zeros((B, H), dtype=dtype)
+    steps, n_steps = max(1, min(chunk_chars // B, MAX_STEPS)), int(span.max())
+    bufs = [np.empty((min(steps, n_steps), B, H), dtype=dtype) for _ in range(2)]
+    for k, t0 in enumerate(range(0, n_steps, steps)):
+        t = np.arange(t0, min(t0 + steps, n_steps))[:, None]     # (S, 1) lane steps
+        rows = np.minimum(first[None, :] + t, len(ix) - 1)        # (S, B) global rows (clipped)
+        xh = np.take(table, ix[rows], axis=0, out=bufs[k % 2][:len(t)], mode="clip")  # (S, B, H):
+        # the input terms Wxh x + bh, turned into the states in place
+        h = _steps_one(xh[:, 0], h[0], Whh, resets, t0)[None] if B == 1 else _steps(xh, h, Whh, resets, t0)
+        write(first + t0, np.clip(span - t0, 0, len(t)), xh)
 
 
-def _steps(xh, h, WhhT, buf, resets, t0):
-    """buf[s] = tanh(xh[s] + h @ WhhT), h = buf[s], for s = 0..S-1; lanes reset where docs start.
-
-    A single lane steps with 1-D vectors (matrix-vector products), like Model.run.
-    """
-    one = xh.shape[1] == 1
-    if one:
-        xh, buf, h = xh[:, 0], buf[:, 0], h[0]
+def _steps(xh, h, Whh, resets, t0):
+    """xh[s] = tanh(xh[s] + h @ Whh.T), h = xh[s], for s = 0..S-1; lanes reset where docs start."""
+    WhhT = Whh.T
     z = np.empty_like(h)
     dot, add, tanh = np.dot, np.add, np.tanh
-    for s in range(len(xh)):
+    for s, row in enumerate(xh):
         if t0 + s in resets:  # a new document starts here: its state starts at zeros
-            h = np.zeros_like(h) if one else h.copy()
+            h = h.copy()
             h[resets[t0 + s]] = 0.0
         dot(h, WhhT, out=z)           # np.dot: far less call overhead than np.matmul
-        add(xh[s], z, out=z)
-        tanh(z, out=buf[s])
-        h = buf[s]
-    return h.reshape(-1, WhhT.shape[0]).copy()
+        add(row, z, out=row)
+        tanh(row, out=row)
+        h = row
+    return h.copy()
+
+
+def _steps_one(xh, h, Whh, resets, t0):
+    """One lane, float64: xh[s] = tanh(Whh @ h + xh[s]) in place, two calls per step.
+
+    dgemv adds the product into xh[s] itself (beta = 1, overwrite_y); Whh.T is Whh's memory
+    read as a Fortran array, so trans=1 multiplies by Whh without a copy. Positional arguments
+    (alpha, a, x, beta, y, offx, incx, offy, incy, trans, overwrite_y): f2py parses them faster.
+    """
+    A, tanh = Whh.T, np.tanh
+    if not resets:
+        for row in xh:
+            dgemv(1.0, A, h, 1.0, row, 0, 1, 0, 1, 1, 1)
+            tanh(row, row)
+            h = row
+        return h.copy()
+    for s, row in enumerate(xh):
+        if t0 + s in resets:  # a new document starts here: its state starts at zeros
+            h = np.zeros_like(h)
+        dgemv(1.0, A, h, 1.0, row, 0, 1, 0, 1, 1, 1)
+        tanh(row, row)
+        h = row
+    return h.copy()
+
+
+def fill_rnn_lanes(params, doc_ix, doc_starts, out, loss, progress=None, lanes=LANES,
+                   chunk_chars=CHUNK_CHARS):
+    """Record every document into out (N, H) and loss (N,) (or None) with run_rnn_lanes.
+
+    Each chunk's output layer (logits, next-character loss) and its copy into out/loss run on
+    a second thread while the next chunk steps: numpy releases the GIL inside both.
+    """
+    ix = np.concatenate(doc_ix)
+    last = np.zeros(len(ix), dtype=bool)                  # the last character of each document
+    last[np.asarray(doc_starts[1:], dtype=np.int64) - 1] = True
+    last[-1] = True
+    nxt = np.append(ix[1:], 0)                            # the character each row predicts
+    dtype = np.float64 if out.dtype == np.float64 else np.float32  # compute as precisely as stored
+    WhyT, by = np.ascontiguousarray(params["Why"].T, dtype=dtype), params["by"].astype(dtype)
+
+    logits = []  # the worker's scratch array for the logits, kept across chunks
+
+    def store(rows, counts, states):                      # states (S, B, H); lane b: counts[b] rows
+        S, B, H = states.shape
+        if loss is not None:
+            if not logits or len(logits[0]) < S * B:
+                logits[:] = [np.empty((S * B, len(by)), dtype=dtype)]
+            idx = np.minimum(rows[None, :] + np.arange(S)[:, None], len(ix) - 1)  # (S, B)
+            chunk_loss = next_char_loss(states.reshape(S * B, H).astype(dtype, copy=False), WhyT,
+                                        by, nxt[idx.ravel()], logits[0][:S * B]).reshape(S, B)
+            chunk_loss[last[idx]] = np.nan
+        for b in range(B):                                # each lane's rows are one slice
+            r, n = int(rows[b]), int(counts[b])
+            out[r:r + n] = states[:n, b]
+            if loss is not None:
+                loss[r:r + n] = chunk_loss[:n, b]
+        return int(counts.sum())
+
+    pending = []
+
+    def finish():
+        n = pending.pop().result()
+        if progress:
+            progress(n)
+
+    def write(rows, counts, states):                      # one chunk in flight at most
+        if pending:
+            finish()
+        pending.append(_worker().submit(store, rows, counts, states))
+
+    try:
+        run_rnn_lanes(params, doc_ix, doc_starts, write, lanes=lanes, chunk_chars=chunk_chars,
+                      dtype=dtype, ix=ix)
+    finally:  # on an error too: the last chunk's job must end before its buffers go
+        if pending:
+            finish()
+
+
+_WORKER = []
+
+
+def _worker():
+    """The recorder's one output-layer thread, started once per process (starting one costs
+    about as much as recording a thousand characters)."""
+    if not _WORKER:
+        _WORKER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="interpret-record"))
+    return _WORKER[0]

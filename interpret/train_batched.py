@@ -6,7 +6,9 @@ is carried from one window to the next (truncated BPTT) and reset when the strea
 (one epoch). The held-out tail is the validation text: its loss is measured now and then with
 the same B-stream layout, in nats per character.
 
-Compute is float32 (the model file stores float32 too). A checkpoint is a model file plus
+Compute is float32 (the model file stores float32 too), on one BLAS thread: a step's (B, H) x
+(H, G*H) products are too small to share between cores (on the 2-core development machine,
+two threads made an LSTM step 2.5x slower). A checkpoint is a model file plus
 opt_* arrays (optimizer moments, the carried hidden state) and meta["resume"], so --resume
 continues exactly where the run stopped.
 """
@@ -16,6 +18,7 @@ import time
 import numpy as np
 
 from interpret import __version__, gated
+from interpret.blas import one_thread
 from interpret.interrupt import SafePoints
 from interpret.model import Model
 from interpret.train import check_finite, diverged, load_checkpoint, text_sha256
@@ -162,10 +165,10 @@ def update(params, grads, opt, optimizer, lr, n):
 def evaluate(arch, params, ix, B, T):
     """Mean next-character loss (nats/char) over indices ix, read as B streams of T-windows."""
     S = streams(ix, B, 1)  # (L, B)
-    state, total, count = gated.zero_state(arch, params, B), 0.0, 0
+    state, total, count, work = gated.zero_state(arch, params, B), 0.0, 0, {}
     for a in range(0, len(S) - 1, T):
         X, Y = S[a:min(a + T, len(S) - 1)], S[a + 1:min(a + T, len(S) - 1) + 1]
-        top, _, state = gated.stack_forward(arch, params, X, state)
+        top, _, state = gated.stack_forward(arch, params, X, state, work)
         ys = top.reshape(-1, top.shape[2]) @ params["Why"].T + params["by"]
         m = ys.max(axis=1, keepdims=True)
         lse = np.log(np.exp(ys - m).sum(axis=1)) + m[:, 0]
@@ -174,8 +177,14 @@ def evaluate(arch, params, ix, B, T):
     return total / count
 
 
-def train(st, text, iters, *, checkpoint_path=None, checkpoint_every=0, val_every=0,
-          on_progress=None, report_every=10):
+def train(st, text, iters, **kw):
+    """Train until st.n == iters (keywords: see _train), on one BLAS thread."""
+    with one_thread():
+        return _train(st, text, iters, **kw)
+
+
+def _train(st, text, iters, *, checkpoint_path=None, checkpoint_every=0, val_every=0,
+           on_progress=None, report_every=10):
     """Train until st.n == iters. on_progress(n, smooth_loss, val_loss or None), losses in nats/char."""
     meta, arch = st.meta, st.meta["arch"]
     B, T = meta["batch_size"], meta["seq_length"]
@@ -185,6 +194,7 @@ def train(st, text, iters, *, checkpoint_path=None, checkpoint_every=0, val_ever
     if val_ix is not None and len(val_ix) < B * 2:
         val_ix = None
     smooth = meta.get("smooth_loss", np.log(len(st.model.chars)))
+    work = {}  # buffers reused by every step (layers.buffer)
     t0 = time.perf_counter()
     wall0 = meta["wall_time_s"]
     saved_at = None  # the iteration last written to checkpoint_path in this call
@@ -199,7 +209,7 @@ def train(st, text, iters, *, checkpoint_path=None, checkpoint_every=0, val_ever
                 if meta.get("reset_state"):  # every window starts from zeros: cell states cannot drift
                     st.state = gated.zero_state(arch, st.params, B)
                 X, Y = S[st.pos:st.pos + T], S[st.pos + 1:st.pos + T + 1]
-                loss, grads, st.state = gated.loss_and_grads(arch, st.params, X, Y, st.state)
+                loss, grads, st.state = gated.loss_and_grads(arch, st.params, X, Y, st.state, work)
                 if not np.isfinite(loss):
                     raise diverged(loss, st.n + 1, checkpoint_path, saved_at)
                 clip_global_norm(grads, meta["clip"])

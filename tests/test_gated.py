@@ -114,3 +114,21 @@ def test_float32_stays_float32():
     loss, grads, st = gated.loss_and_grads("lstm", p, X, X, gated.zero_state("lstm", p, 2))
     assert all(g.dtype == np.float32 for g in grads.values())
     assert st[0][0].dtype == np.float32
+
+
+@pytest.mark.parametrize("arch", ["lstm", "gru", "rnn"])
+def test_reused_buffers_give_the_same_step_as_fresh_ones(arch):
+    """loss_and_grads with a kept `work` dict: every buffer is fully rewritten on each call."""
+    layers = 1 if arch == "rnn" else 2
+    p = make(arch, layers)
+    rng = np.random.RandomState(4)
+    work, state = {}, gated.zero_state(arch, p, 3)
+    for _ in range(3):
+        X, Y = rng.randint(0, 4, size=(6, 3)), rng.randint(0, 4, size=(6, 3))
+        fresh_loss, fresh_grads, fresh_state = gated.loss_and_grads(arch, p, X, Y, state)
+        loss, grads, state = gated.loss_and_grads(arch, p, X, Y, state, work)
+        assert loss == fresh_loss and work
+        for k in grads:
+            np.testing.assert_array_equal(grads[k], fresh_grads[k])
+        for a, b in zip(state, fresh_state):
+            np.testing.assert_array_equal(a[0], b[0])

@@ -116,9 +116,9 @@ def test_reset_state_starts_every_window_from_zeros(monkeypatch):
     from interpret import gated
     seen, real = [], gated.loss_and_grads
 
-    def spy(arch, params, X, Y, state):
+    def spy(arch, params, X, Y, state, work=None):
         seen.append(max(float(np.abs(s).max()) for layer in state for s in layer))
-        return real(arch, params, X, Y, state)
+        return real(arch, params, X, Y, state, work)
     monkeypatch.setattr(gated, "loss_and_grads", spy)
     tb.train(fresh(reset_state=True), TEXT, 4)
     tb.train(fresh(), TEXT, 4)

@@ -56,6 +56,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import false_discovery_control, norm
 
+from interpret.alloc import reuse_freed_memory
 from interpret.blas import one_thread
 from interpret.ranks import centred_ranks
 from interpret.shift_null import ShiftGrid, feature_spectra, grid_dots, make_grid, rolled_dots
@@ -231,16 +232,18 @@ def _check(acts, features, char_ix) -> tuple[int, int, np.ndarray]:
 
 
 def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", min_shift=None,
-         progress=None, block_units=16, read_units=128, workers=None) -> list[dict]:
+         progress=None, block_units=None, read_units=128, workers=None) -> list[dict]:
     """Score every unit of acts (N, U) against every feature; one row per (feature, unit).
 
     acts may be a float16/float32 np.memmap; it is read read_units columns at a time (4 bytes per
     character and unit), and scored block_units units at a time (each block costs a few dozen
-    bytes per character and unit) by `workers` threads (default: up to 2 blocks at once; numpy
-    releases the GIL in the heavy parts). progress, if given, is called with the number of units
+    bytes per character and unit; the default keeps a block's arrays near 64 MiB, which the
+    allocator reuses without page faults, see alloc.py) by `workers` threads (default: up to 2
+    blocks at once; numpy releases the GIL in the heavy parts). progress, if given, is called with the number of units
     just finished (an increment, like click's bar.update).
     """
     n, n_units, codes = _check(acts, features, char_ix)
+    block_units = block_units or int(np.clip((64 << 20) // (8 * n), 1, 16))
     if block_units < 1 or read_units < 1:
         raise ValueError(f"block_units={block_units}, read_units={read_units}; use positive "
                          "numbers of units")
@@ -249,7 +252,7 @@ def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", mi
     groups = _groups(feats, grid)
     blocks: list[dict] = []
     workers = workers or min(2, os.cpu_count() or 1)
-    with one_thread(), ThreadPoolExecutor(max_workers=workers) as pool:  # threads of our own
+    with one_thread(), reuse_freed_memory(), ThreadPoolExecutor(max_workers=workers) as pool:
         for r0 in range(0, n_units, max(read_units, block_units)):
             a = _read_block(acts, r0, min(r0 + max(read_units, block_units), n_units))  # (R, N)
             _check_finite(a, r0, layer, kind)

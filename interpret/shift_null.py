@@ -75,9 +75,10 @@ def feature_spectra(grid: ShiftGrid, fs: np.ndarray, dtype=np.complex64) -> np.n
     """
     n, step, m, p = grid.n, grid.step, grid.m_shifts, grid.fft_len
     idx = (np.arange(p * step) - (m - 1) * step - grid.k0) % n     # (P L,) h[u] = f[idx[u]]
+    real = np.float32 if dtype == np.complex64 else np.float64
     out = np.empty((p // 2 + 1, step, len(fs)), dtype=dtype)
     for i, f in enumerate(fs):
-        out[:, :, i] = np.conj(sfft.rfft(f[idx].reshape(p, step), axis=0))   # (W, L)
+        out[:, :, i] = np.conj(sfft.rfft(f.astype(real)[idx].reshape(p, step), axis=0))   # (W, L)
     return out
 
 

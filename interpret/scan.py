@@ -123,7 +123,7 @@ class _Group:
     ranks: np.ndarray | None  # (F, N) unit-norm centred ranks (Spearman), non-binary only
 
 
-def _groups(feats: list[_Feature], grid: ShiftGrid) -> list[_Group | None]:
+def _groups(feats: list[_Feature], grid: ShiftGrid, map=map) -> list[_Group | None]:
     """[binary group, other group]; None where a group has no non-constant feature."""
     out = []
     for binary in (True, False):
@@ -133,7 +133,7 @@ def _groups(feats: list[_Feature], grid: ShiftGrid) -> list[_Group | None]:
             continue
         fs = np.stack([feats[i].f for i in ix])
         out.append(_Group(ix, fs, np.array([feats[i].denom for i in ix]), 0.5 if binary else 0.0,
-                          feature_spectra(grid, fs),
+                          feature_spectra(grid, fs, map=map),
                           None if binary else np.stack([feats[i].ranks for i in ix])))
     return out
 
@@ -236,11 +236,11 @@ def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", mi
     """Score every unit of acts (N, U) against every feature; one row per (feature, unit).
 
     acts may be a float16/float32 np.memmap; it is read read_units columns at a time (4 bytes per
-    character and unit), and scored block_units units at a time (each block costs a few dozen
-    bytes per character and unit; the default keeps a block's arrays near 64 MiB, which the
-    allocator reuses without page faults, see alloc.py) by `workers` threads (default: up to 2
-    blocks at once; numpy releases the GIL in the heavy parts). progress, if given, is called with the number of units
-    just finished (an increment, like click's bar.update).
+    character and unit; the next read runs while these are scored), and scored block_units units
+    at a time (a few dozen bytes per character and unit; the default keeps a block's arrays near
+    64 MiB, which the allocator reuses without page faults, see alloc.py) by `workers` threads
+    (default: up to 2 blocks at once; numpy releases the GIL in the heavy parts). progress, if
+    given, is called with the number of units just finished (an increment, like bar.update).
     """
     n, n_units, codes = _check(acts, features, char_ix)
     block_units = block_units or int(np.clip((64 << 20) // (8 * n), 1, 16))
@@ -248,13 +248,20 @@ def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", mi
         raise ValueError(f"block_units={block_units}, read_units={read_units}; use positive "
                          "numbers of units")
     grid = make_grid(n, n_shifts, seed, min_shift)
-    feats = [_prepare(f, n) for f in features]
-    groups = _groups(feats, grid)
+    read_units = max(read_units, block_units)
+    starts = range(0, n_units, read_units)
     blocks: list[dict] = []
     workers = workers or min(2, os.cpu_count() or 1)
-    with one_thread(), reuse_freed_memory(), ThreadPoolExecutor(max_workers=workers) as pool:
-        for r0 in range(0, n_units, max(read_units, block_units)):
-            a = _read_block(acts, r0, min(r0 + max(read_units, block_units), n_units))  # (R, N)
+    with one_thread(), reuse_freed_memory(), ThreadPoolExecutor(max_workers=workers) as pool, \
+            ThreadPoolExecutor(max_workers=1) as reader:
+        feats = list(pool.map(lambda f: _prepare(f, n), features))
+        groups = _groups(feats, grid, pool.map)
+        ahead = reader.submit(_read_block, acts, 0, min(read_units, n_units))
+        for r0 in starts:
+            a = ahead.result()                        # (R, N); the next read runs meanwhile
+            if r0 + read_units < n_units:
+                ahead = reader.submit(_read_block, acts, r0 + read_units,
+                                      min(r0 + 2 * read_units, n_units))
             _check_finite(a, r0, layer, kind)
             parts = [a[j:j + block_units] for j in range(0, len(a), block_units)]
             for stats in pool.map(lambda part: _block_stats(part, groups, codes, grid, len(feats)),

@@ -67,18 +67,22 @@ def make_grid(n: int, n_shifts: int = 200, seed: int = 0, min_shift: int | None 
     return ShiftGrid(n, k0, step, m)
 
 
-def feature_spectra(grid: ShiftGrid, fs: np.ndarray, dtype=np.complex64) -> np.ndarray:
+def feature_spectra(grid: ShiftGrid, fs: np.ndarray, dtype=np.complex64, map=map) -> np.ndarray:
     """(W, L, F) conj(DFT along q) of each feature's H (see the module doc); fs is (F, N).
 
     complex64 (the default) makes grid_dots work in float32: twice as fast, and its dot products
     are within about 1e-6 x |x| |f| of the exact ones; complex128 gives float64 rounding.
+    `map` may be a thread pool's, to transform several features at once.
     """
     n, step, m, p = grid.n, grid.step, grid.m_shifts, grid.fft_len
     idx = (np.arange(p * step) - (m - 1) * step - grid.k0) % n     # (P L,) h[u] = f[idx[u]]
     real = np.float32 if dtype == np.complex64 else np.float64
     out = np.empty((p // 2 + 1, step, len(fs)), dtype=dtype)
-    for i, f in enumerate(fs):
-        out[:, :, i] = np.conj(sfft.rfft(f.astype(real)[idx].reshape(p, step), axis=0))   # (W, L)
+
+    def one(i):
+        out[:, :, i] = np.conj(sfft.rfft(fs[i].astype(real)[idx].reshape(p, step), axis=0))  # (W, L)
+
+    list(map(one, range(len(fs))))
     return out
 
 

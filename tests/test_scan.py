@@ -206,7 +206,7 @@ def noise_scan(seed, n=3000, units=20, n_shifts=100):
 
 
 def test_noise_units_are_not_flagged_across_seeds():
-    flagged, runs_with_any, total = 0, 0, 0
+    flagged, runs_with_any, total, p = 0, 0, 0, []
     seeds = range(30)
     for seed in seeds:
         _, _, rows = noise_scan(seed)
@@ -214,8 +214,10 @@ def test_noise_units_are_not_flagged_across_seeds():
         flagged += hits
         runs_with_any += hits > 0
         total += len(rows)
+        p += [r["p"] for r in rows]
     assert flagged / total <= 0.05
     assert runs_with_any / len(seeds) <= 0.10          # family-wise: BH at 0.05 under the null
+    assert 0.02 <= np.mean(np.array(p) < 0.05) <= 0.08  # p is close to calibrated (1200 rows)
 
 
 def test_character_shuffle_null_would_flag_the_same_noise():
@@ -324,7 +326,7 @@ def test_float16_memmap_gives_the_rows_of_float64_in_memory(tmp_path):
     block = scan_mod._read_block(mm, 2, 9, rows=100)  # row chunks, pages let go after each
     assert block.dtype == np.float32 and block.shape == (7, len(acts))
     np.testing.assert_array_equal(block, np.asarray(acts, dtype=np.float16)[:, 2:9].T)
-    from_mm = scan(mm, feats, char_ix, n_shifts=60)
+    from_mm = scan(mm, feats, char_ix, n_shifts=60, block_units=4, read_units=8)
     in_mem = scan(np.asarray(mm, dtype=np.float64), feats, char_ix, n_shifts=60)
     assert_same_rows(in_mem, from_mm)
 
@@ -336,6 +338,8 @@ def test_block_sizes_and_threads_do_not_change_results():
     assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=1))
     assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=4, workers=1))
     assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=4, workers=3))
+    # units read 7 at a time (the next 7 while these are scored), scored 3 at a time
+    assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=3, read_units=7))
 
 
 def test_progress_reports_every_unit_and_rows_are_plain_json():

@@ -91,8 +91,9 @@ def grid_dots(x: np.ndarray, spectra: np.ndarray, grid: ShiftGrid) -> np.ndarray
     b, n = x.shape
     step, q, p, m = grid.step, grid.rows, grid.fft_len, grid.m_shifts
     real = np.float32 if spectra.dtype == np.complex64 else np.float64
-    rows = np.zeros((b, q * step), dtype=real)
+    rows = np.empty((b, q * step), dtype=real)
     rows[:, :n] = x
+    rows[:, n:] = 0.0
     xw = sfft.rfft(rows.reshape(b, q, step), n=p, axis=1)          # (B, W, L)
     del rows
     prod = np.matmul(xw.transpose(1, 0, 2), spectra)                # (W, B, F): sum over r

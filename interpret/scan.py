@@ -232,18 +232,22 @@ def _check(acts, features, char_ix) -> tuple[int, int, np.ndarray]:
 
 
 def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", min_shift=None,
-         progress=None, block_units=None, read_units=128, workers=None) -> list[dict]:
+         progress=None, block_units=None, read_units=None, workers=None) -> list[dict]:
     """Score every unit of acts (N, U) against every feature; one row per (feature, unit).
 
     acts may be a float16/float32 np.memmap; it is read read_units columns at a time (4 bytes per
-    character and unit; the next read runs while these are scored), and scored block_units units
+    character and unit, by default up to 128 units and 512 MiB; the next read runs while these
+    are scored: a read touches every page of a row-major file), and scored block_units units
     at a time (a few dozen bytes per character and unit; the default keeps a block's arrays near
     64 MiB, which the allocator reuses without page faults, see alloc.py) by `workers` threads
     (default: up to 2 blocks at once; numpy releases the GIL in the heavy parts). progress, if
     given, is called with the number of units just finished (an increment, like bar.update).
     """
     n, n_units, codes = _check(acts, features, char_ix)
-    block_units = block_units or int(np.clip((64 << 20) // (8 * n), 1, 16))
+    if block_units is None:
+        block_units = int(np.clip((64 << 20) // (8 * n), 1, 16))
+    if read_units is None:
+        read_units = int(np.clip((512 << 20) // (4 * n), 1, 128))
     if block_units < 1 or read_units < 1:
         raise ValueError(f"block_units={block_units}, read_units={read_units}; use positive "
                          "numbers of units")

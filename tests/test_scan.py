@@ -391,9 +391,17 @@ def test_bad_input_raises_with_a_way_out():
         scan(acts, [FeatureValues("f", "binary", np.arange(100.0))], np.zeros(100, int))
     with pytest.raises(ValueError, match="shape"):
         scan(acts, [FeatureValues("f", "ordinal", np.arange(99.0))], np.zeros(100, int))
+    with pytest.raises(ValueError, match="block_units=0"):
+        scan(acts, ok, np.zeros(100, int), block_units=0)
+    with pytest.raises(ValueError, match="min_shift=48 leaves no shifts .* from 1 to 45"):
+        scan(acts, ok, np.zeros(100, int), min_shift=48)   # 5 shifts: fewer than the null needs
     acts[5, 1] = np.inf
     with pytest.raises(ValueError, match="unit 1 .*non-finite"):
         scan(acts, [FeatureValues("f", "ordinal", np.arange(100.0))], np.zeros(100, int))
+    acts = rng.random((100, 12))
+    acts[7, 9] = np.nan                                # in the third block read
+    with pytest.raises(ValueError, match="unit 9 .*non-finite"):
+        scan(acts, ok, np.zeros(100, int), block_units=2, read_units=4)
 
 
 # ---- ranking and output ---------------------------------------------------------------------

@@ -3,9 +3,11 @@
 A scan allocates and frees the same few arrays of millions of elements for every unit. glibc
 gives each one back to the system when it is freed (munmap, or trimming the heap) and takes it
 back on the next allocation, which costs a page fault per 4 KiB page: about a third of the scan's
-CPU time on a virtual machine. Inside `reuse_freed_memory()` arrays below 32 MiB come from the
-heap and stay there (so the scan keeps its per-thread arrays below that size); afterwards the defaults are restored and the spare memory is handed back. Without
-glibc (another libc, another system), it does nothing.
+CPU time on a virtual machine. Inside `reuse_freed_memory()` arrays below 1 GiB come from one
+heap shared by all threads (a thread's own heap holds at most 64 MiB) and stay there; afterwards
+the defaults are restored (glibc may keep the one-heap limit for threads it has already
+counted) and the spare memory is handed back. Without glibc (another libc, another system), it
+does nothing.
 """
 import ctypes
 import ctypes.util

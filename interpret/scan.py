@@ -121,6 +121,7 @@ class _Group:
     centre: float             # 0.5 (AUROC) or 0 (r)
     spectra: np.ndarray       # (W, L, F) shift_null.feature_spectra
     ranks: np.ndarray | None  # (F, N) unit-norm centred ranks (Spearman), non-binary only
+    sums: np.ndarray          # (F,) fs.sum(axis=1): 0 for z-scores, up to rounding
 
 
 def _groups(feats: list[_Feature], grid: ShiftGrid, map=map) -> list[_Group | None]:
@@ -134,7 +135,8 @@ def _groups(feats: list[_Feature], grid: ShiftGrid, map=map) -> list[_Group | No
         fs = np.stack([feats[i].f for i in ix])
         out.append(_Group(ix, fs, np.array([feats[i].denom for i in ix]), 0.5 if binary else 0.0,
                           feature_spectra(grid, fs, map=map),
-                          None if binary else np.stack([feats[i].ranks for i in ix])))
+                          None if binary else np.stack([feats[i].ranks for i in ix]),
+                          fs.sum(axis=1)))
     return out
 
 
@@ -186,8 +188,12 @@ def _block_stats(a: np.ndarray, groups, codes: np.ndarray, grid: ShiftGrid, n_fe
     if bin_group:  # ranked at float32 precision: radix sort
         out["beyond"][:, bin_group.ix] = 0.5 + (centred_ranks(res.astype(np.float32)) @
                                                 bin_group.fs.T) / bin_group.denom
-    if other:
-        out["beyond"][:, other.ix] = _standardise(res) @ other.fs.T / other.denom
+    if other:  # Pearson r = sum((res - mean) fz) / (N sd), fz standardised: no copy of res
+        mean = res.mean(axis=1)
+        sd = np.sqrt(np.maximum(np.einsum("bt,bt->b", res, res) / res.shape[1] - mean ** 2, 0.0))
+        sd[np.ptp(res, axis=1) == 0] = np.inf        # a constant residual: r = 0
+        dots = res @ other.fs.T - mean[:, None] * other.sums
+        out["beyond"][:, other.ix] = dots / (other.denom * sd[:, None])
     return out
 
 

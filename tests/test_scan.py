@@ -267,6 +267,26 @@ def test_beyond_char_separates_delimiter_units_from_quote_cells():
     assert rows[2]["sign"] == -1 and rows[2]["beyond_char"] == pytest.approx(rows[1]["beyond_char"])
 
 
+def test_beyond_char_matches_the_score_of_residuals_computed_by_hand():
+    rng = np.random.default_rng(11)
+    n = 400
+    char_ix = rng.integers(0, 6, n)
+    acts = ar1(rng, n, 3) + np.sin(char_ix)[:, None]
+    acts[:, 2] = np.round(acts[:, 2])                 # ties in the residuals too
+    quote, pos = runs(rng, n, 5, 40), line_position(rng, n, 30)
+    acts[:, 1] -= quote + pos / 30
+    feats = [FeatureValues("q", "binary", quote), FeatureValues("pos", "ordinal", pos)]
+    rows = scan(acts, feats, char_ix, n_shifts=20)
+    means = np.array([[acts[char_ix == c, u].mean() for u in range(3)] for c in range(6)])
+    res = (acts - means[char_ix]).astype(np.float32).astype(np.float64)   # AUROC ranks float32
+    for u in range(3):
+        rq, rp = by_unit(rows, "q")[u], by_unit(rows, "pos")[u]
+        auc = auroc_pairwise(res[:, u], quote)
+        assert rq["beyond_char"] == pytest.approx(auc if rq["sign"] > 0 else 1 - auc, abs=1e-6)
+        r = stats.pearsonr(acts[:, u] - means[char_ix, u], pos).statistic
+        assert rp["beyond_char"] == pytest.approx(r * rp["sign"], abs=1e-12)
+
+
 def test_beyond_char_of_pearson_is_zero_for_a_function_of_the_character():
     rng = np.random.default_rng(6)
     n = 500

@@ -47,7 +47,6 @@ is JSON-ready. Constant rows are excluded from BH and sorted last.
 from __future__ import annotations
 
 import csv
-import mmap
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -60,6 +59,7 @@ from interpret.alloc import reuse_freed_memory
 from interpret.blas import one_thread
 from interpret.ranks import centred_ranks
 from interpret.shift_null import ShiftGrid, feature_spectra, grid_dots, make_grid, rolled_dots
+from interpret.unit_blocks import read_block
 
 MIN_CHARS = 20
 METRICS = {"binary": "auroc", "ordinal": "pearson_r", "continuous": "pearson_r"}
@@ -266,11 +266,11 @@ def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", mi
             ThreadPoolExecutor(max_workers=1) as reader:
         feats = list(pool.map(lambda f: _prepare(f, n), features))
         groups = _groups(feats, grid, pool.map)
-        ahead = reader.submit(_read_block, acts, 0, min(read_units, n_units))
+        ahead = reader.submit(read_block, acts, 0, min(read_units, n_units))
         for r0 in starts:
             a = ahead.result()                        # (R, N); the next read runs meanwhile
             if r0 + read_units < n_units:
-                ahead = reader.submit(_read_block, acts, r0 + read_units,
+                ahead = reader.submit(read_block, acts, r0 + read_units,
                                       min(r0 + 2 * read_units, n_units))
             _check_finite(a, r0, layer, kind)
             parts = [a[j:j + block_units] for j in range(0, len(a), block_units)]
@@ -297,26 +297,6 @@ def _check_finite(a, j0, layer, kind):
     if bad.any():
         raise ValueError(f"unit {j0 + int(np.argmax(bad))} (layer {layer}, kind {kind}) has "
                          "non-finite activations; re-record it (float16 may overflow)")
-
-
-def _read_block(acts, j0, j1, rows=1 << 14):
-    """acts[:, j0:j1] as a (j1 - j0, N) array, unit by unit (float32 for float16/32 input, else
-    float64), read in row chunks; a memmap's pages are let go chunk by chunk (a column block
-    touches every page of a row-major file)."""
-    dtype = np.float32 if acts.dtype in (np.float16, np.float32) else np.float64
-    a = np.empty((j1 - j0, acts.shape[0]), dtype=dtype)
-    for r0 in range(0, acts.shape[0], rows):
-        a[:, r0:r0 + rows] = np.array(acts[r0:r0 + rows, j0:j1], dtype=dtype).T  # copy, then turn
-        _drop_pages(acts)
-    return a
-
-
-def _drop_pages(acts):
-    """Let go of a read-only memmap's pages once a block is copied out (they stay in the page
-    cache, but no longer count as this process's memory)."""
-    mm = getattr(acts, "_mmap", None)
-    if getattr(acts, "mode", None) == "r" and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
-        mm.madvise(mmap.MADV_DONTNEED)
 
 
 def _feature_rows(feat: _Feature, st: dict | None, n_units: int, layer, kind) -> list[dict]:

@@ -10,6 +10,7 @@ from scipy import stats
 from scipy.signal import lfilter
 
 from interpret import scan as scan_mod, shift_null
+from interpret.unit_blocks import read_block
 from interpret.scan import (COLUMNS, FeatureValues, add_qvalues, draw_shifts, format_table,
                             rows_to_csv, scan, shifted_statistics, top_rows)
 
@@ -343,7 +344,7 @@ def test_float16_memmap_gives_the_rows_of_float64_in_memory(tmp_path):
     mm[:] = acts
     mm.flush()
     mm = np.load(path, mmap_mode="r")
-    block = scan_mod._read_block(mm, 2, 9, rows=100)  # row chunks, pages let go after each
+    block = read_block(mm, 2, 9, rows=100)            # row chunks, pages let go after each
     assert block.dtype == np.float32 and block.shape == (7, len(acts))
     np.testing.assert_array_equal(block, np.asarray(acts, dtype=np.float16)[:, 2:9].T)
     from_mm = scan(mm, feats, char_ix, n_shifts=60, block_units=4, read_units=8)

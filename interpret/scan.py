@@ -243,7 +243,7 @@ def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", mi
 
     acts may be a float16/float32 np.memmap; it is read read_units columns at a time (4 bytes per
     character and unit, by default up to 128 units and 512 MiB; the next read runs while these
-    are scored: a read touches every page of a row-major file), and scored block_units units
+    are scored, and a read touches every page of a row-major file), and scored block_units units
     at a time (a few dozen bytes per character and unit; the default keeps a block's arrays near
     64 MiB, which the allocator reuses without page faults, see alloc.py) by `workers` threads
     (default: up to 2 blocks at once; numpy releases the GIL in the heavy parts). progress, if
@@ -259,27 +259,33 @@ def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", mi
                          "numbers of units")
     grid = make_grid(n, n_shifts, seed, min_shift)
     read_units = max(read_units, block_units)
-    starts = range(0, n_units, read_units)
     blocks: list[dict] = []
+
+    def collect(futures):
+        for future in futures:
+            blocks.append(future.result())
+            if progress is not None:
+                progress(len(blocks[-1]["const"]))
+
     workers = workers or min(2, os.cpu_count() or 1)
-    with one_thread(), reuse_freed_memory(), ThreadPoolExecutor(max_workers=workers) as pool, \
-            ThreadPoolExecutor(max_workers=1) as reader:
+    with one_thread(), reuse_freed_memory(), ThreadPoolExecutor(max_workers=workers) as pool:
         feats = list(pool.map(lambda f: _prepare(f, n), features))
         groups = _groups(feats, grid, pool.map)
-        ahead = reader.submit(read_block, acts, 0, min(read_units, n_units))
-        for r0 in starts:
-            a = ahead.result()                        # (R, N); the next read runs meanwhile
-            if r0 + read_units < n_units:
-                ahead = reader.submit(read_block, acts, r0 + read_units,
-                                      min(r0 + 2 * read_units, n_units))
-            _check_finite(a, r0, layer, kind)
-            parts = [a[j:j + block_units] for j in range(0, len(a), block_units)]
-            for stats in pool.map(lambda part: _block_stats(part, groups, codes, grid, len(feats)),
-                                  parts):
-                blocks.append(stats)
-                if progress is not None:
-                    progress(len(stats["const"]))
-            del a, parts
+        scoring: list = []                            # the blocks of the previous read
+        try:
+            for r0 in range(0, n_units, read_units):
+                a = read_block(acts, r0, min(r0 + read_units, n_units))   # (R, N), while the
+                _check_finite(a, r0, layer, kind)                        # workers score the last
+                queued = [pool.submit(_block_stats, a[j:j + block_units], groups, codes, grid,
+                                      len(feats)) for j in range(0, len(a), block_units)]
+                collect(scoring)
+                scoring = queued
+                del a
+            collect(scoring)
+        except BaseException:                         # a bad unit, Ctrl-C: drop the queued work
+            for future in scoring:
+                future.cancel()
+            raise
     st = {key: np.concatenate([b[key] for b in blocks]) for key in blocks[0]}
     rows = []
     for i, feat in enumerate(feats):

@@ -272,6 +272,7 @@ def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", mi
         feats = list(pool.map(lambda f: _prepare(f, n), features))
         groups = _groups(feats, grid, pool.map)
         scoring: list = []                            # the blocks of the previous read
+        queued: list = []
         try:
             for r0 in range(0, n_units, read_units):
                 a = read_block(acts, r0, min(r0 + read_units, n_units))   # (R, N), while the
@@ -283,7 +284,7 @@ def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", mi
                 del a
             collect(scoring)
         except BaseException:                         # a bad unit, Ctrl-C: drop the queued work
-            for future in scoring:
+            for future in scoring + queued:
                 future.cancel()
             raise
     st = {key: np.concatenate([b[key] for b in blocks]) for key in blocks[0]}

@@ -15,7 +15,7 @@ is, for every column r, a correlation along q at lags j = 0..M-1. A DFT of lengt
 along q (Q = ceil(N / L) rows, so no lag wraps around) makes every lag of every column one
 product per frequency w, summed over r: a matrix product (B, L) @ (L, F) per frequency for B
 units and F features. The features' transforms are made once per scan (feature_spectra); a unit
-costs two real FFTs of about 2N points and 8 N F flops, instead of 2 N F M for the plain form.
+costs one real FFT of about 2N points and 8 N F flops, instead of 2 N F M for the plain form.
 """
 from dataclasses import dataclass
 

@@ -12,17 +12,19 @@ Effect sizes (one row per (feature, unit)):
 Null hypothesis, p and q. Character-level signals are strongly autocorrelated (a quote lasts a
 hundred characters, a unit's state drifts slowly), so shuffling characters gives a null far too
 narrow and flags noise. Instead the feature is rotated against the activations, np.roll(f, k),
-for `n_shifts` shifts k evenly spaced over [min_shift, N - min_shift] from a seeded random start
-(default min_shift = max(1, min(N // 20, 2000)); if that range holds fewer than n_shifts
-shifts, every one of them); a rotation keeps the autocorrelation of both series and only breaks
-their alignment. The same raw statistic is computed for every shift: each unit is ranked (or
+for `n_shifts` shifts k spread over [min_shift, N - min_shift], an odd prime number of characters
+apart (no periodic pattern shorter than that, such as a unit that flips sign at every character,
+aliases with them), from a seeded random start (default min_shift = max(1, min(N // 20, 2000));
+if that range holds fewer than 3 * n_shifts shifts, every one of them is used); a rotation keeps
+the autocorrelation of both series and only breaks their alignment. The same raw statistic is computed for every shift: each unit is ranked (or
 standardised) once, and all shifts of all features come from one FFT of the unit
 (shift_null.grid_dots; summed in float32, it agrees with the plain rolled dot products to about
 1e-6 of |x| |f|, and to float64 rounding with complex128 spectra).
 Two p-values per row:
 
 - p_empirical = (1 + #{|null - c| >= |raw - c|}) / (1 + S), S the shifts used, c = 0.5 for
-  AUROC, 0 for r. Never below 1 / (S + 1), which makes Benjamini-Hochberg over thousands of rows powerless.
+  AUROC, 0 for r. Never below 1 / (S + 1), which makes Benjamini-Hochberg over thousands of
+  rows powerless.
 - p (the one used for q) = 2 * norm.sf(|raw - null_mean| / null_sd), a normal approximation to
   the shift null (null_mean, null_sd are stored in the row). If null_sd is 0, p = p_empirical.
   On AR(1) noise (phi 0.95) against quote-like runs and line positions, 6% of rows get

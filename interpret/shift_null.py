@@ -49,8 +49,14 @@ class ShiftGrid:
 
 
 def make_grid(n: int, n_shifts: int = 200, seed: int = 0, min_shift: int | None = None) -> ShiftGrid:
-    """n_shifts evenly spaced shifts in [min_shift, n - min_shift], starting at a seeded random
-    offset; all of them if that range holds fewer than n_shifts."""
+    """n_shifts shifts in [min_shift, n - min_shift], a prime number of characters apart, from a
+    seeded random start; every shift in that range if it holds fewer than 3 * n_shifts.
+
+    The step is an odd prime so that no periodic pattern shorter than it aliases with the grid:
+    with an even step, a unit that flips sign at every character (recurrent units do) meets the
+    feature at the same phase at every shift, and its null collapses to one value. With a prime
+    step, the shifts visit every residue modulo any period up to n_shifts equally often.
+    """
     if min_shift is None:
         min_shift = max(1, min(n // 20, 2000))
     if n_shifts < MIN_SHIFTS:
@@ -60,11 +66,20 @@ def make_grid(n: int, n_shifts: int = 200, seed: int = 0, min_shift: int | None 
     if min_shift < 1 or span < MIN_SHIFTS:
         raise ValueError(f"min_shift={min_shift} leaves no shifts for {n} characters (the null "
                          f"needs {MIN_SHIFTS}); use a value from 1 to {(n - MIN_SHIFTS + 1) // 2}")
-    m = min(n_shifts, span)
-    step = span // m
-    slack = span - (m - 1) * step                      # room for the start: k0 .. k0 + (m-1) step
+    if span < 3 * n_shifts:
+        return ShiftGrid(n, min_shift, 1, span)        # every allowed shift
+    step = _odd_prime_at_most(span // n_shifts)
+    slack = span - (n_shifts - 1) * step               # room for the start: k0 .. k0 + (m-1) step
     k0 = min_shift + int(np.random.default_rng(seed).integers(slack))
-    return ShiftGrid(n, k0, step, m)
+    return ShiftGrid(n, k0, step, n_shifts)
+
+
+def _odd_prime_at_most(x: int) -> int:
+    """The largest odd prime <= x (x >= 3)."""
+    for p in range(x if x % 2 else x - 1, 2, -2):
+        if all(p % d for d in range(3, int(p ** 0.5) + 1, 2)):
+            return p
+    raise ValueError(f"no odd prime up to {x}")
 
 
 def feature_spectra(grid: ShiftGrid, fs: np.ndarray, dtype=np.complex64, map=map) -> np.ndarray:

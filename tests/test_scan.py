@@ -137,17 +137,40 @@ def test_fft_grid_null_equals_rolled_dot_products(n, n_shifts, min_shift, dtype,
         np.testing.assert_allclose(got[:, i] / scale, want / scale, rtol=0, atol=tol)
 
 
-def test_shifts_are_evenly_spaced_from_a_seeded_random_start():
+def test_shifts_are_a_prime_apart_from_a_seeded_random_start():
     n = 10_000
     a, b = draw_shifts(n, 200, seed=1), draw_shifts(n, 200, seed=2)
-    assert len(a) == 200 and np.all(np.diff(a) == np.diff(a)[0]) and np.diff(a)[0] >= 1
+    step = np.diff(a)[0]
+    assert len(a) == 200 and np.all(np.diff(a) == step)
+    assert step % 2 == 1 and all(step % d for d in range(3, int(step ** 0.5) + 1))   # odd prime
     assert a.min() >= n // 20 and a.max() <= n - n // 20
     assert a.max() - a.min() > 0.85 * n               # spread over the circle
     assert np.array_equal(a, draw_shifts(n, 200, seed=1)) and not np.array_equal(a, b)
     starts = {int(draw_shifts(n, 200, seed=s)[0]) for s in range(20)}
     assert len(starts) > 10                            # the start is drawn, not fixed
+    for period in range(2, 41):                        # every phase of a short period, equally
+        counts = np.bincount(a % period, minlength=period)
+        assert counts.max() - counts.min() <= 1, period
     every = draw_shifts(30, 200, min_shift=5)         # only 21 allowed shifts: all of them
     assert every.tolist() == list(range(5, 26))
+
+
+def test_a_unit_that_flips_sign_every_character_gets_the_random_shift_null():
+    """An even grid step would meet such a unit at one phase only, and its null would collapse."""
+    rng = np.random.default_rng(12)
+    n = 20_000
+    flip = np.where(np.arange(n) % 2, 1.0, -1.0)
+    acts = np.column_stack([flip * (1 + 0.1 * ar1(rng, n, 1)[:, 0]), ar1(rng, n, 1)[:, 0],
+                            flip + 0.5 * (np.arange(n) % 3)])      # period 2, none, period 6
+    feats = [FeatureValues("pos", "ordinal", line_position(rng, n, 40)),
+             FeatureValues("q", "binary", runs(rng, n, 3, 30))]
+    rows = scan(acts, feats, np.zeros(n, int), n_shifts=200)
+    random_shifts = np.random.default_rng(0).integers(n // 20, n - n // 20 + 1, 2000)
+    for feat in feats:
+        plain = shifted_statistics(acts, feat, random_shifts)   # (U, 2000) random shifts
+        for u, r in by_unit(rows, feat.name).items():
+            assert r["null_sd"] == pytest.approx(plain[u].std(ddof=1), rel=0.25), (feat.name, u)
+            assert r["null_mean"] == pytest.approx(plain[u].mean(), abs=0.5 * plain[u].std())
 
 
 @pytest.mark.parametrize("kind", ["binary", "ordinal"])

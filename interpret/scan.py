@@ -136,10 +136,11 @@ def _groups(feats: list[_Feature], grid: ShiftGrid, map=map) -> list[_Group | No
             out.append(None)
             continue
         fs = np.stack([feats[i].f for i in ix])
+        ranks = None if binary else np.stack([feats[i].ranks for i in ix])
+        for k, i in enumerate(ix):                   # keep one copy of each feature's values
+            feats[i].f, feats[i].ranks = fs[k], None if binary else ranks[k]
         out.append(_Group(ix, fs, np.array([feats[i].denom for i in ix]), 0.5 if binary else 0.0,
-                          feature_spectra(grid, fs, map=map),
-                          None if binary else np.stack([feats[i].ranks for i in ix]),
-                          fs.sum(axis=1)))
+                          feature_spectra(grid, fs, map=map), ranks, fs.sum(axis=1)))
     return out
 
 
@@ -166,7 +167,7 @@ def _char_residual(a: np.ndarray, codes: np.ndarray) -> np.ndarray:
 
 
 def draw_shifts(n: int, n_shifts: int = 200, seed: int = 0, min_shift: int | None = None):
-    """The circular shifts of the null (shift_null.make_grid): evenly spaced, random start."""
+    """The circular shifts of the null (shift_null.make_grid): an odd prime apart, random start."""
     return make_grid(n, n_shifts, seed, min_shift).shifts
 
 
@@ -174,14 +175,15 @@ def _block_stats(a: np.ndarray, groups, codes: np.ndarray, grid: ShiftGrid, n_fe
     """raw (B, F), null (B, F, M), spearman (B, F), beyond (B, F) for the block a (B, N); NaN for
     constant features. Binary features read the ranks, the others the z-scores."""
     b = a.shape[0]
-    out = dict(const=np.ptp(a, axis=1) == 0, raw=np.full((b, n_feats), np.nan), null=np.full((b, n_feats, grid.m_shifts), np.nan),
+    out = dict(const=np.ptp(a, axis=1) == 0, raw=np.full((b, n_feats), np.nan),
+               null=np.full((b, n_feats, grid.m_shifts), np.nan),
                spearman=np.full((b, n_feats), np.nan), beyond=np.full((b, n_feats), np.nan))
     bin_group, other = groups
     rc = centred_ranks(a)                                           # (B, N)
     if bin_group:
         _fill(out, bin_group, rc, grid)
     if other:
-        rc_norm = np.linalg.norm(rc.astype(np.float64), axis=1)
+        rc_norm = np.linalg.norm(rc, axis=1)
         rc_norm[rc_norm == 0] = 1.0
         out["spearman"][:, other.ix] = (rc @ other.ranks.T) / rc_norm[:, None]
     del rc

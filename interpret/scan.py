@@ -12,22 +12,23 @@ Effect sizes (one row per (feature, unit)):
 Null hypothesis, p and q. Character-level signals are strongly autocorrelated (a quote lasts a
 hundred characters, a unit's state drifts slowly), so shuffling characters gives a null far too
 narrow and flags noise. Instead the feature is rotated against the activations, np.roll(f, k),
-for `n_shifts` shifts k drawn uniformly (seeded, with replacement) from [min_shift, N - min_shift]
-(default min_shift = max(1, min(N // 20, 2000))); a rotation keeps the autocorrelation of both
-series and only breaks their alignment. The same raw statistic is computed for every shift:
-each unit column is ranked (or standardised) once; then all shifts of a feature are one matrix
-product of the unit block with rolled copies of the feature (float32, built in row chunks), or,
-for a feature whose first or second difference is sparse (a quote indicator, a depth, position
-in line), a sparse combination of the columns' prefix sums (float64; see shift_null.py).
+for `n_shifts` shifts k spread over [min_shift, N - min_shift], an odd prime number of characters
+apart (no periodic pattern shorter than that, such as a unit that flips sign at every character,
+aliases with them), from a seeded random start (default min_shift = max(1, min(N // 20, 2000));
+if that range holds fewer than 3 * n_shifts shifts, every one of them is used); a rotation keeps
+the autocorrelation of both series and only breaks their alignment. The same raw statistic is computed for every shift: each unit is ranked (or
+standardised) once, and all shifts of all features come from one FFT of the unit
+(shift_null.grid_dots; summed in float32, it agrees with the plain rolled dot products to about
+1e-6 of |x| |f|, and to float64 rounding with complex128 spectra).
 Two p-values per row:
 
-- p_empirical = (1 + #{|null - c| >= |raw - c|}) / (1 + n_shifts), c = 0.5 for AUROC, 0 for r.
-  Exact under the null but never below 1 / (n_shifts + 1), which makes Benjamini-Hochberg over
-  thousands of rows powerless.
+- p_empirical = (1 + #{|null - c| >= |raw - c|}) / (1 + S), S the shifts used, c = 0.5 for
+  AUROC, 0 for r. Never below 1 / (S + 1), which makes Benjamini-Hochberg over thousands of
+  rows powerless.
 - p (the one used for q) = 2 * norm.sf(|raw - null_mean| / null_sd), a normal approximation to
   the shift null (null_mean, null_sd are stored in the row). If null_sd is 0, p = p_empirical.
-  On AR(1) noise (phi 0.95) against quote-like runs and line positions, 6% of rows get p < 0.05
-  and 1.2% p < 0.01: close to nominal, slightly liberal, far from a character shuffle's verdict.
+  On AR(1) noise (phi 0.95) against quote-like runs and line positions, 6% of rows get
+  p < 0.05 and 1% p < 0.01: close to nominal, far from a character shuffle's verdict.
 
 The shift null assumes the alignment is the only thing that matters: a feature with an exact
 period (every line exactly 60 characters) re-aligns itself under shifts by whole periods, so its
@@ -49,22 +50,21 @@ is JSON-ready. Constant rows are excluded from BH and sorted last.
 from __future__ import annotations
 
 import csv
-import mmap
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
 from scipy.stats import false_discovery_control, norm
 
+from interpret.alloc import reuse_freed_memory
 from interpret.blas import one_thread
-from interpret.shift_null import Columns as _Columns, diff_matrices, sort_order
+from interpret.ranks import centred_ranks
+from interpret.shift_null import ShiftGrid, feature_spectra, grid_dots, make_grid, rolled_dots
+from interpret.unit_blocks import read_block
 
 MIN_CHARS = 20
-MAX_PIECES_FRACTION = 1 / 16   # features whose 1st or 2nd difference has fewer non-zeros than
-                               # this x N take the prefix-sum way (shift_null.diff_matrices)
 METRICS = {"binary": "auroc", "ordinal": "pearson_r", "continuous": "pearson_r"}
 COLUMNS = ("feature", "unit", "layer", "kind", "feature_kind", "metric", "score", "raw", "sign",
            "p", "p_empirical", "q", "beyond_char", "spearman", "n_pos", "null_mean", "null_sd")
@@ -84,14 +84,12 @@ class _Feature:
     spec: FeatureValues
     binary: bool
     f: np.ndarray | None      # (N,) float64
-    f2: np.ndarray | None     # (2N,) float32, f twice: np.roll(f, k)[a:b] == f2[a-k+N : b-k+N]
-    pieces: tuple | None      # shift_null.diff_matrices: (AP, AQ) when f's differences are sparse
     denom: float              # dot -> statistic: n1 * n0 (AUROC - 0.5) or N (Pearson r)
-    ranks: np.ndarray | None  # (N,) centred ranks of the values (Spearman), non-binary only
+    ranks: np.ndarray | None  # (N,) centred ranks of the values scaled to norm 1 (Spearman)
     n_pos: int | None
 
 
-def _prepare(spec: FeatureValues, n: int, shifts: np.ndarray) -> _Feature:
+def _prepare(spec: FeatureValues, n: int) -> _Feature:
     """Check one feature and precompute what every unit block reuses."""
     if spec.kind not in METRICS:
         raise ValueError(f"feature {spec.name!r} has kind {spec.kind!r}; "
@@ -109,136 +107,120 @@ def _prepare(spec: FeatureValues, n: int, shifts: np.ndarray) -> _Feature:
                          "declare it ordinal or continuous")
     n_pos = int(v.sum()) if binary else None
     if (binary and not 0 < n_pos < n) or np.ptp(v) == 0:
-        return _Feature(spec, binary, None, None, None, 1.0, None, n_pos)
-    centre, scale = (0.0, 1.0) if binary else (v.mean(), v.std())
-    f = v if binary else (v - centre) / scale
-    denom = float(n_pos) * (n - n_pos) if binary else float(n)
-    ranks = None if binary else _centred_ranks(v[:, None])[:, 0]
-    pieces = diff_matrices(v, shifts, MAX_PIECES_FRACTION, centre, scale)
-    f2 = None if pieces else np.concatenate([f, f]).astype(np.float32)
-    return _Feature(spec, binary, f, f2, pieces, denom, ranks, n_pos)
+        return _Feature(spec, binary, None, 1.0, None, n_pos)
+    if binary:
+        return _Feature(spec, True, v, float(n_pos) * (n - n_pos), None, n_pos)
+    ranks = centred_ranks(v[None, :])[0].astype(np.float64)
+    return _Feature(spec, False, (v - v.mean()) / v.std(), float(n), ranks / np.linalg.norm(ranks),
+                    None)
 
 
-def _centred_ranks(x: np.ndarray) -> np.ndarray:
-    """Average ranks (1..N, ties share their mean) of each column of x (N, B), minus (N+1)/2."""
-    n = x.shape[0]
-    xt = np.ascontiguousarray(x.T)                    # (B, N): sort along contiguous rows
-    out = np.empty_like(xt, dtype=np.float64)
-    new = np.empty(n, dtype=bool)                     # True where a run of equal values starts
-    new[0] = True
-    for col, dst in zip(xt, out):
-        order = sort_order(col)
-        s = col[order]
-        np.not_equal(s[1:], s[:-1], out=new[1:])
-        starts = np.flatnonzero(new)
-        mean_rank = (starts + np.append(starts[1:], n) + 1) / 2.0   # mean of starts+1 .. ends
-        dst[order] = mean_rank[np.cumsum(new) - 1] - (n + 1) / 2.0
-    return out.T                                      # (N, B), a Fortran-ordered view
+@dataclass
+class _Group:
+    """Features scored from one transform of a unit: its ranks (binary) or z-scores (the rest)."""
+    ix: list[int]             # positions in the scan's feature list
+    fs: np.ndarray            # (F, N) the prepared values
+    denom: np.ndarray         # (F,)
+    centre: float             # 0.5 (AUROC) or 0 (r)
+    spectra: np.ndarray       # (W, L, F) shift_null.feature_spectra
+    ranks: np.ndarray | None  # (F, N) unit-norm centred ranks (Spearman), non-binary only
+    sums: np.ndarray          # (F,) fs.sum(axis=1): 0 for z-scores, up to rounding
+
+
+def _groups(feats: list[_Feature], grid: ShiftGrid, map=map) -> list[_Group | None]:
+    """[binary group, other group]; None where a group has no non-constant feature."""
+    out = []
+    for binary in (True, False):
+        ix = [i for i, f in enumerate(feats) if f.f is not None and f.binary == binary]
+        if not ix:
+            out.append(None)
+            continue
+        fs = np.stack([feats[i].f for i in ix])
+        ranks = None if binary else np.stack([feats[i].ranks for i in ix])
+        for k, i in enumerate(ix):                   # keep one copy of each feature's values
+            feats[i].f, feats[i].ranks = fs[k], None if binary else ranks[k]
+        out.append(_Group(ix, fs, np.array([feats[i].denom for i in ix]), 0.5 if binary else 0.0,
+                          feature_spectra(grid, fs, map=map), ranks, fs.sum(axis=1)))
+    return out
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:
-    """Columns of x (N, B) to mean 0, sd 1, in place; constant columns become all 0."""
-    const = np.ptp(x, axis=0) == 0
-    x -= x.mean(axis=0)
-    sd = np.sqrt(np.mean(x * x, axis=0))
+    """Rows of x (B, N) to mean 0, sd 1, in place; constant rows become all 0."""
+    const = np.ptp(x, axis=1) == 0
+    x -= x.mean(axis=1, keepdims=True)
+    sd = np.sqrt(np.mean(x * x, axis=1))
     sd[const] = 1.0
-    x /= sd
-    x[:, const] = 0.0
+    x /= sd[:, None]
+    x[const] = 0.0
     return x
 
 
 def _char_residual(a: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """a (N, B) minus each unit's mean over the positions holding the same character."""
-    n = len(codes)
-    counts = np.bincount(codes).astype(np.float64)   # (V,)
-    onehot = sparse.csr_array((np.ones(n), (codes, np.arange(n))), shape=(len(counts), n))  # (V, N)
-    means = (onehot @ a) / counts[:, None]            # (V, B): sum over each character's rows
-    res = means[codes]                                # (N, B)
+    """a (B, N) minus each unit's mean over the positions holding the same character."""
+    counts = np.bincount(codes).astype(np.float64)                  # (V,)
+    sums = np.stack([np.bincount(codes, weights=row, minlength=len(counts)) for row in a])
+    res = np.take(sums / counts, codes, axis=1)                     # (B, N)
     np.subtract(a, res, out=res)
     # a mean of equal values can miss them by rounding; that must not rank characters apart
-    res[np.abs(res) <= 1e-12 * np.abs(a).max(axis=0)] = 0.0
+    res[np.abs(res) <= 1e-12 * np.abs(a).max(axis=1, keepdims=True)] = 0.0
     return res
 
 
 def draw_shifts(n: int, n_shifts: int = 200, seed: int = 0, min_shift: int | None = None):
-    """The circular shifts of the null: n_shifts ints uniform in [min_shift, n - min_shift]."""
-    if min_shift is None:
-        min_shift = max(1, min(n // 20, 2000))
-    if n_shifts < 10:
-        raise ValueError(f"n_shifts={n_shifts} is too few to estimate the null; use at least 10 "
-                         "(default 200)")
-    if not 1 <= min_shift <= n - min_shift:
-        raise ValueError(f"min_shift={min_shift} leaves no shifts for {n} characters; use a "
-                         f"value from 1 to {n // 2}")
-    rng = np.random.default_rng(seed)
-    return rng.integers(min_shift, n - min_shift + 1, size=n_shifts)
+    """The circular shifts of the null (shift_null.make_grid): an odd prime apart, random start."""
+    return make_grid(n, n_shifts, seed, min_shift).shifts
 
 
-def _block_stats(a: np.ndarray, feats: list[_Feature], codes: np.ndarray, shifts: np.ndarray,
-                 chunk_rows: int) -> list[dict | None]:
-    """Per feature: raw (B,), null (B, S), spearman (B,), beyond (B,) for the block a (N, B).
-
-    Binary features read the ranks, the others the z-scores; each group's prefix sums are
-    freed before the next group is built, which keeps a block to a few (N, B) arrays.
-    """
-    beyond = _beyond_char(a, codes, feats)
-    rc = _centred_ranks(a)                            # (N, B): AUROC and Spearman read ranks
-    rc_norm = np.sqrt(np.sum(rc * rc, axis=0))
-    rc_norm[rc_norm == 0] = 1.0
-    out: list[dict | None] = [None] * len(feats)
-    for i, feat in enumerate(feats):
-        if feat.f is not None:
-            rho = (np.full(a.shape[1], np.nan) if feat.binary else
-                   rc.T @ feat.ranks / (rc_norm * np.sqrt(feat.ranks @ feat.ranks)))
-            out[i] = dict(spearman=rho, beyond=beyond[i])
-    _fill_nulls(out, feats, True, rc, shifts, chunk_rows)
+def _block_stats(a: np.ndarray, groups, codes: np.ndarray, grid: ShiftGrid, n_feats: int) -> dict:
+    """raw (B, F), null (B, F, M), spearman (B, F), beyond (B, F) for the block a (B, N); NaN for
+    constant features. Binary features read the ranks, the others the z-scores."""
+    b = a.shape[0]
+    out = dict(const=np.ptp(a, axis=1) == 0, raw=np.full((b, n_feats), np.nan),
+               null=np.full((b, n_feats, grid.m_shifts), np.nan),
+               spearman=np.full((b, n_feats), np.nan), beyond=np.full((b, n_feats), np.nan))
+    bin_group, other = groups
+    rc = centred_ranks(a)                                           # (B, N)
+    if bin_group:
+        _fill(out, bin_group, rc, grid)
+    if other:
+        rc_norm = np.linalg.norm(rc, axis=1)
+        rc_norm[rc_norm == 0] = 1.0
+        out["spearman"][:, other.ix] = (rc @ other.ranks.T) / rc_norm[:, None]
     del rc
-    _fill_nulls(out, feats, False, _standardise(a), shifts, chunk_rows)   # a is z from here
+    if other:
+        _fill(out, other, _standardise(a.astype(np.float64)), grid)
+    res = _char_residual(a, codes)
+    if bin_group:  # ranked at float32 precision: radix sort
+        out["beyond"][:, bin_group.ix] = 0.5 + (centred_ranks(res.astype(np.float32)) @
+                                                bin_group.fs.T) / bin_group.denom
+    if other:  # Pearson r = sum((res - mean) fz) / (N sd), fz standardised: no copy of res
+        mean = res.mean(axis=1)
+        sd = np.sqrt(np.maximum(np.einsum("bt,bt->b", res, res) / res.shape[1] - mean ** 2, 0.0))
+        sd[np.ptp(res, axis=1) == 0] = np.inf        # a constant residual: r = 0
+        dots = res @ other.fs.T - mean[:, None] * other.sums
+        out["beyond"][:, other.ix] = dots / (other.denom * sd[:, None])
     return out
 
 
-def _fill_nulls(out, feats, binary, x, shifts, chunk_rows):
-    """raw and null for the features of one group (binary: x = ranks; else x = z-scores)."""
-    cols = _Columns(x)
-    c = 0.5 if binary else 0.0
-    for i, feat in enumerate(feats):
-        if feat.f is not None and feat.binary == binary:
-            null = c + cols.shifted_dots(feat.pieces, feat.f2, shifts, chunk_rows) / feat.denom
-            out[i].update(raw=c + x.T @ feat.f / feat.denom, null=null)
+def _fill(out: dict, group: _Group, x: np.ndarray, grid: ShiftGrid) -> None:
+    """raw and null of one group's features from x (B, N): ranks or z-scores."""
+    out["raw"][:, group.ix] = group.centre + (x @ group.fs.T) / group.denom
+    out["null"][:, group.ix] = group.centre + (grid_dots(x, group.spectra, grid) /
+                                               group.denom[:, None])
 
 
-def shifted_statistics(acts, feature: FeatureValues, shifts, chunk_rows: int = 1 << 16):
-    """(U, S): each unit's raw statistic against np.roll(feature.values, k) for every k in shifts.
-
-    This is the null that scan() summarises; for looking at one unit's null in a notebook.
-    """
+def shifted_statistics(acts, feature: FeatureValues, shifts):
+    """(U, S): each unit's raw statistic against np.roll(feature.values, k) for every k in shifts,
+    the plain way (one shift at a time). This is the null that scan() summarises, for looking at
+    one unit's null in a notebook (scan uses draw_shifts's shifts)."""
     a = np.asarray(acts, dtype=np.float64)            # (N, U)
-    shifts = np.asarray(shifts, dtype=np.int64) % a.shape[0]
-    feat = _prepare(feature, a.shape[0], shifts)
+    n = a.shape[0]
+    feat = _prepare(feature, n)
     if feat.f is None:
         raise ValueError(f"feature {feature.name!r} is constant; it has no null distribution")
-    x = _Columns(_centred_ranks(a) if feat.binary else _standardise(a))
+    x = centred_ranks(a.T) if feat.binary else _standardise(a.T.copy())    # (U, N)
     c = 0.5 if feat.binary else 0.0
-    return c + x.shifted_dots(feat.pieces, feat.f2, shifts, chunk_rows) / feat.denom
-
-
-def _beyond_char(a: np.ndarray, codes: np.ndarray, feats: list[_Feature]) -> list:
-    """Per feature: raw statistic (B,) of the character residuals of a (N, B); None if constant."""
-    res = _char_residual(a, codes)
-    out = [None] * len(feats)
-    if any(f.binary and f.f is not None for f in feats):
-        rr = _centred_ranks(res.astype(np.float32))  # ranked at float32 precision: radix sort
-        for i, f in enumerate(feats):
-            if f.binary and f.f is not None:
-                out[i] = 0.5 + rr.T @ f.f / f.denom
-        del rr
-    if all(f.binary or f.f is None for f in feats):
-        return out
-    zr = _standardise(res)
-    for i, f in enumerate(feats):
-        if not f.binary and f.f is not None:
-            out[i] = zr.T @ f.f / f.denom
-    return out
+    return c + rolled_dots(x.T.astype(np.float64), feat.f, np.asarray(shifts) % n) / feat.denom
 
 
 def _check(acts, features, char_ix) -> tuple[int, int, np.ndarray]:
@@ -261,63 +243,72 @@ def _check(acts, features, char_ix) -> tuple[int, int, np.ndarray]:
 
 
 def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", min_shift=None,
-         progress=None, block_units=24, chunk_rows=None, workers=None) -> list[dict]:
+         progress=None, block_units=None, read_units=None, workers=None) -> list[dict]:
     """Score every unit of acts (N, U) against every feature; one row per (feature, unit).
 
-    acts may be a float16/float32 np.memmap; it is read block_units columns at a time (each
-    block costs a few float64 (N, block_units) arrays), by `workers` threads (default: up to 2
-    blocks at once; numpy releases the GIL in the heavy parts). progress, if given, is called with
-    the number of units just finished (an increment, like click's bar.update).
+    acts may be a float16/float32 np.memmap; it is read read_units columns at a time (4 bytes per
+    character and unit, by default up to 128 units and 512 MiB; the next read runs while these
+    are scored, and a read touches every page of a row-major file), and scored block_units units
+    at a time (a few dozen bytes per character and unit; the default keeps a block's arrays near
+    64 MiB, which the allocator reuses without page faults, see alloc.py) by `workers` threads
+    (default: up to 2 blocks at once; numpy releases the GIL in the heavy parts). progress, if
+    given, is called with the number of units just finished (an increment, like bar.update).
     """
     n, n_units, codes = _check(acts, features, char_ix)
-    if block_units < 1:
-        raise ValueError(f"block_units={block_units}; use a positive number of units per block")
-    shifts = draw_shifts(n, n_shifts, seed, min_shift)
-    feats = [_prepare(f, n, shifts) for f in features]
-    chunk_rows = chunk_rows or max(1024, (1 << 23) // n_shifts)   # rolled chunk ~32 MB
+    if block_units is None:
+        block_units = int(np.clip((64 << 20) // (8 * n), 1, 16))
+    if read_units is None:
+        read_units = int(np.clip((512 << 20) // (4 * n), 1, 128))
+    if block_units < 1 or read_units < 1:
+        raise ValueError(f"block_units={block_units}, read_units={read_units}; use positive "
+                         "numbers of units")
+    grid = make_grid(n, n_shifts, seed, min_shift)
+    read_units = max(read_units, block_units)
+    blocks: list[dict] = []
 
-    def one_block(j0):
-        a = _read_block(acts, j0, min(j0 + block_units, n_units))          # (N, B) float64
-        bad = ~np.isfinite(a).all(axis=0)
-        if bad.any():
-            raise ValueError(f"unit {j0 + int(np.argmax(bad))} (layer {layer}, kind {kind}) has "
-                             "non-finite activations (NaN or Inf); re-record it (float16 may overflow)")
-        const = np.ptp(a, axis=0) == 0
-        stats = _block_stats(a, feats, codes, shifts, chunk_rows)
-        return [s and dict(s, const=const) for s in stats], a.shape[1]
+    def collect(futures):
+        for future in futures:
+            blocks.append(future.result())
+            if progress is not None:
+                progress(len(blocks[-1]["const"]))
 
     workers = workers or min(2, os.cpu_count() or 1)
-    blocks: list[list[dict | None]] = []
-    with one_thread(), ThreadPoolExecutor(max_workers=workers) as pool:  # threads of our own
-        for stats, width in pool.map(one_block, range(0, n_units, block_units)):
-            blocks.append(stats)
-            if progress is not None:
-                progress(width)
+    with one_thread(), reuse_freed_memory(), ThreadPoolExecutor(max_workers=workers) as pool:
+        feats = list(pool.map(lambda f: _prepare(f, n), features))
+        groups = _groups(feats, grid, pool.map)
+        scoring: list = []                            # the blocks of the previous read
+        queued: list = []
+        try:
+            for r0 in range(0, n_units, read_units):
+                a = read_block(acts, r0, min(r0 + read_units, n_units))   # (R, N), while the
+                _check_finite(a, r0, layer, kind)                        # workers score the last
+                queued = [pool.submit(_block_stats, a[j:j + block_units], groups, codes, grid,
+                                      len(feats)) for j in range(0, len(a), block_units)]
+                collect(scoring)
+                scoring = queued
+                del a
+            collect(scoring)
+        except BaseException:                         # a bad unit, Ctrl-C: drop the queued work
+            for future in scoring + queued:
+                future.cancel()
+            raise
+    st = {key: np.concatenate([b[key] for b in blocks]) for key in blocks[0]}
     rows = []
     for i, feat in enumerate(feats):
-        per_block = [b[i] for b in blocks]
-        st = None if per_block[0] is None else {
-            key: np.concatenate([b[key] for b in per_block]) for key in per_block[0]}
-        rows.extend(_feature_rows(feat, st, n_units, layer, kind))
+        per = None if feat.f is None else {key: st[key][:, i] for key in
+                                           ("raw", "null", "spearman", "beyond")}
+        if per is not None:
+            per["const"] = st["const"]
+        rows.extend(_feature_rows(feat, per, n_units, layer, kind))
     return rows
 
 
-def _read_block(acts, j0, j1, rows=1 << 16):
-    """acts[:, j0:j1] as float64, read in row chunks; a memmap's pages are let go chunk by chunk
-    (a column block touches every page of a row-major file)."""
-    a = np.empty((acts.shape[0], j1 - j0))
-    for r0 in range(0, acts.shape[0], rows):
-        a[r0:r0 + rows] = acts[r0:r0 + rows, j0:j1]
-        _drop_pages(acts)
-    return a
-
-
-def _drop_pages(acts):
-    """Let go of a read-only memmap's pages once a block is copied out (they stay in the page
-    cache, but no longer count as this process's memory)."""
-    mm = getattr(acts, "_mmap", None)
-    if getattr(acts, "mode", None) == "r" and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
-        mm.madvise(mmap.MADV_DONTNEED)
+def _check_finite(a, j0, layer, kind):
+    """Raise if a unit of the block a (B, N) (units j0...) has a NaN or infinity."""
+    bad = ~np.isfinite(a).all(axis=1)
+    if bad.any():
+        raise ValueError(f"unit {j0 + int(np.argmax(bad))} (layer {layer}, kind {kind}) has "
+                         "non-finite activations (NaN or Inf); re-record it (float16 may overflow)")
 
 
 def _feature_rows(feat: _Feature, st: dict | None, n_units: int, layer, kind) -> list[dict]:

@@ -9,7 +9,8 @@ import pytest
 from scipy import stats
 from scipy.signal import lfilter
 
-from interpret import scan as scan_mod
+from interpret import scan as scan_mod, shift_null
+from interpret.unit_blocks import read_block
 from interpret.scan import (COLUMNS, FeatureValues, add_qvalues, draw_shifts, format_table,
                             rows_to_csv, scan, shifted_statistics, top_rows)
 
@@ -99,10 +100,8 @@ def test_pearson_and_spearman_match_scipy():
             assert r["metric"] == "pearson_r" and r["n_pos"] is None
 
 
-@pytest.mark.parametrize("pieces", [True, False], ids=["prefix-sums", "rolled-matmul"])
 @pytest.mark.parametrize("kind", ["binary", "ordinal", "continuous", "ramp"])
-def test_shifted_statistic_equals_statistic_on_rolled_feature(monkeypatch, kind, pieces):
-    monkeypatch.setattr(scan_mod, "MAX_PIECES_FRACTION", 1.0 if pieces else 0.0)
+def test_shifted_statistic_equals_statistic_on_rolled_feature(kind):
     rng = np.random.default_rng(2)
     n = 400
     acts = ar1(rng, n, 3)
@@ -111,34 +110,92 @@ def test_shifted_statistic_equals_statistic_on_rolled_feature(monkeypatch, kind,
          "continuous": ar1(rng, n, 1)[:, 0], "ramp": line_position(rng, n, 30)}[kind]
     kind = "ordinal" if kind == "ramp" else kind
     shifts = np.array([1, 17, 200, 399, 0])
-    prepared = scan_mod._prepare(FeatureValues("f", kind, f), n, shifts)
-    assert (prepared.pieces is not None) == pieces
-    if pieces and np.count_nonzero(np.diff(f, 2)) + 1 < np.count_nonzero(np.diff(f)):
-        assert prepared.pieces[1] is not None         # second differences: prefix sums of prefix sums
-    got = shifted_statistics(acts, FeatureValues("f", kind, f), shifts, chunk_rows=150)
+    got = shifted_statistics(acts, FeatureValues("f", kind, f), shifts)
     for j, k in enumerate(shifts):
         for u in range(3):
             want = statistic(acts[:, u], np.roll(f, k), kind)
-            assert got[u, j] == pytest.approx(want, abs=1e-9 if pieces else 1e-6)  # float32 matmul
+            assert got[u, j] == pytest.approx(want, abs=1e-12)
 
 
-def test_scan_summarises_the_shift_null():
+@pytest.mark.parametrize("n, n_shifts, min_shift", [
+    (1000, 50, None),    # 1000 characters cut into rows of the shift step, the last one short
+    (997, 200, None),    # a prime length
+    (20, 200, 1),        # fewer allowed shifts than asked: every one of them
+    (5003, 37, 100), (64, 10, 27)])
+@pytest.mark.parametrize("dtype, tol", [(np.complex128, 1e-13), (np.complex64, 1e-6)])
+def test_fft_grid_null_equals_rolled_dot_products(n, n_shifts, min_shift, dtype, tol):
+    """The FFT path (every grid shift at once) against np.roll one shift at a time: to float64
+    rounding, or float32 rounding (the scan's default), relative to |x| |f|."""
+    rng = np.random.default_rng(n)
+    grid = shift_null.make_grid(n, n_shifts, seed=3, min_shift=min_shift)
+    x = ar1(rng, n, 4).T                               # (B, N)
+    fs = np.stack([runs(rng, n, 2, 40), line_position(rng, n, 30), rng.standard_normal(n)])
+    got = shift_null.grid_dots(x, shift_null.feature_spectra(grid, fs, dtype), grid)   # (B, F, M)
+    for i, f in enumerate(fs):
+        want = shift_null.rolled_dots(x.T, f, grid.shifts)                      # (B, M)
+        scale = np.linalg.norm(x, axis=1)[:, None] * np.linalg.norm(f)
+        np.testing.assert_allclose(got[:, i] / scale, want / scale, rtol=0, atol=tol)
+
+
+def test_shifts_are_a_prime_apart_from_a_seeded_random_start():
+    n = 10_000
+    a, b = draw_shifts(n, 200, seed=1), draw_shifts(n, 200, seed=2)
+    step = np.diff(a)[0]
+    assert len(a) == 200 and np.all(np.diff(a) == step)
+    assert step % 2 == 1 and all(step % d for d in range(3, int(step ** 0.5) + 1))   # odd prime
+    assert a.min() >= n // 20 and a.max() <= n - n // 20
+    assert a.max() - a.min() > 0.85 * n               # spread over the circle
+    assert np.array_equal(a, draw_shifts(n, 200, seed=1)) and not np.array_equal(a, b)
+    starts = {int(draw_shifts(n, 200, seed=s)[0]) for s in range(20)}
+    assert len(starts) > 10                            # the start is drawn, not fixed
+    for period in range(2, 41):                        # every phase of a short period, equally
+        counts = np.bincount(a % period, minlength=period)
+        assert counts.max() - counts.min() <= 1, period
+    every = draw_shifts(30, 200, min_shift=5)         # only 21 allowed shifts: all of them
+    assert every.tolist() == list(range(5, 26))
+
+
+def test_a_unit_that_flips_sign_every_character_gets_the_random_shift_null():
+    """An even grid step would meet such a unit at one phase only, and its null would collapse."""
+    rng = np.random.default_rng(12)
+    n = 20_000
+    flip = np.where(np.arange(n) % 2, 1.0, -1.0)
+    acts = np.column_stack([flip * (1 + 0.1 * ar1(rng, n, 1)[:, 0]), ar1(rng, n, 1)[:, 0],
+                            flip + 0.5 * (np.arange(n) % 3)])      # period 2, none, period 6
+    feats = [FeatureValues("pos", "ordinal", line_position(rng, n, 40)),
+             FeatureValues("q", "binary", runs(rng, n, 3, 30))]
+    rows = scan(acts, feats, np.zeros(n, int), n_shifts=200)
+    random_shifts = np.random.default_rng(0).integers(n // 20, n - n // 20 + 1, 2000)
+    for feat in feats:
+        plain = shifted_statistics(acts, feat, random_shifts)   # (U, 2000) random shifts
+        for u, r in by_unit(rows, feat.name).items():
+            assert r["null_sd"] == pytest.approx(plain[u].std(ddof=1), rel=0.25), (feat.name, u)
+            assert r["null_mean"] == pytest.approx(plain[u].mean(), abs=0.5 * plain[u].std())
+
+
+@pytest.mark.parametrize("kind", ["binary", "ordinal"])
+def test_scan_summarises_the_plain_shift_null(kind):
+    """scan's rows against the null computed the plain way: np.roll per shift, the statistic
+    recomputed. The FFT sums in float32, so null values agree to ~1e-6 of their scale."""
     rng = np.random.default_rng(3)
     n = 2000
     acts = ar1(rng, n, 5)
-    feat = FeatureValues("q", "binary", runs(rng, n))
-    acts[:, 1] += 3 * feat.values                     # something to be extreme about
+    values = runs(rng, n) if kind == "binary" else line_position(rng, n)
+    feat = FeatureValues("q", kind, values)
+    acts[:, 1] += 3 * values / values.max()           # something to be extreme about
     rows = by_unit(scan(acts, [feat], np.zeros(n, int), n_shifts=50, seed=7), "q")
     shifts = draw_shifts(n, 50, seed=7)
     assert shifts.min() >= n // 20 and shifts.max() <= n - n // 20
     null = shifted_statistics(acts, feat, shifts)     # (U, S)
+    c = 0.5 if kind == "binary" else 0.0
     for u, r in rows.items():
-        assert r["null_mean"] == pytest.approx(null[u].mean(), abs=1e-9)
-        assert r["null_sd"] == pytest.approx(null[u].std(ddof=1), abs=1e-9)
-        extreme = np.sum(np.abs(null[u] - 0.5) >= abs(r["raw"] - 0.5))
+        assert r["raw"] == pytest.approx(statistic(acts[:, u], values, kind), abs=1e-12)
+        assert r["null_mean"] == pytest.approx(null[u].mean(), abs=1e-6)
+        assert r["null_sd"] == pytest.approx(null[u].std(ddof=1), rel=1e-4)
+        extreme = np.sum(np.abs(null[u] - c) >= abs(r["raw"] - c))
         assert r["p_empirical"] == pytest.approx((1 + extreme) / 51)
         z = (r["raw"] - null[u].mean()) / null[u].std(ddof=1)
-        assert r["p"] == pytest.approx(2 * stats.norm.sf(abs(z)), rel=1e-6)
+        assert r["p"] == pytest.approx(2 * stats.norm.sf(abs(z)), rel=1e-3)
     assert rows[1]["p"] < 1e-4 and rows[1]["p_empirical"] == pytest.approx(1 / 51)
 
 
@@ -173,7 +230,7 @@ def noise_scan(seed, n=3000, units=20, n_shifts=100):
 
 
 def test_noise_units_are_not_flagged_across_seeds():
-    flagged, runs_with_any, total = 0, 0, 0
+    flagged, runs_with_any, total, p = 0, 0, 0, []
     seeds = range(30)
     for seed in seeds:
         _, _, rows = noise_scan(seed)
@@ -181,8 +238,10 @@ def test_noise_units_are_not_flagged_across_seeds():
         flagged += hits
         runs_with_any += hits > 0
         total += len(rows)
+        p += [r["p"] for r in rows]
     assert flagged / total <= 0.05
     assert runs_with_any / len(seeds) <= 0.10          # family-wise: BH at 0.05 under the null
+    assert 0.02 <= np.mean(np.array(p) < 0.05) <= 0.08  # p is close to calibrated (1200 rows)
 
 
 def test_character_shuffle_null_would_flag_the_same_noise():
@@ -232,6 +291,26 @@ def test_beyond_char_separates_delimiter_units_from_quote_cells():
     assert rows[2]["sign"] == -1 and rows[2]["beyond_char"] == pytest.approx(rows[1]["beyond_char"])
 
 
+def test_beyond_char_matches_the_score_of_residuals_computed_by_hand():
+    rng = np.random.default_rng(11)
+    n = 400
+    char_ix = rng.integers(0, 6, n)
+    acts = ar1(rng, n, 3) + np.sin(char_ix)[:, None]
+    acts[:, 2] = np.round(acts[:, 2])                 # ties in the residuals too
+    quote, pos = runs(rng, n, 5, 40), line_position(rng, n, 30)
+    acts[:, 1] -= quote + pos / 30
+    feats = [FeatureValues("q", "binary", quote), FeatureValues("pos", "ordinal", pos)]
+    rows = scan(acts, feats, char_ix, n_shifts=20)
+    means = np.array([[acts[char_ix == c, u].mean() for u in range(3)] for c in range(6)])
+    res = (acts - means[char_ix]).astype(np.float32).astype(np.float64)   # AUROC ranks float32
+    for u in range(3):
+        rq, rp = by_unit(rows, "q")[u], by_unit(rows, "pos")[u]
+        auc = auroc_pairwise(res[:, u], quote)
+        assert rq["beyond_char"] == pytest.approx(auc if rq["sign"] > 0 else 1 - auc, abs=1e-6)
+        r = stats.pearsonr(acts[:, u] - means[char_ix, u], pos).statistic
+        assert rp["beyond_char"] == pytest.approx(r * rp["sign"], abs=1e-12)
+
+
 def test_beyond_char_of_pearson_is_zero_for_a_function_of_the_character():
     rng = np.random.default_rng(6)
     n = 500
@@ -266,13 +345,14 @@ def some_data(seed=8, n=1500, units=23):
 
 
 def assert_same_rows(a, b):
-    """Equal rows; the null is summed in float32, so its summaries agree to float32 precision."""
+    """Equal rows; the null is summed in float32 (matrix products of other shapes may sum in
+    other orders), so its summaries and p agree to float32 precision, the rest exactly."""
     assert len(a) == len(b)
     for ra, rb in zip(a, b):
         for key in COLUMNS:
             if key in ("null_mean", "null_sd"):
-                assert rb[key] == pytest.approx(ra[key], abs=1e-6), key
-            elif key == "p":
+                assert rb[key] == pytest.approx(ra[key], rel=1e-5, abs=1e-7), key
+            elif key in ("p", "q"):
                 assert rb[key] == pytest.approx(ra[key], rel=1e-3, abs=1e-9), key
             elif isinstance(ra[key], float):
                 assert rb[key] == pytest.approx(ra[key], rel=1e-9, abs=1e-12), key
@@ -287,24 +367,23 @@ def test_float16_memmap_gives_the_rows_of_float64_in_memory(tmp_path):
     mm[:] = acts
     mm.flush()
     mm = np.load(path, mmap_mode="r")
-    block = scan_mod._read_block(mm, 2, 9, rows=100)  # row chunks, pages let go after each
-    np.testing.assert_array_equal(block, np.asarray(acts, dtype=np.float16)[:, 2:9].astype(np.float64))
-    from_mm = scan(mm, feats, char_ix, n_shifts=60)
+    block = read_block(mm, 2, 9, rows=100)            # row chunks, pages let go after each
+    assert block.dtype == np.float32 and block.shape == (7, len(acts))
+    np.testing.assert_array_equal(block, np.asarray(acts, dtype=np.float16)[:, 2:9].T)
+    from_mm = scan(mm, feats, char_ix, n_shifts=60, block_units=4, read_units=8)
     in_mem = scan(np.asarray(mm, dtype=np.float64), feats, char_ix, n_shifts=60)
     assert_same_rows(in_mem, from_mm)
 
 
-def test_block_and_chunk_sizes_do_not_change_results():
+def test_block_sizes_and_threads_do_not_change_results():
     acts, feats, char_ix = some_data()
-    shifts = draw_shifts(len(acts), 60)
-    pieces = [scan_mod._prepare(f, len(acts), shifts).pieces for f in feats]
-    paths = [p and ("first" if p[1] is None else "second") for p in pieces]
-    assert paths == ["first", "second", None]         # all three null paths run below
     base = scan(acts, feats, char_ix, n_shifts=60)
-    assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=5, chunk_rows=333))
+    assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=5))
     assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=1))
     assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=4, workers=1))
     assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=4, workers=3))
+    # units read 7 at a time (the next 7 while these are scored), scored 3 at a time
+    assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=3, read_units=7))
 
 
 def test_progress_reports_every_unit_and_rows_are_plain_json():
@@ -356,9 +435,17 @@ def test_bad_input_raises_with_a_way_out():
         scan(acts, [FeatureValues("f", "binary", np.arange(100.0))], np.zeros(100, int))
     with pytest.raises(ValueError, match="shape"):
         scan(acts, [FeatureValues("f", "ordinal", np.arange(99.0))], np.zeros(100, int))
+    with pytest.raises(ValueError, match="block_units=0"):
+        scan(acts, ok, np.zeros(100, int), block_units=0)
+    with pytest.raises(ValueError, match="min_shift=48 leaves no shifts .* from 1 to 45"):
+        scan(acts, ok, np.zeros(100, int), min_shift=48)   # 5 shifts: fewer than the null needs
     acts[5, 1] = np.inf
     with pytest.raises(ValueError, match="unit 1 .*non-finite"):
         scan(acts, [FeatureValues("f", "ordinal", np.arange(100.0))], np.zeros(100, int))
+    acts = rng.random((100, 12))
+    acts[7, 9] = np.nan                                # in the third block read
+    with pytest.raises(ValueError, match="unit 9 .*non-finite"):
+        scan(acts, ok, np.zeros(100, int), block_units=2, read_units=4)
 
 
 # ---- ranking and output ---------------------------------------------------------------------

@@ -1,0 +1,28 @@
+"""Read columns (units) of a long (n_chars, n_units) array, such as a recording's memmap, unit by unit.
+
+A block of columns of a row-major file touches every page of it, so a scan reads many units per
+pass, in chunks of rows, and lets a memmap's pages go after each chunk. (Reading the file with
+plain reads into a buffer instead was measured slower: the kernel copies every byte, where a
+memmap only maps the cached pages.)
+"""
+import mmap
+
+import numpy as np
+
+
+def read_block(acts, j0: int, j1: int, rows: int = 1 << 14) -> np.ndarray:
+    """acts[:, j0:j1] as a (j1 - j0, N) array: float32 for float16/32 input, else float64."""
+    dtype = np.float32 if acts.dtype in (np.float16, np.float32) else np.float64
+    a = np.empty((j1 - j0, acts.shape[0]), dtype=dtype)
+    for r0 in range(0, acts.shape[0], rows):
+        a[:, r0:r0 + rows] = np.array(acts[r0:r0 + rows, j0:j1], dtype=dtype).T  # copy, then turn
+        _drop_pages(acts)
+    return a
+
+
+def _drop_pages(acts):
+    """Let go of a read-only memmap's pages once a chunk is copied out (they stay in the page
+    cache, but no longer count as this process's memory)."""
+    mm = getattr(acts, "_mmap", None)
+    if getattr(acts, "mode", None) == "r" and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        mm.madvise(mmap.MADV_DONTNEED)

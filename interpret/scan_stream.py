@@ -1,0 +1,312 @@
+"""Out-of-core scan: the rows of scan.scan from passes over row chunks of a float16 recording.
+
+Memory is bounded by `budget` bytes (plus the features' and the text's own arrays), whatever N.
+Every statistic of scan.py is a sum over characters, accumulated chunk by chunk:
+
+- ranks: a float16 unit takes at most 65536 values. Pass 1 counts them per unit (a histogram of
+  order-preserving 16-bit keys); the exact average rank of a value is (count below) +
+  (count of it + 1) / 2, a lookup table per unit. The same histogram gives means and sds.
+- raw statistics and the shift null: dot products of the ranked (or standardised) unit with the
+  feature rolled by every shift of scan's grid, np.roll(f, k)[t] = f[(t - k) mod N]; per chunk,
+  one matrix product of the unit chunk (L, U) with the rolled feature chunks (L, M) (pass 2).
+  The null is summed in float32 per chunk (like scan's FFT null), everything else in float64.
+- beyond_char: per-character means from sums by character (pass 1). Pearson r on the residuals
+  follows from sums (x . f, per-character sums of f, sum x^2). For AUROC, the residual of a
+  character c and a float16 value v is v - mean_c: pass 3 counts the (character, value) pairs of
+  a group of units, ranks the pairs' residuals at float32 precision (as scan.py does) into a
+  lookup table, and pass 4 sums those ranks against the binary features. The groups are as big
+  as the budget allows (one table cell per character and value a unit takes, 16 bytes each).
+
+Float32 recordings take up to 2^32 values per unit, so no table holds them: they are refused
+(record with --dtype float16). Prepared feature arrays live in memory-mapped temporary files.
+"""
+from __future__ import annotations
+
+import tempfile
+
+import numpy as np
+
+from interpret.scan import METRICS, MIN_CHARS, _check_finite, _feature_rows, _prepare
+from interpret.shift_null import make_grid
+from interpret.unit_blocks import _drop_pages
+
+KEYS = 1 << 16
+BUDGET = 256 << 20
+
+
+def float16_keys(x: np.ndarray) -> np.ndarray:
+    """(L, U) float16 -> uint16 keys with the same order (-0.0 and +0.0 share one key)."""
+    bits = np.add(x, np.float16(0.0)).view(np.uint16)            # -0.0 + 0.0 = +0.0
+    neg = bits >> 15 == 1
+    return np.where(neg, ~bits, bits | np.uint16(0x8000))
+
+
+def key_values() -> np.ndarray:
+    """(65536,) float64: the float16 value of each key (0 for the keys of NaN and infinity,
+    which a checked recording never holds)."""
+    k = np.arange(KEYS, dtype=np.uint32)
+    bits = np.where(k & 0x8000, k ^ 0x8000, ~k & 0xFFFF).astype(np.uint16)
+    vals = bits.view(np.float16).astype(np.float64)
+    vals[~np.isfinite(vals)] = 0.0
+    return vals
+
+
+def _codes(char_ix, n: int) -> tuple[np.ndarray, int]:
+    """char_ix (N,) as compact codes 0..V-1 (uint16), and V."""
+    ix = np.asarray(char_ix)
+    if ix.shape != (n,):
+        raise ValueError(f"char_ix has shape {ix.shape} but the recording has {n} characters; "
+                         "pass one character index per row")
+    if ix.dtype.kind not in "iu" or (n and ix.min() < 0):
+        raise ValueError("char_ix must hold non-negative integer character indices")
+    present = np.bincount(ix) > 0
+    if present.sum() > 65535:
+        raise ValueError(f"{int(present.sum())} distinct characters; the streaming scan takes up "
+                         "to 65535")
+    remap = (np.cumsum(present) - 1).astype(np.uint16)
+    return remap[ix], int(present.sum())
+
+
+def _chunks(n: int, rows: int):
+    return [(c0, min(c0 + rows, n)) for c0 in range(0, n, rows)]
+
+
+def _pass_counts(acts, codes, v, rows, layer, kind):
+    """Pass 1: key histogram (U, 65536), per-character sums, minima, maxima (V, U), counts (V,)."""
+    n, u = acts.shape
+    hist = np.zeros((u, KEYS), dtype=np.int64)
+    csum = np.zeros((v, u))
+    cmin = np.full((v, u), np.inf)
+    cmax = np.full((v, u), -np.inf)
+    offs = np.arange(u, dtype=np.int64) * KEYS
+    for c0, c1 in _chunks(n, rows):
+        x = np.array(acts[c0:c1])                                   # (L, U) float16
+        _drop_pages(acts)
+        _check_finite(x.T, 0, layer, kind)
+        keys = float16_keys(x).astype(np.int64) + offs
+        np.add.at(hist.ravel(), keys.ravel(), 1)      # not bincount: no (U, 65536) temporary
+        del keys
+        order = np.argsort(codes[c0:c1], kind="stable")
+        cs = codes[c0:c1][order]
+        starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
+        xs = x[order].astype(np.float64)                           # (L, U) grouped by character
+        at = cs[starts]
+        csum[at] += np.add.reduceat(xs, starts, axis=0)
+        cmin[at] = np.minimum(cmin[at], np.minimum.reduceat(xs, starts, axis=0))
+        cmax[at] = np.maximum(cmax[at], np.maximum.reduceat(xs, starts, axis=0))
+    return hist, csum, cmin, cmax, np.bincount(codes, minlength=v).astype(np.float64)
+
+
+def _unit_tables(hist, n):
+    """From the histograms: rank and z-score tables (U, 65536), per-unit sums, sum of squares,
+    max |x|, norm of centred ranks, constant flags."""
+    vals = key_values()
+    counts = hist.astype(np.float64)                                # (U, K)
+    total = counts @ vals
+    mean = total / n
+    dev = vals[None, :] - mean[:, None]                            # (U, K)
+    sd = np.sqrt((counts * dev * dev).sum(axis=1) / n)
+    const = (hist > 0).sum(axis=1) <= 1
+    sd[const] = 1.0
+    z = dev / sd[:, None]
+    z[const] = 0.0
+    ranks = np.cumsum(counts, axis=1) - counts + (counts + 1) / 2 - (n + 1) / 2
+    rc_norm = np.sqrt((counts * ranks * ranks).sum(axis=1))
+    rc_norm[rc_norm == 0] = 1.0
+    absmax = np.where(hist > 0, np.abs(vals)[None, :], 0.0).max(axis=1)
+    return dict(z=z, ranks=ranks, total=total, sumsq=counts @ (vals * vals), absmax=absmax,
+                rc_norm=rc_norm, const=const)
+
+
+def _rolled(f, c0, c1, shifts):
+    """(M, L) float32: rows np.roll(f, k)[c0:c1] for each shift k; f (N,)."""
+    n, length = len(f), c1 - c0
+    out = np.empty((len(shifts), length), dtype=np.float32)
+    for m, k in enumerate(shifts):
+        s = (c0 - int(k)) % n
+        first = min(length, n - s)
+        out[m, :first] = f[s:s + first]
+        out[m, first:] = f[:length - first]
+    return out
+
+
+def _to_disk(arr, folder, name):
+    """arr as a read-only memmap in folder (the pages are the file's, not the process's)."""
+    path = f"{folder}/{name}.npy"
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=arr.shape)
+    out[:] = arr
+    out.flush()
+    del out
+    return np.load(path, mmap_mode="r", allow_pickle=False)
+
+
+def _pass_dots(acts, feats, tab, codes, v, shifts, rows):
+    """Pass 2: sums over characters of every unit against every feature (and its rolls)."""
+    n, u = acts.shape
+    nf, m = len(feats), len(shifts)
+    acc = dict(raw=np.zeros((u, nf)), null=np.zeros((u, nf, m)), spearman=np.zeros((u, nf)),
+               xf=np.zeros((u, nf)), cf=np.zeros((v, nf)))
+    offs = np.arange(u, dtype=np.int64) * KEYS
+    for c0, c1 in _chunks(n, rows):
+        x = np.array(acts[c0:c1])                                   # (L, U) float16
+        _drop_pages(acts)
+        idx = float16_keys(x).astype(np.int64) + offs
+        ranks = tab["ranks"].ravel()[idx]                           # (L, U) centred ranks
+        z = tab["z"].ravel()[idx] if any(not f.binary for f in feats) else None
+        del idx
+        for i, feat in enumerate(feats):
+            if feat.f is None:
+                continue
+            fc = np.asarray(feat.f[c0:c1])                          # (L,)
+            xt = ranks if feat.binary else z
+            acc["raw"][:, i] += fc @ xt
+            acc["null"][:, i] += (_rolled(feat.f, c0, c1, shifts) @ xt.astype(np.float32)).T
+            if not feat.binary:
+                acc["spearman"][:, i] += np.asarray(feat.ranks[c0:c1]) @ ranks
+                acc["xf"][:, i] += fc @ x.astype(np.float64)
+                acc["cf"][:, i] += np.bincount(codes[c0:c1], weights=fc, minlength=v)
+    return acc
+
+
+def _residual_ranks(hist_u, used_vals, mean_c, absmax):
+    """(V * K,) centred average ranks of the residuals v - mean_c of the (character, value)
+    cells with counts hist_u (V * K,), ranked at float32 precision like scan.py."""
+    res = used_vals[None, :] - mean_c[:, None]                     # (V, K) float64
+    res[np.abs(res) <= 1e-12 * absmax] = 0.0
+    res = res.astype(np.float32).ravel() + np.float32(0.0)
+    lut = np.zeros(len(res))
+    nz = np.flatnonzero(hist_u)
+    order = nz[np.argsort(res[nz], kind="stable")]
+    cnt = hist_u[order].astype(np.float64)
+    vals = res[order]
+    new = np.r_[True, vals[1:] != vals[:-1]]                       # first cell of each tie run
+    run = np.cumsum(new) - 1
+    run_count = np.bincount(run, weights=cnt)
+    below = np.cumsum(run_count) - run_count
+    n = cnt.sum()
+    lut[order] = (below + (run_count + 1) / 2 - (n + 1) / 2)[run]
+    return lut
+
+
+def _unit_groups(used, v, budget):
+    """Contiguous unit ranges whose (character, value) tables fit in budget (16 B a cell)."""
+    cells = v * used.sum(axis=1)
+    groups, start, size = [], 0, 0
+    for j, c in enumerate(cells):
+        if j > start and (size + c) * 16 > budget:
+            groups.append((start, j))
+            start, size = j, 0
+        size += c
+    groups.append((start, len(cells)))
+    return groups
+
+
+def _pass_beyond_binary(acts, feats, hist, csum, counts, absmax, codes, v, rows, budget):
+    """Passes 3 and 4 per unit group: (U, F) sums of residual centred ranks x binary feature."""
+    n, u = acts.shape
+    out = np.zeros((u, len(feats)))
+    bins = [i for i, f in enumerate(feats) if f.binary and f.f is not None]
+    if not bins:
+        return out
+    vals = key_values()
+    used = hist > 0                                                 # (U, K)
+    kidx = np.cumsum(used, axis=1) - 1                             # key -> index among used keys
+    for g0, g1 in _unit_groups(used, v, budget):
+        k_u = used[g0:g1].sum(axis=1)
+        off = np.r_[0, np.cumsum(v * k_u)]                          # cells of unit j: off[j]..
+        table = np.zeros(off[-1], dtype=np.int64)
+        for c0, c1 in _chunks(n, rows):
+            np.add.at(table, _cell_ids(acts, c0, c1, g0, g1, kidx, k_u, off, codes).ravel(), 1)
+        lut = np.empty(off[-1])
+        for j in range(g1 - g0):
+            mean_c = csum[:, g0 + j] / counts
+            lut[off[j]:off[j + 1]] = _residual_ranks(table[off[j]:off[j + 1]],
+                                                     vals[used[g0 + j]], mean_c, absmax[g0 + j])
+        del table
+        for c0, c1 in _chunks(n, rows):
+            r = lut[_cell_ids(acts, c0, c1, g0, g1, kidx, k_u, off, codes)]   # (L, G)
+            fs = np.stack([np.asarray(feats[i].f[c0:c1]) for i in bins], axis=1)   # (L, Fb)
+            out[g0:g1, bins] += r.T @ fs
+    return out
+
+
+def _cell_ids(acts, c0, c1, g0, g1, kidx, k_u, off, codes):
+    """(L, G) table cell of each character and unit of the group: off + code * K + value index."""
+    x = np.array(acts[c0:c1, g0:g1])
+    _drop_pages(acts)
+    keys = float16_keys(x).astype(np.int64)                         # (L, G)
+    ki = kidx[np.arange(g0, g1)[None, :], keys]                     # (L, G)
+    return off[:-1][None, :] + codes[c0:c1, None].astype(np.int64) * k_u[None, :] + ki
+
+
+def chunk_rows(n_units: int, n_shifts: int, budget: int = BUDGET) -> int:
+    """Rows per chunk: about 64 bytes per unit and 8 per shift of each row, within budget / 4."""
+    return int(max(256, (budget // 4) // (64 * n_units + 8 * n_shifts)))
+
+
+def scan_streaming(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h",
+                   min_shift=None, progress=None, rows=None, budget=BUDGET) -> list[dict]:
+    """scan.scan's rows for a float16 acts (N, U), in passes over `rows` rows at a time."""
+    if getattr(acts, "ndim", None) != 2:
+        raise ValueError(f"activations must be a 2-D (n_chars, n_units) array, got shape "
+                         f"{getattr(acts, 'shape', None)}")
+    n, u = acts.shape
+    if acts.dtype != np.float16:
+        raise ValueError(f"the streaming scan ranks float16 activations exactly, these are "
+                         f"{acts.dtype}; record with --dtype float16 for texts this big")
+    if n < MIN_CHARS or u == 0 or not features:
+        raise ValueError(f"nothing to scan: {n} characters (at least {MIN_CHARS}), {u} units, "
+                         f"{len(features)} features")
+    codes, v = _codes(char_ix, n)
+    grid = make_grid(n, n_shifts, seed, min_shift)
+    rows = rows or chunk_rows(u, grid.m_shifts, budget)
+    with tempfile.TemporaryDirectory(prefix="interpret-scan-") as folder:
+        feats = []
+        for i, spec in enumerate(features):
+            f = _prepare(spec, n)
+            if f.f is not None:
+                f.f = _to_disk(f.f, folder, f"f{i}")
+                if f.ranks is not None:
+                    f.ranks = _to_disk(f.ranks, folder, f"r{i}")
+            feats.append(f)
+        hist, csum, cmin, cmax, counts = _pass_counts(acts, codes, v, rows, layer, kind)
+        tab = _unit_tables(hist, n)
+        acc = _pass_dots(acts, feats, tab, codes, v, grid.shifts, rows)
+        if progress is not None:
+            progress(u * len(feats) // 2)
+        del tab["z"], tab["ranks"]
+        beyond_bin = _pass_beyond_binary(acts, feats, hist, csum, counts, tab["absmax"], codes,
+                                         v, rows, budget)
+        rows_out = []
+        for i, feat in enumerate(feats):
+            st = None if feat.f is None else _statistics(feat, i, acc, tab, csum, cmin, cmax,
+                                                          counts, beyond_bin, n)
+            rows_out.extend(_feature_rows(feat, st, u, layer, kind))
+            del feat.f, feat.ranks
+        if progress is not None:
+            progress(u * len(feats) - u * len(feats) // 2)
+    return rows_out
+
+
+def _statistics(feat, i, acc, tab, csum, cmin, cmax, counts, beyond_bin, n) -> dict:
+    """scan._feature_rows's input for feature i from the accumulated sums."""
+    st = dict(const=tab["const"])
+    if feat.binary:
+        st["raw"] = 0.5 + acc["raw"][:, i] / feat.denom
+        st["null"] = 0.5 + acc["null"][:, i] / feat.denom
+        st["spearman"] = np.full(len(st["const"]), np.nan)
+        st["beyond"] = 0.5 + beyond_bin[:, i] / feat.denom
+        return st
+    st["raw"] = acc["raw"][:, i] / feat.denom
+    st["null"] = acc["null"][:, i] / feat.denom
+    st["spearman"] = acc["spearman"][:, i] / tab["rc_norm"]
+    # residual r = sum((x - mean_c) fz) / (N sd_res); sum(x fz) - sum_c mean_c sum_{c} fz
+    mean_c = csum / counts[:, None]                                 # (V, U)
+    mean = (tab["total"] - csum.sum(axis=0)) / n
+    ss = (tab["sumsq"] - (csum * mean_c).sum(axis=0)) / n
+    sd = np.sqrt(np.maximum(ss - mean ** 2, 0.0))
+    sd[(cmax == cmin).all(axis=0)] = np.inf                         # a constant residual: r = 0
+    fsum = acc["cf"][:, i].sum()
+    dots = acc["xf"][:, i] - mean_c.T @ acc["cf"][:, i] - mean * fsum
+    st["beyond"] = dots / (feat.denom * sd)
+    return st

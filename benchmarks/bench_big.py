@@ -42,9 +42,10 @@ def status(pid):
     return out
 
 
-def measured(args):
-    """Run `python -m interpret ARGS`; (seconds, peak RssAnon MB, peak VmRSS MB, stdout)."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+def measured(args, scan_path=""):
+    """Run `python -m interpret ARGS`; (seconds, peak RssAnon MB, peak VmRSS MB, stdout).
+    scan_path 'stream' or 'memory' forces the scan's path (INTERPRET_SCAN)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), INTERPRET_SCAN=scan_path)
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "interpret", *map(str, args)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -92,8 +93,12 @@ def main():
     ap.add_argument("--chars", type=int, default=50_000_000, help="characters to record")
     ap.add_argument("--doc-chars", type=int, default=1_000_000, help="characters per document (file)")
     ap.add_argument("--dtype", default="float16", choices=["float16", "float32"])
-    ap.add_argument("--scan-chars", default="1000000,2000000",
+    ap.add_argument("--scan-chars", default="5000000,10000000",
                     help="comma-separated sizes to scan (recorded separately); '' for none")
+    ap.add_argument("--scan-path", default="stream", choices=["stream", "memory", ""],
+                    help="the scan's path for --scan-chars ('' = what fits; the full input always "
+                         "streams)")
+    ap.add_argument("--no-scan-full", action="store_true", help="do not scan the whole input")
     ap.add_argument("--feature", default="in_quote", help="the scan's feature")
     ap.add_argument("--shifts", type=int, default=10, help="the scan's circular shifts")
     ap.add_argument("--workdir", default=None, help="scratch directory (default: a temporary one)")
@@ -107,14 +112,20 @@ def main():
         secs, anon, rss, _ = measured(["record", MODEL, *docs, "-o", rec, "--dtype", a.dtype, "-q"])
         size = du(rec)
         rows.append(("record", a.chars, secs, size, anon, rss))
+        scan_args = ["-f", a.feature, "--shifts", a.shifts, "--json", "-q"]
+        if not a.no_scan_full:
+            secs, anon, rss, _ = measured(["scan", rec, *scan_args], "stream")
+            rows.append((f"scan (stream) -f {a.feature} --shifts {a.shifts}", a.chars, secs, size,
+                         anon, rss))
         shutil.rmtree(rec)
         for n in [int(x) for x in a.scan_chars.split(",") if x]:
             k = max(1, -(-n // a.doc_chars))
             small = work / f"scan{n}.rec"
             measured(["record", MODEL, *docs[:k], "-o", small, "--dtype", a.dtype, "-q"])
             chars = sum(len(d.read_text(encoding="utf-8")) for d in docs[:k])
-            secs, anon, rss, _ = measured(["scan", small, "-f", a.feature, "--shifts", a.shifts, "--json", "-q"])
-            rows.append((f"scan -f {a.feature} --shifts {a.shifts}", chars, secs, du(small), anon, rss))
+            secs, anon, rss, _ = measured(["scan", small, *scan_args], a.scan_path)
+            rows.append((f"scan ({a.scan_path or 'auto'}) -f {a.feature} --shifts {a.shifts}", chars,
+                         secs, du(small), anon, rss))
             shutil.rmtree(small)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -35,10 +35,12 @@ BUDGET = 256 << 20
 
 
 def float16_keys(x: np.ndarray) -> np.ndarray:
-    """(L, U) float16 -> uint16 keys with the same order (-0.0 and +0.0 share one key)."""
-    bits = np.add(x, np.float16(0.0)).view(np.uint16)            # -0.0 + 0.0 = +0.0
-    neg = bits >> 15 == 1
-    return np.where(neg, ~bits, bits | np.uint16(0x8000))
+    """float16 array -> uint16 keys with the same order (-0.0 and +0.0 share one key)."""
+    bits = x.view(np.uint16)
+    flip = (bits.view(np.int16) >> 15).view(np.uint16) | np.uint16(0x8000)   # all bits or sign
+    key = bits ^ flip
+    np.add(key, key == 0x7FFF, out=key, casting="unsafe")            # -0.0 (0x7FFF) to +0.0
+    return key
 
 
 def key_values() -> np.ndarray:
@@ -80,42 +82,52 @@ def _pass_counts(acts, codes, v, rows, layer, kind):
     cmax = np.full((v, u), -np.inf)
     offs = np.arange(u, dtype=np.int64) * KEYS
     for c0, c1 in _chunks(n, rows):
-        x = np.array(acts[c0:c1])                                   # (L, U) float16
-        _drop_pages(acts)
-        _check_finite(x.T, 0, layer, kind)
-        keys = float16_keys(x).astype(np.int64) + offs
+        x = _read(acts, c0, c1)                                     # (U, L) float16
+        _check_finite(x, 0, layer, kind)
+        keys = float16_keys(x).astype(np.int64) + offs[:, None]
         np.add.at(hist.ravel(), keys.ravel(), 1)      # not bincount: no (U, 65536) temporary
         del keys
         order = np.argsort(codes[c0:c1], kind="stable")
         cs = codes[c0:c1][order]
         starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
-        xs = x[order].astype(np.float64)                           # (L, U) grouped by character
+        xs = x[:, order].astype(np.float64)                        # (U, L) grouped by character
         at = cs[starts]
-        csum[at] += np.add.reduceat(xs, starts, axis=0)
-        cmin[at] = np.minimum(cmin[at], np.minimum.reduceat(xs, starts, axis=0))
-        cmax[at] = np.maximum(cmax[at], np.maximum.reduceat(xs, starts, axis=0))
+        csum[at] += np.add.reduceat(xs, starts, axis=1).T
+        cmin[at] = np.minimum(cmin[at], np.minimum.reduceat(xs, starts, axis=1).T)
+        cmax[at] = np.maximum(cmax[at], np.maximum.reduceat(xs, starts, axis=1).T)
     return hist, csum, cmin, cmax, np.bincount(codes, minlength=v).astype(np.float64)
 
 
-def _unit_tables(hist, n):
-    """From the histograms: rank and z-score tables (U, 65536), per-unit sums, sum of squares,
-    max |x|, norm of centred ranks, constant flags."""
+def _read(acts, c0, c1, g0=0, g1=None):
+    """acts[c0:c1, g0:g1] as a unit-major (G, L) float16 array (each unit's table lookups then
+    stay in one place of the cache)."""
+    x = np.ascontiguousarray(np.asarray(acts[c0:c1, g0:g1]).T)
+    _drop_pages(acts)
+    return x
+
+
+def _unit_tables(hist, n, with_z):
+    """From the histograms (U, 65536): tables of centred average ranks and (if with_z) z-scores
+    by key, per-unit sums, sums of squares, max |x|, norms of the centred ranks, constant flags."""
     vals = key_values()
-    counts = hist.astype(np.float64)                                # (U, K)
-    total = counts @ vals
-    mean = total / n
-    dev = vals[None, :] - mean[:, None]                            # (U, K)
-    sd = np.sqrt((counts * dev * dev).sum(axis=1) / n)
-    const = (hist > 0).sum(axis=1) <= 1
-    sd[const] = 1.0
-    z = dev / sd[:, None]
-    z[const] = 0.0
-    ranks = np.cumsum(counts, axis=1) - counts + (counts + 1) / 2 - (n + 1) / 2
-    rc_norm = np.sqrt((counts * ranks * ranks).sum(axis=1))
-    rc_norm[rc_norm == 0] = 1.0
-    absmax = np.where(hist > 0, np.abs(vals)[None, :], 0.0).max(axis=1)
-    return dict(z=z, ranks=ranks, total=total, sumsq=counts @ (vals * vals), absmax=absmax,
-                rc_norm=rc_norm, const=const)
+    u = len(hist)
+    ranks = np.empty(hist.shape)
+    z = np.empty(hist.shape) if with_z else None
+    out = dict(z=z, ranks=ranks, total=np.empty(u), sumsq=np.empty(u), absmax=np.empty(u),
+               rc_norm=np.empty(u), const=(hist > 0).sum(axis=1) <= 1)
+    for j, counts in enumerate(hist.astype(np.float64)):           # one unit at a time: small
+        r = ranks[j]
+        np.cumsum(counts, out=r)                                    # rank = below + (c + 1) / 2
+        r -= counts / 2 + n / 2                                     # minus (N + 1) / 2
+        out["total"][j] = total = counts @ vals
+        out["sumsq"][j] = counts @ (vals * vals)
+        out["absmax"][j] = np.abs(vals[counts > 0]).max()
+        out["rc_norm"][j] = np.sqrt(counts @ (r * r)) or 1.0
+        if with_z:
+            dev = vals - total / n
+            sd = np.sqrt(counts @ (dev * dev) / n)
+            z[j] = 0.0 if out["const"][j] else dev / sd
+    return out
 
 
 def _rolled(f, c0, c1, shifts):
@@ -148,22 +160,21 @@ def _pass_dots(acts, feats, tab, codes, v, shifts, rows):
                xf=np.zeros((u, nf)), cf=np.zeros((v, nf)))
     offs = np.arange(u, dtype=np.int64) * KEYS
     for c0, c1 in _chunks(n, rows):
-        x = np.array(acts[c0:c1])                                   # (L, U) float16
-        _drop_pages(acts)
-        idx = float16_keys(x).astype(np.int64) + offs
-        ranks = tab["ranks"].ravel()[idx]                           # (L, U) centred ranks
-        z = tab["z"].ravel()[idx] if any(not f.binary for f in feats) else None
+        x = _read(acts, c0, c1)                                     # (U, L) float16
+        idx = float16_keys(x).astype(np.int64) + offs[:, None]
+        ranks = tab["ranks"].ravel()[idx]                           # (U, L) centred ranks
+        z = None if tab["z"] is None else tab["z"].ravel()[idx]     # (U, L) z-scores
         del idx
         for i, feat in enumerate(feats):
             if feat.f is None:
                 continue
             fc = np.asarray(feat.f[c0:c1])                          # (L,)
             xt = ranks if feat.binary else z
-            acc["raw"][:, i] += fc @ xt
-            acc["null"][:, i] += (_rolled(feat.f, c0, c1, shifts) @ xt.astype(np.float32)).T
+            acc["raw"][:, i] += xt @ fc
+            acc["null"][:, i] += xt.astype(np.float32) @ _rolled(feat.f, c0, c1, shifts).T
             if not feat.binary:
-                acc["spearman"][:, i] += np.asarray(feat.ranks[c0:c1]) @ ranks
-                acc["xf"][:, i] += fc @ x.astype(np.float64)
+                acc["spearman"][:, i] += ranks @ np.asarray(feat.ranks[c0:c1])
+                acc["xf"][:, i] += x.astype(np.float64) @ fc
                 acc["cf"][:, i] += np.bincount(codes[c0:c1], weights=fc, minlength=v)
     return acc
 
@@ -210,7 +221,7 @@ def _pass_beyond_binary(acts, feats, hist, csum, counts, absmax, codes, v, rows,
         return out
     vals = key_values()
     used = hist > 0                                                 # (U, K)
-    kidx = np.cumsum(used, axis=1) - 1                             # key -> index among used keys
+    kidx = np.cumsum(used, axis=1, dtype=np.int32) - 1              # key -> index among used keys
     for g0, g1 in _unit_groups(used, v, budget):
         k_u = used[g0:g1].sum(axis=1)
         off = np.r_[0, np.cumsum(v * k_u)]                          # cells of unit j: off[j]..
@@ -224,19 +235,17 @@ def _pass_beyond_binary(acts, feats, hist, csum, counts, absmax, codes, v, rows,
                                                      vals[used[g0 + j]], mean_c, absmax[g0 + j])
         del table
         for c0, c1 in _chunks(n, rows):
-            r = lut[_cell_ids(acts, c0, c1, g0, g1, kidx, k_u, off, codes)]   # (L, G)
+            r = lut[_cell_ids(acts, c0, c1, g0, g1, kidx, k_u, off, codes)]   # (G, L)
             fs = np.stack([np.asarray(feats[i].f[c0:c1]) for i in bins], axis=1)   # (L, Fb)
-            out[g0:g1, bins] += r.T @ fs
+            out[g0:g1, bins] += r @ fs
     return out
 
 
 def _cell_ids(acts, c0, c1, g0, g1, kidx, k_u, off, codes):
-    """(L, G) table cell of each character and unit of the group: off + code * K + value index."""
-    x = np.array(acts[c0:c1, g0:g1])
-    _drop_pages(acts)
-    keys = float16_keys(x).astype(np.int64)                         # (L, G)
-    ki = kidx[np.arange(g0, g1)[None, :], keys]                     # (L, G)
-    return off[:-1][None, :] + codes[c0:c1, None].astype(np.int64) * k_u[None, :] + ki
+    """(G, L) table cell of each character and unit of the group: off + code * K + value index."""
+    keys = float16_keys(_read(acts, c0, c1, g0, g1)).astype(np.int64)   # (G, L)
+    ki = kidx[g0:g1].ravel()[keys + (np.arange(g1 - g0) * KEYS)[:, None]]   # (G, L)
+    return off[:-1][:, None] + codes[c0:c1][None, :].astype(np.int64) * k_u[:, None] + ki
 
 
 def chunk_rows(n_units: int, n_shifts: int, budget: int = BUDGET) -> int:
@@ -270,7 +279,7 @@ def scan_streaming(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ki
                     f.ranks = _to_disk(f.ranks, folder, f"r{i}")
             feats.append(f)
         hist, csum, cmin, cmax, counts = _pass_counts(acts, codes, v, rows, layer, kind)
-        tab = _unit_tables(hist, n)
+        tab = _unit_tables(hist, n, any(f.f is not None and not f.binary for f in feats))
         acc = _pass_dots(acts, feats, tab, codes, v, grid.shifts, rows)
         if progress is not None:
             progress(u * len(feats) // 2)

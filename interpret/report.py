@@ -32,10 +32,17 @@ def choose_features(text, names=(), regexes=(), files=()):
     return [f for f in everything if f.domain in (domain, "any") or f in custom]
 
 
-def feature_values(recording, feats):
-    """Evaluate features on the recording's text (state reset at each document start)."""
+def feature_values(recording, feats, compact=False):
+    """Evaluate features on the recording's text (state reset at each document start); compact
+    keeps binary ones as uint8 (1 byte a character instead of 8: big texts)."""
     text, starts = recording.text, recording.doc_starts
-    return [FeatureValues(f.name, f.kind, F.evaluate(f, text, starts)) for f in feats]
+    out = []
+    for f in feats:
+        values = F.evaluate(f, text, starts)
+        if compact and f.kind == "binary" and np.isin(values, (0.0, 1.0)).all():
+            values = values.astype(np.uint8)
+        out.append(FeatureValues(f.name, f.kind, values))
+    return out
 
 
 def scan_arrays(kinds, fvals, char_ix, *, n_shifts=200, seed=0, progress_factory=None):
@@ -64,7 +71,7 @@ def scan_recording(recording, feats, *, layer=None, kind=None, n_shifts=200, see
     chosen = [(l, k, recording.activations(l, k)) for l, k, _ in recording.kinds() if _wanted(l, k, layer, kind)]
     for _, _, acts in chosen:  # too big for either path: say so before computing features
         budget.scan_plan(recording.n_chars, 1, len(feats), acts.dtype)
-    fvals = feature_values(recording, feats)
+    fvals = feature_values(recording, feats, compact=True)
     return scan_arrays(chosen, fvals, recording.char_ix, n_shifts=n_shifts, seed=seed,
                        progress_factory=progress_factory)
 

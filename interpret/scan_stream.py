@@ -26,7 +26,7 @@ import tempfile
 
 import numpy as np
 
-from interpret.scan import METRICS, MIN_CHARS, _check_finite, _feature_rows, _prepare
+from interpret.scan import MIN_CHARS, _check_finite, _Feature, _feature_rows, _prepare
 from interpret.shift_null import make_grid
 from interpret.unit_blocks import _drop_pages
 
@@ -152,6 +152,29 @@ def _to_disk(arr, folder, name):
     return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
+def _prepare_binary(spec, n, folder, name, rows):
+    """scan._prepare of a uint8 binary feature, chunk by chunk (no float64 copy in memory)."""
+    values = spec.values
+    if values.shape != (n,):
+        return _prepare(spec, n)                                    # its error message
+    path = f"{folder}/{name}.npy"
+    f = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=(n,))
+    n_pos = 0
+    for c0, c1 in _chunks(n, rows):
+        chunk = values[c0:c1]
+        if chunk.max() > 1:
+            raise ValueError(f"binary feature {spec.name!r} has values other than 0 and 1; "
+                             "declare it ordinal or continuous")
+        f[c0:c1] = chunk
+        n_pos += int(chunk.sum(dtype=np.int64))
+    f.flush()
+    del f
+    if not 0 < n_pos < n:
+        return _Feature(spec, True, None, 1.0, None, n_pos)
+    return _Feature(spec, True, np.load(path, mmap_mode="r", allow_pickle=False),
+                    float(n_pos) * (n - n_pos), None, n_pos)
+
+
 def _pass_dots(acts, feats, tab, codes, v, shifts, rows):
     """Pass 2: sums over characters of every unit against every feature (and its rolls)."""
     n, u = acts.shape
@@ -179,29 +202,36 @@ def _pass_dots(acts, feats, tab, codes, v, shifts, rows):
     return acc
 
 
-def _residual_ranks(hist_u, used_vals, mean_c, absmax):
-    """(V * K,) centred average ranks of the residuals v - mean_c of the (character, value)
-    cells with counts hist_u (V * K,), ranked at float32 precision like scan.py."""
-    res = used_vals[None, :] - mean_c[:, None]                     # (V, K) float64
+def _residual_ranks(cnt, value, mean, absmax):
+    """(W,) centred average ranks of the residuals value - mean of W table cells (one character
+    and value each) holding cnt characters, ranked at float32 precision like scan.py."""
+    res = value - mean                                              # (W,) float64
     res[np.abs(res) <= 1e-12 * absmax] = 0.0
-    res = res.astype(np.float32).ravel() + np.float32(0.0)
+    res = res.astype(np.float32) + np.float32(0.0)
     lut = np.zeros(len(res))
-    nz = np.flatnonzero(hist_u)
+    nz = np.flatnonzero(cnt)
     order = nz[np.argsort(res[nz], kind="stable")]
-    cnt = hist_u[order].astype(np.float64)
     vals = res[order]
-    new = np.r_[True, vals[1:] != vals[:-1]]                       # first cell of each tie run
-    run = np.cumsum(new) - 1
-    run_count = np.bincount(run, weights=cnt)
+    run = np.cumsum(np.r_[True, vals[1:] != vals[:-1]]) - 1         # tie run of each cell
+    run_count = np.bincount(run, weights=cnt[order].astype(np.float64))
     below = np.cumsum(run_count) - run_count
-    n = cnt.sum()
-    lut[order] = (below + (run_count + 1) / 2 - (n + 1) / 2)[run]
+    lut[order] = (below + (run_count + 1) / 2 - (run_count.sum() + 1) / 2)[run]
     return lut
 
 
-def _unit_groups(used, v, budget):
-    """Contiguous unit ranges whose (character, value) tables fit in budget (16 B a cell)."""
-    cells = v * used.sum(axis=1)
+def _ranges(hist, cmin, cmax):
+    """Per unit and character, the range of value indices (among the unit's used values) its
+    characters take: lo (U, V) and width (U, V), from the per-character minima and maxima."""
+    kidx = np.cumsum(hist > 0, axis=1, dtype=np.int32) - 1          # (U, K) key -> value index
+    rows = np.arange(len(hist))[:, None]
+    seen = np.isfinite(cmin.T)                                      # (U, V) false: never occurs
+    lo = kidx[rows, float16_keys(np.where(seen, cmin.T, 0).astype(np.float16))]
+    hi = kidx[rows, float16_keys(np.where(seen, cmax.T, 0).astype(np.float16))]
+    return kidx, lo, np.where(seen, hi - lo + 1, 0)
+
+
+def _unit_groups(cells, budget):
+    """Contiguous unit ranges whose residual tables (cells (U,)) fit in budget (16 B a cell)."""
     groups, start, size = [], 0, 0
     for j, c in enumerate(cells):
         if j > start and (size + c) * 16 > budget:
@@ -212,7 +242,7 @@ def _unit_groups(used, v, budget):
     return groups
 
 
-def _pass_beyond_binary(acts, feats, hist, csum, counts, absmax, codes, v, rows, budget):
+def _pass_beyond_binary(acts, feats, hist, csum, cmin, cmax, counts, absmax, codes, rows, budget):
     """Passes 3 and 4 per unit group: (U, F) sums of residual centred ranks x binary feature."""
     n, u = acts.shape
     out = np.zeros((u, len(feats)))
@@ -220,32 +250,35 @@ def _pass_beyond_binary(acts, feats, hist, csum, counts, absmax, codes, v, rows,
     if not bins:
         return out
     vals = key_values()
-    used = hist > 0                                                 # (U, K)
-    kidx = np.cumsum(used, axis=1, dtype=np.int32) - 1              # key -> index among used keys
-    for g0, g1 in _unit_groups(used, v, budget):
-        k_u = used[g0:g1].sum(axis=1)
-        off = np.r_[0, np.cumsum(v * k_u)]                          # cells of unit j: off[j]..
-        table = np.zeros(off[-1], dtype=np.int64)
+    kidx, lo, width = _ranges(hist, cmin, cmax)
+    for g0, g1 in _unit_groups(width.sum(axis=1), budget):
+        ends = np.cumsum(width[g0:g1].ravel()).reshape(g1 - g0, -1)   # (G, V) cells per group
+        base = ends - width[g0:g1] - lo[g0:g1]                         # cell = base[j, c] + index
+        table = np.zeros(ends[-1, -1], dtype=np.int64)
         for c0, c1 in _chunks(n, rows):
-            np.add.at(table, _cell_ids(acts, c0, c1, g0, g1, kidx, k_u, off, codes).ravel(), 1)
-        lut = np.empty(off[-1])
+            np.add.at(table, _cell_ids(acts, c0, c1, g0, g1, kidx, base, codes).ravel(), 1)
+        lut = np.empty(len(table))
         for j in range(g1 - g0):
-            mean_c = csum[:, g0 + j] / counts
-            lut[off[j]:off[j + 1]] = _residual_ranks(table[off[j]:off[j + 1]],
-                                                     vals[used[g0 + j]], mean_c, absmax[g0 + j])
+            w = width[g0 + j]
+            c_of = np.repeat(np.arange(len(w)), w)                        # (W,) character
+            k_of = np.arange(w.sum()) - np.repeat(np.cumsum(w) - w - lo[g0 + j], w)
+            cells = slice(ends[j, -1] - w.sum(), ends[j, -1])
+            lut[cells] = _residual_ranks(table[cells], vals[hist[g0 + j] > 0][k_of],
+                                         (csum[:, g0 + j] / counts)[c_of], absmax[g0 + j])
         del table
         for c0, c1 in _chunks(n, rows):
-            r = lut[_cell_ids(acts, c0, c1, g0, g1, kidx, k_u, off, codes)]   # (G, L)
+            r = lut[_cell_ids(acts, c0, c1, g0, g1, kidx, base, codes)]   # (G, L)
             fs = np.stack([np.asarray(feats[i].f[c0:c1]) for i in bins], axis=1)   # (L, Fb)
             out[g0:g1, bins] += r @ fs
     return out
 
 
-def _cell_ids(acts, c0, c1, g0, g1, kidx, k_u, off, codes):
-    """(G, L) table cell of each character and unit of the group: off + code * K + value index."""
+def _cell_ids(acts, c0, c1, g0, g1, kidx, base, codes):
+    """(G, L) residual table cell of each character and unit of the group."""
+    g = np.arange(g1 - g0)[:, None]
     keys = float16_keys(_read(acts, c0, c1, g0, g1)).astype(np.int64)   # (G, L)
-    ki = kidx[g0:g1].ravel()[keys + (np.arange(g1 - g0) * KEYS)[:, None]]   # (G, L)
-    return off[:-1][:, None] + codes[c0:c1][None, :].astype(np.int64) * k_u[:, None] + ki
+    ki = kidx[g0:g1].ravel()[keys + g * KEYS]                            # (G, L) value index
+    return base.ravel()[codes[c0:c1][None, :] + g * base.shape[1]] + ki
 
 
 def chunk_rows(n_units: int, n_shifts: int, budget: int = BUDGET) -> int:
@@ -272,6 +305,9 @@ def scan_streaming(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ki
     with tempfile.TemporaryDirectory(prefix="interpret-scan-") as folder:
         feats = []
         for i, spec in enumerate(features):
+            if spec.kind == "binary" and spec.values.dtype == np.uint8:
+                feats.append(_prepare_binary(spec, n, folder, f"f{i}", rows))
+                continue
             f = _prepare(spec, n)
             if f.f is not None:
                 f.f = _to_disk(f.f, folder, f"f{i}")
@@ -284,8 +320,8 @@ def scan_streaming(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ki
         if progress is not None:
             progress(u * len(feats) // 2)
         del tab["z"], tab["ranks"]
-        beyond_bin = _pass_beyond_binary(acts, feats, hist, csum, counts, tab["absmax"], codes,
-                                         v, rows, budget)
+        beyond_bin = _pass_beyond_binary(acts, feats, hist, csum, cmin, cmax, counts,
+                                         tab["absmax"], codes, rows, budget)
         rows_out = []
         for i, feat in enumerate(feats):
             st = None if feat.f is None else _statistics(feat, i, acc, tab, csum, cmin, cmax,

@@ -55,16 +55,16 @@ def test_streaming_scan_equals_the_in_memory_scan_for_any_chunk_size(rows):
     assert [r["beyond_char"] for r in unit3] == [0.5, 0.0]          # a function of the character
 
 
-def test_a_tight_budget_splits_the_units_into_groups_and_changes_nothing():
+def test_a_tight_budget_splits_the_units_into_groups_and_changes_nothing(monkeypatch):
+    from interpret import scan_stream
     acts, char_ix, feats = planted(n=3001, seed=1)
     want = scan(acts, feats, char_ix, n_shifts=30)
-    budget = 1 << 18
-    used = np.zeros((7, 1 << 16), bool)
-    for j in range(7):
-        used[j, float16_keys(acts[:, j:j + 1]).ravel()] = True
-    assert len(_unit_groups(used, 6, budget)) > 2
+    groups = []
+    monkeypatch.setattr(scan_stream, "_unit_groups",
+                        lambda *a: groups.append(_unit_groups(*a)) or groups[-1])
     assert_same_rows(want, scan_streaming(acts, feats, char_ix, n_shifts=30, rows=500,
-                                          budget=budget))
+                                          budget=1 << 17))
+    assert len(groups[0]) > 2 and groups[0][-1][1] == 7
 
 
 def test_float16_keys_sort_like_the_values_and_map_back_to_them():
@@ -77,6 +77,17 @@ def test_float16_keys_sort_like_the_values_and_map_back_to_them():
     x = np.array([3.0, -0.0, 0.0, -2.5, 1e-7, -65504.0, 65504.0], dtype=np.float16)
     keys = float16_keys(x[:, None]).ravel()
     assert keys[1] == keys[2]                                       # -0.0 ties with +0.0
+
+
+def test_a_uint8_binary_feature_streams_chunk_by_chunk_to_the_same_rows():
+    acts, char_ix, feats = planted(n=2001)
+    small = [FeatureValues(f.name, f.kind, f.values.astype(np.uint8)) for f in feats
+             if f.kind == "binary"]
+    want = scan(acts, feats[:1] + feats[3:], char_ix, n_shifts=20)
+    assert_same_rows(want, scan_streaming(acts, small, char_ix, n_shifts=20, rows=300))
+    small[0].values[5] = 2
+    with pytest.raises(ValueError, match="'quote' has values other than 0 and 1"):
+        scan_streaming(acts, small, char_ix, n_shifts=20, rows=300)
 
 
 def test_float32_activations_are_refused_with_the_way_out():

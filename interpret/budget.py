@@ -1,5 +1,6 @@
-"""How much memory a scan needs and how much the machine has: a smaller layout, or a clear error,
-instead of the kernel's out-of-memory killer.
+"""How much memory a scan needs and how much the machine has: a smaller layout, the streaming
+scan (scan_stream.py, float16 recordings), or a clear error, instead of the kernel's
+out-of-memory killer.
 
 The scan keeps whole columns: each worker thread holds a block of units as several float64
 (N, block) arrays (activations, ranks, character residuals and their ranks, prefix sums), and

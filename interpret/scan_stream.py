@@ -1,21 +1,21 @@
 """Out-of-core scan: the rows of scan.scan from passes over row chunks of a float16 recording.
 
-Memory is bounded by `budget` bytes (plus the features' and the text's own arrays), whatever N.
-Every statistic of scan.py is a sum over characters, accumulated chunk by chunk:
+Memory does not grow with N except for 2 bytes a character (the character codes): per unit three
+tables of 65536 entries (value counts, ranks, z-scores: 1.5 MB), the residual tables of
+stream_residuals.py up to `budget` bytes, and chunks of `rows` rows (default: a quarter of the
+budget). The prepared features live in memory-mapped temporary files. Every statistic of scan.py is a sum over characters, accumulated chunk by chunk:
 
 - ranks: a float16 unit takes at most 65536 values. Pass 1 counts them per unit (a histogram of
   order-preserving 16-bit keys); the exact average rank of a value is (count below) +
   (count of it + 1) / 2, a lookup table per unit. The same histogram gives means and sds.
 - raw statistics and the shift null: dot products of the ranked (or standardised) unit with the
   feature rolled by every shift of scan's grid, np.roll(f, k)[t] = f[(t - k) mod N]; per chunk,
-  one matrix product of the unit chunk (L, U) with the rolled feature chunks (L, M) (pass 2).
+  one matrix product of the unit chunk (U, L) with the rolled feature chunks (L, M) (pass 2).
   The null is summed in float32 per chunk (like scan's FFT null), everything else in float64.
 - beyond_char: per-character means from sums by character (pass 1). Pearson r on the residuals
   follows from sums (x . f, per-character sums of f, sum x^2). For AUROC, the residual of a
-  character c and a float16 value v is v - mean_c: pass 3 counts the (character, value) pairs of
-  a group of units, ranks the pairs' residuals at float32 precision (as scan.py does) into a
-  lookup table, and pass 4 sums those ranks against the binary features. The groups are as big
-  as the budget allows (one table cell per character and value a unit takes, 16 bytes each).
+  character c and a float16 value v is v - mean_c, ranked exactly by counting (character, value)
+  pairs: two more passes per group of units (stream_residuals.py).
 
 Float32 recordings take up to 2^32 values per unit, so no table holds them: they are refused
 (record with --dtype float16). Prepared feature arrays live in memory-mapped temporary files.
@@ -202,85 +202,6 @@ def _pass_dots(acts, feats, tab, codes, v, shifts, rows):
     return acc
 
 
-def _residual_ranks(cnt, value, mean, absmax):
-    """(W,) centred average ranks of the residuals value - mean of W table cells (one character
-    and value each) holding cnt characters, ranked at float32 precision like scan.py."""
-    res = value - mean                                              # (W,) float64
-    res[np.abs(res) <= 1e-12 * absmax] = 0.0
-    res = res.astype(np.float32) + np.float32(0.0)
-    lut = np.zeros(len(res))
-    nz = np.flatnonzero(cnt)
-    order = nz[np.argsort(res[nz], kind="stable")]
-    vals = res[order]
-    run = np.cumsum(np.r_[True, vals[1:] != vals[:-1]]) - 1         # tie run of each cell
-    run_count = np.bincount(run, weights=cnt[order].astype(np.float64))
-    below = np.cumsum(run_count) - run_count
-    lut[order] = (below + (run_count + 1) / 2 - (run_count.sum() + 1) / 2)[run]
-    return lut
-
-
-def _ranges(hist, cmin, cmax):
-    """Per unit and character, the range of value indices (among the unit's used values) its
-    characters take: lo (U, V) and width (U, V), from the per-character minima and maxima."""
-    kidx = np.cumsum(hist > 0, axis=1, dtype=np.int32) - 1          # (U, K) key -> value index
-    rows = np.arange(len(hist))[:, None]
-    seen = np.isfinite(cmin.T)                                      # (U, V) false: never occurs
-    lo = kidx[rows, float16_keys(np.where(seen, cmin.T, 0).astype(np.float16))]
-    hi = kidx[rows, float16_keys(np.where(seen, cmax.T, 0).astype(np.float16))]
-    return kidx, lo, np.where(seen, hi - lo + 1, 0)
-
-
-def _unit_groups(cells, budget):
-    """Contiguous unit ranges whose residual tables (cells (U,)) fit in budget (16 B a cell)."""
-    groups, start, size = [], 0, 0
-    for j, c in enumerate(cells):
-        if j > start and (size + c) * 16 > budget:
-            groups.append((start, j))
-            start, size = j, 0
-        size += c
-    groups.append((start, len(cells)))
-    return groups
-
-
-def _pass_beyond_binary(acts, feats, hist, csum, cmin, cmax, counts, absmax, codes, rows, budget):
-    """Passes 3 and 4 per unit group: (U, F) sums of residual centred ranks x binary feature."""
-    n, u = acts.shape
-    out = np.zeros((u, len(feats)))
-    bins = [i for i, f in enumerate(feats) if f.binary and f.f is not None]
-    if not bins:
-        return out
-    vals = key_values()
-    kidx, lo, width = _ranges(hist, cmin, cmax)
-    for g0, g1 in _unit_groups(width.sum(axis=1), budget):
-        ends = np.cumsum(width[g0:g1].ravel()).reshape(g1 - g0, -1)   # (G, V) cells per group
-        base = ends - width[g0:g1] - lo[g0:g1]                         # cell = base[j, c] + index
-        table = np.zeros(ends[-1, -1], dtype=np.int64)
-        for c0, c1 in _chunks(n, rows):
-            np.add.at(table, _cell_ids(acts, c0, c1, g0, g1, kidx, base, codes).ravel(), 1)
-        lut = np.empty(len(table))
-        for j in range(g1 - g0):
-            w = width[g0 + j]
-            c_of = np.repeat(np.arange(len(w)), w)                        # (W,) character
-            k_of = np.arange(w.sum()) - np.repeat(np.cumsum(w) - w - lo[g0 + j], w)
-            cells = slice(ends[j, -1] - w.sum(), ends[j, -1])
-            lut[cells] = _residual_ranks(table[cells], vals[hist[g0 + j] > 0][k_of],
-                                         (csum[:, g0 + j] / counts)[c_of], absmax[g0 + j])
-        del table
-        for c0, c1 in _chunks(n, rows):
-            r = lut[_cell_ids(acts, c0, c1, g0, g1, kidx, base, codes)]   # (G, L)
-            fs = np.stack([np.asarray(feats[i].f[c0:c1]) for i in bins], axis=1)   # (L, Fb)
-            out[g0:g1, bins] += r @ fs
-    return out
-
-
-def _cell_ids(acts, c0, c1, g0, g1, kidx, base, codes):
-    """(G, L) residual table cell of each character and unit of the group."""
-    g = np.arange(g1 - g0)[:, None]
-    keys = float16_keys(_read(acts, c0, c1, g0, g1)).astype(np.int64)   # (G, L)
-    ki = kidx[g0:g1].ravel()[keys + g * KEYS]                            # (G, L) value index
-    return base.ravel()[codes[c0:c1][None, :] + g * base.shape[1]] + ki
-
-
 def chunk_rows(n_units: int, n_shifts: int, budget: int = BUDGET) -> int:
     """Rows per chunk: about 64 bytes per unit and 8 per shift of each row, within budget / 4."""
     return int(max(256, (budget // 4) // (64 * n_units + 8 * n_shifts)))
@@ -320,7 +241,8 @@ def scan_streaming(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ki
         if progress is not None:
             progress(u * len(feats) // 2)
         del tab["z"], tab["ranks"]
-        beyond_bin = _pass_beyond_binary(acts, feats, hist, csum, cmin, cmax, counts,
+        from interpret.stream_residuals import beyond_binary_dots   # it imports this module
+        beyond_bin = beyond_binary_dots(acts, feats, hist, csum, cmin, cmax, counts,
                                          tab["absmax"], codes, rows, budget)
         rows_out = []
         for i, feat in enumerate(feats):

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from interpret.scan import FeatureValues, scan
-from interpret.scan_stream import _unit_groups, float16_keys, key_values, scan_streaming
+from interpret.scan_stream import float16_keys, key_values, scan_streaming
+from interpret.stream_residuals import _unit_groups
 
 STATS = ("score", "raw", "sign", "p", "p_empirical", "beyond_char", "spearman", "null_mean",
          "null_sd", "n_pos")
@@ -56,11 +57,11 @@ def test_streaming_scan_equals_the_in_memory_scan_for_any_chunk_size(rows):
 
 
 def test_a_tight_budget_splits_the_units_into_groups_and_changes_nothing(monkeypatch):
-    from interpret import scan_stream
+    from interpret import stream_residuals
     acts, char_ix, feats = planted(n=3001, seed=1)
     want = scan(acts, feats, char_ix, n_shifts=30)
     groups = []
-    monkeypatch.setattr(scan_stream, "_unit_groups",
+    monkeypatch.setattr(stream_residuals, "_unit_groups",
                         lambda *a: groups.append(_unit_groups(*a)) or groups[-1])
     assert_same_rows(want, scan_streaming(acts, feats, char_ix, n_shifts=30, rows=500,
                                           budget=1 << 17))

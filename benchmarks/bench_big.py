@@ -1,7 +1,7 @@
 """Big inputs: record (and scan) tens of millions of characters; how much memory beyond the output.
 
-    python benchmarks/bench_big.py                                   # 50M characters (about 15 min)
-    python benchmarks/bench_big.py --chars 2000000 --scan-chars 500000,1000000   # a quick look
+    python benchmarks/bench_big.py                                   # 50M characters (about 20 min)
+    python benchmarks/bench_big.py --chars 2000000 --scan-chars 500000,1000000 --no-scan-full   # a quick look
 
 The input is War and Peace from ../shared/corpora repeated to --chars characters, cut into
 documents of --doc-chars (one file each, as `interpret record` takes them). Each step runs as
@@ -12,8 +12,9 @@ documents of --doc-chars (one file each, as `interpret record` takes them). Each
 - peak VmRSS: everything resident, the mapped output's pages included (the kernel may drop those
   at any time: they are already in the file).
 
-The scan is measured on recordings of the --scan-chars sizes (the first documents of the input),
-because it keeps whole columns in memory (see benchmarks/README.md).
+The scan is measured on the whole input (streaming: scan_stream.py, the path a scan takes when
+whole columns do not fit) and on recordings of the --scan-chars sizes (the first documents of the
+input; --scan-path chooses the path), to show how its memory does (not) grow with the length.
 """
 import argparse
 import os

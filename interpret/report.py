@@ -36,13 +36,8 @@ def feature_values(recording, feats, compact=False):
     """Evaluate features on the recording's text (state reset at each document start); compact
     keeps binary ones as uint8 (1 byte a character instead of 8: big texts)."""
     text, starts = recording.text, recording.doc_starts
-    out = []
-    for f in feats:
-        values = F.evaluate(f, text, starts)
-        if compact and f.kind == "binary" and np.isin(values, (0.0, 1.0)).all():
-            values = values.astype(np.uint8)
-        out.append(FeatureValues(f.name, f.kind, values))
-    return out
+    return [FeatureValues(f.name, f.kind, F.evaluate(f, text, starts, compact=compact))
+            for f in feats]
 
 
 def scan_arrays(kinds, fvals, char_ix, *, n_shifts=200, seed=0, progress_factory=None):

@@ -226,7 +226,7 @@ def scan_streaming(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ki
     with tempfile.TemporaryDirectory(prefix="interpret-scan-") as folder:
         feats = []
         for i, spec in enumerate(features):
-            if spec.kind == "binary" and spec.values.dtype == np.uint8:
+            if spec.kind == "binary" and getattr(spec.values, "dtype", None) == np.uint8:
                 feats.append(_prepare_binary(spec, n, folder, f"f{i}", rows))
                 continue
             f = _prepare(spec, n)

@@ -86,6 +86,8 @@ def test_a_uint8_binary_feature_streams_chunk_by_chunk_to_the_same_rows():
              if f.kind == "binary"]
     want = scan(acts, feats[:1] + feats[3:], char_ix, n_shifts=20)
     assert_same_rows(want, scan_streaming(acts, small, char_ix, n_shifts=20, rows=300))
+    as_lists = [FeatureValues(f.name, f.kind, list(f.values)) for f in small]
+    assert_same_rows(want, scan_streaming(acts, as_lists, char_ix, n_shifts=20, rows=300))
     small[0].values[5] = 2
     with pytest.raises(ValueError, match="'quote' has values other than 0 and 1"):
         scan_streaming(acts, small, char_ix, n_shifts=20, rows=300)

@@ -1,7 +1,7 @@
 """Big inputs: record (and scan) tens of millions of characters; how much memory beyond the output.
 
-    python benchmarks/bench_big.py                                   # 50M characters (about 15 min)
-    python benchmarks/bench_big.py --chars 2000000 --scan-chars 500000,1000000   # a quick look
+    python benchmarks/bench_big.py                                   # 50M characters (about 20 min)
+    python benchmarks/bench_big.py --chars 2000000 --scan-chars 500000,1000000 --no-scan-full   # a quick look
 
 The input is War and Peace from ../shared/corpora repeated to --chars characters, cut into
 documents of --doc-chars (one file each, as `interpret record` takes them). Each step runs as
@@ -12,8 +12,9 @@ documents of --doc-chars (one file each, as `interpret record` takes them). Each
 - peak VmRSS: everything resident, the mapped output's pages included (the kernel may drop those
   at any time: they are already in the file).
 
-The scan is measured on recordings of the --scan-chars sizes (the first documents of the input),
-because it keeps whole columns in memory (see benchmarks/README.md).
+The scan is measured on the whole input (streaming: scan_stream.py, the path a scan takes when
+whole columns do not fit) and on recordings of the --scan-chars sizes (the first documents of the
+input; --scan-path chooses the path), to show how its memory does (not) grow with the length.
 """
 import argparse
 import os
@@ -42,9 +43,10 @@ def status(pid):
     return out
 
 
-def measured(args):
-    """Run `python -m interpret ARGS`; (seconds, peak RssAnon MB, peak VmRSS MB, stdout)."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+def measured(args, scan_path=""):
+    """Run `python -m interpret ARGS`; (seconds, peak RssAnon MB, peak VmRSS MB, stdout).
+    scan_path 'stream' or 'memory' forces the scan's path (INTERPRET_SCAN)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), INTERPRET_SCAN=scan_path)
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "interpret", *map(str, args)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -92,8 +94,12 @@ def main():
     ap.add_argument("--chars", type=int, default=50_000_000, help="characters to record")
     ap.add_argument("--doc-chars", type=int, default=1_000_000, help="characters per document (file)")
     ap.add_argument("--dtype", default="float16", choices=["float16", "float32"])
-    ap.add_argument("--scan-chars", default="1000000,2000000",
+    ap.add_argument("--scan-chars", default="5000000,10000000",
                     help="comma-separated sizes to scan (recorded separately); '' for none")
+    ap.add_argument("--scan-path", default="stream", choices=["stream", "memory", ""],
+                    help="the scan's path for --scan-chars ('' = what fits; the full input always "
+                         "streams)")
+    ap.add_argument("--no-scan-full", action="store_true", help="do not scan the whole input")
     ap.add_argument("--feature", default="in_quote", help="the scan's feature")
     ap.add_argument("--shifts", type=int, default=10, help="the scan's circular shifts")
     ap.add_argument("--workdir", default=None, help="scratch directory (default: a temporary one)")
@@ -107,14 +113,20 @@ def main():
         secs, anon, rss, _ = measured(["record", MODEL, *docs, "-o", rec, "--dtype", a.dtype, "-q"])
         size = du(rec)
         rows.append(("record", a.chars, secs, size, anon, rss))
+        scan_args = ["-f", a.feature, "--shifts", a.shifts, "--json", "-q"]
+        if not a.no_scan_full:
+            secs, anon, rss, _ = measured(["scan", rec, *scan_args], "stream")
+            rows.append((f"scan (stream) -f {a.feature} --shifts {a.shifts}", a.chars, secs, size,
+                         anon, rss))
         shutil.rmtree(rec)
         for n in [int(x) for x in a.scan_chars.split(",") if x]:
             k = max(1, -(-n // a.doc_chars))
             small = work / f"scan{n}.rec"
             measured(["record", MODEL, *docs[:k], "-o", small, "--dtype", a.dtype, "-q"])
             chars = sum(len(d.read_text(encoding="utf-8")) for d in docs[:k])
-            secs, anon, rss, _ = measured(["scan", small, "-f", a.feature, "--shifts", a.shifts, "--json", "-q"])
-            rows.append((f"scan -f {a.feature} --shifts {a.shifts}", chars, secs, du(small), anon, rss))
+            secs, anon, rss, _ = measured(["scan", small, *scan_args], a.scan_path)
+            rows.append((f"scan ({a.scan_path or 'auto'}) -f {a.feature} --shifts {a.shifts}", chars,
+                         secs, du(small), anon, rss))
             shutil.rmtree(small)
     finally:
         shutil.rmtree(work, ignore_errors=True)

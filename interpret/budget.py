@@ -1,5 +1,6 @@
-"""How much memory a scan needs and how much the machine has: a smaller layout, or a clear error,
-instead of the kernel's out-of-memory killer.
+"""How much memory a scan needs and how much the machine has: a smaller layout, the streaming
+scan (scan_stream.py, float16 recordings), or a clear error, instead of the kernel's
+out-of-memory killer.
 
 The scan keeps whole columns: each worker thread holds a block of units as several float64
 (N, block) arrays (activations, ranks, character residuals and their ranks, prefix sums), and
@@ -47,3 +48,28 @@ def scan_layout(n_chars, n_units, n_features, block_units=24, workers=None, free
     raise ValueError(f"scanning {n_chars:,} characters against {n_features} feature(s) needs about "
                      f"{need / 2**30:.1f} GB of memory and {free / 2**30:.1f} GB is available; scan fewer "
                      "features (-f) or a recording of part of the text")
+
+
+STREAM_ENV = "INTERPRET_SCAN"  # "stream" or "memory" forces the scan's path (tests, benchmarks)
+
+
+def scan_plan(n_chars, n_units, n_features, dtype, free=None):
+    """("memory", block_units, workers) if the in-memory scan fits, else ("stream", None, None)
+    for float16 activations (scan_stream.py: memory bounded whatever n_chars); ValueError if
+    neither can run. The environment variable INTERPRET_SCAN=stream|memory forces a path."""
+    force = os.environ.get(STREAM_ENV, "")
+    if force not in ("", "stream", "memory"):
+        raise ValueError(f"{STREAM_ENV}={force!r}; use 'stream', 'memory' or leave it unset")
+    float16 = str(dtype) == "float16"
+    if force == "stream":
+        if not float16:
+            raise ValueError(f"{STREAM_ENV}=stream needs float16 activations, these are {dtype}; "
+                             "record with --dtype float16")
+        return "stream", None, None
+    try:
+        return ("memory", *scan_layout(n_chars, n_units, n_features, free=free))
+    except ValueError as err:
+        if float16 and force != "memory":
+            return "stream", None, None
+        raise ValueError(f"{err}, or record with --dtype float16 (scanned in streaming passes, "
+                         "in bounded memory)") from None

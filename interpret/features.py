@@ -259,16 +259,27 @@ def _run(feature, doc):
     return values
 
 
-def evaluate(feature, text, doc_starts=None):
-    """feature over text, run per document (state resets at each start) and joined: (n,) float64."""
+def evaluate(feature, text, doc_starts=None, compact=False):
+    """feature over text, run per document (state resets at each start) and joined: (n,) float64,
+    or uint8 for a binary feature if compact (1 byte a character: big texts). Each document's
+    values go straight into the result, so the peak is the result and one document's float64."""
     bounds = _doc_bounds(doc_starts, len(text))
-    out = np.concatenate([np.zeros(0)] + [_run(feature, text[a:b]) for a, b in zip(bounds, bounds[1:])])
-    bad = np.flatnonzero(~np.isfinite(out))
-    if bad.size:
-        raise ValueError(f"feature {feature.name!r} returned {out[bad[0]]} at position {bad[0]} "
-                         f"({bad.size} non-finite values); it must return finite numbers")
-    if feature.kind == "binary" and not np.isin(out, (0.0, 1.0)).all():
-        odd = out[~np.isin(out, (0.0, 1.0))][0]
+    out = np.empty(len(text), dtype=np.uint8 if compact and feature.kind == "binary" else np.float64)
+    first_bad, n_bad, odd = None, 0, None
+    for a, b in zip(bounds, bounds[1:]):
+        values = _run(feature, text[a:b])
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size and first_bad is None:
+            first_bad = (values[bad[0]], a + bad[0])
+        n_bad += bad.size
+        if feature.kind == "binary" and odd is None and not np.isin(values, (0.0, 1.0)).all():
+            odd = values[~np.isin(values, (0.0, 1.0))][0]
+        if first_bad is None and odd is None:
+            out[a:b] = values
+    if n_bad:
+        raise ValueError(f"feature {feature.name!r} returned {first_bad[0]} at position {first_bad[1]} "
+                         f"({n_bad} non-finite values); it must return finite numbers")
+    if odd is not None:
         raise ValueError(f"binary feature {feature.name!r} returned {odd}; it must return 0/1 or booleans")
     return out
 

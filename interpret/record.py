@@ -264,7 +264,8 @@ class Recording:
         """(n_chars,) index of each character in the recording's vocabulary."""
         if self._char_ix is None:
             c2i = {c: i for i, c in enumerate(self.chars)}
-            ix = np.fromiter((c2i.get(c, -1) for c in self.text), dtype=np.int64, count=self.n_chars)
+            small = np.int16 if len(self.chars) < 2 ** 15 else np.int64   # 2 bytes a character
+            ix = np.fromiter((c2i.get(c, -1) for c in self.text), dtype=small, count=self.n_chars)
             if (ix < 0).any():
                 t = int(np.argmax(ix < 0))
                 raise ValueError(f"{self.path}: character {self.text[t]!r} at position {t} is not in the "

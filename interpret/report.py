@@ -6,6 +6,7 @@ import numpy as np
 
 from interpret import budget, export, features as F
 from interpret.scan import FeatureValues, add_qvalues, scan, top_rows
+from interpret.scan_stream import scan_streaming
 
 def looks_like_code(text):
     """Heuristic: many lines of source code end in ; { } or ), lines of prose and verse hardly ever."""
@@ -31,10 +32,12 @@ def choose_features(text, names=(), regexes=(), files=()):
     return [f for f in everything if f.domain in (domain, "any") or f in custom]
 
 
-def feature_values(recording, feats):
-    """Evaluate features on the recording's text (state reset at each document start)."""
+def feature_values(recording, feats, compact=False):
+    """Evaluate features on the recording's text (state reset at each document start); compact
+    keeps binary ones as uint8 (1 byte a character instead of 8: big texts)."""
     text, starts = recording.text, recording.doc_starts
-    return [FeatureValues(f.name, f.kind, F.evaluate(f, text, starts)) for f in feats]
+    return [FeatureValues(f.name, f.kind, F.evaluate(f, text, starts, compact=compact))
+            for f in feats]
 
 
 def scan_arrays(kinds, fvals, char_ix, *, n_shifts=200, seed=0, progress_factory=None):
@@ -43,10 +46,14 @@ def scan_arrays(kinds, fvals, char_ix, *, n_shifts=200, seed=0, progress_factory
     for layer, kind, acts in kinds:
         n_units = acts.shape[1]
         label = f"scanning layer {layer} {kind}"
-        block, workers = budget.scan_layout(len(char_ix), n_units, len(fvals))  # what fits in memory
+        path, block, workers = budget.scan_plan(len(char_ix), n_units, len(fvals), acts.dtype)
         with _bar(progress_factory, n_units * len(fvals), label) as pbar:
-            rows += scan(acts, fvals, char_ix, n_shifts=n_shifts, seed=seed, layer=layer, kind=kind,
-                         progress=pbar.update, block_units=block, workers=workers)
+            if path == "stream":  # too big for whole columns: passes over row chunks
+                rows += scan_streaming(acts, fvals, char_ix, n_shifts=n_shifts, seed=seed,
+                                       layer=layer, kind=kind, progress=pbar.update)
+            else:
+                rows += scan(acts, fvals, char_ix, n_shifts=n_shifts, seed=seed, layer=layer,
+                             kind=kind, progress=pbar.update, block_units=block, workers=workers)
     add_qvalues(rows)
     return rows
 
@@ -57,8 +64,9 @@ def scan_recording(recording, feats, *, layer=None, kind=None, n_shifts=200, see
     for k in (kind.split(",") if kind else [None]):
         recording.find(layer, k)  # raises, with the list of what there is, for a layer/kind it lacks
     chosen = [(l, k, recording.activations(l, k)) for l, k, _ in recording.kinds() if _wanted(l, k, layer, kind)]
-    budget.scan_layout(recording.n_chars, 1, len(feats))  # too big even unit by unit: say so before computing features
-    fvals = feature_values(recording, feats)
+    for _, _, acts in chosen:  # too big for either path: say so before computing features
+        budget.scan_plan(recording.n_chars, 1, len(feats), acts.dtype)
+    fvals = feature_values(recording, feats, compact=True)
     return scan_arrays(chosen, fvals, recording.char_ix, n_shifts=n_shifts, seed=seed,
                        progress_factory=progress_factory)
 

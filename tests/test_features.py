@@ -373,3 +373,19 @@ def test_get_features():
                                "`interpret features` lists them")
     with pytest.raises(ValueError, match="'in_quote' is defined twice"):
         get_features(extra=[Feature("in_quote", len, "binary", True, "any", "clash")])
+
+
+def test_compact_evaluation_keeps_binary_features_in_one_byte_and_checks_every_document():
+    text = 'a "b" c\n"dd" e\n' * 3
+    starts = [0, 7, 20]
+    full = evaluate(FEATURES["in_quote"], text, starts)
+    small = evaluate(FEATURES["in_quote"], text, starts, compact=True)
+    assert small.dtype == np.uint8 and np.array_equal(small, full) and full.sum() > 0
+    assert evaluate(FEATURES["position_in_line"], text, starts, compact=True).dtype == np.float64
+    nan_late = Feature("nan_late", lambda d: np.where(np.arange(len(d)) % 5 == 4, np.nan, 0.0),
+                       "continuous", True, "any", "")
+    with pytest.raises(ValueError, match=r"returned nan at position 4 \(8 non-finite values\)"):
+        evaluate(nan_late, text, starts, compact=True)   # counted over every document
+    two = Feature("two", lambda d: np.full(len(d), 2.0), "binary", True, "any", "")
+    with pytest.raises(ValueError, match="binary feature 'two' returned 2.0"):
+        evaluate(two, text, starts, compact=True)

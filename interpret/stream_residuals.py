@@ -1,0 +1,90 @@
+"""beyond_char AUROC for the streaming scan: exact ranks of residuals by counting.
+
+A unit's residual at a character is v - mean_c, v its float16 value and c the character, so the
+residuals take one value per (character, value) pair. A table counts the characters of each pair
+(one cell per value from the character's minimum to its maximum), the cells' residuals are ranked
+at float32 precision, as scan.py ranks them, into average ranks, and a second pass sums those
+ranks against the binary features. Units are taken in groups whose tables fit the budget.
+"""
+import numpy as np
+
+from interpret.scan_stream import KEYS, _chunks, _read, float16_keys, key_values
+
+
+def _residual_ranks(cnt, value, mean, absmax):
+    """(W,) centred average ranks of the residuals value - mean of W table cells (one character
+    and value each) holding cnt characters, ranked at float32 precision like scan.py."""
+    res = value - mean                                              # (W,) float64
+    res[np.abs(res) <= 1e-12 * absmax] = 0.0
+    res = res.astype(np.float32) + np.float32(0.0)
+    lut = np.zeros(len(res))
+    nz = np.flatnonzero(cnt)
+    order = nz[np.argsort(res[nz], kind="stable")]
+    vals = res[order]
+    run = np.cumsum(np.r_[True, vals[1:] != vals[:-1]]) - 1         # tie run of each cell
+    run_count = np.bincount(run, weights=cnt[order].astype(np.float64))
+    below = np.cumsum(run_count) - run_count
+    lut[order] = (below + (run_count + 1) / 2 - (run_count.sum() + 1) / 2)[run]
+    return lut
+
+
+def _ranges(hist, cmin, cmax):
+    """Per unit and character, the range of value indices (among the unit's used values) its
+    characters take: lo (U, V) and width (U, V), from the per-character minima and maxima."""
+    kidx = np.cumsum(hist > 0, axis=1, dtype=np.int32) - 1          # (U, K) key -> value index
+    rows = np.arange(len(hist))[:, None]
+    seen = np.isfinite(cmin.T)                                      # (U, V) false: never occurs
+    lo = kidx[rows, float16_keys(np.where(seen, cmin.T, 0).astype(np.float16))]
+    hi = kidx[rows, float16_keys(np.where(seen, cmax.T, 0).astype(np.float16))]
+    return kidx, lo, np.where(seen, hi - lo + 1, 0)
+
+
+def _unit_groups(cells, budget):
+    """Contiguous unit ranges whose residual tables (cells (U,)) fit in budget (16 B a cell)."""
+    groups, start, size = [], 0, 0
+    for j, c in enumerate(cells):
+        if j > start and (size + c) * 16 > budget:
+            groups.append((start, j))
+            start, size = j, 0
+        size += c
+    groups.append((start, len(cells)))
+    return groups
+
+
+def beyond_binary_dots(acts, feats, hist, csum, cmin, cmax, counts, absmax, codes, rows, budget):
+    """Passes 3 and 4 per unit group: (U, F) sums of residual centred ranks x binary feature."""
+    n, u = acts.shape
+    out = np.zeros((u, len(feats)))
+    bins = [i for i, f in enumerate(feats) if f.binary and f.f is not None]
+    if not bins:
+        return out
+    vals = key_values()
+    kidx, lo, width = _ranges(hist, cmin, cmax)
+    for g0, g1 in _unit_groups(width.sum(axis=1), budget):
+        ends = np.cumsum(width[g0:g1].ravel()).reshape(g1 - g0, -1)   # (G, V) cells per group
+        base = ends - width[g0:g1] - lo[g0:g1]                         # cell = base[j, c] + index
+        table = np.zeros(ends[-1, -1], dtype=np.int64)
+        for c0, c1 in _chunks(n, rows):
+            np.add.at(table, _cell_ids(acts, c0, c1, g0, g1, kidx, base, codes).ravel(), 1)
+        lut = np.empty(len(table))
+        for j in range(g1 - g0):
+            w = width[g0 + j]
+            c_of = np.repeat(np.arange(len(w)), w)                        # (W,) character
+            k_of = np.arange(w.sum()) - np.repeat(np.cumsum(w) - w - lo[g0 + j], w)
+            cells = slice(ends[j, -1] - w.sum(), ends[j, -1])
+            lut[cells] = _residual_ranks(table[cells], vals[hist[g0 + j] > 0][k_of],
+                                         (csum[:, g0 + j] / counts)[c_of], absmax[g0 + j])
+        del table
+        for c0, c1 in _chunks(n, rows):
+            r = lut[_cell_ids(acts, c0, c1, g0, g1, kidx, base, codes)]   # (G, L)
+            fs = np.stack([np.asarray(feats[i].f[c0:c1]) for i in bins], axis=1)   # (L, Fb)
+            out[g0:g1, bins] += r @ fs
+    return out
+
+
+def _cell_ids(acts, c0, c1, g0, g1, kidx, base, codes):
+    """(G, L) residual table cell of each character and unit of the group."""
+    g = np.arange(g1 - g0)[:, None]
+    keys = float16_keys(_read(acts, c0, c1, g0, g1)).astype(np.int64)   # (G, L)
+    ki = kidx[g0:g1].ravel()[keys + g * KEYS]                            # (G, L) value index
+    return base.ravel()[codes[c0:c1][None, :] + g * base.shape[1]] + ki

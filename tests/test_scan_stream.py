@@ -1,0 +1,126 @@
+"""The streaming scan gives the in-memory scan's rows, in bounded passes over row chunks."""
+import numpy as np
+import pytest
+
+from interpret.scan import FeatureValues, scan
+from interpret.scan_stream import float16_keys, key_values, scan_streaming
+from interpret.stream_residuals import _unit_groups
+
+STATS = ("score", "raw", "sign", "p", "p_empirical", "beyond_char", "spearman", "null_mean",
+         "null_sd", "n_pos")
+
+EXACT = dict(rel=1e-9, abs=1e-12)  # float64 sums in another order
+# both nulls sum in float32 (scan: by FFT), within about 1e-6 of |x| |f|; p follows from them
+TOL = dict(null_mean=dict(abs=1e-6), null_sd=dict(rel=1e-4), p=dict(rel=1e-2, abs=1e-12))
+
+
+def planted(n=5003, seed=0):
+    """float16 activations (N, 7) with planted units, character codes, and three features."""
+    rng = np.random.default_rng(seed)
+    char_ix = rng.integers(0, 6, n) * 3                             # indices with gaps
+    quote = (np.cumsum(rng.random(n) < 0.02) % 2).astype(float)
+    pos = np.arange(n) % 37.0
+    acts = rng.standard_normal((n, 7)) * 0.3
+    acts[:, 1] += quote                                             # the quote unit
+    acts[:, 2] = pos / 40 + 0.1 * acts[:, 2]                        # the position unit
+    acts[:, 3] = char_ix * 0.1                                      # a function of the character
+    acts[:, 4] = 0.5                                                # constant
+    acts[:, 5] = -quote * (char_ix == 3)                            # ties, -0.0 and +0.0
+    feats = [FeatureValues("quote", "binary", quote), FeatureValues("pos", "ordinal", pos),
+             FeatureValues("noise", "continuous", rng.standard_normal(n)),
+             FeatureValues("never", "binary", np.zeros(n))]
+    return acts.astype(np.float16), char_ix, feats
+
+
+def assert_same_rows(a, b):
+    assert len(a) == len(b)
+    for ra, rb in zip(a, b):
+        assert (ra["feature"], ra["unit"]) == (rb["feature"], rb["unit"])
+        for k in STATS:
+            if ra[k] is None or rb[k] is None:
+                assert ra[k] is None and rb[k] is None, (k, ra, rb)
+            else:
+                assert rb[k] == pytest.approx(ra[k], **TOL.get(k, EXACT)), (k, ra, rb)
+
+
+@pytest.mark.parametrize("rows", [None, 1000, 777, 5003])
+def test_streaming_scan_equals_the_in_memory_scan_for_any_chunk_size(rows):
+    acts, char_ix, feats = planted()
+    want = scan(acts, feats, char_ix, n_shifts=50, seed=3)
+    got = scan_streaming(acts, feats, char_ix, n_shifts=50, seed=3, rows=rows)
+    assert_same_rows(want, got)
+    best = max((r for r in got if r["feature"] == "quote" and r["score"] is not None),
+               key=lambda r: r["score"])
+    assert best["unit"] == 1 and best["p"] < 1e-6
+    unit3 = [r for r in got if r["unit"] == 3 and r["feature"] in ("quote", "pos")]
+    assert [r["beyond_char"] for r in unit3] == [0.5, 0.0]          # a function of the character
+
+
+def test_a_tight_budget_splits_the_units_into_groups_and_changes_nothing(monkeypatch):
+    from interpret import stream_residuals
+    acts, char_ix, feats = planted(n=3001, seed=1)
+    want = scan(acts, feats, char_ix, n_shifts=30)
+    groups = []
+    monkeypatch.setattr(stream_residuals, "_unit_groups",
+                        lambda *a: groups.append(_unit_groups(*a)) or groups[-1])
+    assert_same_rows(want, scan_streaming(acts, feats, char_ix, n_shifts=30, rows=500,
+                                          budget=1 << 17))
+    assert len(groups[0]) > 2 and groups[0][-1][1] == 7
+
+
+def test_float16_keys_sort_like_the_values_and_map_back_to_them():
+    every = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    finite = every[np.isfinite(every)]                              # 63488 values, both zeros
+    keys = float16_keys(finite[:, None]).ravel()
+    assert np.array_equal(key_values()[keys], finite.astype(np.float64))   # -0.0 == 0.0
+    by_key = finite[np.argsort(keys, kind="stable")].astype(np.float64)
+    assert np.all(np.diff(by_key) >= 0) and len(np.unique(keys)) == len(finite) - 1
+    x = np.array([3.0, -0.0, 0.0, -2.5, 1e-7, -65504.0, 65504.0], dtype=np.float16)
+    keys = float16_keys(x[:, None]).ravel()
+    assert keys[1] == keys[2]                                       # -0.0 ties with +0.0
+
+
+def test_a_uint8_binary_feature_streams_chunk_by_chunk_to_the_same_rows():
+    acts, char_ix, feats = planted(n=2001)
+    small = [FeatureValues(f.name, f.kind, f.values.astype(np.uint8)) for f in feats
+             if f.kind == "binary"]
+    want = scan(acts, feats[:1] + feats[3:], char_ix, n_shifts=20)
+    assert_same_rows(want, scan_streaming(acts, small, char_ix, n_shifts=20, rows=300))
+    as_lists = [FeatureValues(f.name, f.kind, list(f.values)) for f in small]
+    assert_same_rows(want, scan_streaming(acts, as_lists, char_ix, n_shifts=20, rows=300))
+    small[0].values[5] = 2
+    with pytest.raises(ValueError, match="'quote' has values other than 0 and 1"):
+        scan_streaming(acts, small, char_ix, n_shifts=20, rows=300)
+
+
+def test_float32_activations_are_refused_with_the_way_out():
+    acts, char_ix, feats = planted(n=200)
+    with pytest.raises(ValueError, match="record with --dtype float16"):
+        scan_streaming(acts.astype(np.float32), feats, char_ix)
+
+
+def test_the_scan_streams_when_memory_is_short_or_when_asked(tmp_path, monkeypatch):
+    from interpret import budget, report
+    from interpret.model import Model
+    from interpret.record import Recording, record
+    rng = np.random.default_rng(5)  # not periodic: a periodic text ties nulls with the raw value
+    text = "".join(rng.choice(['say "hi"', " and", " (twice)", "\n", ' "again"', " here"], 150))
+    for dtype in ("float16", "float32"):
+        record(Model.init(sorted(set(text)), hidden_size=4, seed=0), [("t.txt", text)],
+               tmp_path / f"{dtype}.rec", dtype=dtype)
+    rec16, rec32 = Recording(tmp_path / "float16.rec"), Recording(tmp_path / "float32.rec")
+    feats = report.choose_features(text, ["in_quote", "position_in_line"])
+    want = report.scan_recording(rec16, feats, n_shifts=20)
+    monkeypatch.setattr(budget, "available", lambda: 10 * 2**20)  # too little for whole columns
+    assert_same_rows(want, report.scan_recording(rec16, feats, n_shifts=20))
+    with pytest.raises(ValueError, match="needs about .* record with --dtype float16"):
+        report.scan_recording(rec32, feats, n_shifts=20)
+    monkeypatch.setattr(budget, "available", lambda: 2**40)
+    monkeypatch.setenv(budget.STREAM_ENV, "stream")
+    calls = []
+    monkeypatch.setattr(report, "scan_streaming",
+                        lambda *a, **kw: calls.append(a[0].shape) or scan_streaming(*a, **kw))
+    assert_same_rows(want, report.scan_recording(rec16, feats, n_shifts=20))
+    assert calls == [(len(text), 4)]
+    with pytest.raises(ValueError, match="needs float16"):
+        report.scan_recording(rec32, feats, n_shifts=20)

@@ -23,3 +23,23 @@ def fails(result, *needles):
     assert "Traceback" not in err and result.exception is None or isinstance(result.exception, SystemExit)
     assert all(n in err for n in needles), err
     return err
+
+
+def fake_server(monkeypatch):
+    """Make `interpret view` record its `bokeh serve` command line instead of starting a server."""
+    import signal
+    import subprocess
+    calls = []
+
+    class FakeServer:
+        def __init__(self, cmd, env=None):
+            calls.append(cmd)
+
+        def wait(self):
+            return 0
+
+        def poll(self):
+            return 0
+    monkeypatch.setattr(subprocess, "Popen", FakeServer)
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    return calls

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from bokeh.events import ButtonClick
 
-from cli_helpers import PROSE, fails, ok, run
+from cli_helpers import PROSE, fails, fake_server, ok, run
 from interpret import report
 from interpret.export import gallery_page, unit_page
 from interpret.model import Model
@@ -256,21 +256,7 @@ def test_viewer_error_panels_escape_the_arguments(evil_rec, argv):
 # ---- the viewer's server: local only ------------------------------------------------------------
 def served(monkeypatch, *args):
     """The `bokeh serve` command line that `interpret view` would run."""
-    import signal
-    import subprocess
-    calls = []
-
-    class FakeServer:
-        def __init__(self, cmd, env=None):
-            calls.append(cmd)
-
-        def wait(self):
-            return 0
-
-        def poll(self):
-            return 0
-    monkeypatch.setattr(subprocess, "Popen", FakeServer)
-    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    calls = fake_server(monkeypatch)
     ok(run("view", *args))
     (cmd,) = calls
     return cmd

@@ -16,6 +16,7 @@ from bokeh.events import ButtonClick, DocumentReady
 from click.testing import CliRunner
 
 from chromium import Browser, Server, find_chromium
+from cli_helpers import fake_server
 from interpret import report
 from interpret.cli import main as cli
 from interpret.features import in_quote
@@ -299,21 +300,7 @@ def test_interpret_view_checks_the_recording_before_serving(tmp_path, monkeypatc
 
 
 def test_interpret_view_serves_the_viewer_on_localhost(rec, scan_json, monkeypatch):
-    import signal
-    import subprocess
-    calls = []
-
-    class FakeServer:
-        def __init__(self, cmd, env=None):
-            calls.append(cmd)
-
-        def wait(self):
-            return 0
-
-        def poll(self):
-            return 0
-    monkeypatch.setattr(subprocess, "Popen", FakeServer)
-    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    calls = fake_server(monkeypatch)
     r = CliRunner().invoke(cli, ["view", str(rec), "--scan", str(scan_json), "--port", "5099", "--no-show"])
     assert r.exit_code == 0, r.output
     (cmd,) = calls

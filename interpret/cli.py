@@ -354,7 +354,7 @@ def scan(rec, features, feature_regex, feature_file, layer, kind, shifts, seed, 
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
     recording = Recording(rec)
-    feats = report.choose_features(recording.text, features, feature_regex, feature_file)
+    feats = report.choose_features(recording.head(report.SNIFF), features, feature_regex, feature_file)
     rows = report.scan_recording(recording, feats, layer=layer, kind=kind, n_shifts=shifts,
                                  seed=seed, progress_factory=lambda n, lab: bar(n, lab, quiet))
     control_rows = None
@@ -429,7 +429,7 @@ def export(rec, out, unit, start, length, gallery, top, scan_json, features, fea
         if scan_json:
             rows = report.load_scan_json(scan_json, recording)
         else:
-            feats = report.choose_features(recording.text, features, feature_regex, feature_file)
+            feats = report.choose_features(recording.head(report.SNIFF), features, feature_regex, feature_file)
             rows = report.scan_recording(recording, feats, layer=layer, kind=kind, n_shifts=shifts,
                                          seed=seed, progress_factory=lambda n, lab: bar(n, lab, quiet))
         length = length if length != 3000 else 400

@@ -32,13 +32,20 @@ class Feature:
     causal: bool  # knowable from text[:t+1] alone
     domain: str  # "prose" | "code" | "any"
     description: str  # one line, for `interpret features`
+    # where a long document may be cut and each piece evaluated alone, with the same values:
+    # "line" after any "\n", "paragraph" after a blank line, "any" anywhere when carry (text,
+    # state) -> (values, state) continues from the state at the end of the previous piece
+    # (None at a document's start); "document": nowhere (user features)
+    split: str = "document"
+    carry: Callable | None = None
 
 
 FEATURES: dict[str, Feature] = {}
 _loading = None  # the registry @register fills while load_feature_file runs a user's file
 
 
-def register(name=None, *, kind, causal, domain="any", description="", registry=None):
+def register(name=None, *, kind, causal, domain="any", description="", registry=None,
+             split="document", carry=None):
     """Decorator: record func as a Feature in registry (default FEATURES, or the file being loaded)."""
     if kind not in KINDS:
         raise ValueError(f"feature kind {kind!r} is not one of {', '.join(KINDS)}")
@@ -51,7 +58,7 @@ def register(name=None, *, kind, causal, domain="any", description="", registry=
         if fname in target:
             raise ValueError(f"feature {fname!r} is registered twice; give one of them another name")
         doc = description or (func.__doc__ or "").strip().split("\n")[0]
-        target[fname] = Feature(fname, func, kind, bool(causal), domain, doc)
+        target[fname] = Feature(fname, func, kind, bool(causal), domain, doc, split, carry)
         return func
 
     return decorate
@@ -89,12 +96,22 @@ def _lines(codes):
     return line, column, length, term
 
 
-def _depth(codes, opens, closes):
-    """Nesting depth after reading each char, clamped at 0 (an unmatched closer is ignored)."""
+def _depth(codes, opens, closes, start=0):
+    """Nesting depth after reading each char, clamped at 0 (an unmatched closer is ignored),
+    from depth `start` before the first char."""
     step = np.isin(codes, opens).astype(np.int64) - np.isin(codes, closes)
     s = np.cumsum(step)
+    s += start
     # a walk clamped at 0 is the free walk minus its running minimum below 0 (Skorokhod reflection)
     return s - np.minimum(np.minimum.accumulate(s), 0)
+
+
+def _depth_carry(opens, closes, test=None):
+    """carry for a depth feature (or depth > 0 if test): the state is the depth."""
+    def carry(text, state):
+        d = _depth(_codes(text), opens, closes, state or 0)
+        return _f(d > 0 if test else d), (int(d[-1]) if len(d) else state)
+    return carry
 
 
 def _f(mask):
@@ -107,7 +124,7 @@ def _f(mask):
 _BLANK = (9, 11, 12, 32)  # tab, vertical tab, form feed, space
 
 
-@register(kind="binary", causal=True, domain="prose",
+@register(kind="binary", causal=True, domain="prose", split="paragraph",
           description="inside straight double quotes; resets to outside at each blank line")
 def in_quote(text):
     """1 from an opening '"' (inclusive) to its closing '"' (exclusive: after reading it we are out).
@@ -124,21 +141,21 @@ def in_quote(text):
     return _f((quotes - base) % 2)
 
 
-@register(kind="ordinal", causal=True, domain="any",
+@register(kind="ordinal", causal=True, domain="any", split="line",
           description="column of the character: 0 for the first character of a line")
 def position_in_line(text):
     """Column of text[t], 0 for a line's first char; the terminator gets the line's length."""
     return _f(_lines(_codes(text))[1])
 
 
-@register(kind="ordinal", causal=False, domain="any",
+@register(kind="ordinal", causal=False, domain="any", split="line",
           description="length of the current line without its terminator")
 def line_length(text):
     """Content length of text[t]'s line (terminator excluded); its terminator chars get it too."""
     return _f(_lines(_codes(text))[2])
 
 
-@register(kind="ordinal", causal=False, domain="any",
+@register(kind="ordinal", causal=False, domain="any", split="line",
           description="characters from this one to the end of the line")
 def chars_to_line_end(text):
     """line_length - position_in_line: chars from text[t] (inclusive) to the terminator, which is 0."""
@@ -149,7 +166,7 @@ def chars_to_line_end(text):
 _WORD = re.compile(r"\w+")
 
 
-@register(kind="ordinal", causal=True, domain="prose",
+@register(kind="ordinal", causal=True, domain="prose", split="line",
           description="letters read so far in the current word (0 outside words)")
 def word_position(text):
     """1 for a word's first char, 2 for its second, ...; 0 for non-word chars (word = regex \\w+)."""
@@ -161,7 +178,7 @@ def word_position(text):
 _INDENT = re.compile(r"(?<![^\r\n])[ \t]+")  # leading blanks: at text start or after a line break
 
 
-@register(kind="ordinal", causal=False, domain="code",
+@register(kind="ordinal", causal=False, domain="code", split="line",
           description="width of the current line's leading whitespace (tab stops every 8)")
 def indent_level(text):
     """Width of the leading spaces/tabs of text[t]'s line, a tab advancing to the next multiple of 8.
@@ -178,7 +195,8 @@ def indent_level(text):
 # ---- brackets ------------------------------------------------------------------------------
 
 def _bracket_feature(name, opens, closes, what):
-    @register(name, kind="ordinal", causal=True, domain="any",
+    @register(name, kind="ordinal", causal=True, domain="any", split="any",
+              carry=_depth_carry(opens, closes),
               description=f"nesting depth of {what} after reading the character")
     def depth(text):
         """Depth after reading text[t]: an opener counts itself, its closer is back outside.
@@ -196,7 +214,8 @@ _bracket_feature("square_depth", (91,), (93,), "[]")
 _bracket_feature("curly_depth", (123,), (125,), "{}")
 
 
-@register(kind="binary", causal=True, domain="prose",
+@register(kind="binary", causal=True, domain="prose", split="any",
+          carry=_depth_carry((40,), (41,), test=True),
           description="inside parentheses (paren_depth > 0)")
 def in_parens(text):
     """1 from '(' (inclusive) to its matching ')' (exclusive): paren_depth > 0."""
@@ -265,23 +284,83 @@ def evaluate(feature, text, doc_starts=None, compact=False):
     values go straight into the result, so the peak is the result and one document's float64."""
     bounds = _doc_bounds(doc_starts, len(text))
     out = np.empty(len(text), dtype=np.uint8 if compact and feature.kind == "binary" else np.float64)
-    first_bad, n_bad, odd = None, 0, None
-    for a, b in zip(bounds, bounds[1:]):
-        values = _run(feature, text[a:b])
-        bad = np.flatnonzero(~np.isfinite(values))
-        if bad.size and first_bad is None:
-            first_bad = (values[bad[0]], a + bad[0])
-        n_bad += bad.size
-        if feature.kind == "binary" and odd is None and not np.isin(values, (0.0, 1.0)).all():
-            odd = values[~np.isin(values, (0.0, 1.0))][0]
-        if first_bad is None and odd is None:
-            out[a:b] = values
-    if n_bad:
-        raise ValueError(f"feature {feature.name!r} returned {first_bad[0]} at position {first_bad[1]} "
-                         f"({n_bad} non-finite values); it must return finite numbers")
-    if odd is not None:
-        raise ValueError(f"binary feature {feature.name!r} returned {odd}; it must return 0/1 or booleans")
+    evaluate_documents([feature], ((a, text[a:b]) for a, b in zip(bounds, bounds[1:])), [out])
     return out
+
+
+def evaluate_documents(features, documents, outs):
+    """Each feature over documents [(start, text), ...] (in order, covering the outputs), into
+    outs (one (n,) array each: float64, or uint8 for a binary feature; a memory-mapped file
+    works). One pass over the documents, so they may come from a file a document at a time.
+    Raises after the pass, for the first feature with non-finite or (binary) non-0/1 values."""
+    checks = [_Check(f) for f in features]
+    for a, doc in documents:
+        for check, out in zip(checks, outs):
+            state = None
+            for p, q in pieces(doc, check.feature.split):
+                if check.feature.carry is not None and check.feature.split == "any":
+                    values, state = check.feature.carry(doc[p:q], state)
+                else:
+                    values = _run(check.feature, doc[p:q])
+                values = check.take(values, a + p)
+                if check.ok:
+                    out[a + p:a + q] = values
+    for check in checks:
+        check.raise_if_bad()
+
+
+PIECE = 1 << 18  # characters: a longer document is evaluated in pieces of about this many
+_AFTER_BLANK_LINE = re.compile(r"\n[ \t\x0b\x0c]*\r?\n")  # a line break, a blank line, its break
+
+
+def pieces(text, split, size=None):
+    """[(start, end), ...] covering text, cut where `split` allows (see Feature.split) about
+    every `size` characters (default PIECE): a long document's feature needs one piece's
+    temporaries, not the whole document's."""
+    size, n = size or PIECE, len(text)
+    cuts = [0]
+    while split != "document" and n - cuts[-1] > size:
+        at = cuts[-1] + size
+        if split == "any":
+            cut = at
+        elif split == "line":
+            cut = text.find("\n", at) + 1 or n
+        else:  # paragraph
+            m = _AFTER_BLANK_LINE.search(text, at - 1)
+            cut = m.end() if m else n
+        if cut >= n:
+            break
+        cuts.append(cut)
+    cuts.append(n)
+    return list(zip(cuts, cuts[1:]))
+
+
+class _Check:
+    """evaluate()'s checks of one feature's values, accumulated over documents."""
+
+    def __init__(self, feature):
+        self.feature, self.first_bad, self.n_bad, self.odd = feature, None, 0, None
+
+    @property
+    def ok(self):
+        return self.first_bad is None and self.odd is None
+
+    def take(self, values, a):
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size and self.first_bad is None:
+            self.first_bad = (values[bad[0]], a + bad[0])
+        self.n_bad += bad.size
+        if self.feature.kind == "binary" and self.odd is None and not np.isin(values, (0.0, 1.0)).all():
+            self.odd = values[~np.isin(values, (0.0, 1.0))][0]
+        return values
+
+    def raise_if_bad(self):
+        name = self.feature.name
+        if self.n_bad:
+            raise ValueError(f"feature {name!r} returned {self.first_bad[0]} at position {self.first_bad[1]} "
+                             f"({self.n_bad} non-finite values); it must return finite numbers")
+        if self.odd is not None:
+            raise ValueError(f"binary feature {name!r} returned {self.odd}; it must return 0/1 or booleans")
 
 
 def regex_feature(spec):

@@ -15,6 +15,7 @@ A vanilla RNN steps many documents together in float32 lanes (record_fast: withi
 rounding of the plain per-document float64 run, about 3e-5 for the shipped model over 2,000
 characters); one document alone steps in float64.
 """
+import codecs
 import json
 import os
 import shutil
@@ -290,3 +291,72 @@ class Recording:
             raise ValueError(f"{path} is missing; the recording is damaged, record again") from None
         except ValueError as e:
             raise ValueError(f"{path} cannot be read ({e}); record again") from None
+
+    # ---- the text a piece at a time (big recordings) -------------------------------------------
+    def iter_documents(self, block=1 << 22):
+        """(start, text) of each document in order, the text.txt read `block` bytes at a time:
+        one document is in memory at once, never the whole text (unless it is loaded already)."""
+        if self._text is not None:
+            bounds = [*map(int, self.doc_starts), self.n_chars]
+            yield from ((a, self._text[a:b]) for a, b in zip(bounds, bounds[1:]))
+            return
+        pieces = self._decoded_blocks(block)
+        buf = ""
+        starts = [int(s) for s in self.doc_starts]
+        for a, b in zip(starts, starts[1:] + [self.n_chars]):
+            parts, have = [buf], len(buf)
+            while have < b - a:
+                piece = next(pieces, None)
+                if piece is None:
+                    self._wrong_length(a + have)
+                parts.append(piece)
+                have += len(piece)
+            doc = "".join(parts)
+            buf = doc[b - a:]
+            yield a, doc[:b - a]
+        extra = len(buf) + sum(len(p) for p in pieces)
+        if extra:
+            self._wrong_length(self.n_chars + extra)
+
+    def head(self, n_chars):
+        """The first n_chars characters of the text (all of it if shorter), read from the start
+        of text.txt only."""
+        if self._text is not None:
+            return self._text[:n_chars]
+        parts, have = [], 0
+        for piece in self._decoded_blocks(1 << 20):
+            parts.append(piece)
+            have += len(piece)
+            if have >= n_chars:
+                break
+        return "".join(parts)[:n_chars]
+
+    def _text_path(self):
+        return os.path.join(self.path, self.manifest.get("text_file", "text.txt"))
+
+    def _decoded_blocks(self, block):
+        """text.txt decoded from UTF-8 `block` bytes at a time, with .text's errors."""
+        path = self._text_path()
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        done = 0
+        try:
+            with open(path, "rb") as f:
+                while True:
+                    raw = f.read(block)
+                    pending = len(decoder.getstate()[0])  # bytes of a character cut by the block
+                    try:
+                        piece = decoder.decode(raw, final=not raw)
+                    except UnicodeDecodeError as e:
+                        raise ValueError(f"{path} is not UTF-8 (byte {done - pending + e.start}); "
+                                         "the recording is damaged, record again") from None
+                    done += len(raw)
+                    if piece:
+                        yield piece
+                    if not raw:
+                        return
+        except FileNotFoundError:
+            raise ValueError(f"{path} is missing; the recording is damaged, record again") from None
+
+    def _wrong_length(self, n):
+        raise ValueError(f"{self._text_path()} has {n} characters "
+                         f"but the manifest says {self.n_chars}; the recording is damaged, record again")

@@ -1,6 +1,8 @@
 """Glue between a recording and the analyses: choose features, scan, pick excerpts, build pages."""
 import json
 import math
+import os
+import tempfile
 
 import numpy as np
 
@@ -8,9 +10,12 @@ from interpret import budget, export, features as F
 from interpret.scan import FeatureValues, add_qvalues, scan, top_rows
 from interpret.scan_stream import scan_streaming
 
+SNIFF = 200_000  # characters looks_like_code reads
+
+
 def looks_like_code(text):
     """Heuristic: many lines of source code end in ; { } or ), lines of prose and verse hardly ever."""
-    lines = [ln.rstrip() for ln in text[:200000].splitlines() if ln.strip()]
+    lines = [ln.rstrip() for ln in text[:SNIFF].splitlines() if ln.strip()]
     ends = sum(ln[-1] in ";{})" for ln in lines)
     return bool(lines) and ends > 0.15 * len(lines)
 
@@ -32,12 +37,23 @@ def choose_features(text, names=(), regexes=(), files=()):
     return [f for f in everything if f.domain in (domain, "any") or f in custom]
 
 
-def feature_values(recording, feats, compact=False):
+def feature_values(recording, feats, compact=False, folder=None):
     """Evaluate features on the recording's text (state reset at each document start); compact
-    keeps binary ones as uint8 (1 byte a character instead of 8: big texts)."""
-    text, starts = recording.text, recording.doc_starts
-    return [FeatureValues(f.name, f.kind, F.evaluate(f, text, starts, compact=compact))
-            for f in feats]
+    keeps binary ones as uint8 (1 byte a character instead of 8: big texts). With a folder, the
+    values go to memory-mapped files there and the text is read a document at a time: nothing
+    in memory grows with the text's length but its longest document."""
+    if folder is None:
+        text, starts = recording.text, recording.doc_starts
+        return [FeatureValues(f.name, f.kind, F.evaluate(f, text, starts, compact=compact))
+                for f in feats]
+    outs = [np.lib.format.open_memmap(os.path.join(folder, f"feature{i}.npy"), mode="w+",
+                                      shape=(recording.n_chars,),
+                                      dtype=np.uint8 if f.kind == "binary" else np.float64)
+            for i, f in enumerate(feats)]
+    F.evaluate_documents(feats, recording.iter_documents(), outs)
+    for out in outs:
+        out.flush()
+    return [FeatureValues(f.name, f.kind, out) for f, out in zip(feats, outs)]
 
 
 def scan_arrays(kinds, fvals, char_ix, *, n_shifts=200, seed=0, progress_factory=None):
@@ -64,11 +80,18 @@ def scan_recording(recording, feats, *, layer=None, kind=None, n_shifts=200, see
     for k in (kind.split(",") if kind else [None]):
         recording.find(layer, k)  # raises, with the list of what there is, for a layer/kind it lacks
     chosen = [(l, k, recording.activations(l, k)) for l, k, _ in recording.kinds() if _wanted(l, k, layer, kind)]
-    for _, _, acts in chosen:  # too big for either path: say so before computing features
-        budget.scan_plan(recording.n_chars, 1, len(feats), acts.dtype)
-    fvals = feature_values(recording, feats, compact=True)
-    return scan_arrays(chosen, fvals, recording.char_ix, n_shifts=n_shifts, seed=seed,
-                       progress_factory=progress_factory)
+    paths = {budget.scan_plan(recording.n_chars, acts.shape[1], len(feats), acts.dtype)[0]
+             for _, _, acts in chosen}  # too big for either path: say so before computing features
+    if "stream" not in paths:
+        fvals = feature_values(recording, feats, compact=True)
+        return scan_arrays(chosen, fvals, recording.char_ix, n_shifts=n_shifts, seed=seed,
+                           progress_factory=progress_factory)
+    with tempfile.TemporaryDirectory(prefix="interpret-features-") as folder:
+        fvals = feature_values(recording, feats, folder=folder)
+        rows = scan_arrays(chosen, fvals, recording.char_ix, n_shifts=n_shifts, seed=seed,
+                           progress_factory=progress_factory)
+        del fvals  # the memory maps, before their folder goes
+        return rows
 
 
 def _wanted(l, k, layer, kind):

@@ -26,12 +26,13 @@ import tempfile
 
 import numpy as np
 
-from interpret.scan import MIN_CHARS, _check_finite, _Feature, _feature_rows, _prepare
+from interpret.scan import METRICS, MIN_CHARS, _check_finite, _Feature, _feature_rows, _prepare
 from interpret.shift_null import make_grid
 from interpret.unit_blocks import _drop_pages
 
 KEYS = 1 << 16
 BUDGET = 256 << 20
+PREP = 1 << 20  # characters at a time when preparing codes and features
 
 
 def float16_keys(x: np.ndarray) -> np.ndarray:
@@ -53,20 +54,41 @@ def key_values() -> np.ndarray:
     return vals
 
 
-def _codes(char_ix, n: int) -> tuple[np.ndarray, int]:
-    """char_ix (N,) as compact codes 0..V-1 (uint16), and V."""
-    ix = np.asarray(char_ix)
-    if ix.shape != (n,):
-        raise ValueError(f"char_ix has shape {ix.shape} but the recording has {n} characters; "
-                         "pass one character index per row")
-    if ix.dtype.kind not in "iu" or (n and ix.min() < 0):
+def _codes(char_ix, n: int, folder: str) -> tuple[np.ndarray, np.ndarray]:
+    """char_ix (N,) as compact codes 0..V-1 (uint8, or uint16 past 256 characters) in a
+    memory-mapped file in folder, and the count of each code (V,); read PREP rows at a time."""
+    ix = char_ix
+    if getattr(ix, "shape", None) != (n,):
+        raise ValueError(f"char_ix has shape {getattr(ix, 'shape', None)} but the recording has {n} "
+                         "characters; pass one character index per row")
+    if ix.dtype.kind not in "iu":
         raise ValueError("char_ix must hold non-negative integer character indices")
-    present = np.bincount(ix) > 0
-    if present.sum() > 65535:
-        raise ValueError(f"{int(present.sum())} distinct characters; the streaming scan takes up "
-                         "to 65535")
-    remap = (np.cumsum(present) - 1).astype(np.uint16)
-    return remap[ix], int(present.sum())
+    counts = np.zeros(0, dtype=np.int64)
+    for c0, c1 in _chunks(n, PREP):
+        part = np.asarray(ix[c0:c1])
+        if part.min() < 0:
+            raise ValueError("char_ix must hold non-negative integer character indices")
+        more = np.bincount(part)
+        counts = np.pad(counts, (0, max(0, len(more) - len(counts))))
+        counts[:len(more)] += more
+    present = counts > 0
+    v = int(present.sum())
+    if v > 65535:
+        raise ValueError(f"{v} distinct characters; the streaming scan takes up to 65535")
+    small = np.uint8 if v <= 256 else np.uint16
+    remap = (np.cumsum(present) - 1).astype(small)
+    path = f"{folder}/codes.npy"
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=small, shape=(n,))
+    for c0, c1 in _chunks(n, PREP):
+        out[c0:c1] = remap[np.asarray(ix[c0:c1])]
+    out.flush()
+    del out
+    return np.load(path, mmap_mode="r", allow_pickle=False), counts[present].astype(np.float64)
+
+
+def count_dtype(n: int):
+    """Counters of up to n characters: 4 bytes each below 2^32."""
+    return np.uint32 if n < 2 ** 32 else np.int64
 
 
 def _chunks(n: int, rows: int):
@@ -74,9 +96,9 @@ def _chunks(n: int, rows: int):
 
 
 def _pass_counts(acts, codes, v, rows, layer, kind):
-    """Pass 1: key histogram (U, 65536), per-character sums, minima, maxima (V, U), counts (V,)."""
+    """Pass 1: key histogram (U, 65536), per-character sums, minima, maxima (V, U)."""
     n, u = acts.shape
-    hist = np.zeros((u, KEYS), dtype=np.int64)
+    hist = np.zeros((u, KEYS), dtype=count_dtype(n))
     csum = np.zeros((v, u))
     cmin = np.full((v, u), np.inf)
     cmax = np.full((v, u), -np.inf)
@@ -95,7 +117,7 @@ def _pass_counts(acts, codes, v, rows, layer, kind):
         csum[at] += np.add.reduceat(xs, starts, axis=1).T
         cmin[at] = np.minimum(cmin[at], np.minimum.reduceat(xs, starts, axis=1).T)
         cmax[at] = np.maximum(cmax[at], np.maximum.reduceat(xs, starts, axis=1).T)
-    return hist, csum, cmin, cmax, np.bincount(codes, minlength=v).astype(np.float64)
+    return hist, csum, cmin, cmax
 
 
 def _read(acts, c0, c1, g0=0, g1=None):
@@ -115,7 +137,8 @@ def _unit_tables(hist, n, with_z):
     z = np.empty(hist.shape) if with_z else None
     out = dict(z=z, ranks=ranks, total=np.empty(u), sumsq=np.empty(u), absmax=np.empty(u),
                rc_norm=np.empty(u), const=(hist > 0).sum(axis=1) <= 1)
-    for j, counts in enumerate(hist.astype(np.float64)):           # one unit at a time: small
+    for j in range(u):                                              # one unit at a time: small
+        counts = hist[j].astype(np.float64)
         r = ranks[j]
         np.cumsum(counts, out=r)                                    # rank = below + (c + 1) / 2
         r -= counts / 2 + n / 2                                     # minus (N + 1) / 2
@@ -152,7 +175,7 @@ def _to_disk(arr, folder, name):
     return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
-def _prepare_binary(spec, n, folder, name, rows):
+def _prepare_binary(spec, n, folder, name):
     """scan._prepare of a uint8 binary feature, chunk by chunk (no float64 copy in memory)."""
     values = spec.values
     if values.shape != (n,):
@@ -160,8 +183,8 @@ def _prepare_binary(spec, n, folder, name, rows):
     path = f"{folder}/{name}.npy"
     f = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=(n,))
     n_pos = 0
-    for c0, c1 in _chunks(n, rows):
-        chunk = values[c0:c1]
+    for c0, c1 in _chunks(n, PREP):
+        chunk = np.asarray(values[c0:c1])
         if chunk.max() > 1:
             raise ValueError(f"binary feature {spec.name!r} has values other than 0 and 1; "
                              "declare it ordinal or continuous")
@@ -173,6 +196,56 @@ def _prepare_binary(spec, n, folder, name, rows):
         return _Feature(spec, True, None, 1.0, None, n_pos)
     return _Feature(spec, True, np.load(path, mmap_mode="r", allow_pickle=False),
                     float(n_pos) * (n - n_pos), None, n_pos)
+
+
+MAX_DISTINCT = 1 << 22  # an ordinal feature with more distinct values is prepared in memory
+
+
+def _prepare_ordinal(spec, n, folder, name):
+    """scan._prepare of an ordinal or continuous feature, chunk by chunk: its distinct values
+    and their counts give the mean, sd and exact average ranks; the standardised values and
+    the ranks go to memory-mapped files. A feature with more than MAX_DISTINCT distinct values
+    (or a bad one: scan._prepare's error) is prepared in memory, as scan._prepare does."""
+    values = spec.values
+    if spec.kind not in METRICS or getattr(values, "shape", None) != (n,):
+        return _prepare(spec, n)                                    # its error message
+    uniq, counts = np.zeros(0), np.zeros(0)
+    for c0, c1 in _chunks(n, PREP):
+        v = np.asarray(values[c0:c1], dtype=np.float64)
+        if not np.isfinite(v).all() or len(uniq) > MAX_DISTINCT:
+            return _in_memory(_prepare(spec, n), folder, name)
+        u, c = np.unique(v, return_counts=True)
+        uniq, inverse = np.unique(np.concatenate([uniq, u]), return_inverse=True)
+        counts = np.bincount(inverse, weights=np.concatenate([counts, c]), minlength=len(uniq))
+    if len(uniq) < 2:
+        return _Feature(spec, False, None, 1.0, None, None)
+    mean = counts @ uniq / n
+    sd = np.sqrt(counts @ (uniq - mean) ** 2 / n)
+    below = np.cumsum(counts) - counts
+    ranks = below + (counts + 1) / 2 - (n + 1) / 2                # centred average rank per value
+    ranks /= np.sqrt(counts @ ranks ** 2)
+    f = np.lib.format.open_memmap(f"{folder}/{name}.npy", mode="w+", dtype=np.float64, shape=(n,))
+    r = np.lib.format.open_memmap(f"{folder}/{name}.ranks.npy", mode="w+", dtype=np.float64,
+                                  shape=(n,))
+    for c0, c1 in _chunks(n, PREP):
+        v = np.asarray(values[c0:c1], dtype=np.float64)
+        f[c0:c1] = (v - mean) / sd
+        r[c0:c1] = ranks[np.searchsorted(uniq, v)]
+    for arr in (f, r):
+        arr.flush()
+    del f, r
+    return _Feature(spec, False, np.load(f"{folder}/{name}.npy", mmap_mode="r", allow_pickle=False),
+                    float(n), np.load(f"{folder}/{name}.ranks.npy", mmap_mode="r",
+                                      allow_pickle=False), None)
+
+
+def _in_memory(feat, folder, name):
+    """A feature prepared by scan._prepare, its arrays moved to memory-mapped files."""
+    if feat.f is not None:
+        feat.f = _to_disk(feat.f, folder, name)
+        if feat.ranks is not None:
+            feat.ranks = _to_disk(feat.ranks, folder, f"{name}.ranks")
+    return feat
 
 
 def _pass_dots(acts, feats, tab, codes, v, shifts, rows):
@@ -220,22 +293,20 @@ def scan_streaming(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ki
     if n < MIN_CHARS or u == 0 or not features:
         raise ValueError(f"nothing to scan: {n} characters (at least {MIN_CHARS}), {u} units, "
                          f"{len(features)} features")
-    codes, v = _codes(char_ix, n)
     grid = make_grid(n, n_shifts, seed, min_shift)
     rows = rows or chunk_rows(u, grid.m_shifts, budget)
     with tempfile.TemporaryDirectory(prefix="interpret-scan-") as folder:
+        codes, counts = _codes(char_ix, n, folder)
+        v = len(counts)
         feats = []
         for i, spec in enumerate(features):
             if spec.kind == "binary" and getattr(spec.values, "dtype", None) == np.uint8:
-                feats.append(_prepare_binary(spec, n, folder, f"f{i}", rows))
-                continue
-            f = _prepare(spec, n)
-            if f.f is not None:
-                f.f = _to_disk(f.f, folder, f"f{i}")
-                if f.ranks is not None:
-                    f.ranks = _to_disk(f.ranks, folder, f"r{i}")
-            feats.append(f)
-        hist, csum, cmin, cmax, counts = _pass_counts(acts, codes, v, rows, layer, kind)
+                feats.append(_prepare_binary(spec, n, folder, f"f{i}"))
+            elif spec.kind == "binary":
+                feats.append(_in_memory(_prepare(spec, n), folder, f"f{i}"))
+            else:
+                feats.append(_prepare_ordinal(spec, n, folder, f"f{i}"))
+        hist, csum, cmin, cmax = _pass_counts(acts, codes, v, rows, layer, kind)
         tab = _unit_tables(hist, n, any(f.f is not None and not f.binary for f in feats))
         acc = _pass_dots(acts, feats, tab, codes, v, grid.shifts, rows)
         if progress is not None:

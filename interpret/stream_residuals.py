@@ -8,7 +8,9 @@ ranks against the binary features. Units are taken in groups whose tables fit th
 """
 import numpy as np
 
-from interpret.scan_stream import KEYS, _chunks, _read, float16_keys, key_values
+from interpret.scan_stream import KEYS, _chunks, _read, count_dtype, float16_keys, key_values
+
+CELL_BYTES = 12
 
 
 def _residual_ranks(cnt, value, mean, absmax):
@@ -40,10 +42,11 @@ def _ranges(hist, cmin, cmax):
 
 
 def _unit_groups(cells, budget):
-    """Contiguous unit ranges whose residual tables (cells (U,)) fit in budget (16 B a cell)."""
+    """Contiguous unit ranges whose residual tables (cells (U,)) fit in budget (a 4-byte count
+    and an 8-byte rank a cell)."""
     groups, start, size = [], 0, 0
     for j, c in enumerate(cells):
-        if j > start and (size + c) * 16 > budget:
+        if j > start and (size + c) * CELL_BYTES > budget:
             groups.append((start, j))
             start, size = j, 0
         size += c
@@ -63,7 +66,7 @@ def beyond_binary_dots(acts, feats, hist, csum, cmin, cmax, counts, absmax, code
     for g0, g1 in _unit_groups(width.sum(axis=1), budget):
         ends = np.cumsum(width[g0:g1].ravel()).reshape(g1 - g0, -1)   # (G, V) cells per group
         base = ends - width[g0:g1] - lo[g0:g1]                         # cell = base[j, c] + index
-        table = np.zeros(ends[-1, -1], dtype=np.int64)
+        table = np.zeros(ends[-1, -1], dtype=count_dtype(n))
         for c0, c1 in _chunks(n, rows):
             np.add.at(table, _cell_ids(acts, c0, c1, g0, g1, kidx, base, codes).ravel(), 1)
         lut = np.empty(len(table))

@@ -389,3 +389,33 @@ def test_compact_evaluation_keeps_binary_features_in_one_byte_and_checks_every_d
     two = Feature("two", lambda d: np.full(len(d), 2.0), "binary", True, "any", "")
     with pytest.raises(ValueError, match="binary feature 'two' returned 2.0"):
         evaluate(two, text, starts, compact=True)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 40])
+def test_long_documents_evaluated_in_pieces_equal_the_whole(size, monkeypatch):
+    """Every built-in cut where its split allows, pieces evaluated alone (or carried) == whole."""
+    import random
+    monkeypatch.setattr(F, "PIECE", size)
+    parts = ['"', "\n", "\r", "\r\n", " ", "\t", "(", ")", "[", "]", "{", "}", "ab", "é", "\U0001F600",
+             "\n\n", "\n \n", "\n\t\r\n", "/*", "*/", "//", "#", "if (", "'"]
+    rng = random.Random(size)
+    checked = 0
+    for _ in range(60):
+        text = "".join(rng.choice(parts) for _ in range(rng.randint(1, 120)))
+        for f in F.FEATURES.values():
+            got = np.empty(len(text))
+            F.evaluate_documents([f], [(0, text)], [got])
+            np.testing.assert_array_equal(got, f.func(text), err_msg=f"{f.name} {text!r}")
+            n_pieces = len(F.pieces(text, f.split))
+            assert f.split != "any" or n_pieces == -(-len(text) // size)
+            checked += n_pieces > 1
+    assert checked > 500                                            # really cut, many times
+
+
+def test_pieces_cut_only_where_the_split_allows():
+    text = 'ab\ncd\n\nef "g"\n \r\nhi\rjk\n'
+    for split, want in [("document", [0]), ("any", [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22]),
+                        ("line", [0, 3, 6, 14, 17]), ("paragraph", [0, 7, 17])]:
+        got = [a for a, _ in F.pieces(text, split, size=2)]
+        assert got == want, split
+        assert F.pieces(text, split, size=2)[-1][1] == len(text)

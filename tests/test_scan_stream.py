@@ -124,3 +124,36 @@ def test_the_scan_streams_when_memory_is_short_or_when_asked(tmp_path, monkeypat
     assert calls == [(len(text), 4)]
     with pytest.raises(ValueError, match="needs float16"):
         report.scan_recording(rec32, feats, n_shifts=20)
+
+
+def test_codes_and_features_prepared_in_small_pieces_change_nothing(monkeypatch):
+    from interpret import scan_stream
+    acts, char_ix, feats = planted(n=3001, seed=2)
+    want = scan(acts, feats, char_ix, n_shifts=30)
+    monkeypatch.setattr(scan_stream, "PREP", 333)                   # codes, features: 10 pieces
+    assert_same_rows(want, scan_streaming(acts, feats, char_ix, n_shifts=30, rows=700))
+    monkeypatch.setattr(scan_stream, "MAX_DISTINCT", 50)            # 'noise' is then prepared whole
+    assert_same_rows(want, scan_streaming(acts, feats, char_ix, n_shifts=30, rows=700))
+
+
+def test_character_codes_are_compact_and_one_byte_up_to_256_characters(tmp_path):
+    from interpret.scan_stream import _codes
+    ix = np.array([7, 3, 3, 500, 7, 0], dtype=np.int16)
+    codes, counts = _codes(ix, 6, str(tmp_path))
+    assert codes.dtype == np.uint8 and list(codes) == [2, 1, 1, 3, 2, 0]
+    assert list(counts) == [1, 2, 2, 1]
+    wide = np.arange(300, dtype=np.int64)[::-1] * 2
+    codes, counts = _codes(wide, 300, str(tmp_path))
+    assert codes.dtype == np.uint16 and list(codes) == list(range(300))[::-1]
+    with pytest.raises(ValueError, match="non-negative integer"):
+        _codes(np.array([1, -1, 2]), 3, str(tmp_path))
+
+
+def test_an_ordinal_feature_with_bad_values_gets_the_in_memory_error():
+    acts, char_ix, feats = planted(n=500)
+    pos = feats[1].values.copy()
+    pos[7] = np.nan
+    with pytest.raises(ValueError, match="'pos' has 1 non-finite"):
+        scan_streaming(acts, [FeatureValues("pos", "ordinal", pos)], char_ix, n_shifts=20)
+    with pytest.raises(ValueError, match="has shape"):
+        scan_streaming(acts, [FeatureValues("pos", "ordinal", pos[:9])], char_ix, n_shifts=20)

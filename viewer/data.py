@@ -30,6 +30,7 @@ SETTLE_S = 0.1  # whole-text summaries wait this long, so the browser paints the
 log = logging.getLogger(__name__)
 _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="viewer")
 _pending = set()  # futures not yet done (tests wait on them)
+_pending_lock = threading.Lock()  # workers remove their futures while a test may be listing them
 
 
 def submit(compute, deliver, settle=False):
@@ -39,20 +40,31 @@ def submit(compute, deliver, settle=False):
             time.sleep(SETTLE_S)
         deliver(compute())
     future = _executor.submit(run)
-    _pending.add(future)
+    with _pending_lock:
+        _pending.add(future)
     future.add_done_callback(_finished)
     return future
 
 
 def _finished(future):
-    _pending.discard(future)
+    with _pending_lock:
+        _pending.discard(future)
     if future.exception() is not None:  # a bug: say so in the server log
         log.error("viewer background job failed", exc_info=future.exception())
 
 
-def wait_idle(timeout=30):
-    """Block until every submitted job is done (for tests)."""
-    wait(list(_pending), timeout=timeout)
+def wait_idle(timeout=600):
+    """Block until every submitted job is done, jobs submitted meanwhile included (for tests);
+    TimeoutError if they take longer than timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with _pending_lock:
+            pending = list(_pending)
+        if not pending:
+            return
+        _, not_done = wait(pending, timeout=max(0.0, deadline - time.monotonic()))
+        if not_done:
+            raise TimeoutError(f"{len(not_done)} viewer job(s) still running after {timeout} s")
 
 
 def parse_args(argv):

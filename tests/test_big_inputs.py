@@ -1,0 +1,85 @@
+"""Big recordings: the text read a document at a time, features evaluated into memory-mapped
+files, and the streaming scan fed from them, all equal to the whole-text path."""
+import numpy as np
+import pytest
+
+from interpret import budget, features as F, report
+from interpret.model import Model
+from interpret.record import Recording, record
+
+from test_scan_stream import assert_same_rows
+
+DOCS = [("a.txt", 'She said "hé, là" twice.\r\nThen (a (b)) "x"\n' * 9),
+        ("b.txt", "é" * 5 + '\n"open quote never closed'),
+        ("c.txt", 'plain line\n"one"\n' * 13)]
+
+
+@pytest.fixture(scope="module")
+def rec(tmp_path_factory):
+    text = "".join(t for _, t in DOCS)
+    path = tmp_path_factory.mktemp("big") / "r.rec"
+    record(Model.init(sorted(set(text)), hidden_size=5, seed=3), DOCS, path, dtype="float16")
+    return path
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 17, 1 << 22])
+def test_documents_read_a_block_at_a_time_are_the_text_cut_at_the_document_starts(rec, block):
+    whole = Recording(rec).text
+    got = list(Recording(rec).iter_documents(block=block))
+    starts = [int(s) for s in Recording(rec).doc_starts]
+    assert [a for a, _ in got] == starts
+    assert [d for _, d in got] == [t for _, t in DOCS]
+    assert "".join(d for _, d in got) == whole
+    assert Recording(rec).head(7) == whole[:7] and Recording(rec).head(10 ** 6) == whole
+
+
+def test_a_damaged_text_is_named_when_read_a_block_at_a_time(rec, tmp_path):
+    import shutil
+    raw = (rec / "text.txt").read_bytes()
+    for content, match in [(raw + b"zz", f"has {len(Recording(rec).text) + 2} characters but"),
+                           (raw[:-5], "characters but the manifest says"),
+                           (raw[:40] + b"\xff" + raw[41:], "is not UTF-8 \\(byte 40\\)")]:
+        bad = tmp_path / "bad.rec"
+        shutil.rmtree(bad, ignore_errors=True)
+        shutil.copytree(rec, bad)
+        (bad / "text.txt").write_bytes(content)
+        for block in (3, 1 << 22):
+            with pytest.raises(ValueError, match=match):
+                list(Recording(bad).iter_documents(block=block))
+    shutil.rmtree(bad)
+    shutil.copytree(rec, bad)
+    (bad / "text.txt").unlink()
+    with pytest.raises(ValueError, match="text.txt is missing"):
+        list(Recording(bad).iter_documents())
+
+
+def test_features_evaluated_into_files_equal_the_whole_text_ones(rec, tmp_path):
+    r = Recording(rec)
+    feats = F.get_features(["in_quote", "position_in_line", "paren_depth", "line_length"])
+    want = report.feature_values(Recording(rec), feats, compact=True)
+    got = report.feature_values(r, feats, folder=str(tmp_path))
+    assert r._text is None                                          # never read whole
+    for w, g in zip(want, got):
+        assert isinstance(g.values, np.memmap) and g.values.dtype == w.values.dtype
+        assert np.array_equal(w.values, g.values), w.name
+    assert want[0].values.dtype == np.uint8 and want[1].values.dtype == np.float64
+
+
+def test_a_bad_user_feature_fails_the_same_way_evaluated_into_files(rec, tmp_path):
+    odd = F.Feature("odd", lambda t: np.full(len(t), 2.0), "binary", True, "any", "")
+    with pytest.raises(ValueError, match="binary feature 'odd' returned 2.0"):
+        report.feature_values(Recording(rec), [odd], folder=str(tmp_path))
+    nan = F.Feature("nan", lambda t: np.where(np.arange(len(t)) == 3, np.nan, 1.0), "ordinal", True,
+                    "any", "")
+    with pytest.raises(ValueError, match="'nan' returned nan at position 3 \\(3 non-finite"):
+        report.feature_values(Recording(rec), [nan], folder=str(tmp_path))
+
+
+def test_the_streaming_scan_of_a_recording_never_loads_its_text(rec, monkeypatch):
+    feats = report.choose_features(Recording(rec).head(200_000), ["in_quote", "position_in_line",
+                                                                  "paren_depth"])
+    want = report.scan_recording(Recording(rec), feats, n_shifts=20)
+    monkeypatch.setenv(budget.STREAM_ENV, "stream")
+    r = Recording(rec)
+    got = report.scan_recording(r, feats, n_shifts=20)
+    assert_same_rows(want, got)

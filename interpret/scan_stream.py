@@ -31,7 +31,7 @@ from interpret.shift_null import make_grid
 from interpret.unit_blocks import _drop_pages
 
 KEYS = 1 << 16
-BUDGET = 256 << 20
+BUDGET = 128 << 20
 PREP = 1 << 20  # characters at a time when preparing codes and features
 
 
@@ -99,6 +99,7 @@ def _pass_counts(acts, codes, v, rows, layer, kind):
     """Pass 1: key histogram (U, 65536), per-character sums, minima, maxima (V, U)."""
     n, u = acts.shape
     hist = np.zeros((u, KEYS), dtype=count_dtype(n))
+    one = hist.dtype.type(1)  # a Python 1 sends ufunc.at down a path ten times slower
     csum = np.zeros((v, u))
     cmin = np.full((v, u), np.inf)
     cmax = np.full((v, u), -np.inf)
@@ -107,7 +108,7 @@ def _pass_counts(acts, codes, v, rows, layer, kind):
         x = _read(acts, c0, c1)                                     # (U, L) float16
         _check_finite(x, 0, layer, kind)
         keys = float16_keys(x).astype(np.int64) + offs[:, None]
-        np.add.at(hist.ravel(), keys.ravel(), 1)      # not bincount: no (U, 65536) temporary
+        np.add.at(hist.ravel(), keys.ravel(), one)    # not bincount: no (U, 65536) temporary
         del keys
         order = np.argsort(codes[c0:c1], kind="stable")
         cs = codes[c0:c1][order]

@@ -67,8 +67,9 @@ def beyond_binary_dots(acts, feats, hist, csum, cmin, cmax, counts, absmax, code
         ends = np.cumsum(width[g0:g1].ravel()).reshape(g1 - g0, -1)   # (G, V) cells per group
         base = ends - width[g0:g1] - lo[g0:g1]                         # cell = base[j, c] + index
         table = np.zeros(ends[-1, -1], dtype=count_dtype(n))
+        one = table.dtype.type(1)  # of the table's type: ufunc.at's fast path
         for c0, c1 in _chunks(n, rows):
-            np.add.at(table, _cell_ids(acts, c0, c1, g0, g1, kidx, base, codes).ravel(), 1)
+            np.add.at(table, _cell_ids(acts, c0, c1, g0, g1, kidx, base, codes).ravel(), one)
         lut = np.empty(len(table))
         for j in range(g1 - g0):
             w = width[g0 + j]

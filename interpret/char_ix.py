@@ -9,7 +9,7 @@ import codecs
 
 import numpy as np
 
-BLOCK = 1 << 22  # bytes of text.txt read at a time
+BLOCK = 1 << 20  # bytes of text.txt read at a time
 
 
 def _damaged(path, what):
@@ -17,19 +17,16 @@ def _damaged(path, what):
 
 
 class _Lookup:
-    """Characters -> their index in the vocabulary `chars` (-1 outside it), vectorised."""
+    """Characters -> their index in the vocabulary `chars` (-1 outside it), by a dense table."""
 
     def __init__(self, chars):
         codes = np.array([ord(c) for c in chars], dtype=np.int64)
-        self.order = np.argsort(codes, kind="stable")
-        self.codes = codes[self.order]                      # (V,) sorted code points
+        self.table = np.full(int(codes.max(initial=0)) + 2, -1, dtype=np.int32)  # last: outside
+        self.table[codes] = np.arange(len(codes))
 
     def __call__(self, text):
         cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")  # (T,)
-        if not len(self.codes):
-            return np.full(len(cp), -1, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(self.codes, cp), len(self.codes) - 1)
-        return np.where(self.codes[pos] == cp, self.order[pos], -1)
+        return self.table[np.minimum(cp, len(self.table) - 1)]
 
 
 def _text_pieces(text_path):

@@ -32,7 +32,7 @@ from interpret.char_ix import char_ix_from_text, load_char_ix
 from interpret.manifest import FORMAT, FORMAT_VERSION, array_file, check_manifest, make_manifest  # noqa: F401
 from interpret.model import _umask
 from interpret.record_fast import LANES, fill_rnn_lanes, log_softmax_pick
-from interpret.record_text import CHAR_IX_FILE, index_dtype, write_documents  # noqa: F401
+from interpret.record_text import CHAR_IX_FILE, index_dtype, write_documents  # noqa: F401 (index_dtype: API)
 
 CHUNK = 1 << 14  # characters per forward chunk (LSTM/GRU): bounds the float64 working set to CHUNK x units
 LANE_CHUNK = 1 << 16  # lane steps x lanes per chunk for the vanilla RNN's lanes (H is small)
@@ -62,6 +62,8 @@ def record(model, documents, out, *, dtype="float32", unknown="error", model_pat
     tmp = tempfile.mkdtemp(prefix=".rec-", dir=os.path.dirname(os.path.abspath(out)))
     try:
         docs, n_chars = write_documents(model, documents, tmp, unknown)
+        if not docs:  # `documents` was an empty iterator
+            raise ValueError("no text to record; give at least one text file")
         if on_total:
             on_total(n_chars)
         _write(model, docs, n_chars, tmp, dtype, progress)

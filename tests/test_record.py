@@ -144,6 +144,13 @@ def test_a_bad_later_document_leaves_nothing_and_counts_the_whole_document(model
     assert sorted(os.listdir(tmp_path)) == ["bad.txt", "bin.txt", "good.txt", "m.npz"]
 
 
+def test_no_documents_is_an_error_and_leaves_nothing(model, tmp_path):
+    for docs in ([], iter([])):
+        with pytest.raises(ValueError, match="no text to record"):
+            record(model, docs, tmp_path / "r.rec")
+    assert os.listdir(tmp_path) == ["m.npz"]
+
+
 def test_refuses_to_overwrite_other_things(model, tmp_path):
     (tmp_path / "file.txt").write_text("keep me")
     with pytest.raises(ValueError, match="not a recording"):

@@ -175,8 +175,9 @@ def fill_rnn_lanes(params, ix, doc_starts, out, loss, progress=None, lanes=LANES
             nxt = ix[np.minimum(idx.ravel() + 1, N - 1)]  # the character each row predicts
             chunk_loss = next_char_loss(states.reshape(S * B, H).astype(dtype, copy=False), WhyT,
                                         by, nxt, logits[0][:S * B]).reshape(S, B)
-            j = np.minimum(np.searchsorted(ends, idx + 1), len(ends) - 1)
-            chunk_loss[ends[j] == idx + 1] = np.nan  # a document's last row predicts nothing
+            lo, hi = np.searchsorted(ends, rows + 1), np.searchsorted(ends, rows + S + 1)  # (B,)
+            for b in np.flatnonzero(hi > lo):  # a document's last row (end - 1) predicts nothing
+                chunk_loss[ends[lo[b]:hi[b]] - 1 - rows[b], b] = np.nan
         for b in range(B):                                # each lane's rows are one slice
             r, n = int(rows[b]), int(counts[b])
             out[r:r + n] = states[:n, b]

@@ -281,14 +281,13 @@ def record(model, texts, out, dtype, unknown, encoding, quiet):
     """
     from interpret.model import Model
     from interpret.record import record as run_record
-    from interpret.train import read_text
+    from interpret.text_blocks import TextFile
 
     m = Model.load(model)
-    docs = [(os.path.basename(t), read_text(t, encoding)) for t in texts]
-    total = sum(len(d[1]) for d in docs)
-    with bar(total, "recording", quiet) as pbar:
+    docs = [(os.path.basename(t), TextFile(t, encoding)) for t in texts]  # read while recording
+    with bar(None, "recording", quiet) as pbar:
         rec = run_record(m, docs, out, dtype=dtype, unknown=unknown, model_path=model,
-                         progress=pbar.update)
+                         progress=pbar.update, on_total=lambda n: setattr(pbar, "length", n))
     click.echo(f"recorded {rec.n_chars} characters in {len(docs)} document(s), "
                f"{', '.join(f'layer {a} {k} ({n} units)' for a, k, n in rec.kinds())}; "
                f"mean loss {rec.mean_loss():.4f} nats/char; wrote {out}")

@@ -25,6 +25,7 @@ def make_manifest(model, docs, n_chars, dtype, unknown, model_path):
         "arrays": [{"layer": layer, "kind": kind, "n_units": n, "file": array_file(layer, kind)}
                    for layer, kind, n in model.kinds()],
         "documents": docs, "text_file": "text.txt", "loss_file": "loss.npy",
+        "char_ix_file": "char_ix.npy",  # optional: recordings made before it was written open too
     }
 
 
@@ -32,18 +33,23 @@ def _is_int(x):
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def check_manifest(mpath, n_chars, chars, arrays, documents):
+def _plain_npy(name):
+    return isinstance(name, str) and name == os.path.basename(name) and name.endswith(".npy")
+
+
+def check_manifest(mpath, n_chars, chars, arrays, documents, char_ix_file=None):
     """Raise ValueError unless the manifest's entries have the types and ranges a recording writes."""
     def bad(what):
         return ValueError(f"{mpath} has a bad {what}; the recording is damaged, record again")
+    if char_ix_file is not None and not _plain_npy(char_ix_file):  # a name inside the recording
+        raise bad(f"'char_ix_file' entry {char_ix_file!r}")
     if n_chars < 0:
         raise bad(f"n_chars {n_chars}")
     if not all(isinstance(c, str) and len(c) == 1 for c in chars):
         raise bad("'chars' entry (the vocabulary must be single characters)")
     for a in arrays:  # an array file is a plain name inside the recording, never a path out of it
         ok = (isinstance(a, dict) and _is_int(a.get("layer")) and a["layer"] >= 0 and isinstance(a.get("kind"), str)
-              and _is_int(a.get("n_units")) and a["n_units"] >= 0 and isinstance(a.get("file"), str)
-              and a["file"] == os.path.basename(a["file"]) and a["file"].endswith(".npy"))
+              and _is_int(a.get("n_units")) and a["n_units"] >= 0 and _plain_npy(a.get("file")))
         if not ok:
             raise bad(f"'arrays' entry {a!r}")
     ends = 0

@@ -21,6 +21,7 @@ import numpy as np
 from interpret import gated
 
 UNKNOWN_POLICIES = ("error", "skip", "space")
+UNKNOWN_HINT = "use --unknown skip or --unknown space"
 
 
 class RNNCell:
@@ -151,32 +152,42 @@ class Model:
         return cls(params, chars, arch=arch, meta=meta)
 
     # ---- text <-> indices --------------------------------------------------------------------
-    def encode(self, text, unknown="error", hint="use --unknown skip or --unknown space", dtype=np.int64):
+    def encode(self, text, unknown="error", hint=UNKNOWN_HINT, dtype=np.int64):
         """Text -> (indices (T,) as dtype, kept text). `unknown`: error | skip | space; `hint`: the way out."""
+        missing = self.unknown_chars(text)
+        self.check_unknown(missing, unknown, hint)
+        text = self.keep_known(text, missing, unknown)
+        return self.indices(text, dtype), text
+
+    def unknown_chars(self, text):
+        """{character: count} of the characters of `text` outside the vocabulary."""
+        c2i = self.char_to_ix
+        return {ch: text.count(ch) for ch in set(text) if ch not in c2i}
+
+    def check_unknown(self, missing, unknown="error", hint=UNKNOWN_HINT):
+        """Raise if the policy `unknown` cannot deal with the characters `missing` {char: count}."""
         if unknown not in UNKNOWN_POLICIES:
             raise ValueError(f"unknown policy {unknown!r}; use one of {', '.join(UNKNOWN_POLICIES)}")
-        c2i = self.char_to_ix
-        missing = {}
-        for ch in set(text):
-            if ch not in c2i:
-                missing[ch] = text.count(ch)
-        if missing:
-            if unknown == "error":
-                listed = ", ".join(f"{ch!r} x{n}" for ch, n in sorted(missing.items(), key=lambda kv: -kv[1])[:10])
-                more = "" if len(missing) <= 10 else f" and {len(missing) - 10} more"
-                raise ValueError(
-                    f"{len(missing)} character(s) are not in the model's vocabulary "
-                    f"({self.vocab_size} characters): {listed}{more}; {hint}"
-                )
-            if unknown == "space":
-                if " " not in c2i:
-                    raise ValueError("--unknown space needs ' ' in the model's vocabulary; use --unknown skip")
-                text = "".join(ch if ch in c2i else " " for ch in text)
-            else:
-                text = "".join(ch for ch in text if ch in c2i)
-        return self._indices(text, dtype), text
+        if missing and unknown == "error":
+            listed = ", ".join(f"{ch!r} x{n}" for ch, n in sorted(missing.items(), key=lambda kv: -kv[1])[:10])
+            more = "" if len(missing) <= 10 else f" and {len(missing) - 10} more"
+            raise ValueError(
+                f"{len(missing)} character(s) are not in the model's vocabulary "
+                f"({self.vocab_size} characters): {listed}{more}; {hint}"
+            )
+        if missing and unknown == "space" and " " not in self.char_to_ix:
+            raise ValueError("--unknown space needs ' ' in the model's vocabulary; use --unknown skip")
 
-    def _indices(self, text, dtype, chunk=1 << 20):
+    def keep_known(self, text, missing, unknown):
+        """`text` with the characters `missing` skipped or made spaces (after check_unknown)."""
+        if not missing:
+            return text
+        c2i = self.char_to_ix
+        if unknown == "space":
+            return "".join(ch if ch in c2i else " " for ch in text)
+        return "".join(ch for ch in text if ch in c2i)
+
+    def indices(self, text, dtype=np.int64, chunk=1 << 20):
         """Indices of a text whose characters are all in the vocabulary, as `dtype`, chunk by chunk."""
         out = np.empty(len(text), dtype=dtype)
         if any(len(c) != 1 for c in self.chars):  # not one code point each: look them up one by one

@@ -8,12 +8,17 @@ A recording is a directory:
                        *after reading* text[t], position first, unit last
     loss.npy           (n_chars,) float32: -log p(text[t+1] | state after text[t]) in nats;
                        NaN at the last character of each document (nothing follows it there)
+    char_ix.npy        (n_chars,) index of text[t] in the vocabulary (uint8 for up to 256
+                       characters); optional: recordings made before it compute it from the text
 
 One text file is one document: the hidden state is reset to zeros at each document start and
 carried exactly across everything inside a document (the text is processed in chunks).
 A vanilla RNN steps many documents together in float32 lanes (record_fast: within float32
 rounding of the plain per-document float64 run, about 3e-5 for the shipped model over 2,000
 characters); one document alone steps in float64.
+Recording takes two passes, one document at a time (record_text: read, encode, write the text
+and char_ix.npy; then the model over the memory-mapped indices), so its memory stays the same
+however long the input is.
 """
 import codecs
 import json
@@ -24,52 +29,45 @@ import tempfile
 import numpy as np
 
 from interpret.blas import one_thread
+from interpret.char_ix import char_ix_from_text, load_char_ix
 from interpret.manifest import FORMAT, FORMAT_VERSION, array_file, check_manifest, make_manifest  # noqa: F401
 from interpret.model import _umask
 from interpret.record_fast import LANES, fill_rnn_lanes, log_softmax_pick
+from interpret.record_text import CHAR_IX_FILE, index_dtype, write_documents  # noqa: F401 (index_dtype: API)
 
 CHUNK = 1 << 14  # characters per forward chunk (LSTM/GRU): bounds the float64 working set to CHUNK x units
 LANE_CHUNK = 1 << 16  # lane steps x lanes per chunk for the vanilla RNN's lanes (H is small)
 DTYPES = ("float32", "float16")
 
-
-def index_dtype(vocab_size):
-    """The smallest integer type for character indices: 1 byte a character for most texts."""
-    return np.uint8 if vocab_size <= 256 else np.uint16 if vocab_size <= 65536 else np.int64
-
-
 _log_softmax_pick = log_softmax_pick  # the plain form of the next-character loss
 
 
 def record(model, documents, out, *, dtype="float32", unknown="error", model_path=None,
-           progress=None):
+           progress=None, on_total=None):
     """Record `documents` [(name, text), ...] into the directory `out`; returns the Recording.
 
+    text: a str, or a text_blocks.TextFile (read on demand, block by block). Two passes, one
+    document at a time: the text and its character indices are written (char_ix.npy), then
+    the model runs over the memory-mapped indices; memory does not grow with the length.
+    progress(n): n more characters recorded; on_total(n_chars): called between the passes.
     Written to a temporary directory beside `out`, then moved into place: no half-written
     recording is ever left at `out`.
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype {dtype!r} is not supported; use one of {', '.join(DTYPES)}")
+    model.check_unknown({}, unknown)  # a bad policy fails before any reading
     if not documents:
         raise ValueError("no text to record; give at least one text file")
-    encoded, docs, start = [], [], 0
-    for name, text in documents:
-        try:
-            ix, kept = model.encode(text, unknown=unknown, dtype=index_dtype(model.vocab_size))
-        except ValueError as e:
-            raise ValueError(f"{name}: {e}") from None
-        if len(ix) == 0:
-            raise ValueError(f"{name}: no characters left to record; give a non-empty text")
-        encoded.append((ix, kept))
-        docs.append({"name": name, "start": start, "length": len(kept),
-                     "dropped": len(text) - len(kept)})
-        start += len(kept)
-    n_chars = start
     out = os.fspath(out)
     _check_target(out)
     tmp = tempfile.mkdtemp(prefix=".rec-", dir=os.path.dirname(os.path.abspath(out)))
     try:
-        _write(model, encoded, docs, n_chars, tmp, dtype, progress)
+        docs, n_chars = write_documents(model, documents, tmp, unknown)
+        if not docs:  # `documents` was an empty iterator
+            raise ValueError("no text to record; give at least one text file")
+        if on_total:
+            on_total(n_chars)
+        _write(model, docs, n_chars, tmp, dtype, progress)
         manifest = make_manifest(model, docs, n_chars, dtype, unknown, model_path)
         with open(os.path.join(tmp, "manifest.json"), "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=1)
@@ -101,46 +99,46 @@ def _move_into_place(tmp, out):
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _write(model, encoded, docs, n_chars, directory, dtype, progress):
-    """Stream each document through the model in chunks into memory-mapped outputs."""
+def _write(model, docs, n_chars, directory, dtype, progress):
+    """Pass 2: run the model over char_ix.npy (memory-mapped) into memory-mapped outputs."""
     outs = {(layer, kind): np.lib.format.open_memmap(
         os.path.join(directory, array_file(layer, kind)), mode="w+", dtype=dtype, shape=(n_chars, n))
         for layer, kind, n in model.kinds()}
     loss = np.lib.format.open_memmap(os.path.join(directory, "loss.npy"), mode="w+",
                                      dtype="float32", shape=(n_chars,))
-    with open(os.path.join(directory, "text.txt"), "w", encoding="utf-8", newline="") as ftext:
-        for ix, kept in encoded:
-            ftext.write(kept)
-    _fill(model, [ix for ix, _ in encoded], [d["start"] for d in docs], outs, loss, progress)
+    ix = np.load(os.path.join(directory, CHAR_IX_FILE), mmap_mode="r", allow_pickle=False)  # (n_chars,)
+    _fill(model, ix, [d["start"] for d in docs], outs, loss, progress)
     for arr in list(outs.values()) + [loss]:
         arr.flush()
 
 
-def _fill(model, doc_ix, doc_starts, outs, loss, progress=None, lanes=LANES):
+def _fill(model, ix, doc_starts, outs, loss, progress=None, lanes=LANES):
     """Run each document (state reset at its start, carried across chunks) into outs/loss.
 
-    A vanilla RNN runs all documents together in lanes (record_fast); other architectures run
-    document by document through Model.run.
+    ix (N,): every document's character indices, back to back (an array or a memmap);
+    doc_starts: each document's first row. A vanilla RNN runs all documents together in
+    lanes (record_fast); other architectures run document by document through Model.run.
     """
     if model.arch != "rnn" or list(outs) != [(0, "h")]:
-        return _fill_by_document(model, doc_ix, doc_starts, outs, loss, progress)
+        return _fill_by_document(model, ix, doc_starts, outs, loss, progress)
     with one_thread():  # (lanes, H) x (H, H) products are too small to split across cores
-        fill_rnn_lanes(model.params, doc_ix, doc_starts, outs[(0, "h")], loss, progress,
+        fill_rnn_lanes(model.params, ix, doc_starts, outs[(0, "h")], loss, progress,
                        lanes=lanes, chunk_chars=LANE_CHUNK)
 
 
-def _fill_by_document(model, doc_ix, doc_starts, outs, loss, progress=None):
+def _fill_by_document(model, ix, doc_starts, outs, loss, progress=None):
     """_fill through Model.run, one document at a time, in chunks."""
-    for ix, base in zip(doc_ix, doc_starts):
-        state = None
-        for a in range(0, len(ix), CHUNK):
-            b = min(a + CHUNK, len(ix))
-            acts, ys, state = model.run(ix[a:b], state, logits=loss is not None)
+    ends = list(doc_starts[1:]) + [len(ix)]
+    for base, end in zip(doc_starts, ends):
+        state, n = None, end - base
+        for a in range(0, n, CHUNK):
+            b = min(a + CHUNK, n)
+            acts, ys, state = model.run(np.asarray(ix[base + a:base + b]), state, logits=loss is not None)
             for key, arr in acts.items():
                 if key in outs:
                     outs[key][base + a:base + b] = arr
             if loss is not None:
-                nxt = ix[a + 1:b + 1]  # the character each row predicts (next chunk's first at the seam)
+                nxt = np.asarray(ix[base + a + 1:base + min(b + 1, n)])  # the next chunk's first at the seam
                 chunk_loss = np.full(b - a, np.nan)
                 chunk_loss[:len(nxt)] = _log_softmax_pick(ys[:len(nxt)], nxt)
                 loss[base + a:base + b] = chunk_loss
@@ -152,10 +150,9 @@ def run_in_memory(model, text, doc_starts=(0,), dtype=np.float32, keep=None):
     """{(layer, kind): (n_chars, n_units)} for a text already in the model's vocabulary;
     keep(layer, kind) -> bool limits which arrays are kept."""
     ix, _ = model.encode(text)
-    bounds = list(doc_starts) + [len(text)]
     outs = {(layer, kind): np.empty((len(text), n), dtype=dtype) for layer, kind, n in model.kinds()
             if keep is None or keep(layer, kind)}
-    _fill(model, [ix[a:b] for a, b in zip(bounds[:-1], bounds[1:])], bounds[:-1], outs, None)
+    _fill(model, ix, list(doc_starts), outs, None)
     return outs
 
 
@@ -196,7 +193,8 @@ class Recording:
             self.documents = list(m["documents"])
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{mpath} is missing or has a bad entry {e}; record again") from None
-        check_manifest(mpath, self.n_chars, self.chars, self.arrays, self.documents)
+        check_manifest(mpath, self.n_chars, self.chars, self.arrays, self.documents,
+                       m.get("char_ix_file"))
         self._text = None
         self._char_ix = None
 
@@ -242,7 +240,7 @@ class Recording:
     @property
     def text(self):
         if self._text is None:
-            path = os.path.join(self.path, self.manifest.get("text_file", "text.txt"))
+            path = self._text_path()
             try:
                 with open(path, "rb") as f:
                     self._text = f.read().decode("utf-8")
@@ -256,22 +254,24 @@ class Recording:
                                  f"{self.n_chars}; the recording is damaged, record again")
         return self._text
 
+    def _text_path(self):
+        return os.path.join(self.path, self.manifest.get("text_file", "text.txt"))
+
     @property
     def doc_starts(self):
         return np.array([d["start"] for d in self.documents], dtype=np.int64)
 
     @property
     def char_ix(self):
-        """(n_chars,) index of each character in the recording's vocabulary."""
+        """(n_chars,) index of each character in the recording's vocabulary: char_ix.npy as a
+        read-only memmap, checked against the text; recordings made before it: from the text."""
         if self._char_ix is None:
-            c2i = {c: i for i, c in enumerate(self.chars)}
-            small = np.int16 if len(self.chars) < 2 ** 15 else np.int64   # 2 bytes a character
-            ix = np.fromiter((c2i.get(c, -1) for c in self.text), dtype=small, count=self.n_chars)
-            if (ix < 0).any():
-                t = int(np.argmax(ix < 0))
-                raise ValueError(f"{self.path}: character {self.text[t]!r} at position {t} is not in the "
-                                 "manifest's vocabulary; the recording is damaged, record again")
-            self._char_ix = ix
+            name = self.manifest.get("char_ix_file")
+            if name:
+                self._char_ix = load_char_ix(os.path.join(self.path, name), self._text_path(), self.chars,
+                                             self.n_chars, self.path)
+            else:
+                self._char_ix = char_ix_from_text(self.text, self.chars, self.path)
         return self._char_ix
 
     def check_model(self, model):

@@ -53,6 +53,11 @@ def next_char_loss(states, WhyT, by, nxt, out=None):
     return out
 
 
+def doc_lengths(doc_starts, n):
+    """(n_docs,) lengths of the documents starting at doc_starts in n rows."""
+    return np.diff(np.append(np.asarray(doc_starts, dtype=np.int64), n))
+
+
 def split_lanes(lengths, lanes):
     """Cut documents (in order) into at most `lanes` contiguous groups of about equal length.
 
@@ -71,23 +76,22 @@ def split_lanes(lengths, lanes):
     return list(zip(cuts[:-1], cuts[1:]))
 
 
-def run_rnn_lanes(params, doc_ix, doc_starts, write, lanes=LANES, chunk_chars=CHUNK_CHARS,
-                  dtype=np.float64, ix=None):
+def run_rnn_lanes(params, ix, doc_starts, write, lanes=LANES, chunk_chars=CHUNK_CHARS,
+                  dtype=np.float64):
     """Step every document of a vanilla RNN; write(rows, counts, states) per chunk of steps.
 
     states (S, B, H) holds S steps of the B lanes; lane b's first counts[b] steps are rows
     rows[b] .. rows[b] + counts[b] - 1 of the output (global rows; the rest is padding).
     Two buffers take turns as `states` (fresh memory every chunk costs page faults), so write
     must be done with a chunk's states when its next call returns.
-    doc_ix: list of (T_d,) index arrays, doc_starts: their global first rows; ix: their
-    concatenation, if the caller has it already. dtype: the lanes'
+    ix: (N,) every document's character indices back to back (an array or a memmap: only a
+    chunk's rows are read at a time); doc_starts: each document's first row. dtype: the lanes'
     arithmetic (a single lane always steps in float64).
     """
-    lengths = np.array([len(d) for d in doc_ix])
+    lengths = doc_lengths(doc_starts, len(ix))
     groups = split_lanes(lengths, lanes)
     B, H = len(groups), params["Whh"].shape[0]
     dtype = np.float64 if B == 1 else dtype
-    ix = np.concatenate(doc_ix) if ix is None else ix             # (N,) in global row order
     first = np.array([doc_starts[a] for a, _ in groups])          # (B,) lane's first global row
     span = np.array([lengths[a:b].sum() for a, b in groups])      # (B,) lane length
     resets = {}                                                   # step -> lanes starting a doc
@@ -147,18 +151,16 @@ def _steps_one(xh, h, Whh, resets, t0):
     return h.copy()
 
 
-def fill_rnn_lanes(params, doc_ix, doc_starts, out, loss, progress=None, lanes=LANES,
+def fill_rnn_lanes(params, ix, doc_starts, out, loss, progress=None, lanes=LANES,
                    chunk_chars=CHUNK_CHARS):
-    """Record every document into out (N, H) and loss (N,) (or None) with run_rnn_lanes.
+    """Record every document of ix (N,) into out (N, H) and loss (N,) (or None) with run_rnn_lanes.
 
     Each chunk's output layer (logits, next-character loss) and its copy into out/loss run on
-    a second thread while the next chunk steps: numpy releases the GIL inside both.
+    a second thread while the next chunk steps: numpy releases the GIL inside both. Nothing
+    N-sized is made: each chunk reads the characters its rows predict from ix.
     """
-    ix = np.concatenate(doc_ix)
-    last = np.zeros(len(ix), dtype=bool)                  # the last character of each document
-    last[np.asarray(doc_starts[1:], dtype=np.int64) - 1] = True
-    last[-1] = True
-    nxt = np.append(ix[1:], 0)                            # the character each row predicts
+    N = len(ix)
+    ends = np.append(np.asarray(doc_starts[1:], dtype=np.int64), N)  # (n_docs,) one past each doc
     dtype = np.float64 if out.dtype == np.float64 else np.float32  # compute as precisely as stored
     WhyT, by = np.ascontiguousarray(params["Why"].T, dtype=dtype), params["by"].astype(dtype)
 
@@ -169,10 +171,13 @@ def fill_rnn_lanes(params, doc_ix, doc_starts, out, loss, progress=None, lanes=L
         if loss is not None:
             if not logits or len(logits[0]) < S * B:
                 logits[:] = [np.empty((S * B, len(by)), dtype=dtype)]
-            idx = np.minimum(rows[None, :] + np.arange(S)[:, None], len(ix) - 1)  # (S, B)
+            idx = np.minimum(rows[None, :] + np.arange(S)[:, None], N - 1)  # (S, B) global rows
+            nxt = ix[np.minimum(idx.ravel() + 1, N - 1)]  # the character each row predicts
             chunk_loss = next_char_loss(states.reshape(S * B, H).astype(dtype, copy=False), WhyT,
-                                        by, nxt[idx.ravel()], logits[0][:S * B]).reshape(S, B)
-            chunk_loss[last[idx]] = np.nan
+                                        by, nxt, logits[0][:S * B]).reshape(S, B)
+            lo, hi = np.searchsorted(ends, rows + 1), np.searchsorted(ends, rows + S + 1)  # (B,)
+            for b in np.flatnonzero(hi > lo):  # a document's last row (end - 1) predicts nothing
+                chunk_loss[ends[lo[b]:hi[b]] - 1 - rows[b], b] = np.nan
         for b in range(B):                                # each lane's rows are one slice
             r, n = int(rows[b]), int(counts[b])
             out[r:r + n] = states[:n, b]
@@ -193,8 +198,8 @@ def fill_rnn_lanes(params, doc_ix, doc_starts, out, loss, progress=None, lanes=L
         pending.append(_worker().submit(store, rows, counts, states))
 
     try:
-        run_rnn_lanes(params, doc_ix, doc_starts, write, lanes=lanes, chunk_chars=chunk_chars,
-                      dtype=dtype, ix=ix)
+        run_rnn_lanes(params, ix, doc_starts, write, lanes=lanes, chunk_chars=chunk_chars,
+                      dtype=dtype)
     finally:  # on an error too: the last chunk's job must end before its buffers go
         if pending:
             finish()

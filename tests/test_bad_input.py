@@ -142,6 +142,24 @@ def _damage(src, dst, how):
             x = np.load(dst / a)
             x[5, 1] = np.nan
             np.save(dst / a, x)
+    elif how == "char_ix_missing":
+        (dst / "char_ix.npy").unlink()
+    elif how == "char_ix_float":
+        np.save(dst / "char_ix.npy", np.load(dst / "char_ix.npy").astype(np.float32))
+    elif how == "char_ix_short":
+        np.save(dst / "char_ix.npy", np.load(dst / "char_ix.npy")[:-3])
+    elif how == "char_ix_range":
+        ix = np.load(dst / "char_ix.npy")
+        ix[300] = len(man["chars"])
+        np.save(dst / "char_ix.npy", ix)
+    elif how == "char_ix_other_char":  # in range, but not the character text.txt has there
+        ix = np.load(dst / "char_ix.npy")
+        ix[300] = (ix[300] + 1) % len(man["chars"])
+        np.save(dst / "char_ix.npy", ix)
+    elif how == "char_ix_pickled":
+        np.save(dst / "char_ix.npy", np.empty(3, dtype=object), allow_pickle=True)
+    elif how == "manifest_char_ix_path":
+        man["char_ix_file"] = "../lstm.rec/char_ix.npy"
     elif how == "text_missing":
         (dst / "text.txt").unlink()
     elif how == "text_short":
@@ -152,14 +170,17 @@ def _damage(src, dst, how):
     else:
         raise AssertionError(how)
     if how in ("manifest_format", "manifest_no_n_chars", "manifest_bad_arrays", "manifest_file_path",
-               "manifest_bad_units", "manifest_bad_documents", "manifest_chars", "array_units"):
+               "manifest_bad_units", "manifest_bad_documents", "manifest_chars", "array_units",
+               "manifest_char_ix_path"):
         (dst / "manifest.json").write_text(json.dumps(man), encoding="utf-8")
 
 
+CHAR_IX_DAMAGES = ("char_ix_missing", "char_ix_float", "char_ix_short", "char_ix_range", "char_ix_other_char",
+                   "char_ix_pickled")
 DAMAGES = ("no_manifest", "manifest_not_json", "manifest_list", "manifest_format", "manifest_no_n_chars",
            "manifest_bad_arrays", "manifest_file_path", "manifest_bad_units", "manifest_bad_documents",
            "manifest_chars", "array_missing", "array_short", "array_units", "array_pickled", "array_truncated", "array_nan",
-           "text_missing", "text_short", "text_not_utf8")
+           "text_missing", "text_short", "text_not_utf8", "manifest_char_ix_path") + CHAR_IX_DAMAGES
 # what each damage must be reported as (a piece of the one error line)
 DAMAGE_NEEDLE = {
     "no_manifest": "no manifest.json", "manifest_not_json": "not valid JSON", "manifest_list": "not an interpret",
@@ -169,12 +190,16 @@ DAMAGE_NEEDLE = {
     "manifest_chars": "vocabulary", "array_missing": "missing", "array_short": "shape",
     "array_units": "shape", "array_pickled": "cannot be read", "array_truncated": "cannot be read",
     "array_nan": "NaN or Inf", "text_missing": "text.txt", "text_short": "characters", "text_not_utf8": "UTF-8",
+    "manifest_char_ix_path": "'../lstm.rec/char_ix.npy'", "char_ix_missing": "char_ix.npy is missing",
+    "char_ix_float": "dtype float32", "char_ix_short": "shape", "char_ix_range": "outside the vocabulary",
+    "char_ix_other_char": "where text.txt has", "char_ix_pickled": "cannot be read",
 }
 # which commands read what: gates reads only the gate arrays; only scan needs the vocabulary
-# (beyond_char); export and the viewer show NaN activations as they are (no colour), by design
-SKIP = {"gates": ("manifest_chars", "text_missing", "text_short", "text_not_utf8"),
-        "export": ("manifest_chars", "array_nan"), "view": ("manifest_chars", "array_nan"),
-        "probe": ("manifest_chars",)}
+# (beyond_char) and the character indices (char_ix.npy); export and the viewer show NaN
+# activations as they are (no colour), by design
+SKIP = {"gates": ("manifest_chars", "text_missing", "text_short", "text_not_utf8") + CHAR_IX_DAMAGES,
+        "export": ("manifest_chars", "array_nan") + CHAR_IX_DAMAGES,
+        "view": ("manifest_chars", "array_nan") + CHAR_IX_DAMAGES, "probe": ("manifest_chars",) + CHAR_IX_DAMAGES}
 
 
 @pytest.fixture(scope="module")

@@ -82,6 +82,75 @@ def test_unknown_characters(model, tmp_path):
     assert rec.text == "ab "
 
 
+def test_char_ix_file_holds_the_indices_of_the_recorded_text(model, tmp_path):
+    rec = record(model, [("a", DOC1), ("b", "abQQ c")], tmp_path / "r.rec", unknown="skip")
+    text = (tmp_path / "r.rec" / "text.txt").read_text(encoding="utf-8")
+    want = [VOCAB.index(c) for c in text]  # the vocabulary is sorted(set(...)): index = rank
+    on_disk = np.load(tmp_path / "r.rec" / "char_ix.npy")
+    assert on_disk.dtype == np.uint8 and on_disk.tolist() == want
+    assert rec.manifest["char_ix_file"] == "char_ix.npy"
+    ix = rec.char_ix
+    assert isinstance(ix, np.memmap) and not ix.flags.writeable and ix.tolist() == want
+
+
+def test_recordings_without_char_ix_file_still_open(model, tmp_path):
+    out = tmp_path / "r.rec"
+    record(model, [("a", DOC1), ("b", DOC2)], out)
+    man = json.loads((out / "manifest.json").read_text())
+    del man["char_ix_file"]  # as recorded before char_ix.npy existed
+    (out / "manifest.json").write_text(json.dumps(man))
+    (out / "char_ix.npy").unlink()
+    assert Recording(out).char_ix.tolist() == [VOCAB.index(c) for c in DOC1 + DOC2]
+
+
+def test_files_read_block_by_block_record_like_texts_in_memory(model, tmp_path, monkeypatch):
+    from interpret import record_text, text_blocks
+    from interpret.text_blocks import TextFile
+    monkeypatch.setattr(record_text, "STR_BLOCK", 5)  # many blocks per document, both ways
+    monkeypatch.setattr(text_blocks, "BLOCK", 7)
+    docs = [("one.txt", DOC1 + "\u00e9Q"), ("two.txt", "Q" + DOC2), ("three.txt", "x")]
+    for name, text in docs:
+        (tmp_path / name).write_text(text, encoding="utf-8", newline="")
+    for policy in ("skip", "space"):
+        a = record(model, docs, tmp_path / f"a_{policy}.rec", unknown=policy)
+        b = record(model, [(n, TextFile(tmp_path / n)) for n, _ in docs], tmp_path / f"b_{policy}.rec",
+                   unknown=policy)
+        plain = record(model, [(n, model.encode(t, unknown=policy)[1]) for n, t in docs],
+                       tmp_path / f"p_{policy}.rec")  # whole texts, nothing to drop
+        assert a.documents == b.documents and b.text == plain.text
+        assert [d["dropped"] for d in b.documents] == ([2, 1, 0] if policy == "skip" else [0, 0, 0])
+        for r in (a, b):
+            np.testing.assert_array_equal(r.activations(0, "h"), plain.activations(0, "h"))
+            np.testing.assert_array_equal(r.loss, plain.loss)
+            np.testing.assert_array_equal(r.char_ix, plain.char_ix)
+
+
+def test_a_bad_later_document_leaves_nothing_and_counts_the_whole_document(model, tmp_path, monkeypatch):
+    from interpret import record_text, text_blocks
+    from interpret.text_blocks import TextFile
+    monkeypatch.setattr(record_text, "STR_BLOCK", 2)
+    monkeypatch.setattr(text_blocks, "BLOCK", 3)
+    (tmp_path / "good.txt").write_text(DOC1, encoding="utf-8")
+    (tmp_path / "bad.txt").write_text("abQ" + "c" * 20 + "QQ!", encoding="utf-8")
+    (tmp_path / "bin.txt").write_bytes(b"abQ\x00c")  # unknown characters, but the read error comes first
+    out = tmp_path / "r.rec"
+    files = [(n, TextFile(tmp_path / n)) for n in ("good.txt", "bad.txt")]
+    for docs in (files, [("good.txt", DOC1), ("bad.txt", "abQ" + "c" * 20 + "QQ!")]):
+        with pytest.raises(ValueError, match=r"^bad.txt: 2 character\(s\).*'Q' x3, '!' x1; use --unknown"):
+            record(model, docs, out)
+        assert sorted(os.listdir(tmp_path)) == ["bad.txt", "bin.txt", "good.txt", "m.npz"]
+    with pytest.raises(ValueError, match="bin.txt looks binary"):
+        record(model, [files[0], ("bin.txt", TextFile(tmp_path / "bin.txt"))], out)
+    assert sorted(os.listdir(tmp_path)) == ["bad.txt", "bin.txt", "good.txt", "m.npz"]
+
+
+def test_no_documents_is_an_error_and_leaves_nothing(model, tmp_path):
+    for docs in ([], iter([])):
+        with pytest.raises(ValueError, match="no text to record"):
+            record(model, docs, tmp_path / "r.rec")
+    assert os.listdir(tmp_path) == ["m.npz"]
+
+
 def test_refuses_to_overwrite_other_things(model, tmp_path):
     (tmp_path / "file.txt").write_text("keep me")
     with pytest.raises(ValueError, match="not a recording"):
@@ -145,7 +214,8 @@ def test_documents_in_lanes_equal_each_document_alone(model, monkeypatch, lanes)
     h = np.empty((starts[-1], model.hidden_size))
     loss = np.empty(starts[-1])
     seen = []
-    R._fill(model, ix, starts[:-1], {(0, "h"): h}, loss, progress=seen.append, lanes=lanes)
+    R._fill(model, np.concatenate(ix), starts[:-1], {(0, "h"): h}, loss, progress=seen.append,
+            lanes=lanes)
     assert sum(seen) == starts[-1]  # progress counts every character once
     for d, a, b in zip(ix, starts[:-1], starts[1:]):
         acts, ys, _ = model.run(d)
@@ -168,7 +238,7 @@ def test_float32_lanes_stay_within_float32_error_of_each_document_alone(model, m
     ix = [model.encode(d)[0] for d in docs]
     h = np.empty((starts[-1], model.hidden_size), np.float32)
     loss = np.empty(starts[-1], np.float32)
-    R._fill(model, ix, starts[:-1], {(0, "h"): h}, loss, lanes=lanes)
+    R._fill(model, np.concatenate(ix), starts[:-1], {(0, "h"): h}, loss, lanes=lanes)
     errs = []
     for d, a, b in zip(ix, starts[:-1], starts[1:]):
         acts, ys, _ = model.run(d)

@@ -29,8 +29,8 @@ class _Lookup:
         return self.table[np.minimum(cp, len(self.table) - 1)]
 
 
-def _text_pieces(text_path):
-    """text.txt decoded as UTF-8, block by block, with the recording's damage errors."""
+def text_pieces(text_path, block=BLOCK):
+    """text.txt decoded as UTF-8, `block` bytes at a time, with the recording's damage errors."""
     decoder, fed = codecs.getincrementaldecoder("utf-8")(), 0
     try:
         f = open(text_path, "rb")
@@ -38,7 +38,7 @@ def _text_pieces(text_path):
         raise _damaged(text_path, "is missing") from None
     with f:
         while True:
-            raw = f.read(BLOCK)
+            raw = f.read(block)
             pending = len(decoder.getstate()[0])
             try:
                 text = decoder.decode(raw, final=not raw)
@@ -63,7 +63,7 @@ def load_char_ix(path, text_path, chars, n_chars, root):
     if ix.shape != (n_chars,):
         raise _damaged(path, f"has shape {ix.shape} but the manifest says ({n_chars},)")
     lookup, at = _Lookup(chars), 0
-    for piece in _text_pieces(text_path):
+    for piece in text_pieces(text_path):
         want = lookup(piece)                                # (T,) -1 outside the vocabulary
         if (want < 0).any():
             t = int(np.argmax(want < 0))

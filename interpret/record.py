@@ -20,7 +20,6 @@ Recording takes two passes, one document at a time (record_text: read, encode, w
 and char_ix.npy; then the model over the memory-mapped indices), so its memory stays the same
 however long the input is.
 """
-import codecs
 import json
 import os
 import shutil
@@ -29,7 +28,7 @@ import tempfile
 import numpy as np
 
 from interpret.blas import one_thread
-from interpret.char_ix import char_ix_from_text, load_char_ix
+from interpret.char_ix import char_ix_from_text, load_char_ix, text_pieces
 from interpret.manifest import FORMAT, FORMAT_VERSION, array_file, check_manifest, make_manifest  # noqa: F401
 from interpret.model import _umask
 from interpret.record_fast import LANES, fill_rnn_lanes, log_softmax_pick
@@ -331,31 +330,9 @@ class Recording:
                 break
         return "".join(parts)[:n_chars]
 
-    def _text_path(self):
-        return os.path.join(self.path, self.manifest.get("text_file", "text.txt"))
-
     def _decoded_blocks(self, block):
         """text.txt decoded from UTF-8 `block` bytes at a time, with .text's errors."""
-        path = self._text_path()
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        done = 0
-        try:
-            with open(path, "rb") as f:
-                while True:
-                    raw = f.read(block)
-                    pending = len(decoder.getstate()[0])  # bytes of a character cut by the block
-                    try:
-                        piece = decoder.decode(raw, final=not raw)
-                    except UnicodeDecodeError as e:
-                        raise ValueError(f"{path} is not UTF-8 (byte {done - pending + e.start}); "
-                                         "the recording is damaged, record again") from None
-                    done += len(raw)
-                    if piece:
-                        yield piece
-                    if not raw:
-                        return
-        except FileNotFoundError:
-            raise ValueError(f"{path} is missing; the recording is damaged, record again") from None
+        return text_pieces(self._text_path(), block)
 
     def _wrong_length(self, n):
         raise ValueError(f"{self._text_path()} has {n} characters "

@@ -82,4 +82,5 @@ def test_the_streaming_scan_of_a_recording_never_loads_its_text(rec, monkeypatch
     monkeypatch.setenv(budget.STREAM_ENV, "stream")
     r = Recording(rec)
     got = report.scan_recording(r, feats, n_shifts=20)
+    assert r._text is None                                          # char_ix.npy, documents
     assert_same_rows(want, got)

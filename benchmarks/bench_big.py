@@ -100,7 +100,9 @@ def main():
                     help="the scan's path for --scan-chars ('' = what fits; the full input always "
                          "streams)")
     ap.add_argument("--no-scan-full", action="store_true", help="do not scan the whole input")
-    ap.add_argument("--feature", default="in_quote", help="the scan's feature")
+    ap.add_argument("--feature", default="default",
+                    help="the scan's features, comma-separated; 'default': those scan picks for the "
+                         "text (the prose ones: 10)")
     ap.add_argument("--shifts", type=int, default=10, help="the scan's circular shifts")
     ap.add_argument("--workdir", default=None, help="scratch directory (default: a temporary one)")
     a = ap.parse_args()
@@ -113,10 +115,12 @@ def main():
         secs, anon, rss, _ = measured(["record", MODEL, *docs, "-o", rec, "--dtype", a.dtype, "-q"])
         size = du(rec)
         rows.append(("record", a.chars, secs, size, anon, rss))
-        scan_args = ["-f", a.feature, "--shifts", a.shifts, "--json", "-q"]
+        chosen = [] if a.feature == "default" else [x for f in a.feature.split(",") for x in ("-f", f)]
+        scan_args = [*chosen, "--shifts", a.shifts, "--json", "-q"]
+        what = f"{a.feature} features" if a.feature == "default" else f"-f {a.feature}"
         if not a.no_scan_full:
             secs, anon, rss, _ = measured(["scan", rec, *scan_args], "stream")
-            rows.append((f"scan (stream) -f {a.feature} --shifts {a.shifts}", a.chars, secs, size,
+            rows.append((f"scan (stream) {what} --shifts {a.shifts}", a.chars, secs, size,
                          anon, rss))
         shutil.rmtree(rec)
         for n in [int(x) for x in a.scan_chars.split(",") if x]:
@@ -125,7 +129,7 @@ def main():
             measured(["record", MODEL, *docs[:k], "-o", small, "--dtype", a.dtype, "-q"])
             chars = sum(len(d.read_text(encoding="utf-8")) for d in docs[:k])
             secs, anon, rss, _ = measured(["scan", small, *scan_args], a.scan_path)
-            rows.append((f"scan ({a.scan_path or 'auto'}) -f {a.feature} --shifts {a.shifts}", chars,
+            rows.append((f"scan ({a.scan_path or 'auto'}) {what} --shifts {a.shifts}", chars,
                          secs, du(small), anon, rss))
             shutil.rmtree(small)
     finally:

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 from scipy.signal import lfilter
 
-from interpret import scan as scan_mod, shift_null
+from interpret import features as F, scan as scan_mod, shift_null
 from interpret.unit_blocks import read_block
 from interpret.scan import (COLUMNS, FeatureValues, add_qvalues, draw_shifts, format_table,
                             rows_to_csv, scan, shifted_statistics, top_rows)
@@ -528,3 +528,20 @@ def test_a_recording_too_big_for_the_memory_is_refused_before_any_work(tmp_path,
     monkeypatch.setattr(report, "scan", lambda *a, **kw: seen.append((kw["block_units"], kw["workers"])) or [])
     report.scan_recording(rec, feats, n_shifts=10)
     assert seen == [(1, 1)]  # one unit at a time, one worker
+
+
+def test_a_null_flat_but_for_rounding_gives_the_empirical_p_not_zero():
+    """A periodic text: every shift of the grid gives the same r, up to float32 rounding (found
+    by hypothesis: the normal approximation then said p = 0.0)."""
+    text = ":::000:::000:::000:::000:::000:000::"
+    pos = F.position_in_line(text)
+    rng = np.random.default_rng(0)
+    acts = np.column_stack([rng.standard_normal(len(text)), pos / (1 + pos.max()) - 0.5])
+    word = FeatureValues("word_position", "ordinal", F.word_position(text))
+    chars = sorted(set(text))
+    rows = scan(acts.astype(np.float32), [word], np.array([chars.index(c) for c in text]),
+                n_shifts=10, seed=0)
+    flat = [r for r in rows if r["null_sd"] < 1e-6]
+    assert flat, [r["null_sd"] for r in rows]                       # the case is still made
+    for r in flat:
+        assert r["p"] == r["p_empirical"] and 0 < r["p"] <= 1

@@ -84,3 +84,42 @@ def test_the_streaming_scan_of_a_recording_never_loads_its_text(rec, monkeypatch
     got = report.scan_recording(r, feats, n_shifts=20)
     assert r._text is None                                          # char_ix.npy, documents
     assert_same_rows(want, got)
+
+
+STREAM_DAMAGES = ("text_short", "text_not_utf8", "text_missing", "char_ix_short", "char_ix_other_char",
+                  "manifest_chars", "nan_in_h")
+
+
+@pytest.mark.parametrize("how", STREAM_DAMAGES)
+def test_a_damaged_recording_fails_cleanly_on_the_streaming_path(tmp_path, monkeypatch, how):
+    """What test_bad_input checks of every command, for `scan` taking the streaming path."""
+    from cli_helpers import PROSE, run
+    from test_bad_input import DAMAGE_NEEDLE, _damage, _fails_cleanly
+    monkeypatch.setenv(budget.STREAM_ENV, "stream")
+    good = tmp_path / "good.rec"
+    record(Model.init(sorted(set(PROSE)), hidden_size=6, seed=1),
+           [("a.txt", PROSE[:1500]), ("b.txt", PROSE[1500:])], good, dtype="float16")
+    bad = tmp_path / "bad.rec"
+    if how == "nan_in_h":  # found by the streaming scan's first pass
+        import shutil
+        shutil.copytree(good, bad)
+        h = np.load(bad / "L0_h.npy", mmap_mode="r+")
+        h[2000, 3] = np.nan
+        h.flush()
+        del h
+    else:
+        _damage(good, bad, how)
+    needle = "NaN or Inf" if how == "nan_in_h" else DAMAGE_NEEDLE[how]
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    _fails_cleanly(run("scan", bad, "--shifts", 10), [needle])
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing
+
+
+def test_a_failing_feature_file_fails_cleanly_on_the_streaming_path(tmp_path, monkeypatch, rec):
+    from cli_helpers import run
+    from test_bad_input import _fails_cleanly
+    monkeypatch.setenv(budget.STREAM_ENV, "stream")
+    ff = tmp_path / "ff.py"
+    ff.write_text("def feature_boom(t):\n    raise RuntimeError('no luck')\n", encoding="utf-8")
+    _fails_cleanly(run("scan", rec, "--feature-file", ff, "--shifts", 10),
+                   ["feature 'boom' failed: no luck"])

@@ -17,9 +17,10 @@ leading newline), so concatenating its text gives back the excerpt exactly.
 """
 import html
 import os
-import tempfile
 
 import numpy as np
+
+from interpret import atomic
 
 N_BINS = 21  # odd, so value 0 falls in the middle bin, which is pure white
 NAN_BIN = -1  # what colour_bins returns for NaN
@@ -327,7 +328,7 @@ def write_html(path, html):
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"directory {folder!r} does not exist; create it before writing {path!r}")
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    fd, tmp = atomic.temp_file(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(html)

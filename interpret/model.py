@@ -13,12 +13,11 @@ Other architectures slot in through ARCHS: each names its arrays and how to run 
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
-from interpret import gated
+from interpret import atomic, gated
 
 UNKNOWN_POLICIES = ("error", "skip", "space")
 UNKNOWN_HINT = "use --unknown skip or --unknown space"
@@ -256,7 +255,7 @@ class Model:
         directory = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(directory):
             raise FileNotFoundError(f"directory {directory!r} does not exist; create it before writing {path!r}")
-        fd, tmp = tempfile.mkstemp(suffix=".npz.tmp", dir=directory)
+        fd, tmp = atomic.temp_file(path)
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)

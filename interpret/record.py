@@ -23,10 +23,10 @@ however long the input is.
 import json
 import os
 import shutil
-import tempfile
 
 import numpy as np
 
+from interpret import atomic
 from interpret.blas import one_thread
 from interpret.char_ix import char_ix_from_text, load_char_ix, text_pieces
 from interpret.manifest import FORMAT, FORMAT_VERSION, array_file, check_manifest, make_manifest  # noqa: F401
@@ -59,7 +59,7 @@ def record(model, documents, out, *, dtype="float32", unknown="error", model_pat
         raise ValueError("no text to record; give at least one text file")
     out = os.fspath(out)
     _check_target(out)
-    tmp = tempfile.mkdtemp(prefix=".rec-", dir=os.path.dirname(os.path.abspath(out)))
+    tmp = atomic.temp_dir(out)
     try:
         docs, n_chars = write_documents(model, documents, tmp, unknown)
         if not docs:  # `documents` was an empty iterator

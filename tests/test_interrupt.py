@@ -3,7 +3,6 @@ where a good one was; Ctrl-C (SIGINT) then --resume ends with the uninterrupted 
 a diverging run stops in one line and keeps its last good checkpoint."""
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -76,9 +75,9 @@ def test_sigkill_during_train_leaves_a_complete_checkpoint(text_file, tmp_path, 
         params = state.model.params if trainer == "faithful" else state.params
         assert state.n >= 1 and all(np.isfinite(v).all() for v in params.values()), (attempt, delay)
         stray = [p.name for p in tmp_path.iterdir() if p.name not in ("model.npz",)]
-        assert all(s.endswith(".tmp") for s in stray), stray  # at most the unfinished temp file
-        for s in stray:
-            os.unlink(tmp_path / s)
+        assert all(s.startswith(".model.npz.") and s.endswith(".tmp") for s in stray), stray
+    ok(run("train", text_file, "-o", out, "--iters", "3", "-q", *opts))
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]  # killed runs' temporaries swept
 
 
 def test_sigkill_during_record_leaves_the_old_or_the_new_recording(tmp_path):
@@ -95,7 +94,7 @@ def test_sigkill_during_record_leaves_the_old_or_the_new_recording(tmp_path):
     for attempt in range(3):
         ok(run("record", tmp_path / "m.npz", tmp_path / "short.txt", "-o", out, "-q"))
         proc = start("record", tmp_path / "m.npz", tmp_path / "long.txt", "-o", out, "-q")
-        wait_for(lambda: any(p.name.startswith(".rec-") for p in tmp_path.iterdir()), proc)
+        wait_for(lambda: any(p.name.startswith(".run.rec.") for p in tmp_path.iterdir()), proc)
         delay = rng.uniform(0, 1.2 * seconds)  # sometimes after it has finished
         time.sleep(delay)
         os.killpg(proc.pid, signal.SIGKILL)
@@ -109,9 +108,10 @@ def test_sigkill_during_record_leaves_the_old_or_the_new_recording(tmp_path):
         assert r.text in (PROSE, TEXT * 8), (attempt, delay)
         assert r.activations().shape == (len(r.text), 32) and r.loss.shape == (len(r.text),)
         assert np.isfinite(r.activations()[-1]).all()  # the last row was written, not a hole
-        for p in tmp_path.iterdir():  # what a killed run leaves: its temporary directory
-            if p.name.startswith(".rec-"):
-                shutil.rmtree(p)
+        stray = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+        assert all(s.startswith(".run.rec.") and s.endswith(".tmp") for s in stray), stray
+    ok(run("record", tmp_path / "m.npz", tmp_path / "short.txt", "-o", out, "-q"))
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # swept
 
 
 # ---- SIGINT then --resume -----------------------------------------------------------------------
@@ -220,3 +220,30 @@ def test_a_diverging_run_stops_in_one_line_and_keeps_the_last_good_checkpoint(te
         assert "was not overwritten" in line
     assert state.n >= (21 if trainer == "lstm" else 1)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_only_temporaries_of_gone_processes_of_this_host_are_swept(tmp_path):
+    from interpret import atomic
+    target = tmp_path / "page.html"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    mine = f".page.html.{atomic._host()}-"
+    names = {
+        "stale_file": f"{mine}{gone.pid}.abc_1.tmp",                 # its process has ended
+        "stale_dir": f"{mine}{gone.pid}.xyz.tmp",
+        "live": f"{mine}{os.getppid()}.abc.tmp",                     # a running process's
+        "own": f"{mine}{os.getpid()}.abc.tmp",
+        "other_host": f".page.html.elsewhere-{gone.pid}.abc.tmp",
+        "other_target": f".other.html.{atomic._host()}-{gone.pid}.abc.tmp",
+        "not_ours": f"{mine}{gone.pid}.abc.txt",
+    }
+    for key, name in names.items():
+        if key == "stale_dir":
+            (tmp_path / name).mkdir()
+            (tmp_path / name / "L0_h.npy").write_bytes(b"x")
+        else:
+            (tmp_path / name).write_text("x")
+    fd, path = atomic.temp_file(target)
+    os.close(fd)
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == {n for k, n in names.items() if not k.startswith("stale")} | {os.path.basename(path)}

@@ -95,7 +95,7 @@ def _chunks(n: int, rows: int):
     return [(c0, min(c0 + rows, n)) for c0 in range(0, n, rows)]
 
 
-def _pass_counts(acts, codes, v, rows, layer, kind):
+def _pass_counts(acts, codes, v, rows, layer, kind, tick=lambda done: None):
     """Pass 1: key histogram (U, 65536), per-character sums, minima, maxima (V, U)."""
     n, u = acts.shape
     hist = np.zeros((u, KEYS), dtype=count_dtype(n))
@@ -118,6 +118,7 @@ def _pass_counts(acts, codes, v, rows, layer, kind):
         csum[at] += np.add.reduceat(xs, starts, axis=1).T
         cmin[at] = np.minimum(cmin[at], np.minimum.reduceat(xs, starts, axis=1).T)
         cmax[at] = np.maximum(cmax[at], np.maximum.reduceat(xs, starts, axis=1).T)
+        tick(c1 / n)
     return hist, csum, cmin, cmax
 
 
@@ -249,7 +250,7 @@ def _in_memory(feat, folder, name):
     return feat
 
 
-def _pass_dots(acts, feats, tab, codes, v, shifts, rows):
+def _pass_dots(acts, feats, tab, codes, v, shifts, rows, tick=lambda done: None):
     """Pass 2: sums over characters of every unit against every feature (and its rolls)."""
     n, u = acts.shape
     nf, m = len(feats), len(shifts)
@@ -273,6 +274,7 @@ def _pass_dots(acts, feats, tab, codes, v, shifts, rows):
                 acc["spearman"][:, i] += ranks @ np.asarray(feat.ranks[c0:c1])
                 acc["xf"][:, i] += x.astype(np.float64) @ fc
                 acc["cf"][:, i] += np.bincount(codes[c0:c1], weights=fc, minlength=v)
+        tick(c1 / n)
     return acc
 
 
@@ -307,24 +309,38 @@ def scan_streaming(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ki
                 feats.append(_in_memory(_prepare(spec, n), folder, f"f{i}"))
             else:
                 feats.append(_prepare_ordinal(spec, n, folder, f"f{i}"))
-        hist, csum, cmin, cmax = _pass_counts(acts, codes, v, rows, layer, kind)
+        ticks = _Ticks(progress, u * len(feats))  # the passes: a quarter, a quarter, a half
+        hist, csum, cmin, cmax = _pass_counts(acts, codes, v, rows, layer, kind,
+                                              lambda done: ticks.to(done / 4))
         tab = _unit_tables(hist, n, any(f.f is not None and not f.binary for f in feats))
-        acc = _pass_dots(acts, feats, tab, codes, v, grid.shifts, rows)
-        if progress is not None:
-            progress(u * len(feats) // 2)
+        acc = _pass_dots(acts, feats, tab, codes, v, grid.shifts, rows,
+                         lambda done: ticks.to(0.25 + done / 4))
         del tab["z"], tab["ranks"]
         from interpret.stream_residuals import beyond_binary_dots   # it imports this module
         beyond_bin = beyond_binary_dots(acts, feats, hist, csum, cmin, cmax, counts,
-                                         tab["absmax"], codes, rows, budget)
+                                         tab["absmax"], codes, rows, budget,
+                                         lambda done: ticks.to(0.5 + done / 2))
         rows_out = []
         for i, feat in enumerate(feats):
             st = None if feat.f is None else _statistics(feat, i, acc, tab, csum, cmin, cmax,
                                                           counts, beyond_bin, n)
             rows_out.extend(_feature_rows(feat, st, u, layer, kind))
             del feat.f, feat.ranks
-        if progress is not None:
-            progress(u * len(feats) - u * len(feats) // 2)
+        ticks.to(1.0)
     return rows_out
+
+
+class _Ticks:
+    """Fractions of the scan done, as progress(n) increments of a bar of `total` steps."""
+
+    def __init__(self, progress, total):
+        self.progress, self.total, self.done = progress, total, 0
+
+    def to(self, fraction):
+        target = int(self.total * min(fraction, 1.0))
+        if self.progress is not None and target > self.done:
+            self.progress(target - self.done)
+            self.done = target
 
 
 def _statistics(feat, i, acc, tab, csum, cmin, cmax, counts, beyond_bin, n) -> dict:

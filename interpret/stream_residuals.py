@@ -54,8 +54,10 @@ def _unit_groups(cells, budget):
     return groups
 
 
-def beyond_binary_dots(acts, feats, hist, csum, cmin, cmax, counts, absmax, codes, rows, budget):
-    """Passes 3 and 4 per unit group: (U, F) sums of residual centred ranks x binary feature."""
+def beyond_binary_dots(acts, feats, hist, csum, cmin, cmax, counts, absmax, codes, rows, budget,
+                       tick=lambda done: None):
+    """Passes 3 and 4 per unit group: (U, F) sums of residual centred ranks x binary feature;
+    tick(fraction done) after each chunk."""
     n, u = acts.shape
     out = np.zeros((u, len(feats)))
     bins = [i for i, f in enumerate(feats) if f.binary and f.f is not None]
@@ -63,13 +65,15 @@ def beyond_binary_dots(acts, feats, hist, csum, cmin, cmax, counts, absmax, code
         return out
     vals = key_values()
     kidx, lo, width = _ranges(hist, cmin, cmax)
-    for g0, g1 in _unit_groups(width.sum(axis=1), budget):
+    groups = _unit_groups(width.sum(axis=1), budget)
+    for k, (g0, g1) in enumerate(groups):
         ends = np.cumsum(width[g0:g1].ravel()).reshape(g1 - g0, -1)   # (G, V) cells per group
         base = ends - width[g0:g1] - lo[g0:g1]                         # cell = base[j, c] + index
         table = np.zeros(ends[-1, -1], dtype=count_dtype(n))
         one = table.dtype.type(1)  # of the table's type: ufunc.at's fast path
         for c0, c1 in _chunks(n, rows):
             np.add.at(table, _cell_ids(acts, c0, c1, g0, g1, kidx, base, codes).ravel(), one)
+            tick((2 * k + c1 / n) / (2 * len(groups)))
         lut = np.empty(len(table))
         for j in range(g1 - g0):
             w = width[g0 + j]
@@ -83,6 +87,7 @@ def beyond_binary_dots(acts, feats, hist, csum, cmin, cmax, counts, absmax, code
             r = lut[_cell_ids(acts, c0, c1, g0, g1, kidx, base, codes)]   # (G, L)
             fs = np.stack([np.asarray(feats[i].f[c0:c1]) for i in bins], axis=1)   # (L, Fb)
             out[g0:g1, bins] += r @ fs
+            tick((2 * k + 1 + c1 / n) / (2 * len(groups)))
     return out
 
 

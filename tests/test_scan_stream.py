@@ -157,3 +157,12 @@ def test_an_ordinal_feature_with_bad_values_gets_the_in_memory_error():
         scan_streaming(acts, [FeatureValues("pos", "ordinal", pos)], char_ix, n_shifts=20)
     with pytest.raises(ValueError, match="has shape"):
         scan_streaming(acts, [FeatureValues("pos", "ordinal", pos[:9])], char_ix, n_shifts=20)
+
+
+def test_progress_moves_through_every_pass_and_ends_at_the_total():
+    acts, char_ix, feats = planted(n=3001, seed=4)
+    steps = []
+    scan_streaming(acts, feats, char_ix, n_shifts=20, rows=300, budget=1 << 17,
+                   progress=steps.append)
+    assert sum(steps) == 7 * len(feats) and all(s > 0 for s in steps)
+    assert len(steps) >= 10                                         # not two jumps at the end

@@ -22,12 +22,12 @@ standardised) once, and all shifts of all features come from one FFT of the unit
 1e-6 of |x| |f|, and to float64 rounding with complex128 spectra).
 Two p-values per row:
 
-- p_empirical = (1 + #{|null - c| >= |raw - c|}) / (1 + S), S the shifts used, c = 0.5 for
-  AUROC, 0 for r. Never below 1 / (S + 1), which makes Benjamini-Hochberg over thousands of
+- p_empirical = (1 + #{|null - c| >= |raw - c| - NULL_ROUNDING}) / (1 + S), S the shifts used,
+  c = 0.5 for AUROC, 0 for r (a null within float32 rounding of the raw value is a tie). Never below 1 / (S + 1), which makes Benjamini-Hochberg over thousands of
   rows powerless.
 - p (the one used for q) = 2 * norm.sf(|raw - null_mean| / null_sd), a normal approximation to
   the shift null (null_mean, null_sd are stored in the row). If null_sd is 0 -- every shift
-  gives the same value, as on a periodic text; below NULL_SD_FLOOR, the float32 null's rounding
+  gives the same value, as on a periodic text; below NULL_ROUNDING, the float32 null's rounding
   noise -- p = p_empirical.
   On AR(1) noise (phi 0.95) against quote-like runs and line positions, 6% of rows get
   p < 0.05 and 1% p < 0.01: close to nominal, far from a character shuffle's verdict.
@@ -67,9 +67,11 @@ from interpret.shift_null import ShiftGrid, feature_spectra, grid_dots, make_gri
 from interpret.unit_blocks import read_block
 
 MIN_CHARS = 20
-# a shift null's sd below this is rounding noise (nulls are summed in float32); a real one is
-# about 1 / sqrt(N) or more, 1e-5 even at 10^10 characters
-NULL_SD_FLOOR = 1e-6
+# what the shift null's float32 sums cannot tell apart, in units of the statistic (AUROC, r):
+# a null value this close to the raw one counts as reaching it (a tie: the conservative side),
+# and a null sd below it is rounding noise (a real one is about 1 / sqrt(N) or more, 1e-5
+# even at 10^10 characters)
+NULL_ROUNDING = 1e-6
 METRICS = {"binary": "auroc", "ordinal": "pearson_r", "continuous": "pearson_r"}
 COLUMNS = ("feature", "unit", "layer", "kind", "feature_kind", "metric", "score", "raw", "sign",
            "p", "p_empirical", "q", "beyond_char", "spearman", "n_pos", "null_mean", "null_sd")
@@ -328,9 +330,10 @@ def _feature_rows(feat: _Feature, st: dict | None, n_units: int, layer, kind) ->
     raw, null = st["raw"], st["null"]                 # (U,), (U, S)
     sign = np.where(raw >= c, 1, -1)
     null_mean, null_sd = null.mean(axis=1), null.std(axis=1, ddof=1)
-    p_emp = (1 + np.sum(np.abs(null - c) >= np.abs(raw - c)[:, None], axis=1)) / (1 + null.shape[1])
+    reach = np.abs(null - c) >= np.abs(raw - c)[:, None] - NULL_ROUNDING   # ties within rounding count
+    p_emp = (1 + np.sum(reach, axis=1)) / (1 + null.shape[1])
     with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(null_sd > NULL_SD_FLOOR, 2 * norm.sf(np.abs(raw - null_mean) / null_sd), p_emp)
+        p = np.where(null_sd > NULL_ROUNDING, 2 * norm.sf(np.abs(raw - null_mean) / null_sd), p_emp)
     values = dict(score=c + np.abs(raw - c), raw=raw, sign=sign, p=p, p_empirical=p_emp,
                   beyond_char=c + sign * (st["beyond"] - c), spearman=st["spearman"],
                   null_mean=null_mean, null_sd=null_sd)

@@ -188,3 +188,35 @@ def test_record_scan_export_round_trip_any_text(a, b):
             assert len(report.scan_recording(again, feats, n_shifts=10)) == 3 * 4
         page = report.unit_export(again, 3, start=0, length=len(a) + len(b))
         assert Excerpts(page).out == [a + b]
+
+
+# ---- big-input paths: long documents in pieces, the streaming scan ------------------------------
+@FAST
+@given(texts, st.integers(1, 50))
+def test_features_of_a_document_cut_into_pieces_equal_the_whole(text, size):
+    old, F.PIECE = F.PIECE, size
+    try:
+        for f in F.FEATURES.values():
+            got = np.empty(len(text))
+            F.evaluate_documents([f], [(0, text)], [got])
+            np.testing.assert_array_equal(got, f.func(text), err_msg=f.name)
+    finally:
+        F.PIECE = old
+
+
+@SLOW
+@given(texts, st.integers(0, 2**31 - 1))
+def test_the_streaming_scan_equals_the_in_memory_scan_on_any_text(text, seed):
+    from interpret.scan_stream import scan_streaming
+    from test_scan_stream import assert_same_rows
+    if len(text) < 30:
+        text = (text * (30 // len(text) + 1))[:max(30, len(text))]
+    rng = np.random.default_rng(seed)
+    pos = F.position_in_line(text)
+    acts = np.column_stack([rng.standard_normal(len(text)), pos / (1 + pos.max()) - 0.5]).astype(np.float16)
+    feats = [FeatureValues(f.name, f.kind, F.evaluate(f, text, compact=True)) for f in F.FEATURES.values()]
+    chars = sorted(set(text))
+    char_ix = np.array([chars.index(c) for c in text])
+    want = scan(acts, feats, char_ix, n_shifts=10, seed=seed % 1000)
+    assert_same_rows(want, scan_streaming(acts, feats, char_ix, n_shifts=10, seed=seed % 1000,
+                                          rows=max(7, len(text) // 3)))

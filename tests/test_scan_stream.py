@@ -166,3 +166,16 @@ def test_progress_moves_through_every_pass_and_ends_at_the_total():
                    progress=steps.append)
     assert sum(steps) == 7 * len(feats) and all(s > 0 for s in steps)
     assert len(steps) >= 10                                         # not two jumps at the end
+
+
+def test_nulls_tied_with_the_raw_value_up_to_rounding_count_on_both_paths():
+    """A period-2 feature: every shift's r is +-raw exactly, so only float32 rounding told the
+    paths apart (found by hypothesis); ties now count as reaching the raw value."""
+    rng = np.random.default_rng(0)
+    acts = np.column_stack([rng.standard_normal(30), np.arange(30) / 30 - 0.5]).astype(np.float16)
+    word = [FeatureValues("word_position", "ordinal", np.tile([1.0, 0.0], 15))]
+    char_ix = np.tile([0, 1], 15)
+    want = scan(acts, word, char_ix, n_shifts=10, seed=0)
+    got = scan_streaming(acts, word, char_ix, n_shifts=10, seed=0, rows=10)
+    assert_same_rows(want, got)
+    assert [r["p_empirical"] for r in got] == [1.0, 1.0]

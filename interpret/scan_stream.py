@@ -177,26 +177,38 @@ def _to_disk(arr, folder, name):
     return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
-def _prepare_binary(spec, n, folder, name):
-    """scan._prepare of a uint8 binary feature, chunk by chunk (no float64 copy in memory)."""
+class _Derived:
+    """f(values[a:b]) for slices [a:b] of a long (N,) array of feature values: a prepared
+    feature's standardised values or ranks, computed chunk by chunk as the passes read them
+    instead of stored (no per-character memory, and no more temporary disk than the values)."""
+
+    def __init__(self, values, f):
+        self.values, self.f = values, f
+
+    def __len__(self):
+        return len(self.values)
+
+    def __getitem__(self, rows):
+        if not isinstance(rows, slice) or rows.step not in (None, 1):
+            raise TypeError("a prepared feature is read in contiguous slices")
+        return self.f(np.asarray(self.values[rows], dtype=np.float64))
+
+
+def _prepare_binary(spec, n):
+    """scan._prepare of a uint8 binary feature, chunk by chunk (no float64 copy anywhere)."""
     values = spec.values
     if values.shape != (n,):
         return _prepare(spec, n)                                    # its error message
-    path = f"{folder}/{name}.npy"
-    f = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=(n,))
     n_pos = 0
     for c0, c1 in _chunks(n, PREP):
         chunk = np.asarray(values[c0:c1])
         if chunk.max() > 1:
             raise ValueError(f"binary feature {spec.name!r} has values other than 0 and 1; "
                              "declare it ordinal or continuous")
-        f[c0:c1] = chunk
         n_pos += int(chunk.sum(dtype=np.int64))
-    f.flush()
-    del f
     if not 0 < n_pos < n:
         return _Feature(spec, True, None, 1.0, None, n_pos)
-    return _Feature(spec, True, np.load(path, mmap_mode="r", allow_pickle=False),
+    return _Feature(spec, True, _Derived(values, lambda v: v),   # values: in memory or mapped
                     float(n_pos) * (n - n_pos), None, n_pos)
 
 
@@ -205,9 +217,9 @@ MAX_DISTINCT = 1 << 22  # an ordinal feature with more distinct values is prepar
 
 def _prepare_ordinal(spec, n, folder, name):
     """scan._prepare of an ordinal or continuous feature, chunk by chunk: its distinct values
-    and their counts give the mean, sd and exact average ranks; the standardised values and
-    the ranks go to memory-mapped files. A feature with more than MAX_DISTINCT distinct values
-    (or a bad one: scan._prepare's error) is prepared in memory, as scan._prepare does."""
+    and their counts give the mean, sd and exact average ranks, and the passes standardise and
+    rank each chunk as they read it. A feature with more than MAX_DISTINCT distinct values (or a
+    bad one: scan._prepare's error) is prepared in memory, as scan._prepare does."""
     values = spec.values
     if spec.kind not in METRICS or getattr(values, "shape", None) != (n,):
         return _prepare(spec, n)                                    # its error message
@@ -226,19 +238,8 @@ def _prepare_ordinal(spec, n, folder, name):
     below = np.cumsum(counts) - counts
     ranks = below + (counts + 1) / 2 - (n + 1) / 2                # centred average rank per value
     ranks /= np.sqrt(counts @ ranks ** 2)
-    f = np.lib.format.open_memmap(f"{folder}/{name}.npy", mode="w+", dtype=np.float64, shape=(n,))
-    r = np.lib.format.open_memmap(f"{folder}/{name}.ranks.npy", mode="w+", dtype=np.float64,
-                                  shape=(n,))
-    for c0, c1 in _chunks(n, PREP):
-        v = np.asarray(values[c0:c1], dtype=np.float64)
-        f[c0:c1] = (v - mean) / sd
-        r[c0:c1] = ranks[np.searchsorted(uniq, v)]
-    for arr in (f, r):
-        arr.flush()
-    del f, r
-    return _Feature(spec, False, np.load(f"{folder}/{name}.npy", mmap_mode="r", allow_pickle=False),
-                    float(n), np.load(f"{folder}/{name}.ranks.npy", mmap_mode="r",
-                                      allow_pickle=False), None)
+    return _Feature(spec, False, _Derived(values, lambda v: (v - mean) / sd), float(n),
+                    _Derived(values, lambda v: ranks[np.searchsorted(uniq, v)]), None)
 
 
 def _in_memory(feat, folder, name):
@@ -304,7 +305,7 @@ def scan_streaming(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ki
         feats = []
         for i, spec in enumerate(features):
             if spec.kind == "binary" and getattr(spec.values, "dtype", None) == np.uint8:
-                feats.append(_prepare_binary(spec, n, folder, f"f{i}"))
+                feats.append(_prepare_binary(spec, n))
             elif spec.kind == "binary":
                 feats.append(_in_memory(_prepare(spec, n), folder, f"f{i}"))
             else:

@@ -1,9 +1,12 @@
 """Out-of-core scan: the rows of scan.scan from passes over row chunks of a float16 recording.
 
-Memory does not grow with N except for 2 bytes a character (the character codes): per unit three
-tables of 65536 entries (value counts, ranks, z-scores: 1.5 MB), the residual tables of
-stream_residuals.py up to `budget` bytes, and chunks of `rows` rows (default: a quarter of the
-budget). The prepared features live in memory-mapped temporary files. Every statistic of scan.py is a sum over characters, accumulated chunk by chunk:
+Memory does not grow with N: per unit three tables of 65536 entries (value counts, ranks,
+z-scores: 1.3 MB), the residual tables of stream_residuals.py up to `budget` bytes, and chunks
+of `rows` rows (default: a quarter of the budget). The character codes go to a memory-mapped
+temporary file (1 byte a character up to 256 characters); the features are read as given (the
+memory-mapped files report.feature_values writes for big recordings), a feature's mean, sd and
+value ranks come from its distinct values, and each chunk is standardised and ranked as it is
+read. Every statistic of scan.py is a sum over characters, accumulated chunk by chunk:
 
 - ranks: a float16 unit takes at most 65536 values. Pass 1 counts them per unit (a histogram of
   order-preserving 16-bit keys); the exact average rank of a value is (count below) +
@@ -18,7 +21,7 @@ budget). The prepared features live in memory-mapped temporary files. Every stat
   pairs: two more passes per group of units (stream_residuals.py).
 
 Float32 recordings take up to 2^32 values per unit, so no table holds them: they are refused
-(record with --dtype float16). Prepared feature arrays live in memory-mapped temporary files.
+(record with --dtype float16). Temporary files go to the system's temporary directory (TMPDIR).
 """
 from __future__ import annotations
 

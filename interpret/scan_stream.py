@@ -1,7 +1,7 @@
 """Out-of-core scan: the rows of scan.scan from passes over row chunks of a float16 recording.
 
-Memory does not grow with N: per unit three tables of 65536 entries (value counts, ranks,
-z-scores: 1.3 MB), the residual tables of stream_residuals.py up to `budget` bytes, and chunks
+Memory does not grow with N: per unit two tables of 65536 entries (value counts, ranks:
+0.8 MB; z-scores are computed from the values), the residual tables of stream_residuals.py up to `budget` bytes, and chunks
 of `rows` rows (default: a quarter of the budget). The character codes go to a memory-mapped
 temporary file (1 byte a character up to 256 characters); the features are read as given (the
 memory-mapped files report.feature_values writes for big recordings), a feature's mean, sd and
@@ -133,15 +133,16 @@ def _read(acts, c0, c1, g0=0, g1=None):
     return x
 
 
-def _unit_tables(hist, n, with_z):
-    """From the histograms (U, 65536): tables of centred average ranks and (if with_z) z-scores
-    by key, per-unit sums, sums of squares, max |x|, norms of the centred ranks, constant flags."""
+def _unit_tables(hist, n):
+    """From the histograms (U, 65536): a table of centred average ranks by key, and per unit
+    the mean, sd (inf for a constant unit: its z-scores are 0), sum, sum of squares, max |x|,
+    norm of the centred ranks and a constant flag."""
     vals = key_values()
     u = len(hist)
     ranks = np.empty(hist.shape)
-    z = np.empty(hist.shape) if with_z else None
-    out = dict(z=z, ranks=ranks, total=np.empty(u), sumsq=np.empty(u), absmax=np.empty(u),
-               rc_norm=np.empty(u), const=(hist > 0).sum(axis=1) <= 1)
+    out = dict(ranks=ranks, total=np.empty(u), sumsq=np.empty(u), absmax=np.empty(u),
+               rc_norm=np.empty(u), mean=np.empty(u), sd=np.empty(u),
+               const=(hist > 0).sum(axis=1) <= 1)
     for j in range(u):                                              # one unit at a time: small
         counts = hist[j].astype(np.float64)
         r = ranks[j]
@@ -151,10 +152,9 @@ def _unit_tables(hist, n, with_z):
         out["sumsq"][j] = counts @ (vals * vals)
         out["absmax"][j] = np.abs(vals[counts > 0]).max()
         out["rc_norm"][j] = np.sqrt(counts @ (r * r)) or 1.0
-        if with_z:
-            dev = vals - total / n
-            sd = np.sqrt(counts @ (dev * dev) / n)
-            z[j] = 0.0 if out["const"][j] else dev / sd
+        out["mean"][j] = total / n
+        dev = vals - total / n
+        out["sd"][j] = np.inf if out["const"][j] else np.sqrt(counts @ (dev * dev) / n)
     return out
 
 
@@ -265,8 +265,9 @@ def _pass_dots(acts, feats, tab, codes, v, shifts, rows, tick=lambda done: None)
         x = _read(acts, c0, c1)                                     # (U, L) float16
         idx = float16_keys(x).astype(np.int64) + offs[:, None]
         ranks = tab["ranks"].ravel()[idx]                           # (U, L) centred ranks
-        z = None if tab["z"] is None else tab["z"].ravel()[idx]     # (U, L) z-scores
         del idx
+        x64 = x.astype(np.float64)
+        z = (x64 - tab["mean"][:, None]) / tab["sd"][:, None]       # (U, L) z-scores
         for i, feat in enumerate(feats):
             if feat.f is None:
                 continue
@@ -276,7 +277,7 @@ def _pass_dots(acts, feats, tab, codes, v, shifts, rows, tick=lambda done: None)
             acc["null"][:, i] += xt.astype(np.float32) @ _rolled(feat.f, c0, c1, shifts).T
             if not feat.binary:
                 acc["spearman"][:, i] += ranks @ np.asarray(feat.ranks[c0:c1])
-                acc["xf"][:, i] += x.astype(np.float64) @ fc
+                acc["xf"][:, i] += x64 @ fc
                 acc["cf"][:, i] += np.bincount(codes[c0:c1], weights=fc, minlength=v)
         tick(c1 / n)
     return acc
@@ -316,10 +317,10 @@ def scan_streaming(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ki
         ticks = _Ticks(progress, u * len(feats))  # the passes: a quarter, a quarter, a half
         hist, csum, cmin, cmax = _pass_counts(acts, codes, v, rows, layer, kind,
                                               lambda done: ticks.to(done / 4))
-        tab = _unit_tables(hist, n, any(f.f is not None and not f.binary for f in feats))
+        tab = _unit_tables(hist, n)
         acc = _pass_dots(acts, feats, tab, codes, v, grid.shifts, rows,
                          lambda done: ticks.to(0.25 + done / 4))
-        del tab["z"], tab["ranks"]
+        del tab["ranks"]
         from interpret.stream_residuals import beyond_binary_dots   # it imports this module
         beyond_bin = beyond_binary_dots(acts, feats, hist, csum, cmin, cmax, counts,
                                          tab["absmax"], codes, rows, budget,

@@ -56,7 +56,9 @@ STREAM_ENV = "INTERPRET_SCAN"  # "stream" or "memory" forces the scan's path (te
 def scan_plan(n_chars, n_units, n_features, dtype, free=None):
     """("memory", block_units, workers) if the in-memory scan fits, else ("stream", None, None)
     for float16 activations (scan_stream.py: memory bounded whatever n_chars); ValueError if
-    neither can run. The environment variable INTERPRET_SCAN=stream|memory forces a path."""
+    neither can run. A float16 recording is scanned in memory only with the full layout in half
+    the available memory (a shrunken layout is slower than streaming and would take the rest);
+    a float32 one shrinks its layout to fit. INTERPRET_SCAN=stream|memory forces a path."""
     force = os.environ.get(STREAM_ENV, "")
     if force not in ("", "stream", "memory"):
         raise ValueError(f"{STREAM_ENV}={force!r}; use 'stream', 'memory' or leave it unset")
@@ -66,10 +68,14 @@ def scan_plan(n_chars, n_units, n_features, dtype, free=None):
             raise ValueError(f"{STREAM_ENV}=stream needs float16 activations, these are {dtype}; "
                              "record with --dtype float16")
         return "stream", None, None
+    if float16 and force != "memory":  # whole columns only with the full layout in half the memory
+        free = available() if free is None else free
+        block, workers = min(24, max(1, n_units)), min(2, os.cpu_count() or 1)
+        if free is None or scan_bytes(n_chars, block, workers, n_features) <= free / 2:
+            return "memory", block, workers
+        return "stream", None, None
     try:
         return ("memory", *scan_layout(n_chars, n_units, n_features, free=free))
     except ValueError as err:
-        if float16 and force != "memory":
-            return "stream", None, None
         raise ValueError(f"{err}, or record with --dtype float16 (scanned in streaming passes, "
                          "in bounded memory)") from None

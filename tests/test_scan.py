@@ -512,6 +512,21 @@ def test_scan_layout_shrinks_to_fit_the_memory_or_says_what_it_needs():
         scan_layout(50 * 10**6, 100, 3, free=2**30)
 
 
+
+def test_a_float16_recording_streams_rather_than_shrink_the_in_memory_layout(monkeypatch):
+    import os
+    from interpret.budget import STREAM_ENV, scan_bytes, scan_plan
+    monkeypatch.delenv(STREAM_ENV, raising=False)
+    workers = min(2, os.cpu_count() or 1)
+    full = scan_bytes(10**6, 24, workers, 3)                      # whole columns, full layout
+    assert scan_plan(10**6, 100, 3, "float16", free=2 * full) == ("memory", 24, workers)
+    assert scan_plan(10**6, 100, 3, "float16", free=2 * full - 1) == ("stream", None, None)
+    assert scan_plan(10**6, 100, 3, "float32", free=2 * full - 1) == ("memory", 24, workers)
+    shrunk = scan_plan(10**6, 100, 3, "float32", free=scan_bytes(10**6, 1, 1, 3))
+    assert shrunk == ("memory", 1, 1)                               # float32 cannot stream
+    monkeypatch.setenv(STREAM_ENV, "memory")
+    assert scan_plan(10**6, 100, 3, "float16", free=scan_bytes(10**6, 1, 1, 3)) == ("memory", 1, 1)
+
 def test_a_recording_too_big_for_the_memory_is_refused_before_any_work(tmp_path, monkeypatch):
     from interpret import budget, report
     from interpret.model import Model

@@ -5,11 +5,14 @@ A run killed outright (SIGKILL, the out-of-memory killer, a power cut) cannot re
 temporary, so each one is named after its target, host and process, .NAME.HOST-PID.XXXX.tmp,
 and the next write of the same target removes those whose process on this host is gone.
 """
+import errno
 import os
 import re
 import shutil
 import socket
 import tempfile
+
+import numpy as np
 
 
 def _host():
@@ -71,3 +74,35 @@ def temp_dir(target):
     sweep(target)
     return tempfile.mkdtemp(prefix=f"{_prefix(target)}{os.getpid()}.", suffix=".tmp",
                             dir=os.path.dirname(os.path.abspath(target)))
+
+
+TMP_WAY_OUT = ("free some space there, or point TMPDIR at a disk with room (the scan of a big "
+               "recording keeps its features in temporary files)")
+
+
+def new_memmap(path, dtype, shape, way_out="free some space or write elsewhere", what=None):
+    """np.lib.format.open_memmap(path, "w+") with the file's disk blocks allocated at once, so
+    that a full disk is a clear ValueError here (naming `what`, default the path) rather than a
+    SIGBUS at some later write through the mapping (a fresh .npy is a sparse file)."""
+    arr = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    size = os.path.getsize(path)
+    if hasattr(os, "posix_fallocate") and size:
+        with open(path, "r+b") as f:
+            try:
+                os.posix_fallocate(f.fileno(), 0, size)
+            except OSError as e:
+                if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                    return arr  # the file system cannot allocate ahead (it may still have room)
+                del arr
+                free = shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free
+                raise ValueError(f"not enough disk space for {what or path}: it needs "
+                                 f"{size / 2**20:,.0f} MB more and {free / 2**20:,.0f} MB are free "
+                                 f"there; {way_out}") from None
+    return arr
+
+
+def name_full_disk(exc, target):
+    """A write error without a file name (a full disk, from an open file's write) gets the
+    target's, so the one-line error says what could not be written."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) and not exc.filename:
+        exc.filename = os.fspath(target)

@@ -1,4 +1,5 @@
 """The `interpret` command line: a thin click layer over the library (the only module using click)."""
+import errno
 import functools
 import json
 import os
@@ -27,6 +28,12 @@ def friendly(fn):
             raise click.ClickException(f"cannot use {e.filename}: {e.strerror}") from None
         except MemoryError:
             raise click.ClickException("out of memory; try a shorter text or --dtype float16") from None
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            where = f" writing {e.filename}" if e.filename else ""
+            raise click.ClickException(f"the disk is full{where}; free some space or write "
+                                       "elsewhere") from None
     return wrapper
 
 

@@ -334,6 +334,9 @@ def write_html(path, html):
             f.write(html)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a page is meant to be shared
         os.replace(tmp, path)
+    except OSError as e:
+        atomic.name_full_disk(e, path)
+        raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

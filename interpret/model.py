@@ -261,9 +261,10 @@ class Model:
                 np.savez(f, **arrays)
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as e:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+            atomic.name_full_disk(e, path)
             raise
         self.sha256 = _file_sha256(path)
 

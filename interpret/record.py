@@ -66,14 +66,15 @@ def record(model, documents, out, *, dtype="float32", unknown="error", model_pat
             raise ValueError("no text to record; give at least one text file")
         if on_total:
             on_total(n_chars)
-        _write(model, docs, n_chars, tmp, dtype, progress)
+        _write(model, docs, n_chars, tmp, dtype, progress, out)
         manifest = make_manifest(model, docs, n_chars, dtype, unknown, model_path)
         with open(os.path.join(tmp, "manifest.json"), "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=1)
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give the usual permissions
         _move_into_place(tmp, out)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        atomic.name_full_disk(e, out)
         raise
     return Recording(out)
 
@@ -98,13 +99,14 @@ def _move_into_place(tmp, out):
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _write(model, docs, n_chars, directory, dtype, progress):
+def _write(model, docs, n_chars, directory, dtype, progress, out="the recording"):
     """Pass 2: run the model over char_ix.npy (memory-mapped) into memory-mapped outputs."""
-    outs = {(layer, kind): np.lib.format.open_memmap(
-        os.path.join(directory, array_file(layer, kind)), mode="w+", dtype=dtype, shape=(n_chars, n))
-        for layer, kind, n in model.kinds()}
-    loss = np.lib.format.open_memmap(os.path.join(directory, "loss.npy"), mode="w+",
-                                     dtype="float32", shape=(n_chars,))
+    way_out = "free some space, or record with --dtype float16 or to another disk (-o)"
+    outs = {(layer, kind): atomic.new_memmap(os.path.join(directory, array_file(layer, kind)), dtype,
+                                             (n_chars, n), way_out, f"{out} ({array_file(layer, kind)})")
+            for layer, kind, n in model.kinds()}
+    loss = atomic.new_memmap(os.path.join(directory, "loss.npy"), "float32", (n_chars,), way_out,
+                             f"{out} (loss.npy)")
     ix = np.load(os.path.join(directory, CHAR_IX_FILE), mmap_mode="r", allow_pickle=False)  # (n_chars,)
     _fill(model, ix, [d["start"] for d in docs], outs, loss, progress)
     for arr in list(outs.values()) + [loss]:

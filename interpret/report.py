@@ -6,7 +6,7 @@ import tempfile
 
 import numpy as np
 
-from interpret import budget, export, features as F
+from interpret import atomic, budget, export, features as F
 from interpret.scan import FeatureValues, add_qvalues, scan, top_rows
 from interpret.scan_stream import scan_streaming
 
@@ -46,9 +46,9 @@ def feature_values(recording, feats, compact=False, folder=None):
         text, starts = recording.text, recording.doc_starts
         return [FeatureValues(f.name, f.kind, F.evaluate(f, text, starts, compact=compact))
                 for f in feats]
-    outs = [np.lib.format.open_memmap(os.path.join(folder, f"feature{i}.npy"), mode="w+",
-                                      shape=(recording.n_chars,),
-                                      dtype=np.uint8 if f.kind == "binary" else np.float64)
+    outs = [atomic.new_memmap(os.path.join(folder, f"feature{i}.npy"),
+                              np.uint8 if f.kind == "binary" else np.float64, (recording.n_chars,),
+                              atomic.TMP_WAY_OUT, f"feature {f.name!r} in {folder}")
             for i, f in enumerate(feats)]
     F.evaluate_documents(feats, recording.iter_documents(), outs)
     for out in outs:

@@ -29,6 +29,7 @@ import tempfile
 
 import numpy as np
 
+from interpret import atomic
 from interpret.scan import METRICS, MIN_CHARS, _check_finite, _Feature, _feature_rows, _prepare
 from interpret.shift_null import make_grid
 from interpret.unit_blocks import _drop_pages
@@ -81,7 +82,7 @@ def _codes(char_ix, n: int, folder: str) -> tuple[np.ndarray, np.ndarray]:
     small = np.uint8 if v <= 256 else np.uint16
     remap = (np.cumsum(present) - 1).astype(small)
     path = f"{folder}/codes.npy"
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=small, shape=(n,))
+    out = atomic.new_memmap(path, small, (n,), atomic.TMP_WAY_OUT, f"the character codes in {folder}")
     for c0, c1 in _chunks(n, PREP):
         out[c0:c1] = remap[np.asarray(ix[c0:c1])]
     out.flush()
@@ -173,7 +174,7 @@ def _rolled(f, c0, c1, shifts):
 def _to_disk(arr, folder, name):
     """arr as a read-only memmap in folder (the pages are the file's, not the process's)."""
     path = f"{folder}/{name}.npy"
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=arr.shape)
+    out = atomic.new_memmap(path, np.float64, arr.shape, atomic.TMP_WAY_OUT, f"a feature in {folder}")
     out[:] = arr
     out.flush()
     del out

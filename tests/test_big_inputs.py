@@ -1,5 +1,8 @@
 """Big recordings: the text read a document at a time, features evaluated into memory-mapped
 files, and the streaming scan fed from them, all equal to the whole-text path."""
+import errno
+import os
+
 import numpy as np
 import pytest
 
@@ -123,3 +126,70 @@ def test_a_failing_feature_file_fails_cleanly_on_the_streaming_path(tmp_path, mo
     ff.write_text("def feature_boom(t):\n    raise RuntimeError('no luck')\n", encoding="utf-8")
     _fails_cleanly(run("scan", rec, "--feature-file", ff, "--shifts", 10),
                    ["feature 'boom' failed: no luck"])
+
+
+# ---- a full disk ------------------------------------------------------------------------------
+def _no_room(fd, offset, length):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_recording_that_does_not_fit_on_the_disk_fails_before_writing(tmp_path, monkeypatch):
+    """The arrays' blocks are allocated up front: a full disk is one line, not a SIGBUS later."""
+    from cli_helpers import PROSE, run
+    from test_bad_input import _fails_cleanly
+    model = Model.init(sorted(set(PROSE)), hidden_size=6, seed=1)
+    model.save(tmp_path / "m.npz")
+    (tmp_path / "t.txt").write_text(PROSE, encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    ok_run = run("record", tmp_path / "m.npz", tmp_path / "t.txt", "-o", out / "r.rec", "-q")
+    assert ok_run.exit_code == 0
+    before = sorted((p.name, p.stat().st_size) for p in (out / "r.rec").iterdir())
+    monkeypatch.setattr(os, "posix_fallocate", _no_room)
+    _fails_cleanly(run("record", tmp_path / "m.npz", tmp_path / "t.txt", "-o", out / "r.rec"),
+                   ["not enough disk space for", "r.rec (L0_h.npy)", "--dtype float16"])
+    assert sorted(p.name for p in out.iterdir()) == ["r.rec"]        # no temporary left
+    assert sorted((p.name, p.stat().st_size) for p in (out / "r.rec").iterdir()) == before
+
+
+def test_a_file_system_that_cannot_allocate_ahead_still_records(tmp_path, monkeypatch):
+    def unsupported(fd, offset, length):
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+    monkeypatch.setattr(os, "posix_fallocate", unsupported)
+    text = "".join(t for _, t in DOCS)
+    r = record(Model.init(sorted(set(text)), hidden_size=5, seed=3), DOCS, tmp_path / "r.rec")
+    assert r.activations().shape == (len(text), 5)
+
+
+def test_the_streaming_scan_names_tmpdir_when_its_disk_is_full(rec, tmp_path, monkeypatch):
+    import tempfile
+    from cli_helpers import run
+    from test_bad_input import _fails_cleanly
+    monkeypatch.setenv(budget.STREAM_ENV, "stream")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(os, "posix_fallocate", _no_room)
+    _fails_cleanly(run("scan", rec, "--shifts", 10), ["not enough disk space for feature", "TMPDIR"])
+    assert list(tmp_path.iterdir()) == []                           # its temporaries removed
+
+
+def test_a_full_disk_while_writing_is_one_line_naming_the_output(rec, tmp_path, monkeypatch):
+    from cli_helpers import run
+    from test_bad_input import _fails_cleanly
+
+    class Full:
+        def __init__(self, fd, *args, **kwargs):
+            os.close(fd)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "fdopen", Full)
+    page = tmp_path / "u.html"
+    _fails_cleanly(run("export", rec, "--unit", 1, "-o", page),
+                   [f"the disk is full writing {page}", "free some space"])
+    assert list(tmp_path.iterdir()) == []

@@ -12,8 +12,9 @@ def array_file(layer, kind):
     return f"L{layer}_{kind}.npy"
 
 
-def make_manifest(model, docs, n_chars, dtype, unknown, model_path):
-    """The manifest `record` writes: format, tool version, model, vocabulary, arrays, documents."""
+def make_manifest(model, docs, n_chars, dtype, unknown, model_path, kinds=None):
+    """The manifest `record` writes: format, tool version, model, vocabulary, arrays (kinds:
+    [(layer, kind, n_units), ...], default all the model's), documents."""
     return {
         "format": FORMAT, "format_version": FORMAT_VERSION, "tool_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -23,7 +24,7 @@ def make_manifest(model, docs, n_chars, dtype, unknown, model_path):
                   "meta": model.meta},
         "chars": model.chars, "n_chars": n_chars, "dtype": dtype, "unknown": unknown,
         "arrays": [{"layer": layer, "kind": kind, "n_units": n, "file": array_file(layer, kind)}
-                   for layer, kind, n in model.kinds()],
+                   for layer, kind, n in (model.kinds() if kinds is None else kinds)],
         "documents": docs, "text_file": "text.txt", "loss_file": "loss.npy",
         "char_ix_file": "char_ix.npy",  # optional: recordings made before it was written open too
     }

@@ -42,13 +42,14 @@ _log_softmax_pick = log_softmax_pick  # the plain form of the next-character los
 
 
 def record(model, documents, out, *, dtype="float32", unknown="error", model_path=None,
-           progress=None, on_total=None):
+           progress=None, on_total=None, keep=None):
     """Record `documents` [(name, text), ...] into the directory `out`; returns the Recording.
 
     text: a str, or a text_blocks.TextFile (read on demand, block by block). Two passes, one
     document at a time: the text and its character indices are written (char_ix.npy), then
     the model runs over the memory-mapped indices; memory does not grow with the length.
     progress(n): n more characters recorded; on_total(n_chars): called between the passes.
+    keep(layer, kind) -> bool: only those arrays (default: all).
     Written to a temporary directory beside `out`, then moved into place: no half-written
     recording is ever left at `out`.
     """
@@ -66,8 +67,9 @@ def record(model, documents, out, *, dtype="float32", unknown="error", model_pat
             raise ValueError("no text to record; give at least one text file")
         if on_total:
             on_total(n_chars)
-        _write(model, docs, n_chars, tmp, dtype, progress, out)
-        manifest = make_manifest(model, docs, n_chars, dtype, unknown, model_path)
+        kinds = [(l, k, n) for l, k, n in model.kinds() if keep is None or keep(l, k)]
+        _write(model, docs, n_chars, tmp, dtype, progress, out, kinds)
+        manifest = make_manifest(model, docs, n_chars, dtype, unknown, model_path, kinds)
         with open(os.path.join(tmp, "manifest.json"), "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=1)
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give the usual permissions
@@ -99,12 +101,12 @@ def _move_into_place(tmp, out):
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _write(model, docs, n_chars, directory, dtype, progress, out="the recording"):
+def _write(model, docs, n_chars, directory, dtype, progress, out="the recording", kinds=None):
     """Pass 2: run the model over char_ix.npy (memory-mapped) into memory-mapped outputs."""
     way_out = "free some space, or record with --dtype float16 or to another disk (-o)"
     outs = {(layer, kind): atomic.new_memmap(os.path.join(directory, array_file(layer, kind)), dtype,
                                              (n_chars, n), way_out, f"{out} ({array_file(layer, kind)})")
-            for layer, kind, n in model.kinds()}
+            for layer, kind, n in (model.kinds() if kinds is None else kinds)}
     loss = atomic.new_memmap(os.path.join(directory, "loss.npy"), "float32", (n_chars,), way_out,
                              f"{out} (loss.npy)")
     ix = np.load(os.path.join(directory, CHAR_IX_FILE), mmap_mode="r", allow_pickle=False)  # (n_chars,)

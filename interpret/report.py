@@ -103,7 +103,7 @@ def scan_control(recording, feats, *, n_shifts=200, seed=0, init_seed=12345, pro
                  layer=None, kind=None):
     """The same scan on a freshly initialised model of the same shape: what chance looks like."""
     from interpret.model import Model
-    from interpret.record import run_in_memory
+    from interpret.record import record, run_in_memory
 
     info = recording.manifest.get("model")
     if not isinstance(info, dict) or not all(isinstance(info.get(k), int) and info[k] > 0
@@ -116,8 +116,18 @@ def scan_control(recording, feats, *, n_shifts=200, seed=0, init_seed=12345, pro
                          f"arrays have {', '.join(map(str, sorted(sizes)))}; the recording is damaged, record again")
     model = Model.init(recording.chars, info.get("hidden_size"), arch=info.get("arch", "rnn"),
                        seed=init_seed, n_layers=info.get("n_layers", 1))
-    acts = run_in_memory(model, recording.text, recording.doc_starts,
-                         keep=lambda l, k: _wanted(l, k, layer, kind))
+    keep = lambda l, k: _wanted(l, k, layer, kind)  # noqa: E731
+    in_memory = recording.n_chars * info["hidden_size"] * 4 * sum(keep(l, k) for l, k, _ in recording.kinds())
+    streams = budget.scan_plan(recording.n_chars, info["hidden_size"], len(feats), "float16")[0] == "stream"
+    if streams or in_memory > (budget.available() or float("inf")) / 4:  # run_in_memory's float32 arrays
+        # a big text: record the untrained model too (float16, memory-mapped, beside the scan's
+        # temporary files) and scan that recording the way the text's own is scanned
+        with tempfile.TemporaryDirectory(prefix="interpret-control-") as folder:
+            docs = ((d["name"], text) for d, (_, text) in zip(recording.documents, recording.iter_documents()))
+            control = record(model, docs, os.path.join(folder, "control.rec"), dtype="float16", keep=keep)
+            return scan_recording(control, feats, layer=layer, kind=kind, n_shifts=n_shifts, seed=seed,
+                                  progress_factory=progress_factory)
+    acts = run_in_memory(model, recording.text, recording.doc_starts, keep=keep)
     kinds = [(l, k, a) for (l, k), a in acts.items()]
     return scan_arrays(kinds, feature_values(recording, feats), recording.char_ix,
                        n_shifts=n_shifts, seed=seed, progress_factory=progress_factory)

@@ -193,3 +193,19 @@ def test_a_full_disk_while_writing_is_one_line_naming_the_output(rec, tmp_path, 
     _fails_cleanly(run("export", rec, "--unit", 1, "-o", page),
                    [f"the disk is full writing {page}", "free some space"])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_untrained_control_of_a_big_recording_is_recorded_and_streamed(rec, tmp_path, monkeypatch):
+    """Not run in memory (N x units x 4 bytes): the fresh model is recorded beside the scan's
+    temporaries and that recording scanned the same way; == recording it by hand."""
+    import tempfile
+    monkeypatch.setenv(budget.STREAM_ENV, "stream")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    r = Recording(rec)
+    feats = F.get_features(["in_quote", "position_in_line"])
+    got = report.scan_control(r, feats, n_shifts=20)
+    assert r._text is None and list((tmp_path / "tmp").iterdir()) == []
+    fresh = Model.init(r.chars, 5, seed=12345)
+    by_hand = record(fresh, DOCS, tmp_path / "by_hand.rec", dtype="float16")
+    assert_same_rows(report.scan_recording(by_hand, feats, n_shifts=20), got)

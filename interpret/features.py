@@ -20,6 +20,7 @@ import numpy as np
 
 KINDS = ("binary", "ordinal", "continuous")
 DOMAINS = ("prose", "code", "any")
+SPLITS = ("document", "line", "paragraph", "any")  # see Feature.split
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ def register(name=None, *, kind, causal, domain="any", description="", registry=
         raise ValueError(f"feature kind {kind!r} is not one of {', '.join(KINDS)}")
     if domain not in DOMAINS:
         raise ValueError(f"feature domain {domain!r} is not one of {', '.join(DOMAINS)}")
+    if split not in SPLITS or (split == "any") != (carry is not None):
+        raise ValueError(f"feature split {split!r} is not one of {', '.join(SPLITS)} (and 'any' "
+                         "goes with a carry function, the others without)")
 
     def decorate(func):
         fname = name or func.__name__
@@ -298,7 +302,7 @@ def evaluate_documents(features, documents, outs):
         for check, out in zip(checks, outs):
             state = None
             for p, q in pieces(doc, check.feature.split):
-                if check.feature.carry is not None and check.feature.split == "any":
+                if check.feature.split == "any":
                     values, state = check.feature.carry(doc[p:q], state)
                 else:
                     values = _run(check.feature, doc[p:q])

@@ -419,3 +419,9 @@ def test_pieces_cut_only_where_the_split_allows():
         got = [a for a, _ in F.pieces(text, split, size=2)]
         assert got == want, split
         assert F.pieces(text, split, size=2)[-1][1] == len(text)
+
+
+def test_a_split_is_checked_when_a_feature_is_registered():
+    for split, carry in [("sentence", None), ("any", None), ("line", lambda t, s: (t, s))]:
+        with pytest.raises(ValueError, match="feature split"):
+            F.register("x", kind="binary", causal=True, split=split, carry=carry, registry={})(len)

@@ -104,18 +104,25 @@ def test_crlf_and_lone_cr_are_one_line_break(text):
 
 
 # ---- scan ---------------------------------------------------------------------------------------
-@FAST
-@given(texts, st.integers(0, 2**31 - 1))
-def test_scan_on_any_text_keeps_its_invariants(text, seed):
+def scan_inputs(text, seed, compact=False):
+    """text (repeated to 30 characters at least), units (N, 3): noise, one planted on
+    position_in_line, noise; every built-in feature; the character indices."""
     if len(text) < 30:
         text = (text * (30 // len(text) + 1))[:max(30, len(text))]
     rng = np.random.default_rng(seed)
     n = len(text)
     pos = F.position_in_line(text)
-    acts = np.column_stack([rng.standard_normal(n), pos / (1 + pos.max()) - 0.5, rng.standard_normal(n)])  # (N, 3)
-    feats = [FeatureValues(f.name, f.kind, F.evaluate(f, text)) for f in F.FEATURES.values()]
+    acts = np.column_stack([rng.standard_normal(n), pos / (1 + pos.max()) - 0.5, rng.standard_normal(n)])
+    feats = [FeatureValues(f.name, f.kind, F.evaluate(f, text, compact=compact)) for f in F.FEATURES.values()]
     chars = sorted(set(text))
-    char_ix = np.array([chars.index(c) for c in text])
+    return text, acts, feats, np.array([chars.index(c) for c in text])
+
+
+@FAST
+@given(texts, st.integers(0, 2**31 - 1))
+def test_scan_on_any_text_keeps_its_invariants(text, seed):
+    text, acts, feats, char_ix = scan_inputs(text, seed)
+    pos = F.position_in_line(text)
     rows = scan(acts.astype(np.float32), feats, char_ix, n_shifts=10, seed=seed % 1000)
     report.add_qvalues(rows)
     assert len(rows) == 3 * len(feats)
@@ -209,14 +216,8 @@ def test_features_of_a_document_cut_into_pieces_equal_the_whole(text, size):
 def test_the_streaming_scan_equals_the_in_memory_scan_on_any_text(text, seed):
     from interpret.scan_stream import scan_streaming
     from test_scan_stream import assert_same_rows
-    if len(text) < 30:
-        text = (text * (30 // len(text) + 1))[:max(30, len(text))]
-    rng = np.random.default_rng(seed)
-    pos = F.position_in_line(text)
-    acts = np.column_stack([rng.standard_normal(len(text)), pos / (1 + pos.max()) - 0.5]).astype(np.float16)
-    feats = [FeatureValues(f.name, f.kind, F.evaluate(f, text, compact=True)) for f in F.FEATURES.values()]
-    chars = sorted(set(text))
-    char_ix = np.array([chars.index(c) for c in text])
+    _, acts, feats, char_ix = scan_inputs(text, seed, compact=True)
+    acts = acts.astype(np.float16)
     want = scan(acts, feats, char_ix, n_shifts=10, seed=seed % 1000)
     assert_same_rows(want, scan_streaming(acts, feats, char_ix, n_shifts=10, seed=seed % 1000,
                                           rows=max(7, len(text) // 3)))

@@ -10,7 +10,6 @@ The training loop runs faithful.GistStep, which computes the same bits with prea
 far fewer numpy calls and one Adagrad update over a flat parameter vector.
 """
 import hashlib
-import os
 
 import numpy as np
 
@@ -19,6 +18,7 @@ from interpret.blas import one_thread
 from interpret.faithful import GistStep
 from interpret.interrupt import SafePoints
 from interpret.model import Model
+from interpret.text_blocks import read_blocks
 
 PARAM_NAMES = ("Wxh", "Whh", "Why", "bh", "by")
 
@@ -254,24 +254,6 @@ def sample(model, n=200, *, prime="", temperature=1.0, argmax=False, seed=None):
 
 
 def read_text(path, encoding="utf-8"):
-    """Read a whole text file exactly (no newline translation), with clear errors."""
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise ValueError(f"{path} is a directory; give a text file")
-    with open(path, "rb") as f:
-        raw = f.read()
-    if not raw:
-        raise ValueError(f"{path} is empty; give a file with some text")
-    binary = f"{path} looks binary (it contains NUL bytes); give a text file (UTF-16: --encoding utf-16)"
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as e:
-        if b"\x00" in raw[:65536]:  # UTF-16/32 text has NUL bytes too, but decodes with its --encoding
-            raise ValueError(binary) from None
-        raise ValueError(f"{path} is not valid {encoding} (byte {e.start}: {raw[e.start:e.start + 1]!r}); "
-                         "convert it or pass --encoding (e.g. --encoding latin-1)") from None
-    except LookupError:
-        raise ValueError(f"unknown encoding {encoding!r}; use e.g. utf-8 or latin-1") from None
-    if "\x00" in text[:65536]:
-        raise ValueError(binary)
-    return text
+    """Read a whole text file exactly (no newline translation), with clear errors (those of
+    text_blocks.read_blocks, which reads it)."""
+    return "".join(read_blocks(path, encoding))

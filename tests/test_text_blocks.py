@@ -1,8 +1,35 @@
-"""read_blocks (a file read block by block) against train.read_text (the whole file at once)."""
+"""read_blocks (a file read block by block, which train.read_text joins) against the rules
+for a whole file decoded at once."""
+import os
+
 import pytest
 
 from interpret.text_blocks import read_blocks
 from interpret.train import read_text
+
+
+def whole_file(path, encoding):
+    """The reference: the file decoded at once, and its errors in their order."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a directory; give a text file")
+    with open(path, "rb") as f:
+        raw = f.read()
+    if not raw:
+        raise ValueError(f"{path} is empty; give a file with some text")
+    binary = f"{path} looks binary (it contains NUL bytes); give a text file (UTF-16: --encoding utf-16)"
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        if b"\x00" in raw[:65536]:
+            raise ValueError(binary) from None
+        raise ValueError(f"{path} is not valid {encoding} (byte {e.start}: {raw[e.start:e.start + 1]!r}); "
+                         "convert it or pass --encoding (e.g. --encoding latin-1)") from None
+    except LookupError:
+        raise ValueError(f"unknown encoding {encoding!r}; use e.g. utf-8 or latin-1") from None
+    if "\x00" in text[:65536]:
+        raise ValueError(binary)
+    return text
 
 TEXT = "Héllo, wörld: \u201cquotes\u201d \U0001F600 and \u4e2d\u6587.\r\nline two\rthree\n" * 300
 
@@ -47,9 +74,10 @@ def outcome(f):
 @pytest.mark.parametrize("block", [1, 7, 1000, 4096, 1 << 20])
 def test_blocks_give_read_texts_text_and_errors(tmp_path, block):
     for name, (path, enc) in files(tmp_path).items():
-        whole = outcome(lambda: read_text(path, enc))
+        whole = outcome(lambda: whole_file(path, enc))
         pieces = outcome(lambda: "".join(read_blocks(path, enc, block)))
         assert pieces == whole, name
+        assert outcome(lambda: read_text(path, enc)) == whole, name
 
 
 def test_blocks_are_bounded(tmp_path):

@@ -145,11 +145,16 @@ def main():
 @click.option("--clip", default=5.0, show_default=True, type=click.FloatRange(min=0),
               help="Batched: clip the gradients' global norm (0: off).")
 @click.option("--reset-state", is_flag=True, help="Batched: start every window from a zero state.")
+@click.option("--forget-bias", type=float, default=None,
+              help="LSTM/GRU: start every bias at 0 and the forget gate's at this value (e.g. 1). "
+                   "Default: every bias uniform like the weights (PyTorch's init), which keeps "
+                   "cell states bounded.")
 @encoding_option
 @quiet_option
 @friendly
 def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoint_every, resume,
-          arch, layers, batch_size, optimizer, val_fraction, val_every, clip, reset_state, encoding, quiet):
+          arch, layers, batch_size, optimizer, val_fraction, val_every, clip, reset_state, forget_bias, encoding,
+          quiet):
     """Train a char-RNN: the gist's vanilla trainer (default), or a batched LSTM/GRU.
 
     Defaults are the gist's: 100 hidden units, 25-character windows, Adagrad lr 0.1, gradient
@@ -178,7 +183,8 @@ def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoi
         return train_batched(data, text, out, resume, iters, checkpoint_every, quiet,
                               dict(arch=arch, hidden=hidden, layers=layers, batch_size=batch_size,
                                    seq_length=seq_length, lr=lr or 2e-3, optimizer=optimizer, clip=clip,
-                                   val_fraction=val_fraction, seed=seed, reset_state=reset_state),
+                                   val_fraction=val_fraction, seed=seed, reset_state=reset_state,
+                                   forget_bias=forget_bias),
                               val_every, lr_given=lr is not None)
     if layers != 1:
         raise click.BadParameter(f"the vanilla rnn has one layer (got --layers {layers}); use --arch lstm "

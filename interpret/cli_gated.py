@@ -33,7 +33,9 @@ def train_batched(data, text, out, resume, iters, checkpoint_every, quiet, setti
         def on_progress(n, loss, val):
             if val is not None:
                 last_val[0] = val
-                info(f"\niteration {n}: train loss {loss:.4f}, validation loss {val:.4f} nats/char", quiet)
+                health = st.meta.get("cell_health") if st.meta["arch"] == "lstm" else None
+                h = f"; {tb.health_text(health)}" if health else ""
+                info(f"\niteration {n}: train loss {loss:.4f}, validation loss {val:.4f} nats/char{h}", quiet)
             v = "" if last_val[0] is None else f", val {last_val[0]:.3f}"
             pbar.label = f"training  loss {loss:.3f}{v} nats/char"
             pbar.update(n - on_progress.done)

@@ -80,17 +80,25 @@ def loss_and_grads(arch, params, X, Y, state, work=None):
     return float(loss), grads, new_state
 
 
-def init_params(arch, H, V, n_layers, rng):
-    """Uniform(+-1/sqrt(H)) weights, zero biases; the LSTM's forget-gate bias starts at 1."""
+def init_params(arch, H, V, n_layers, rng, forget_bias=None):
+    """Uniform(+-1/sqrt(H)) weights, drawn per layer as Wx, Wh, b, then Why; by starts at 0.
+
+    forget_bias None: every bias uniform too, PyTorch's default (the forget gate starts half open,
+    so a cell state carried through a whole text stays bounded). A number: every bias 0 and the
+    LSTM's forget-gate bias that number (1 is the classic choice; with state carried over long
+    texts it makes integrators whose cell states grow without bound)."""
     G, s = N_GATES[arch], 1.0 / np.sqrt(H)
     params = {}
     for layer in range(n_layers):
         D = V if layer == 0 else H
         params[f"L{layer}_Wx"] = rng.uniform(-s, s, (D, G * H))
         params[f"L{layer}_Wh"] = rng.uniform(-s, s, (H, G * H))
-        b = np.zeros(G * H)
-        if arch == "lstm":
-            b[H:2 * H] = 1.0
+        if forget_bias is None:
+            b = rng.uniform(-s, s, G * H)
+        else:
+            b = np.zeros(G * H)
+            if arch == "lstm":
+                b[H:2 * H] = forget_bias
         params[f"L{layer}_b"] = b
     params["Why"] = rng.uniform(-s, s, (V, H))
     params["by"] = np.zeros(V)

@@ -51,8 +51,8 @@ class GatedStack:
     def shapes(self, H, V, n_layers=1):
         return gated.shapes(self.arch, H, V, n_layers)
 
-    def init(self, H, V, rng=np.random, n_layers=1):
-        return gated.init_params(self.arch, H, V, n_layers, rng)
+    def init(self, H, V, rng=np.random, n_layers=1, forget_bias=None):
+        return gated.init_params(self.arch, H, V, n_layers, rng, forget_bias)
 
 
 ARCHS = {"rnn": RNNCell, "lstm": GatedStack("lstm"), "gru": GatedStack("gru")}
@@ -136,8 +136,10 @@ class Model:
 
     # ---- construction ------------------------------------------------------------------------
     @classmethod
-    def init(cls, chars, hidden_size=100, arch="rnn", seed=None, meta=None, n_layers=1):
-        """A fresh model; with a seed, np.random.seed(seed) first, as the gist does."""
+    def init(cls, chars, hidden_size=100, arch="rnn", seed=None, meta=None, n_layers=1, forget_bias=None):
+        """A fresh model; with a seed, np.random.seed(seed) first, as the gist does.
+
+        forget_bias: gated models only (see gated.init_params); None draws every bias uniform."""
         if arch not in ARCHS:
             raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHS)}")
         if seed is not None:
@@ -147,7 +149,7 @@ class Model:
                 raise ValueError(f"the vanilla rnn has one layer (got {n_layers}); use --arch lstm or gru")
             params = ARCHS[arch].init(hidden_size, len(chars))
         else:
-            params = ARCHS[arch].init(hidden_size, len(chars), np.random, n_layers)
+            params = ARCHS[arch].init(hidden_size, len(chars), np.random, n_layers, forget_bias)
         return cls(params, chars, arch=arch, meta=meta)
 
     # ---- text <-> indices --------------------------------------------------------------------

@@ -53,7 +53,7 @@ class BatchedState:
 
     @classmethod
     def fresh(cls, text, arch, hidden, layers, batch_size, seq_length, lr, optimizer="adam",
-              clip=5.0, val_fraction=0.05, seed=0, corpus_name=None, reset_state=False):
+              clip=5.0, val_fraction=0.05, seed=0, corpus_name=None, reset_state=False, forget_bias=None):
         if arch not in gated.N_GATES:
             raise ValueError(f"batched training supports --arch rnn, lstm or gru (got {arch!r})")
         if arch == "rnn" and layers != 1:
@@ -64,11 +64,12 @@ class BatchedState:
         meta = {"arch": arch, "trainer": "batched", "hidden_size": hidden, "n_layers": layers,
                 "batch_size": batch_size, "seq_length": seq_length, "learning_rate": lr,
                 "optimizer": optimizer, "clip": clip, "val_fraction": val_fraction, "seed": seed,
-                "reset_state": bool(reset_state),
+                "reset_state": bool(reset_state), "forget_bias": forget_bias,
                 "corpus": corpus_name, "corpus_sha256": text_sha256(text), "corpus_chars": len(text),
                 "tool_version": __version__, "wall_time_s": 0.0, "chars_trained": 0, "epochs": 0,
                 "val_history": []}
-        model = Model.init(chars, hidden_size=hidden, arch=arch, seed=seed, n_layers=layers, meta=meta)
+        model = Model.init(chars, hidden_size=hidden, arch=arch, seed=seed, n_layers=layers, meta=meta,
+                           forget_bias=forget_bias)
         params = _train_names(arch, {k: v.astype(DTYPE) for k, v in model.params.items()})
         opt = {f"{m}_{k}": np.zeros_like(v) for k, v in params.items()
                for m in (("m", "v") if optimizer == "adam" else ("v",))}
@@ -162,19 +163,45 @@ def update(params, grads, opt, optimizer, lr, n):
             params[k] -= (lr * g / (np.sqrt(v) + eps)).astype(DTYPE, copy=False)
 
 
-def evaluate(arch, params, ix, B, T):
-    """Mean next-character loss (nats/char) over indices ix, read as B streams of T-windows."""
+def evaluate(arch, params, ix, B, T, health=None):
+    """Mean next-character loss (nats/char) over indices ix, read as B streams of T-windows.
+
+    health: a list to which an LSTM's cell-state sizes are appended (see cell_health)."""
     S = streams(ix, B, 1)  # (L, B)
     state, total, count, work = gated.zero_state(arch, params, B), 0.0, 0, {}
+    step = max(1, (len(S) * B) // HEALTH_ROWS)  # every step-th row of c, about HEALTH_ROWS in all
+    samples = []
     for a in range(0, len(S) - 1, T):
         X, Y = S[a:min(a + T, len(S) - 1)], S[a + 1:min(a + T, len(S) - 1) + 1]
-        top, _, state = gated.stack_forward(arch, params, X, state, work)
+        top, caches, state = gated.stack_forward(arch, params, X, state, work)
+        if arch == "lstm" and health is not None:  # cache[3]: cs (T+1, B, H); row 0 is the carried state
+            samples.append([np.abs(c[3][1:]).reshape(-1, c[3].shape[2])[::step].copy() for c in caches])
         ys = top.reshape(-1, top.shape[2]) @ params["Why"].T + params["by"]
         m = ys.max(axis=1, keepdims=True)
         lse = np.log(np.exp(ys - m).sum(axis=1)) + m[:, 0]
         total += float((lse - ys[np.arange(len(ys)), Y.ravel()]).sum(dtype=np.float64))
         count += len(ys)
+    if samples:
+        health.extend(cell_health(np.concatenate([s[k] for s in samples]))
+                      for k in range(len(samples[0])))
     return total / count
+
+
+HEALTH_ROWS = 20000  # rows of |c| kept for the cell-state health of a validation pass
+SATURATED_C = 5.0  # |c| above this puts tanh(c) within 1e-4 of +-1: the unit shows as solid colour
+
+
+def cell_health(abs_c):
+    """Sizes of LSTM cell states |c| (N, H): median, share of units with median above 5, max."""
+    per_unit = np.median(abs_c, axis=0)
+    return {"median_abs_c": float(np.median(abs_c)), "share_units_median_gt5": float((per_unit > SATURATED_C).mean()),
+            "max_abs_c": float(abs_c.max())}
+
+
+def health_text(health):
+    """One line per layer, e.g. 'L0 |c| median 1.1, 4% of units above 5, max 23'."""
+    return "; ".join(f"L{k} |c| median {h['median_abs_c']:.3g}, {100 * h['share_units_median_gt5']:.0f}% of "
+                     f"units above {SATURATED_C:g}, max {h['max_abs_c']:.3g}" for k, h in enumerate(health))
 
 
 def train(st, text, iters, **kw):
@@ -221,8 +248,12 @@ def _train(st, text, iters, *, checkpoint_path=None, checkpoint_every=0, val_eve
                 meta["wall_time_s"] = wall0 + time.perf_counter() - t0
                 val = None
                 if val_ix is not None and val_every and st.n % val_every == 0:
-                    val = evaluate(arch, st.params, val_ix, B, T)
+                    health = []
+                    val = evaluate(arch, st.params, val_ix, B, T, health)
                     meta["val_history"].append([st.n, meta["chars_trained"], smooth, val])
+                    if health:
+                        meta["cell_health"] = health
+                        meta.setdefault("cell_health_history", []).append([st.n, health])
                     _keep_best(st, checkpoint_path, val)
                 if on_progress and (st.n % report_every == 0 or val is not None):
                     on_progress(st.n, smooth, val)

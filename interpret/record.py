@@ -139,6 +139,7 @@ def _fill_by_document(model, ix, doc_starts, outs, loss, progress=None):
             acts, ys, state = model.run(np.asarray(ix[base + a:base + b]), state, logits=loss is not None)
             for key, arr in acts.items():
                 if key in outs:
+                    _check_storable(arr, outs[key].dtype, key, base + a)
                     outs[key][base + a:base + b] = arr
             if loss is not None:
                 nxt = np.asarray(ix[base + a + 1:base + min(b + 1, n)])  # the next chunk's first at the seam
@@ -147,6 +148,22 @@ def _fill_by_document(model, ix, doc_starts, outs, loss, progress=None):
                 loss[base + a:base + b] = chunk_loss
             if progress:
                 progress(b - a)
+
+
+def _check_storable(arr, dtype, key, row0):
+    """Raise (naming the array, unit and character) if arr (T, H) has a value dtype cannot hold."""
+    limit = float(np.finfo(dtype).max)
+    bad = ~(np.abs(arr) <= limit)  # NaN compares False: caught too
+    if not bad.any():
+        return
+    t, unit = (int(i) for i in np.argwhere(bad)[0])
+    layer, kind = key
+    value = float(arr[t, unit])
+    if not np.isfinite(value):
+        raise ValueError(f"array L{layer}.{kind} unit {unit} is {value} at character {row0 + t}: the model "
+                         "itself gives non-finite values there; check the model file")
+    raise ValueError(f"array L{layer}.{kind} unit {unit} reaches {value:.6g} at character {row0 + t}, "
+                     f"outside {np.dtype(dtype).name}'s range (+-{limit:g}); record with --dtype float32")
 
 
 def run_in_memory(model, text, doc_starts=(0,), dtype=np.float32, keep=None):

@@ -7,7 +7,7 @@ from interpret import model as model_mod
 from interpret.model import Model
 from interpret.record import Recording, record
 
-from cli_helpers import PROSE, ok, run
+from cli_helpers import PROSE, fails, ok, run
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +145,24 @@ def test_ablate_unknown_characters_error_unless_asked(work, tmp_path):
     skip = json.loads(ok(run(*args, "--unknown", "skip")).stdout)
     space = json.loads(ok(run(*args, "--unknown", "space")).stdout)
     assert skip["rows"][0]["n_chars"] == 399 and space["rows"][0]["n_chars"] == 400
+
+
+def _integrator(chars, gain=20.0):
+    """A 1-unit LSTM whose input, forget and candidate gates are all but 1: c grows by ~1 a character."""
+    V = len(chars)
+    b = np.array([gain, gain, 0.0, gain])  # gate order i, f, o, g
+    return Model({"L0_Wx": np.zeros((V, 4)), "L0_Wh": np.zeros((1, 4)), "L0_b": b,
+                  "Why": np.zeros((V, 1)), "by": np.zeros(V)}, chars, arch="lstm")
+
+
+def test_record_float16_refuses_values_beyond_its_range(tmp_path):
+    import warnings
+    _integrator(["a", "b"]).save(tmp_path / "grow.npz")
+    (tmp_path / "long.txt").write_text("ab" * 33500, encoding="utf-8")  # c reaches 67,000 > 65,504
+    out = tmp_path / "run.rec"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow warning must never reach the user
+        r = run("record", tmp_path / "grow.npz", tmp_path / "long.txt", "-o", out, "--dtype", "float16", "-q")
+    err = fails(r, "L0.c unit 0", "float16", "--dtype float32")
+    assert "character 6550" in err  # c passes 65,504 at the 65,505th character, give or take rounding
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith("run.rec")]

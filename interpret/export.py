@@ -85,6 +85,10 @@ def _css(n_bins=N_BINS):
         "section{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.9em 1.1em;"
         "margin:1em 0}section .excerpt{border:0;padding:.2em 0;margin:0}",
         "nav ul{margin:.3em 0;padding-left:1.3em}a{color:#1f5ecc}",
+        ".trace{display:block;width:100%;height:90px;background:#fafafa;border:1px solid #eee}",
+        ".trace .zero{stroke:#ccc;stroke-width:1}.trace .eol{stroke:#e4e4e4;stroke-width:1}",
+        ".trace polyline{fill:none;vector-effect:non-scaling-stroke}",
+        ".trace .unit{stroke:#1f5ecc;stroke-width:1.5}.trace .feat{stroke:#999;stroke-width:1}",
         f".bn{{background-color:{NAN_COLOUR}}}",
         f".f{{background-image:linear-gradient({TRACK_COLOUR},{TRACK_COLOUR});"
         "background-size:100% 2px;background-position:0 100%;background-repeat:no-repeat}",
@@ -261,6 +265,38 @@ def _fmt_sign(s):
 _REQUIRED = ("feature", "unit", "layer", "kind", "text", "values")
 
 
+TRACE_W, TRACE_H = 900, 90  # the trace's drawing box (SVG user units; it scales to the page width)
+
+
+def trace_svg(values, text="", feature=None, feature_label="feature"):
+    """An inline SVG trace of one unit over an excerpt: the unit (-1..1, blue), the feature scaled
+    0..1 over the excerpt (grey steps) and a faint tick at every line end, so a cell that falls
+    at each newline or steps with the braces is seen at a glance. Static: no script."""
+    v = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float64)), -1, 1)  # (T,)
+    n = len(v)
+    if n < 2:
+        return ""
+    x = np.arange(n) * (TRACE_W / (n - 1))
+    y = (1 - v) * (TRACE_H / 2)  # +1 at the top, -1 at the bottom
+    parts = [f'<svg class="trace" viewBox="0 0 {TRACE_W} {TRACE_H}" preserveAspectRatio="none" '
+             f'role="img" aria-label="{_esc("trace of the unit and " + feature_label)}">',
+             f'<line x1="0" y1="{TRACE_H / 2}" x2="{TRACE_W}" y2="{TRACE_H / 2}" class="zero"/>']
+    ends = [k for k, ch in enumerate(text[:n]) if ch == "\n"]
+    if ends:
+        parts.append('<path class="eol" d="' + "".join(f"M{x[k]:.1f} 0V{TRACE_H}" for k in ends) + '"/>')
+    if feature is not None:
+        f = np.nan_to_num(np.asarray(feature, dtype=np.float64))
+        span = np.ptp(f)
+        fy = TRACE_H - 4 - (f - f.min()) / (span if span else 1) * (TRACE_H - 8)
+        parts.append(f'<polyline class="feat" points="{_points(x, fy)}"/>')
+    parts.append(f'<polyline class="unit" points="{_points(x, y)}"/></svg>')
+    return "".join(parts)
+
+
+def _points(x, y):
+    return " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(x, y))
+
+
 def _section(i, e):
     """One gallery section: heading, stats line, coloured excerpt (with the feature track)."""
     missing = [k for k in _REQUIRED if k not in e]
@@ -284,6 +320,13 @@ def _section(i, e):
         stats.append(f"beyond char {_fmt_stat(e['beyond_char'])}")
     stats.append(f"chars {start}–{start + len(text) - 1}" if text else "empty excerpt")
     track, note = None, ""
+    trace = ""
+    if e.get("trace", True) and len(text) > 1:
+        ft = e.get("feature_trace", e.get("feature_values"))
+        ft = None if ft is None else _check_values(text, ft, "feature_trace")
+        trace = (trace_svg(v, text, ft, str(e["feature"])) +
+                 f'<p class="note">trace: the unit (blue, −1 to +1), {_esc(e["feature"])} '
+                 f'(grey, scaled to this excerpt), line ends (faint ticks)</p>\n')
     fv = e.get("feature_values")
     if fv is not None:
         fv = _check_values(text, fv, "feature_values")
@@ -292,7 +335,7 @@ def _section(i, e):
             note = (f'<p class="note"><span class="f">&nbsp;&nbsp;&nbsp;&nbsp;</span> '
                     f"underline: {_esc(e['feature'])} = 1</p>\n")
     return (f'<section id="e{i}"><h3>{_esc(heading)}</h3>\n'
-            f'<p class="stats">{_esc(" · ".join(stats))}</p>\n{note}'
+            f'<p class="stats">{_esc(" · ".join(stats))}</p>\n{trace}{note}'
             + excerpt_html(text, v, start=start, track=track, track_label=str(e["feature"]))
             + "</section>")
 

@@ -249,7 +249,8 @@ def gallery_entries(recording, rows, *, top=2, length=400, feats=None):
         acts = recording.activations(row["layer"], row["kind"])
         entries.append(dict(row, text=text[start:end], start=start,
                             values=display_values(row["kind"], acts[start:end, int(row["unit"])]),
-                            feature_values=None if fv is None or f.kind != "binary" else fv[start:end]))
+                            feature_values=None if fv is None or f.kind != "binary" else fv[start:end],
+                            feature_trace=None if fv is None else fv[start:end]))
     return entries
 
 

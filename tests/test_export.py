@@ -281,3 +281,21 @@ def test_write_html_missing_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         write_html(tmp_path / "nope" / "page.html", "<html></html>")
     assert os.listdir(tmp_path) == []
+
+
+def test_trace_svg_draws_the_unit_the_feature_and_line_ends():
+    from interpret.export import TRACE_H, TRACE_W, trace_svg
+    text = "ab\ncd\n"
+    v = np.array([1.0, 0.0, -1.0, 0.5, np.nan, 3.0])  # NaN draws at 0, 3 clips to +1
+    svg = trace_svg(v, text, feature=[0, 1, 2, 0, 1, 2], feature_label='depth <"x">')
+    unit = re.search(r'class="unit" points="([^"]+)"', svg).group(1).split()
+    pts = np.array([p.split(",") for p in unit], dtype=float)
+    np.testing.assert_allclose(pts[:, 0], np.arange(6) * TRACE_W / 5, atol=0.05)
+    np.testing.assert_allclose(pts[:, 1], [0, TRACE_H / 2, TRACE_H, TRACE_H / 4, TRACE_H / 2, 0], atol=0.05)
+    feat = re.search(r'class="feat" points="([^"]+)"', svg).group(1).split()
+    fy = [float(p.split(",")[1]) for p in feat]
+    assert fy[0] == fy[3] == TRACE_H - 4 and fy[2] == fy[5] == 4.0  # 0 at the bottom, the max at the top
+    ticks = re.search(r'class="eol" d="([^"]+)"', svg).group(1)
+    assert ticks == f"M{2 * TRACE_W / 5:.1f} 0V{TRACE_H}M{5 * TRACE_W / 5:.1f} 0V{TRACE_H}"
+    assert '<"x">' not in svg and "&lt;&quot;x&quot;&gt;" in svg
+    assert trace_svg([0.5], "a") == ""

@@ -50,7 +50,8 @@ class _NoBar:
 
 class _LazyBar:
     """click.progressbar on stderr, drawn from the first update on: a command that fails before
-    doing any work prints its error line alone. Setting .label relabels the bar."""
+    doing any work prints its error line alone. Setting .label relabels the bar. When stderr is
+    not a terminal (a log file), a plain line at most every 10% of the work or 30 seconds."""
 
     def __init__(self, length, label):
         self.length, self.label, self._bar = length, label, None
@@ -63,10 +64,39 @@ class _LazyBar:
 
     def update(self, n, current_item=None):
         if self._bar is None:
-            self._bar = click.progressbar(length=self.length, label=self.label, file=sys.stderr,
-                                          show_pos=True, width=30).__enter__()
+            self._bar = (click.progressbar(length=self.length, label=self.label, file=sys.stderr,
+                                           show_pos=True, width=30).__enter__() if _is_tty(sys.stderr)
+                         else _LogLines(self.length))
         self._bar.label = self.label
         self._bar.update(n, current_item)
+
+
+def _is_tty(f):
+    try:
+        return f.isatty()
+    except (AttributeError, ValueError):  # a closed or unusual stream
+        return False
+
+
+class _LogLines:
+    """Progress for a log file: 'label: done/total (pct%)' every 10% of the work or 30 s, and at the end."""
+
+    EVERY_S, EVERY_FRACTION = 30.0, 0.1
+
+    def __init__(self, length):
+        self.length, self.done, self.label = max(int(length), 1), 0, ""
+        self._last_t, self._last_done = time.monotonic(), 0
+
+    def update(self, n, current_item=None):
+        self.done += n
+        now = time.monotonic()
+        if (self.done - self._last_done >= self.EVERY_FRACTION * self.length or now - self._last_t >= self.EVERY_S
+                or self.done >= self.length > self._last_done):
+            click.echo(f"{self.label}: {self.done}/{self.length} ({100 * self.done / self.length:.0f}%)", err=True)
+            self._last_t, self._last_done = now, self.done
+
+    def __exit__(self, *exc):
+        return False
 
 
 def bar(length, label, quiet):

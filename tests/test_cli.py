@@ -131,3 +131,11 @@ def test_python_dash_m():
     import sys
     r = subprocess.run([sys.executable, "-m", "interpret", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and __version__ in r.stdout
+
+
+def test_progress_to_a_log_file_is_a_line_every_tenth(tmp_path):
+    (tmp_path / "t.txt").write_text(PROSE, encoding="utf-8")
+    r = ok(run("train", tmp_path / "t.txt", "-o", tmp_path / "m.npz", "--iters", 1000, "--checkpoint-every", 0))
+    progress = [ln for ln in r.stderr.splitlines() if ln.startswith("training")]
+    assert 10 <= len(progress) <= 11, progress  # 867 lines for 1000 iterations before
+    assert progress[-1].endswith("1000/1000 (100%)") and "loss" in progress[-1]

@@ -219,12 +219,14 @@ def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoi
     if layers != 1:
         raise click.BadParameter(f"the vanilla rnn has one layer (got --layers {layers}); use --arch lstm "
                                  "or gru for stacked layers", param_hint="--layers")
-    lr = lr or 0.1
     if resume:
         state = TrainState.load(resume, data)
         info(f"resuming {resume} at iteration {state.n}", quiet)
+        if lr is not None:  # e.g. a lower rate for the last stretch of a long run
+            state.model.meta["learning_rate"] = lr
+            info(f"learning rate set to {lr}", quiet)
     else:
-        state = TrainState.fresh(data, hidden, seq_length, lr, seed, os.path.basename(text))
+        state = TrainState.fresh(data, hidden, seq_length, lr or 0.1, seed, os.path.basename(text))
     L = effective_seq_length(len(data), state.model.meta["seq_length"])
     if L < state.model.meta["seq_length"]:
         info(f"note: the text has {len(data)} characters; training on windows of {L}", quiet)

@@ -26,6 +26,8 @@ def train_batched(data, text, out, resume, iters, checkpoint_every, quiet, setti
             info(f"learning rate set to {settings['lr']}", quiet)
     else:
         st = tb.BatchedState.fresh(data, corpus_name=os.path.basename(text), **settings)
+        if st.meta["seq_length"] < settings["seq_length"]:
+            info(f"note: the text has {len(data)} characters; training on windows of {st.meta['seq_length']}", quiet)
     if st.n >= iters:
         raise click.ClickException(f"the checkpoint is already at iteration {st.n}; ask for more with --iters")
     t0, n0, last_val = time.perf_counter(), st.n, [None]

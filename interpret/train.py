@@ -91,7 +91,9 @@ class TrainState:
         }
         model = Model.init(chars, hidden_size, seed=seed, meta=meta)
         mem = {k: np.zeros_like(v) for k, v in model.params.items()}
-        smooth = -np.log(1.0 / len(chars)) * seq_length
+        # the gist's starting value, -log(1/V) per character of a window: of the window really
+        # used when the text is shorter than seq_length + 1
+        smooth = -np.log(1.0 / len(chars)) * effective_seq_length(len(text), seq_length)
         return cls(model, mem, np.zeros(hidden_size), 0, 0, smooth)
 
     def save(self, path):
@@ -99,7 +101,8 @@ class TrainState:
         m = self.model
         check_finite(m.params, self.n, path)
         m.meta.update(iterations=self.n, smooth_loss=self.smooth_loss,
-                      loss_per_char=self.smooth_loss / m.meta["seq_length"],
+                      loss_per_char=self.smooth_loss / effective_seq_length(m.meta["corpus_chars"],
+                                                                            m.meta["seq_length"]),
                       resume={"n": self.n, "p": self.p})
         extra = {f"opt_mem_{k}": v for k, v in self.mem.items()}
         extra["opt_hprev"] = self.hprev

@@ -44,6 +44,13 @@ def streams(ix, B, T):
     return np.ascontiguousarray(ix[:B * L].reshape(B, L).T)
 
 
+def fitting_seq_length(text, val_fraction, B, T):
+    """T, or shorter when the training text's B streams are too short for T-windows (as the gist
+    trainer shortens its window on a short text); at least 1."""
+    L = len(split_text(text, val_fraction)[0]) // B
+    return max(1, min(T, L - 1))
+
+
 class BatchedState:
     """Everything a run needs to continue: parameters, optimizer moments, positions, states."""
 
@@ -61,6 +68,7 @@ class BatchedState:
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
         chars = sorted(set(text))
+        seq_length = fitting_seq_length(text, val_fraction, batch_size, seq_length)
         meta = {"arch": arch, "trainer": "batched", "hidden_size": hidden, "n_layers": layers,
                 "batch_size": batch_size, "seq_length": seq_length, "learning_rate": lr,
                 "optimizer": optimizer, "clip": clip, "val_fraction": val_fraction, "seed": seed,

@@ -139,3 +139,18 @@ def test_progress_to_a_log_file_is_a_line_every_tenth(tmp_path):
     progress = [ln for ln in r.stderr.splitlines() if ln.startswith("training")]
     assert 10 <= len(progress) <= 11, progress  # 867 lines for 1000 iterations before
     assert progress[-1].endswith("1000/1000 (100%)") and "loss" in progress[-1]
+
+
+def test_lr_is_honoured_on_resume_of_the_gist_trainer(tmp_path):
+    from interpret.model import Model
+    (tmp_path / "t.txt").write_text(PROSE, encoding="utf-8")
+    ok(run("train", tmp_path / "t.txt", "-o", tmp_path / "m.npz", "--iters", 20, "-q"))
+    ok(run("train", tmp_path / "t.txt", "-o", tmp_path / "m2.npz", "--resume", tmp_path / "m.npz", "--iters", 40, "-q"))
+    r = ok(run("train", tmp_path / "t.txt", "-o", tmp_path / "m3.npz", "--resume", tmp_path / "m.npz", "--iters", 40,
+               "--lr", 0.01))
+    assert "learning rate set to 0.01" in r.stderr
+    same, slow = Model.load(tmp_path / "m2.npz"), Model.load(tmp_path / "m3.npz")
+    assert same.meta["learning_rate"] == 0.1 and slow.meta["learning_rate"] == 0.01
+    start = Model.load(tmp_path / "m.npz").params["Why"]
+    step = lambda m: np.abs(m.params["Why"] - start).max()  # noqa: E731
+    assert step(slow) < 0.5 * step(same)  # Adagrad's steps scale with the rate

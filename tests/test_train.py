@@ -235,3 +235,9 @@ def test_fast_step_equals_the_plain_step_bit_for_bit(scale):
         np.testing.assert_array_equal(fast[k], plain[k])
         np.testing.assert_array_equal(fast_mem[k], plain_mem[k])
     assert clipped > 0 or scale < 1  # the large-weight run must exercise the clip
+
+
+def test_short_text_starts_its_smoothed_loss_at_uniform_per_character():
+    from interpret.train import TrainState
+    st = TrainState.fresh("hello", 8, 25, 0.1, 0)  # the window shrinks to 4 characters
+    assert st.smooth_loss / 4 == pytest.approx(np.log(4))  # uniform over h, e, l, o; not 7.85

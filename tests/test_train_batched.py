@@ -123,3 +123,11 @@ def test_reset_state_starts_every_window_from_zeros(monkeypatch):
     tb.train(fresh(reset_state=True), TEXT, 4)
     tb.train(fresh(), TEXT, 4)
     assert seen[:4] == [0.0] * 4 and min(seen[5:8]) > 0  # carried states are nonzero
+
+
+def test_short_text_trains_on_a_shortened_window():
+    st = tb.BatchedState.fresh("hello", "lstm", 8, 1, 1, 25, 2e-3, val_fraction=0.0)
+    assert st.meta["seq_length"] == 4  # like the gist trainer: len(text) - 1
+    tb.train(st, "hello", 3)
+    assert st.n == 3 and st.meta["chars_trained"] == 12
+    assert tb.BatchedState.fresh("a" * 40, "gru", 8, 1, 4, 25, 2e-3, val_fraction=0.0).meta["seq_length"] == 9

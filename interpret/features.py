@@ -128,21 +128,41 @@ def _f(mask):
 _BLANK = (9, 11, 12, 32)  # tab, vertical tab, form feed, space
 
 
-@register(kind="binary", causal=True, domain="prose", split="paragraph",
-          description="inside straight double quotes; resets to outside at each blank line")
-def in_quote(text):
-    """1 from an opening '"' (inclusive) to its closing '"' (exclusive: after reading it we are out).
+# paired quotation marks, opener -> closer: English curly, guillemets, CJK corner brackets
+PAIRED_QUOTES = {"\u201c": "\u201d", "\u00ab": "\u00bb", "\u300c": "\u300d", "\u300e": "\u300f"}
 
-    Quotes pair up within a paragraph: every char of a blank line (empty or only spaces/tabs)
-    is 0 and pairing restarts after it, so a paragraph that leaves a quote open (War and Peace
-    reopens a multi-paragraph quote on each new paragraph) cannot invert the rest of the text.
+
+@register(kind="binary", causal=True, domain="prose", split="paragraph",
+          description="inside double quotes: straight \" \" or paired \u201c \u201d, \u00ab \u00bb, "
+                      "\u300c \u300d, \u300e \u300f; resets to outside at each blank line")
+def in_quote(text):
+    """1 from an opening quote (inclusive) to its closing quote (exclusive: after reading it we are out).
+
+    Straight quotes '"' toggle; paired marks nest (an unmatched closer is ignored). Quotes pair
+    up within a paragraph: every char of a blank line (empty or only spaces/tabs) is 0 and
+    pairing restarts after it, so a paragraph that leaves a quote open (War and Peace reopens a
+    multi-paragraph quote on each new paragraph) cannot invert the rest of the text.
     """
     codes = _codes(text)
     line, _, _, term = _lines(codes)
-    visible = np.bincount(line, weights=~term & ~np.isin(codes, _BLANK))[line]  # per char: its line's
+    blank = np.bincount(line, weights=~term & ~np.isin(codes, _BLANK))[line] == 0  # per char: on a blank line
     quotes = np.cumsum(codes == 34)
-    base = np.maximum.accumulate(np.where(visible == 0, quotes, 0))  # quotes before the last blank line
-    return _f((quotes - base) % 2)
+    base = np.maximum.accumulate(np.where(blank, quotes, 0))  # quotes before the last blank line
+    inside = (quotes - base) % 2 == 1
+    opens = [ord(c) for c in PAIRED_QUOTES]
+    if np.isin(codes, opens).any():
+        inside |= _paired_depth(codes, blank, opens, [ord(c) for c in PAIRED_QUOTES.values()]) > 0
+    return _f(inside)
+
+
+def _paired_depth(codes, blank, opens, closes):
+    """Nesting depth of paired marks, restarting from 0 after every run of blank-line chars."""
+    depth = np.zeros(len(codes), dtype=np.int64)
+    cuts = np.flatnonzero(np.diff(blank.astype(np.int8)) != 0) + 1
+    for a, b in zip(np.concatenate(([0], cuts)), np.append(cuts, len(codes))):  # paragraphs and gaps
+        if not blank[a]:
+            depth[a:b] = _depth(codes[a:b], opens, closes)
+    return depth
 
 
 @register(kind="ordinal", causal=True, domain="any", split="line",

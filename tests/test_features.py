@@ -41,6 +41,23 @@ def test_in_quote_single_newline_does_not_reset():
 
 
 @pytest.mark.skipif(not (CORPORA / "warandpeace.txt").exists(), reason="corpus not present")
+@pytest.mark.parametrize("open_, close", [("\u201c", "\u201d"), ("\u00ab", "\u00bb"), ("\u300c", "\u300d"),
+                                          ("\u300e", "\u300f")])
+def test_in_quote_paired_styles(open_, close):
+    assert run("in_quote", f"a {open_}b{close} c") == [0, 0, 1, 1, 0, 0, 0]
+    # nested marks stay inside until the outer closer; a stray closer is ignored
+    assert run("in_quote", f"{close}{open_}x{open_}y{close}z{close}w") == [0, 1, 1, 1, 1, 1, 1, 0, 0]
+    # a paragraph left open does not leak past the blank line
+    assert run("in_quote", f"{open_}a\n\nb") == [1, 1, 1, 0, 0]
+
+
+def test_in_quote_mixed_styles_and_chinese():
+    text = '他说：「你好。」她答："好"。'
+    expected = [0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0]  # 「你好。」 and "好"
+    assert run("in_quote", text) == expected
+    assert run("in_quote", "\u201ea\u201c b") == [0, 0, 1, 1, 1]  # German low-high quotes are not paired (documented)
+
+
 def test_in_quote_on_war_and_peace():
     text = (CORPORA / "warandpeace.txt").read_text(encoding="utf-8")
     inside = run_array("in_quote", text)

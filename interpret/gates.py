@@ -56,8 +56,8 @@ def as_json(sat, n_chars):
 def page(sat, title):
     """A standalone HTML page (Bokeh, resources inline): one scatter per gate type."""
     from bokeh.embed import file_html
-    from bokeh.layouts import row
-    from bokeh.models import ColumnDataSource, HoverTool, Legend, LegendItem
+    from bokeh.layouts import column, row
+    from bokeh.models import ColumnDataSource, Div, HoverTool, Legend, LegendItem
     from bokeh.palettes import Category10
     from bokeh.plotting import figure
     from bokeh.resources import INLINE
@@ -80,4 +80,18 @@ def page(sat, title):
         fig.add_layout(Legend(items=items, location="top_right"))
         fig.add_tools(HoverTool(tooltips=[("unit", "@unit"), ("left", "@x{0.000}"), ("right", "@y{0.000}")]))
         figs.append(fig)
-    return file_html(row(*figs), INLINE, title)  # bokeh escapes the title
+    note = Div(text=HOW_TO_READ, width=340 * max(1, len(figs)))
+    return file_html(column(note, row(*figs)), INLINE, title)  # bokeh escapes the title
+
+
+HOW_TO_READ = (
+    "<p><b>How to read this.</b> One dot per gate unit. Across: the fraction of characters at which "
+    f"the unit is nearly shut (below {LOW}); up: the fraction at which it is wide open (above {HIGH}). "
+    "A dot near the origin is seldom saturated: it changes with the text. A dot high on the left "
+    "edge is almost always open: a forget gate there keeps its cell's memory for a long time, an "
+    "input gate there writes at nearly every step. Dots near the dashed diagonal are switches, "
+    "open or shut and rarely in between.</p>"
+    "<p><b>What the paper saw</b> (Karpathy, Johnson, Fei-Fei 2015, Figure 3, LSTMs on War and Peace "
+    "and on Linux C): some forget gates are right-saturated most of the time (cells that remember "
+    "over long stretches), hardly any unit is shut all the time, and the first layer's gates are "
+    "much less often saturated than those of the layers above it.</p>")

@@ -101,5 +101,6 @@ def test_gate_saturation_matches_direct_count(tmp_path):
         np.testing.assert_allclose(s["right"], (a > 0.9).mean(0))
     html = gates.page(sat, "t <x>")
     assert "forget gate" in html and "t &lt;x&gt;" in html
+    assert "How to read this" in html and "What the paper saw" in html
     j = gates.as_json(sat, rec.n_chars)
     assert j["gates"][1]["name"] == "forget gate" and len(j["gates"][1]["left"]) == 6

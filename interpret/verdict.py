@@ -1,0 +1,83 @@
+"""Verdicts: is a scan row a cell, a weak tracker, or nothing?
+
+On a long text every faint correlation is "significant", and an untrained network of the same
+shape separates many features by its short memory of the last characters. So a row is a `cell`
+only when all of these hold: q < 0.01; a large effect (strength >= 0.6, where strength is
+2 AUROC - 1 for binary features and |rho| for ordinal ones, so AUROC >= 0.8 or |rho| >= 0.6);
+the effect survives taking out the current character (beyond_char keeps at least half of the
+strength); it beats the untrained control's best unit for the same feature by at least 0.2 of
+strength; the feature has support (binary: at least 50 positive characters in at least 10
+separate runs; ordinal: at least 5 distinct values); and the unit is not stuck (saturated on
+at most 95% of the characters). A row that is significant (q < 0.05) with strength >= 0.2 that
+is not below the control by more than noise is `weak`; without a control a row is at most
+`weak`. Everything else is `none`.
+"""
+import numpy as np
+
+CELL_Q, WEAK_Q = 0.01, 0.05
+CELL_STRENGTH, WEAK_STRENGTH = 0.6, 0.2
+CELL_MARGIN = 0.2        # strength above the untrained control's best, same feature
+BEYOND_SHARE = 0.5       # beyond_char strength / strength
+MIN_POS, MIN_RUNS, MIN_DISTINCT = 50, 10, 5
+MAX_SATURATED = 0.95
+VERDICTS = ("cell", "weak", "none")
+
+
+def strength(metric, score):
+    """Both metrics on one 0..1 scale: 2 AUROC - 1 (AUROC in 0.5..1), |rho| or |r| as they are."""
+    if score is None:
+        return None
+    return 2 * score - 1 if metric == "auroc" else score
+
+
+def control_best(control_rows):
+    """{feature: the best strength of any unit of the untrained control}."""
+    best = {}
+    for r in control_rows or ():
+        s = strength(r["metric"], r.get("score"))
+        if s is not None:
+            best[r["feature"]] = max(best.get(r["feature"], 0.0), s)
+    return best
+
+
+def verdict(row, control=None, support=None):
+    """'cell', 'weak' or 'none' for one row; control: the control's best strength for the feature
+    (None: no control was run); support: {'n_pos', 'runs'} or {'distinct'} of the feature."""
+    s = strength(row["metric"], row.get("score"))
+    q = row.get("q")
+    if s is None or q is None or q >= WEAK_Q or s < WEAK_STRENGTH:
+        return "none"
+    if control is not None and s < control:
+        return "none"
+    beyond = strength(row["metric"], row.get("beyond_char"))
+    cell = (q < CELL_Q and s >= CELL_STRENGTH and control is not None and s >= control + CELL_MARGIN
+            and beyond is not None and beyond >= BEYOND_SHARE * s and _supported(support)
+            and (row.get("saturated") or 0.0) <= MAX_SATURATED)
+    return "cell" if cell else "weak"
+
+
+def _supported(support):
+    if not support:
+        return False
+    if "distinct" in support:
+        return support["distinct"] >= MIN_DISTINCT
+    return support.get("n_pos", 0) >= MIN_POS and support.get("runs", 0) >= MIN_RUNS
+
+
+def add_verdicts(rows, control_rows=None, supports=None):
+    """Set row['verdict'] on every row, in place; control_rows None means no control was run."""
+    best = None if control_rows is None else control_best(control_rows)
+    for r in rows:
+        ctrl = None if best is None else best.get(r["feature"], 0.0)
+        r["verdict"] = verdict(r, ctrl, (supports or {}).get(r["feature"]))
+    return rows
+
+
+def feature_support(kind, values):
+    """{'n_pos', 'runs'} of a binary feature's values (N,), or {'distinct'} of another's."""
+    v = np.asarray(values)
+    if kind == "binary":
+        on = v != 0
+        runs = int(on[0]) + int(np.count_nonzero(on[1:] & ~on[:-1])) if len(on) else 0
+        return {"n_pos": int(on.sum()), "runs": runs}
+    return {"distinct": int(len(np.unique(v)))}

@@ -1,0 +1,53 @@
+"""Verdicts from hand-made rows: each condition of a cell, taken away one at a time, demotes it."""
+import numpy as np
+import pytest
+
+from interpret.verdict import add_verdicts, feature_support, strength, verdict
+
+QUOTE = dict(feature="in_quote", metric="auroc", score=0.96, q=1e-30, beyond_char=0.95, saturated=0.1)
+LINE = dict(feature="position_in_line", metric="spearman_rho", score=0.98, q=1e-50, beyond_char=0.97,
+            saturated=0.2)
+SUPPORT = {"in_quote": {"n_pos": 5000, "runs": 300}, "position_in_line": {"distinct": 73}}
+
+
+@pytest.mark.parametrize("row", [QUOTE, LINE])
+def test_a_strong_specific_supported_unit_beating_the_control_is_a_cell(row):
+    assert verdict(row, 0.15, SUPPORT[row["feature"]]) == "cell"
+
+
+@pytest.mark.parametrize("change, expected", [
+    (dict(q=0.02), "weak"),                      # significant, not strongly
+    (dict(q=0.2), "none"),
+    (dict(score=0.75), "weak"),                  # AUROC 0.75: strength 0.5 < 0.6
+    (dict(score=0.55), "none"),                  # strength 0.1
+    (dict(beyond_char=0.6), "weak"),             # the current character explains most of it
+    (dict(saturated=0.99), "weak"),              # a stuck unit
+])
+def test_each_missing_condition_demotes_the_quote_cell(change, expected):
+    assert verdict(dict(QUOTE, **change), 0.15, SUPPORT["in_quote"]) == expected
+
+
+def test_control_margin_support_and_no_control():
+    assert verdict(QUOTE, 0.85, SUPPORT["in_quote"]) == "weak"      # 0.92 is not 0.2 above 0.85
+    assert verdict(QUOTE, 0.95, SUPPORT["in_quote"]) == "none"      # below the untrained network
+    assert verdict(QUOTE, None, SUPPORT["in_quote"]) == "weak"      # no control: at most weak
+    assert verdict(QUOTE, 0.1, {"n_pos": 28, "runs": 3}) == "weak"  # 28 positives (in_parens on Sherlock)
+    assert verdict(LINE, 0.1, {"distinct": 3}) == "weak"
+    assert verdict(dict(QUOTE, score=None), 0.1, SUPPORT["in_quote"]) == "none"
+
+
+def test_add_verdicts_takes_the_controls_best_unit_per_feature():
+    rows = [dict(QUOTE, unit=0), dict(LINE, unit=0), dict(LINE, unit=1, score=0.3, beyond_char=0.3)]
+    control = [dict(QUOTE, score=0.6), dict(QUOTE, score=0.7), dict(LINE, score=0.9)]
+    add_verdicts(rows, control, SUPPORT)
+    # quote: 0.92 vs the control's best 0.4; line: 0.98 vs 0.9 is not a cell, 0.3 is below it
+    assert [r["verdict"] for r in rows] == ["cell", "weak", "none"]
+    assert [r["verdict"] for r in add_verdicts([dict(QUOTE)], None, SUPPORT)] == ["weak"]
+
+
+def test_strength_and_support_by_hand():
+    assert strength("auroc", 0.8) == pytest.approx(0.6) and strength("spearman_rho", 0.7) == 0.7
+    f = np.array([0, 1, 1, 0, 0, 1, 0, 1, 1, 1])
+    assert feature_support("binary", f) == {"n_pos": 6, "runs": 3}
+    assert feature_support("binary", np.ones(4)) == {"n_pos": 4, "runs": 1}
+    assert feature_support("ordinal", [0, 1, 2, 2, 0, 7]) == {"distinct": 4}

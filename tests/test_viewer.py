@@ -53,7 +53,13 @@ def scan_json(rec):
 
 
 def build(*argv):
-    """Run viewer/main.py for one session, as `bokeh serve viewer --args ...` would."""
+    """Run viewer/main.py for one session, as `bokeh serve viewer --args ...` would.
+
+    The handler parses main.py (ast.parse). CPython 3.11's parser is not safe against a compile
+    running at the same time in another thread (SystemError: AST constructor recursion depth
+    mismatch), and the viewer's workers of an earlier session may be importing a module: so
+    no worker runs while the handler is made."""
+    _wait_for_workers()
     handler = DirectoryHandler(filename=str(VIEWER), argv=[str(a) for a in argv])
     doc = Document()
     handler.modify_document(doc)
@@ -66,9 +72,7 @@ def build(*argv):
 def settle(doc):
     """Finish the background jobs and run what they queued, as the server's event loop would."""
     for _ in range(20):
-        for module in list(sys.modules.values()):
-            if getattr(module, "__file__", None) == str(VIEWER / "data.py"):
-                module.wait_idle()
+        _wait_for_workers()
         queued = [cb for cb in doc.session_callbacks if isinstance(cb, NextTickCallback)]
         if not queued:
             return
@@ -76,6 +80,13 @@ def settle(doc):
             doc.remove_next_tick_callback(cb)
             cb.callback()
     raise AssertionError("the viewer kept queueing callbacks")
+
+
+def _wait_for_workers():
+    """Block until the viewer's background jobs (of every session so far) are done."""
+    for module in list(sys.modules.values()):
+        if getattr(module, "__file__", None) == str(VIEWER / "data.py"):
+            module.wait_idle()
 
 
 def get(doc, name):

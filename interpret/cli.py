@@ -378,11 +378,14 @@ def scan(rec, features, feature_regex, feature_file, layer, kind, shifts, seed, 
          as_csv, control, quiet):
     """Rank units by how well they track per-character features.
 
-    Effect sizes: AUROC for binary features, Pearson r (and Spearman rho) for ordinal ones.
-    p-values come from a circular-shift null (the feature shifted against the activations,
-    which keeps both series' autocorrelation); q-values are Benjamini-Hochberg across all
-    units x features. beyond_char is the same effect size after subtracting each character's
-    mean activation: a unit that only reacts to the '"' character scores low there.
+    Effect sizes: AUROC for binary features, |Spearman rho| for ordinal ones (Pearson r
+    beside it, as pearson_r). Units are scored as the viewer shows them: cell states (c)
+    through tanh. p-values come from a circular-shift null (the feature shifted against the
+    activations, which keeps both series' autocorrelation); q-values are Benjamini-Hochberg
+    across all units x features. beyond_char is the same effect size after subtracting each
+    character's mean activation: a unit that only reacts to the '"' character scores low
+    there. saturated (sat) is the unit's share of characters at |value| > 0.99 (gates: within
+    0.01 of 0 or 1).
 
     \b
     Example:

@@ -57,7 +57,7 @@ def _write_json(path, data):
 def _summary(rec, rows, control, rec_path, scan_path, html_path):
     lines = [f"recorded {rec.n_chars} characters; best unit per feature "
              f"(q: Benjamini-Hochberg vs a circular-shift null; untrained: same scan on a fresh model):",
-             f"  {'feature':20s} {'unit':>9s} {'metric':>9s} {'score':>6s} {'q':>9s} {'beyond':>7s} {'untrained':>9s}"]
+             f"  {'feature':20s} {'unit':>9s} {'metric':>12s} {'score':>6s} {'q':>9s} {'beyond':>7s} {'untrained':>9s}"]
     best_control = {}
     for r in control:
         s = r.get("score")
@@ -71,7 +71,7 @@ def _summary(rec, rows, control, rec_path, scan_path, html_path):
         r = top[0]
         q = r.get("q")
         unit = f"{r['unit']}" if r.get("kind", "h") == "h" and not r.get("layer") else f"L{r['layer']}{r['kind']} {r['unit']}"
-        lines.append(f"  {name:20s} {unit:>9s} {r['metric']:>9s} {r['score']:6.3f} "
+        lines.append(f"  {name:20s} {unit:>9s} {r['metric']:>12s} {r['score']:6.3f} "
                      f"{q if q is None else format(q, '9.2g'):>9} {_fmt(r.get('beyond_char'))} "
                      f"{_fmt(best_control.get(name))}")
     lines += ["", f"recording: {rec_path}", f"scan:      {scan_path}", f"gallery:   {html_path}",

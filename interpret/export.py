@@ -318,6 +318,10 @@ def _section(i, e):
         stats.append(f"q {_fmt_stat(e['q'])}")
     if "beyond_char" in e:
         stats.append(f"beyond char {_fmt_stat(e['beyond_char'])}")
+    if e.get("pearson_r") is not None:  # scan rows of ordinal features: r beside rho
+        stats.append(f"Pearson r {_fmt_stat(e['pearson_r'])}")
+    if e.get("saturated") is not None:
+        stats.append(f"saturated {_fmt_stat(e['saturated'])}")
     stats.append(f"chars {start}–{start + len(text) - 1}" if text else "empty excerpt")
     track, note = None, ""
     trace = ""

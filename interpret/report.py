@@ -278,6 +278,7 @@ def gallery(recording, rows, *, top=2, length=400, feature_extra=((), ())):
     entries = gallery_entries(recording, rows, top=top, length=length, feats=feats)
     intro = (f"{recording.n_chars} characters from {len(recording.documents)} document(s); "
              f"the top {top} units per feature by effect size. Scores: AUROC for binary features "
-             f"(0.5 = chance), |Pearson r| for ordinal ones; q = Benjamini-Hochberg q-value against "
-             f"a circular-shift null; beyond_char = the score after removing each character's mean.")
+             f"(0.5 = chance), |Spearman rho| for ordinal ones (Pearson r beside it); cell states "
+             f"are scored through tanh, as shown; q = Benjamini-Hochberg q-value against a "
+             f"circular-shift null; beyond_char = the score after removing each character's mean.")
     return export.gallery_page(entries, intro=intro)

@@ -1,13 +1,27 @@
 """Score every unit against every feature: effect sizes, a circular-shift null, BH q-values.
 
-Effect sizes (one row per (feature, unit)):
+Units are scored as they are shown: an LSTM cell state (kind "c") through tanh, as the paper and
+the viewer show it, everywhere (scores, ranks, nulls, beyond_char, pearson_r, saturated). tanh
+is taken in the precision the scan reads the recording in (unit_blocks.read_block, a copy):
+float32 for float16 / float32 recordings, float64 for float64 arrays. numpy's float32 tanh is
+within 1 ulp of float32(tanh in float64), the value the viewer shows (checked on every float16
+value), and 5x cheaper; a float64 result would also push the ranking off the float32 radix sort
+(ranks.py) onto np.argsort. Ties are those of float32: tanh takes the 63487 distinct float16
+values to 36219 distinct float32 ones (saturated cells tie at +-1, as they look; float64 would
+keep 39103). The streaming engine maps each float16 value through the same float32 tanh
+(scan_stream.shown_table), so both engines rank the same values.
 
-- binary features: metric "auroc". raw = AUROC of the unit's activation for feature == 1 against
-  feature == 0 (ties count half), from ranks: AUROC = 0.5 + sum_t rc[t] f[t] / (n1 n0), where rc
-  are the unit's average ranks minus (N + 1) / 2 (this is Mann-Whitney U / (n1 n0)).
-  score = max(raw, 1 - raw) in 0.5..1, sign = +1 if raw >= 0.5 else -1.
-- ordinal / continuous features: metric "pearson_r". raw = Pearson r, score = |r|, sign = sign(r)
-  (+1 at r = 0); `spearman` is Spearman's rho (Pearson on average ranks), reported only.
+Effect sizes (one row per (feature, unit)), all from the unit's average ranks rc (minus (N+1)/2):
+
+- binary features: metric "auroc". raw = AUROC of the unit for feature == 1 against feature == 0
+  (ties count half): AUROC = 0.5 + sum_t rc[t] f[t] / (n1 n0) (Mann-Whitney U / (n1 n0)).
+  score = max(raw, 1 - raw) in 0.5..1, sign = +1 if raw >= 0.5 else -1. pearson_r is None.
+- ordinal / continuous features: metric "spearman_rho". raw = Spearman's rho (Pearson r of the
+  unit's and the feature's average ranks) = sum_t rc[t] rf[t] / (|rc| |rf|), score = |rho|,
+  sign = sign(rho) (+1 at 0). pearson_r = Pearson r of the shown values, signed, reported only.
+  Why ranks: a unit that counts monotonically but with a curve is judged by the count, not by
+  how straight it is; the line-length cell, whose tanh(c) accelerates towards the line end, has
+  rho 0.987 but r 0.87 (DESIGN.md).
 
 Null hypothesis, p and q. Character-level signals are strongly autocorrelated (a quote lasts a
 hundred characters, a unit's state drifts slowly), so shuffling characters gives a null far too
@@ -16,15 +30,16 @@ for `n_shifts` shifts k spread over [min_shift, N - min_shift], an odd prime num
 apart (no periodic pattern shorter than that, such as a unit that flips sign at every character,
 aliases with them), from a seeded random start (default min_shift = max(1, min(N // 20, 2000));
 if that range holds fewer than 3 * n_shifts shifts, every one of them is used); a rotation keeps
-the autocorrelation of both series and only breaks their alignment. The same raw statistic is computed for every shift: each unit is ranked (or
-standardised) once, and all shifts of all features come from one FFT of the unit
-(shift_null.grid_dots; summed in float32, it agrees with the plain rolled dot products to about
-1e-6 of |x| |f|, and to float64 rounding with complex128 spectra).
+the autocorrelation of both series and only breaks their alignment. The same raw statistic is
+computed for every shift, on ranks for both metrics (the ranks of a rotated feature are its
+rotated ranks): each unit is ranked once, and all shifts of all features come from one FFT of
+its ranks (shift_null.grid_dots; summed in float32, it agrees with the plain rolled dot products
+to about 1e-6 of |x| |f|, and to float64 rounding with complex128 spectra).
 Two p-values per row:
 
 - p_empirical = (1 + #{|null - c| >= |raw - c| - NULL_ROUNDING}) / (1 + S), S the shifts used,
-  c = 0.5 for AUROC, 0 for r (a null within float32 rounding of the raw value is a tie). Never below 1 / (S + 1), which makes Benjamini-Hochberg over thousands of
-  rows powerless.
+  c = 0.5 for AUROC, 0 for rho (a null within float32 rounding of the raw value is a tie). Never
+  below 1 / (S + 1), which makes Benjamini-Hochberg over thousands of rows powerless.
 - p (the one used for q) = 2 * norm.sf(|raw - null_mean| / null_sd), a normal approximation to
   the shift null (null_mean, null_sd are stored in the row). If null_sd is 0 -- every shift
   gives the same value, as on a periodic text; below NULL_ROUNDING, the float32 null's rounding
@@ -38,15 +53,20 @@ p-values come out large; real text is not periodic.
 
 q = Benjamini-Hochberg over every row passed to add_qvalues (all units x features x kinds).
 
-beyond_char is the same effect size on residual activations (activation minus the unit's mean
+beyond_char is the same effect size on residual activations (shown value minus the unit's mean
 over all positions holding the same character), in the orientation of `score`: a unit that only
-reacts to the `"` character drops to 0.5 (AUROC) / 0 (r). A residual that is constant (the unit
-is a function of the character) gives exactly 0.5 / 0. For AUROC the residuals are ranked at
-float32 precision (residuals closer than ~1e-7 relative tie), which lets a radix sort rank them.
+reacts to the `"` character drops to 0.5 (AUROC) / 0 (rho). A residual that is constant (the
+unit is a function of the character) gives exactly 0.5 / 0. The residuals are ranked at float32
+precision (residuals closer than ~1e-7 relative tie), which lets a radix sort rank them.
+
+saturated = the share of characters where the unit's shown value is saturated: |v| > 0.99 for
+h, tanh(c) and the tanh candidates g, n; min(v, 1 - v) < 0.01 for the sigmoid gates i f o r z.
+A property of the unit: the same in every row of it, constant units and features included.
 
 Row values are plain Python int / float / str; anything undefined (a constant feature or unit,
-q before add_qvalues, spearman for binary features, n_pos for non-binary ones) is None, so a row
-is JSON-ready. Constant rows are excluded from BH and sorted last.
+q before add_qvalues, pearson_r for binary features, n_pos for non-binary ones) is None, so a
+row is JSON-ready. Constant rows (constant as shown) are excluded from BH and sorted last. The
+column `spearman` of earlier versions is gone: for ordinal rows it is now raw.
 """
 
 from __future__ import annotations
@@ -72,9 +92,12 @@ MIN_CHARS = 20
 # and a null sd below it is rounding noise (a real one is about 1 / sqrt(N) or more, 1e-5
 # even at 10^10 characters)
 NULL_ROUNDING = 1e-6
-METRICS = {"binary": "auroc", "ordinal": "pearson_r", "continuous": "pearson_r"}
+METRICS = {"binary": "auroc", "ordinal": "spearman_rho", "continuous": "spearman_rho"}
 COLUMNS = ("feature", "unit", "layer", "kind", "feature_kind", "metric", "score", "raw", "sign",
-           "p", "p_empirical", "q", "beyond_char", "spearman", "n_pos", "null_mean", "null_sd")
+           "p", "p_empirical", "q", "beyond_char", "pearson_r", "saturated", "n_pos",
+           "null_mean", "null_sd")
+SIGMOID_KINDS = ("i", "f", "o", "r", "z")  # gate arrays in 0..1; h, c (as tanh), g, n in -1..1
+SATURATED = 0.99                            # |v| beyond it, or min(v, 1 - v) below 1 - it
 
 
 @dataclass
@@ -87,12 +110,14 @@ class FeatureValues:
 
 @dataclass
 class _Feature:
-    """A feature prepared once for scanning: f is 0/1 (binary) or standardised; None if constant."""
+    """A feature prepared once for scanning; f is None if it is constant."""
     spec: FeatureValues
     binary: bool
-    f: np.ndarray | None      # (N,) float64
-    denom: float              # dot -> statistic: n1 * n0 (AUROC - 0.5) or N (Pearson r)
-    ranks: np.ndarray | None  # (N,) centred ranks of the values scaled to norm 1 (Spearman)
+    f: np.ndarray | None      # (N,) float64 dotted with a unit's centred ranks: the 0/1 values
+                              # (binary), or the feature's centred average ranks scaled to norm 1
+    denom: float              # dot -> statistic: n1 * n0 (AUROC - 0.5); 1 for rho (the unit's
+                              # rank norm divides per unit)
+    z: np.ndarray | None      # (N,) standardised values, for pearson_r; None for binary features
     n_pos: int | None
 
 
@@ -117,38 +142,63 @@ def _prepare(spec: FeatureValues, n: int) -> _Feature:
         return _Feature(spec, binary, None, 1.0, None, n_pos)
     if binary:
         return _Feature(spec, True, v, float(n_pos) * (n - n_pos), None, n_pos)
-    ranks = centred_ranks(v[None, :])[0].astype(np.float64)
-    return _Feature(spec, False, (v - v.mean()) / v.std(), float(n), ranks / np.linalg.norm(ranks),
+    ranks = centred_ranks(v[None, :])[0]
+    return _Feature(spec, False, ranks / np.linalg.norm(ranks), 1.0, (v - v.mean()) / v.std(),
                     None)
 
 
 @dataclass
 class _Group:
-    """Features scored from one transform of a unit: its ranks (binary) or z-scores (the rest)."""
+    """The non-constant features, scored together from a unit's ranks."""
     ix: list[int]             # positions in the scan's feature list
-    fs: np.ndarray            # (F, N) the prepared values
-    denom: np.ndarray         # (F,)
-    centre: float             # 0.5 (AUROC) or 0 (r)
-    spectra: np.ndarray       # (W, L, F) shift_null.feature_spectra
-    ranks: np.ndarray | None  # (F, N) unit-norm centred ranks (Spearman), non-binary only
-    sums: np.ndarray          # (F,) fs.sum(axis=1): 0 for z-scores, up to rounding
+    fs: np.ndarray            # (F, N) the prepared rank-form values (_Feature.f)
+    binary: np.ndarray        # (F,) bool
+    centre: np.ndarray        # (F,) 0.5 (AUROC) or 0 (rho)
+    denom: np.ndarray         # (F,) n1 n0 (AUROC); 1 for rho
+    spectra: np.ndarray       # (W, L, F) shift_null.feature_spectra of fs
+    z_ix: list[int]           # positions of the non-binary ones in the scan's feature list
+    zs: np.ndarray | None     # (Fz, N) their standardised values (pearson_r)
 
 
-def _groups(feats: list[_Feature], grid: ShiftGrid, map=map) -> list[_Group | None]:
-    """[binary group, other group]; None where a group has no non-constant feature."""
-    out = []
-    for binary in (True, False):
-        ix = [i for i, f in enumerate(feats) if f.f is not None and f.binary == binary]
-        if not ix:
-            out.append(None)
-            continue
-        fs = np.stack([feats[i].f for i in ix])
-        ranks = None if binary else np.stack([feats[i].ranks for i in ix])
-        for k, i in enumerate(ix):                   # keep one copy of each feature's values
-            feats[i].f, feats[i].ranks = fs[k], None if binary else ranks[k]
-        out.append(_Group(ix, fs, np.array([feats[i].denom for i in ix]), 0.5 if binary else 0.0,
-                          feature_spectra(grid, fs, map=map), ranks, fs.sum(axis=1)))
-    return out
+def _group(feats: list[_Feature], grid: ShiftGrid, map=map) -> _Group | None:
+    """The non-constant features stacked (one copy of each kept); None if every one is constant."""
+    ix = [i for i, f in enumerate(feats) if f.f is not None]
+    if not ix:
+        return None
+    fs = np.stack([feats[i].f for i in ix])
+    z_ix = [i for i in ix if not feats[i].binary]
+    zs = np.stack([feats[i].z for i in z_ix]) if z_ix else None
+    for k, i in enumerate(ix):                        # keep one copy of each feature's values
+        feats[i].f = fs[k]
+    for k, i in enumerate(z_ix):
+        feats[i].z = zs[k]
+    binary = np.array([feats[i].binary for i in ix])
+    return _Group(ix, fs, binary, np.where(binary, 0.5, 0.0),
+                  np.array([feats[i].denom for i in ix]), feature_spectra(grid, fs, map=map),
+                  z_ix, zs)
+
+
+def shown_values(a: np.ndarray, kind: str) -> np.ndarray:
+    """a (..., N) as the viewer shows it, in place: tanh for cell states (kind "c"), in a's own
+    precision (float32 for recordings); anything else as it is. a must be the caller's copy."""
+    if kind == "c":
+        np.tanh(a, out=a)
+    return a
+
+
+def saturated(v: np.ndarray, kind: str) -> np.ndarray:
+    """Where shown values v (float64) are saturated: a sigmoid gate (SIGMOID_KINDS) within 0.01
+    of 0 or 1, anything else (h, tanh(c), the tanh candidates g and n) beyond +-0.99."""
+    if kind in SIGMOID_KINDS:
+        return np.minimum(v, 1.0 - v) < 1.0 - SATURATED
+    return np.abs(v) > SATURATED
+
+
+def _saturated_share(a: np.ndarray, kind: str) -> np.ndarray:
+    """(B,) share of characters where each row of shown values a (B, N) is saturated (compared
+    in float64, as the streaming scan compares its float64 table of values)."""
+    return np.array([np.count_nonzero(saturated(row.astype(np.float64), kind))
+                     for row in a]) / a.shape[1]
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:
@@ -178,56 +228,55 @@ def draw_shifts(n: int, n_shifts: int = 200, seed: int = 0, min_shift: int | Non
     return make_grid(n, n_shifts, seed, min_shift).shifts
 
 
-def _block_stats(a: np.ndarray, groups, codes: np.ndarray, grid: ShiftGrid, n_feats: int) -> dict:
-    """raw (B, F), null (B, F, M), spearman (B, F), beyond (B, F) for the block a (B, N); NaN for
-    constant features. Binary features read the ranks, the others the z-scores."""
-    b = a.shape[0]
-    out = dict(const=np.ptp(a, axis=1) == 0, raw=np.full((b, n_feats), np.nan),
-               null=np.full((b, n_feats, grid.m_shifts), np.nan),
-               spearman=np.full((b, n_feats), np.nan), beyond=np.full((b, n_feats), np.nan))
-    bin_group, other = groups
+def _block_stats(a: np.ndarray, group: _Group | None, codes: np.ndarray, grid: ShiftGrid,
+                 n_feats: int, kind: str) -> dict:
+    """const, saturated (B,); raw, pearson, beyond (B, F); null (B, F, M) for the block a (B, N),
+    a slice of scan's own copy of the recording (made shown values in place); NaN for constant
+    features. Every statistic but pearson_r comes from ranks: the unit's, then its residuals'."""
+    b, n = a.shape
+    shown_values(a, kind)
+    out = dict(const=np.ptp(a, axis=1) == 0, saturated=_saturated_share(a, kind),
+               raw=np.full((b, n_feats), np.nan), null=np.full((b, n_feats, grid.m_shifts), np.nan),
+               pearson=np.full((b, n_feats), np.nan), beyond=np.full((b, n_feats), np.nan))
+    if group is None:
+        return out
     rc = centred_ranks(a)                                           # (B, N)
-    if bin_group:
-        _fill(out, bin_group, rc, grid)
-    if other:
-        rc_norm = np.linalg.norm(rc, axis=1)
-        rc_norm[rc_norm == 0] = 1.0
-        out["spearman"][:, other.ix] = (rc @ other.ranks.T) / rc_norm[:, None]
+    scale = _scale(group, rc)                                       # (B, F)
+    out["raw"][:, group.ix] = group.centre + (rc @ group.fs.T) / scale
+    out["null"][:, group.ix] = group.centre[:, None] + (grid_dots(rc, group.spectra, grid) /
+                                                        scale[:, :, None])
     del rc
-    if other:
-        _fill(out, other, _standardise(a.astype(np.float64)), grid)
-    res = _char_residual(a, codes)
-    if bin_group:  # ranked at float32 precision: radix sort
-        out["beyond"][:, bin_group.ix] = 0.5 + (centred_ranks(res.astype(np.float32)) @
-                                                bin_group.fs.T) / bin_group.denom
-    if other:  # Pearson r = sum((res - mean) fz) / (N sd), fz standardised: no copy of res
-        mean = res.mean(axis=1)
-        sd = np.sqrt(np.maximum(np.einsum("bt,bt->b", res, res) / res.shape[1] - mean ** 2, 0.0))
-        sd[np.ptp(res, axis=1) == 0] = np.inf        # a constant residual: r = 0
-        dots = res @ other.fs.T - mean[:, None] * other.sums
-        out["beyond"][:, other.ix] = dots / (other.denom * sd[:, None])
+    if group.z_ix:  # Pearson r of the shown values: z-scores . standardised feature / N
+        out["pearson"][:, group.z_ix] = (_standardise(a.astype(np.float64)) @ group.zs.T) / n
+    rr = centred_ranks(_char_residual(a, codes).astype(np.float32))   # float32: radix sort
+    out["beyond"][:, group.ix] = group.centre + (rr @ group.fs.T) / _scale(group, rr)
     return out
 
 
-def _fill(out: dict, group: _Group, x: np.ndarray, grid: ShiftGrid) -> None:
-    """raw and null of one group's features from x (B, N): ranks or z-scores."""
-    out["raw"][:, group.ix] = group.centre + (x @ group.fs.T) / group.denom
-    out["null"][:, group.ix] = group.centre + (grid_dots(x, group.spectra, grid) /
-                                               group.denom[:, None])
+def _scale(group: _Group, x: np.ndarray) -> np.ndarray:
+    """(B, F) what turns the dot of centred ranks x (B, N) with a feature into its statistic's
+    distance from the centre: n1 n0 (AUROC), the rank norm |x| (rho; 1 if x is all 0)."""
+    norm = np.linalg.norm(x, axis=1)
+    norm[norm == 0] = 1.0
+    return np.where(group.binary, group.denom, norm[:, None])
 
 
-def shifted_statistics(acts, feature: FeatureValues, shifts):
-    """(U, S): each unit's raw statistic against np.roll(feature.values, k) for every k in shifts,
-    the plain way (one shift at a time). This is the null that scan() summarises, for looking at
-    one unit's null in a notebook (scan uses draw_shifts's shifts)."""
-    a = np.asarray(acts, dtype=np.float64)            # (N, U)
-    n = a.shape[0]
+def shifted_statistics(acts, feature: FeatureValues, shifts, kind="h"):
+    """(U, S): each unit's raw statistic (AUROC or rho, of the values shown for `kind`) against
+    np.roll(feature.values, k) for every k in shifts, the plain way (one shift at a time). This
+    is the null that scan() summarises, for looking at one unit's null in a notebook (scan uses
+    draw_shifts's shifts)."""
+    acts = np.asarray(acts)
+    x = centred_ranks(shown_values(read_block(acts, 0, acts.shape[1]), kind))   # (U, N)
+    n = x.shape[1]
     feat = _prepare(feature, n)
     if feat.f is None:
         raise ValueError(f"feature {feature.name!r} is constant; it has no null distribution")
-    x = centred_ranks(a.T) if feat.binary else _standardise(a.T.copy())    # (U, N)
-    c = 0.5 if feat.binary else 0.0
-    return c + rolled_dots(x.T.astype(np.float64), feat.f, np.asarray(shifts) % n) / feat.denom
+    dots = rolled_dots(x.T, feat.f, np.asarray(shifts) % n)                     # (U, S)
+    if feat.binary:
+        return 0.5 + dots / feat.denom
+    norm = np.linalg.norm(x, axis=1)
+    return dots / np.where(norm == 0, 1.0, norm)[:, None]
 
 
 def _check(acts, features, char_ix) -> tuple[int, int, np.ndarray]:
@@ -253,6 +302,8 @@ def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", mi
          progress=None, block_units=None, read_units=None, workers=None) -> list[dict]:
     """Score every unit of acts (N, U) against every feature; one row per (feature, unit).
 
+    layer and kind label the rows; kind also says how the units are shown (tanh for "c") and
+    which saturation rule applies (SIGMOID_KINDS or |v| > 0.99).
     acts may be a float16/float32 np.memmap; it is read read_units columns at a time (4 bytes per
     character and unit, by default up to 128 units and 512 MiB; the next read runs while these
     are scored, and a read touches every page of a row-major file), and scored block_units units
@@ -282,15 +333,15 @@ def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", mi
     workers = workers or min(2, os.cpu_count() or 1)
     with one_thread(), reuse_freed_memory(), ThreadPoolExecutor(max_workers=workers) as pool:
         feats = list(pool.map(lambda f: _prepare(f, n), features))
-        groups = _groups(feats, grid, pool.map)
+        group = _group(feats, grid, pool.map)
         scoring: list = []                            # the blocks of the previous read
         queued: list = []
         try:
             for r0 in range(0, n_units, read_units):
                 a = read_block(acts, r0, min(r0 + read_units, n_units))   # (R, N), while the
                 _check_finite(a, r0, layer, kind)                        # workers score the last
-                queued = [pool.submit(_block_stats, a[j:j + block_units], groups, codes, grid,
-                                      len(feats)) for j in range(0, len(a), block_units)]
+                queued = [pool.submit(_block_stats, a[j:j + block_units], group, codes, grid,
+                                      len(feats), kind) for j in range(0, len(a), block_units)]
                 collect(scoring)
                 scoring = queued
                 del a
@@ -303,10 +354,10 @@ def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", mi
     rows = []
     for i, feat in enumerate(feats):
         per = None if feat.f is None else {key: st[key][:, i] for key in
-                                           ("raw", "null", "spearman", "beyond")}
+                                           ("raw", "null", "pearson", "beyond")}
         if per is not None:
             per["const"] = st["const"]
-        rows.extend(_feature_rows(feat, per, n_units, layer, kind))
+        rows.extend(_feature_rows(feat, per, n_units, layer, kind, st["saturated"]))
     return rows
 
 
@@ -318,14 +369,17 @@ def _check_finite(a, j0, layer, kind):
                          "non-finite activations (NaN or Inf); re-record it (float16 may overflow)")
 
 
-def _feature_rows(feat: _Feature, st: dict | None, n_units: int, layer, kind) -> list[dict]:
-    """Turn one feature's statistics over all units into row dicts."""
+def _feature_rows(feat: _Feature, st: dict | None, n_units: int, layer, kind,
+                  saturated_share: np.ndarray) -> list[dict]:
+    """Turn one feature's statistics over all units (and the units' saturated shares (U,),
+    in every row) into row dicts."""
     spec = feat.spec
     base = dict.fromkeys(COLUMNS)
     base.update(feature=spec.name, layer=layer, kind=kind, feature_kind=spec.kind,
                 metric=METRICS[spec.kind], n_pos=feat.n_pos)
+    rows = [dict(base, unit=u, saturated=_plain(saturated_share[u])) for u in range(n_units)]
     if st is None:
-        return [dict(base, unit=u) for u in range(n_units)]
+        return rows
     c = 0.5 if feat.binary else 0.0
     raw, null = st["raw"], st["null"]                 # (U,), (U, S)
     sign = np.where(raw >= c, 1, -1)
@@ -335,14 +389,11 @@ def _feature_rows(feat: _Feature, st: dict | None, n_units: int, layer, kind) ->
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(null_sd > NULL_ROUNDING, 2 * norm.sf(np.abs(raw - null_mean) / null_sd), p_emp)
     values = dict(score=c + np.abs(raw - c), raw=raw, sign=sign, p=p, p_empirical=p_emp,
-                  beyond_char=c + sign * (st["beyond"] - c), spearman=st["spearman"],
+                  beyond_char=c + sign * (st["beyond"] - c), pearson_r=st["pearson"],
                   null_mean=null_mean, null_sd=null_sd)
-    rows = []
-    for u in range(n_units):
-        row = dict(base, unit=u)
+    for u, row in enumerate(rows):
         if not st["const"][u]:
             row.update({k: _plain(v[u]) for k, v in values.items()})
-        rows.append(row)
     return rows
 
 
@@ -392,7 +443,7 @@ def _fmt(x, spec: str, width: int) -> str:
 
 
 def format_table(rows, top=5, control_rows=None) -> str:
-    """Per feature, a header line and its top units; `*` marks q < 0.05."""
+    """Per feature, a header line and its top units; `*` marks q < 0.05, sat is `saturated`."""
     lines = []
     for name in dict.fromkeys(r["feature"] for r in rows):
         mine = [r for r in rows if r["feature"] == name]
@@ -409,14 +460,16 @@ def format_table(rows, top=5, control_rows=None) -> str:
             lines.append("  (no valid scores: the feature or every unit is constant)")
             continue
         lines.append(f"  {'layer':>5} {'kind':<4} {'unit':>5} {'score':>6} {'sign':>4} "
-                     f"{'q':>9}   {'beyond_char':>11} {'p':>9}")
+                     f"{'q':>9}   {'beyond_char':>11} {'p':>9} {'sat':>5}")
         for r in best:
             mark = "*" if r.get("q") is not None and r["q"] < 0.05 else " "
             lines.append(f"  {r['layer']:>5} {str(r['kind']):<4} {r['unit']:>5} "
                          f"{r['score']:6.3f} {'+' if r['sign'] > 0 else '-':>4} "
                          f"{_fmt(r.get('q'), '.2g', 9)} {mark} {_fmt(r['beyond_char'], '.3f', 11)} "
-                         f"{_fmt(r['p'], '.2g', 9)}")
+                         f"{_fmt(r['p'], '.2g', 9)} {_fmt(r.get('saturated'), '.2f', 5)}")
     lines.append("* q < 0.05 (Benjamini-Hochberg over every unit x feature; circular-shift null)")
+    lines.append("sat: share of characters saturated as shown (|v| > 0.99; sigmoid gates within "
+                 "0.01 of 0 or 1)")
     return "\n".join(lines) + "\n"
 
 

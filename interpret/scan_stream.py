@@ -1,23 +1,31 @@
 """Out-of-core scan: the rows of scan.scan from passes over row chunks of a float16 recording.
 
 Memory does not grow with N: per unit two tables of 65536 entries (value counts, ranks:
-0.8 MB; z-scores are computed from the values), the residual tables of stream_residuals.py up to `budget` bytes, and chunks
-of `rows` rows (default: a quarter of the budget). The character codes go to a memory-mapped
-temporary file (1 byte a character up to 256 characters); the features are read as given (the
-memory-mapped files report.feature_values writes for big recordings), a feature's mean, sd and
-value ranks come from its distinct values, and each chunk is standardised and ranked as it is
-read. Every statistic of scan.py is a sum over characters, accumulated chunk by chunk:
+0.8 MB; z-scores are computed from the values), the residual tables of stream_residuals.py up
+to `budget` bytes, and chunks of `rows` rows (default: a quarter of the budget). The character
+codes go to a memory-mapped temporary file (1 byte a character up to 256 characters); the
+features are read as given (the memory-mapped files report.feature_values writes for big
+recordings), a feature's mean, sd and value ranks come from its distinct values, and each chunk
+is standardised and ranked as it is read. Every statistic of scan.py is a sum over characters,
+accumulated chunk by chunk:
 
-- ranks: a float16 unit takes at most 65536 values. Pass 1 counts them per unit (a histogram of
-  order-preserving 16-bit keys); the exact average rank of a value is (count below) +
-  (count of it + 1) / 2, a lookup table per unit. The same histogram gives means and sds.
-- raw statistics and the shift null: dot products of the ranked (or standardised) unit with the
-  feature rolled by every shift of scan's grid, np.roll(f, k)[t] = f[(t - k) mod N]; per chunk,
-  one matrix product of the unit chunk (U, L) with the rolled feature chunks (L, M) (pass 2).
-  The null is summed in float32 per chunk (like scan's FFT null), everything else in float64.
-- beyond_char: per-character means from sums by character (pass 1). Pearson r on the residuals
-  follows from sums (x . f, per-character sums of f, sum x^2). For AUROC, the residual of a
-  character c and a float16 value v is v - mean_c, ranked exactly by counting (character, value)
+- shown values: a float16 unit takes at most 65536 values, each an order-preserving 16-bit key.
+  shown_table gives the value each key is scored as: for cell states (kind c) tanh, computed
+  in float32 on the float16 value read as float32, exactly as scan.py computes it on the float32
+  blocks it reads (numpy's float32 tanh is elementwise, so both engines get the same bits);
+  tanh is monotone, so key order stays value order, but neighbouring keys may round to one
+  value (63487 distinct float16 values give 36219 tanh values), and such keys tie.
+- ranks: pass 1 counts the keys per unit (a histogram); the exact average rank of a shown value
+  is (count below) + (count of it + 1) / 2, over the run of keys holding that value: a lookup
+  table per unit. The same histogram gives means, sds and the saturated share.
+- raw statistics and the shift null: dot products of the ranked unit with each feature (0/1 for
+  AUROC, the feature's ranks for rho) rolled by every shift of scan's grid,
+  np.roll(f, k)[t] = f[(t - k) mod N]; per chunk, one matrix product of the unit chunk (U, L)
+  with the rolled feature chunks (L, M) (pass 2), which also sums z-scores against standardised
+  features for pearson_r. The null is summed in float32 per chunk (like scan's FFT null),
+  everything else in float64.
+- beyond_char: per-character means of the shown values (pass 1); the residual of a character c
+  and a float16 value v is shown(v) - mean_c, ranked exactly by counting (character, value)
   pairs: two more passes per group of units (stream_residuals.py).
 
 Float32 recordings take up to 2^32 values per unit, so no table holds them: they are refused
@@ -30,7 +38,8 @@ import tempfile
 import numpy as np
 
 from interpret import atomic
-from interpret.scan import METRICS, MIN_CHARS, _check_finite, _Feature, _feature_rows, _prepare
+from interpret.scan import (METRICS, MIN_CHARS, _check_finite, _Feature, _feature_rows, _prepare,
+                            saturated, shown_values)
 from interpret.shift_null import make_grid
 from interpret.unit_blocks import _drop_pages
 
@@ -56,6 +65,13 @@ def key_values() -> np.ndarray:
     vals = bits.view(np.float16).astype(np.float64)
     vals[~np.isfinite(vals)] = 0.0
     return vals
+
+
+def shown_table(kind: str) -> np.ndarray:
+    """(65536,) float64: the value each key is scored as, scan.shown_values of its float16 value
+    read as float32 (as scan.py reads a float16 recording): tanh in float32 for kind c. Distinct
+    keys may share a value (tanh saturates); the order stays that of the keys."""
+    return shown_values(key_values().astype(np.float32), kind).astype(np.float64)
 
 
 def _codes(char_ix, n: int, folder: str) -> tuple[np.ndarray, np.ndarray]:
@@ -99,8 +115,9 @@ def _chunks(n: int, rows: int):
     return [(c0, min(c0 + rows, n)) for c0 in range(0, n, rows)]
 
 
-def _pass_counts(acts, codes, v, rows, layer, kind, tick=lambda done: None):
-    """Pass 1: key histogram (U, 65536), per-character sums, minima, maxima (V, U)."""
+def _pass_counts(acts, codes, v, rows, layer, kind, shown, tick=lambda done: None):
+    """Pass 1: key histogram (U, 65536), per-character sums of the shown values (`shown`, the
+    shown_table), per-character minima and maxima of the float16 values (V, U)."""
     n, u = acts.shape
     hist = np.zeros((u, KEYS), dtype=count_dtype(n))
     one = hist.dtype.type(1)  # a Python 1 sends ufunc.at down a path ten times slower
@@ -111,15 +128,17 @@ def _pass_counts(acts, codes, v, rows, layer, kind, tick=lambda done: None):
     for c0, c1 in _chunks(n, rows):
         x = _read(acts, c0, c1)                                     # (U, L) float16
         _check_finite(x, 0, layer, kind)
-        keys = float16_keys(x).astype(np.int64) + offs[:, None]
-        np.add.at(hist.ravel(), keys.ravel(), one)    # not bincount: no (U, 65536) temporary
-        del keys
+        keys = float16_keys(x)                                      # (U, L) uint16
+        flat = (keys.astype(np.int64) + offs[:, None]).ravel()
+        np.add.at(hist.ravel(), flat, one)            # not bincount: no (U, 65536) temporary
+        del flat
         order = np.argsort(codes[c0:c1], kind="stable")
         cs = codes[c0:c1][order]
         starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
-        xs = x[:, order].astype(np.float64)                        # (U, L) grouped by character
         at = cs[starts]
-        csum[at] += np.add.reduceat(xs, starts, axis=1).T
+        csum[at] += np.add.reduceat(shown[keys[:, order]], starts, axis=1).T
+        del keys
+        xs = x[:, order].astype(np.float64)                        # (U, L) grouped by character
         cmin[at] = np.minimum(cmin[at], np.minimum.reduceat(xs, starts, axis=1).T)
         cmax[at] = np.maximum(cmax[at], np.maximum.reduceat(xs, starts, axis=1).T)
         tick(c1 / n)
@@ -134,28 +153,30 @@ def _read(acts, c0, c1, g0=0, g1=None):
     return x
 
 
-def _unit_tables(hist, n):
-    """From the histograms (U, 65536): a table of centred average ranks by key, and per unit
-    the mean, sd (inf for a constant unit: its z-scores are 0), sum, sum of squares, max |x|,
-    norm of the centred ranks and a constant flag."""
-    vals = key_values()
+def _unit_tables(hist, n, shown, kind):
+    """From the histograms (U, 65536) and the shown value of each key (65536,): a table of
+    centred average ranks by key (keys of equal shown value tie), and per unit the mean, sd (inf
+    for a constant unit: its z-scores are 0), max |shown value|, norm of the centred ranks, a
+    constant flag (one shown value) and the share of characters saturated as shown."""
+    run = np.cumsum(np.r_[True, shown[1:] != shown[:-1]]) - 1       # (K,) each key's tie run
+    sat = saturated(shown, kind).astype(np.float64)                 # (K,) 1 where saturated
     u = len(hist)
     ranks = np.empty(hist.shape)
-    out = dict(ranks=ranks, total=np.empty(u), sumsq=np.empty(u), absmax=np.empty(u),
-               rc_norm=np.empty(u), mean=np.empty(u), sd=np.empty(u),
-               const=(hist > 0).sum(axis=1) <= 1)
+    out = dict(ranks=ranks, absmax=np.empty(u), rc_norm=np.empty(u), mean=np.empty(u),
+               sd=np.empty(u), const=np.empty(u, dtype=bool), saturated=np.empty(u))
     for j in range(u):                                              # one unit at a time: small
         counts = hist[j].astype(np.float64)
+        per_run = np.bincount(run, weights=counts)
+        below = np.cumsum(per_run) - per_run                        # rank = below + (c + 1) / 2
+        np.take(below + (per_run + 1) / 2 - (n + 1) / 2, run, out=ranks[j])   # minus (N + 1) / 2
         r = ranks[j]
-        np.cumsum(counts, out=r)                                    # rank = below + (c + 1) / 2
-        r -= counts / 2 + n / 2                                     # minus (N + 1) / 2
-        out["total"][j] = total = counts @ vals
-        out["sumsq"][j] = counts @ (vals * vals)
-        out["absmax"][j] = np.abs(vals[counts > 0]).max()
+        out["const"][j] = np.count_nonzero(per_run) <= 1
+        out["absmax"][j] = np.abs(shown[counts > 0]).max()
         out["rc_norm"][j] = np.sqrt(counts @ (r * r)) or 1.0
-        out["mean"][j] = total / n
-        dev = vals - total / n
+        out["mean"][j] = mean = counts @ shown / n
+        dev = shown - mean
         out["sd"][j] = np.inf if out["const"][j] else np.sqrt(counts @ (dev * dev) / n)
+        out["saturated"][j] = counts @ sat / n
     return out
 
 
@@ -242,44 +263,40 @@ def _prepare_ordinal(spec, n, folder, name):
     below = np.cumsum(counts) - counts
     ranks = below + (counts + 1) / 2 - (n + 1) / 2                # centred average rank per value
     ranks /= np.sqrt(counts @ ranks ** 2)
-    return _Feature(spec, False, _Derived(values, lambda v: (v - mean) / sd), float(n),
-                    _Derived(values, lambda v: ranks[np.searchsorted(uniq, v)]), None)
+    return _Feature(spec, False, _Derived(values, lambda v: ranks[np.searchsorted(uniq, v)]), 1.0,
+                    _Derived(values, lambda v: (v - mean) / sd), None)
 
 
 def _in_memory(feat, folder, name):
     """A feature prepared by scan._prepare, its arrays moved to memory-mapped files."""
     if feat.f is not None:
         feat.f = _to_disk(feat.f, folder, name)
-        if feat.ranks is not None:
-            feat.ranks = _to_disk(feat.ranks, folder, f"{name}.ranks")
+        if feat.z is not None:
+            feat.z = _to_disk(feat.z, folder, f"{name}.z")
     return feat
 
 
-def _pass_dots(acts, feats, tab, codes, v, shifts, rows, tick=lambda done: None):
-    """Pass 2: sums over characters of every unit against every feature (and its rolls)."""
+def _pass_dots(acts, feats, tab, shown, shifts, rows, tick=lambda done: None):
+    """Pass 2: sums over characters of every unit's ranks against every feature (and its rolls),
+    and of its z-scores against the standardised non-binary features (pearson_r)."""
     n, u = acts.shape
     nf, m = len(feats), len(shifts)
-    acc = dict(raw=np.zeros((u, nf)), null=np.zeros((u, nf, m)), spearman=np.zeros((u, nf)),
-               xf=np.zeros((u, nf)), cf=np.zeros((v, nf)))
+    acc = dict(raw=np.zeros((u, nf)), null=np.zeros((u, nf, m)), pearson=np.zeros((u, nf)))
     offs = np.arange(u, dtype=np.int64) * KEYS
+    pearson = any(f.f is not None and not f.binary for f in feats)
     for c0, c1 in _chunks(n, rows):
-        x = _read(acts, c0, c1)                                     # (U, L) float16
-        idx = float16_keys(x).astype(np.int64) + offs[:, None]
-        ranks = tab["ranks"].ravel()[idx]                           # (U, L) centred ranks
-        del idx
-        x64 = x.astype(np.float64)
-        z = (x64 - tab["mean"][:, None]) / tab["sd"][:, None]       # (U, L) z-scores
+        keys = float16_keys(_read(acts, c0, c1)).astype(np.int64)   # (U, L)
+        ranks = tab["ranks"].ravel()[keys + offs[:, None]]           # (U, L) centred ranks
+        ranks32 = ranks.astype(np.float32)
+        z = (shown[keys] - tab["mean"][:, None]) / tab["sd"][:, None] if pearson else None
+        del keys
         for i, feat in enumerate(feats):
             if feat.f is None:
                 continue
-            fc = np.asarray(feat.f[c0:c1])                          # (L,)
-            xt = ranks if feat.binary else z
-            acc["raw"][:, i] += xt @ fc
-            acc["null"][:, i] += xt.astype(np.float32) @ _rolled(feat.f, c0, c1, shifts).T
+            acc["raw"][:, i] += ranks @ np.asarray(feat.f[c0:c1])
+            acc["null"][:, i] += ranks32 @ _rolled(feat.f, c0, c1, shifts).T
             if not feat.binary:
-                acc["spearman"][:, i] += ranks @ np.asarray(feat.ranks[c0:c1])
-                acc["xf"][:, i] += x64 @ fc
-                acc["cf"][:, i] += np.bincount(codes[c0:c1], weights=fc, minlength=v)
+                acc["pearson"][:, i] += z @ np.asarray(feat.z[c0:c1])
         tick(c1 / n)
     return acc
 
@@ -316,22 +333,22 @@ def scan_streaming(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ki
             else:
                 feats.append(_prepare_ordinal(spec, n, folder, f"f{i}"))
         ticks = _Ticks(progress, u * len(feats))  # the passes: a quarter, a quarter, a half
-        hist, csum, cmin, cmax = _pass_counts(acts, codes, v, rows, layer, kind,
+        shown = shown_table(kind)
+        hist, csum, cmin, cmax = _pass_counts(acts, codes, v, rows, layer, kind, shown,
                                               lambda done: ticks.to(done / 4))
-        tab = _unit_tables(hist, n)
-        acc = _pass_dots(acts, feats, tab, codes, v, grid.shifts, rows,
+        tab = _unit_tables(hist, n, shown, kind)
+        acc = _pass_dots(acts, feats, tab, shown, grid.shifts, rows,
                          lambda done: ticks.to(0.25 + done / 4))
         del tab["ranks"]
-        from interpret.stream_residuals import beyond_binary_dots   # it imports this module
-        beyond_bin = beyond_binary_dots(acts, feats, hist, csum, cmin, cmax, counts,
-                                         tab["absmax"], codes, rows, budget,
-                                         lambda done: ticks.to(0.5 + done / 2))
+        from interpret.stream_residuals import beyond_rank_dots   # it imports this module
+        beyond, rr_norm = beyond_rank_dots(acts, feats, hist, csum, cmin, cmax, counts,
+                                           tab["absmax"], shown, codes, rows, budget,
+                                           lambda done: ticks.to(0.5 + done / 2))
         rows_out = []
         for i, feat in enumerate(feats):
-            st = None if feat.f is None else _statistics(feat, i, acc, tab, csum, cmin, cmax,
-                                                          counts, beyond_bin, n)
-            rows_out.extend(_feature_rows(feat, st, u, layer, kind))
-            del feat.f, feat.ranks
+            st = None if feat.f is None else _statistics(feat, i, acc, tab, beyond, rr_norm, n)
+            rows_out.extend(_feature_rows(feat, st, u, layer, kind, tab["saturated"]))
+            del feat.f, feat.z
         ticks.to(1.0)
     return rows_out
 
@@ -349,25 +366,15 @@ class _Ticks:
             self.done = target
 
 
-def _statistics(feat, i, acc, tab, csum, cmin, cmax, counts, beyond_bin, n) -> dict:
-    """scan._feature_rows's input for feature i from the accumulated sums."""
-    st = dict(const=tab["const"])
+def _statistics(feat, i, acc, tab, beyond, rr_norm, n) -> dict:
+    """scan._feature_rows's input for feature i from the accumulated sums: AUROC (binary) or
+    rho (the rest) of the ranks and of the residual ranks (rr_norm (U,): their norms)."""
     if feat.binary:
-        st["raw"] = 0.5 + acc["raw"][:, i] / feat.denom
-        st["null"] = 0.5 + acc["null"][:, i] / feat.denom
-        st["spearman"] = np.full(len(st["const"]), np.nan)
-        st["beyond"] = 0.5 + beyond_bin[:, i] / feat.denom
-        return st
-    st["raw"] = acc["raw"][:, i] / feat.denom
-    st["null"] = acc["null"][:, i] / feat.denom
-    st["spearman"] = acc["spearman"][:, i] / tab["rc_norm"]
-    # residual r = sum((x - mean_c) fz) / (N sd_res); sum(x fz) - sum_c mean_c sum_{c} fz
-    mean_c = csum / counts[:, None]                                 # (V, U)
-    mean = (tab["total"] - csum.sum(axis=0)) / n
-    ss = (tab["sumsq"] - (csum * mean_c).sum(axis=0)) / n
-    sd = np.sqrt(np.maximum(ss - mean ** 2, 0.0))
-    sd[(cmax == cmin).all(axis=0)] = np.inf                         # a constant residual: r = 0
-    fsum = acc["cf"][:, i].sum()
-    dots = acc["xf"][:, i] - mean_c.T @ acc["cf"][:, i] - mean * fsum
-    st["beyond"] = dots / (feat.denom * sd)
-    return st
+        scale, centre, res_scale = feat.denom, 0.5, feat.denom
+        pearson = np.full(len(tab["const"]), np.nan)
+    else:
+        scale, centre, res_scale = tab["rc_norm"], 0.0, rr_norm
+        pearson = acc["pearson"][:, i] / n
+    return dict(const=tab["const"], raw=centre + acc["raw"][:, i] / scale,
+                null=centre + acc["null"][:, i] / np.reshape(scale, (-1, 1)),
+                beyond=centre + beyond[:, i] / res_scale, pearson=pearson)

@@ -1,14 +1,16 @@
-"""beyond_char AUROC for the streaming scan: exact ranks of residuals by counting.
+"""beyond_char for the streaming scan: exact ranks of residuals by counting.
 
-A unit's residual at a character is v - mean_c, v its float16 value and c the character, so the
-residuals take one value per (character, value) pair. A table counts the characters of each pair
-(one cell per value from the character's minimum to its maximum), the cells' residuals are ranked
-at float32 precision, as scan.py ranks them, into average ranks, and a second pass sums those
-ranks against the binary features. Units are taken in groups whose tables fit the budget.
+A unit's residual at a character is v - mean_c, v the shown value of its float16 value (tanh for
+kind c: scan_stream.shown_table) and c the character, so the residuals take one value per
+(character, float16 value) pair. A table counts the characters of each pair (one cell per value
+from the character's minimum to its maximum), the cells' residuals are ranked at float32
+precision, as scan.py ranks them, into average ranks, and a second pass sums those ranks against
+every feature (0/1 values for AUROC, the feature's ranks for rho). Units are taken in groups
+whose tables fit the budget.
 """
 import numpy as np
 
-from interpret.scan_stream import KEYS, _chunks, _read, count_dtype, float16_keys, key_values
+from interpret.scan_stream import KEYS, _chunks, _read, count_dtype, float16_keys
 
 CELL_BYTES = 12
 
@@ -54,16 +56,16 @@ def _unit_groups(cells, budget):
     return groups
 
 
-def beyond_binary_dots(acts, feats, hist, csum, cmin, cmax, counts, absmax, codes, rows, budget,
-                       tick=lambda done: None):
-    """Passes 3 and 4 per unit group: (U, F) sums of residual centred ranks x binary feature;
-    tick(fraction done) after each chunk."""
+def beyond_rank_dots(acts, feats, hist, csum, cmin, cmax, counts, absmax, shown, codes, rows,
+                     budget, tick=lambda done: None):
+    """Passes 3 and 4 per unit group: (U, F) sums of residual centred ranks x each non-constant
+    feature's prepared values (_Feature.f), and (U,) the norms of the residual ranks (1 where
+    they are all 0); tick(fraction done) after each chunk."""
     n, u = acts.shape
-    out = np.zeros((u, len(feats)))
-    bins = [i for i, f in enumerate(feats) if f.binary and f.f is not None]
-    if not bins:
-        return out
-    vals = key_values()
+    out, sq = np.zeros((u, len(feats))), np.zeros(u)
+    scored = [i for i, f in enumerate(feats) if f.f is not None]
+    if not scored:
+        return out, np.ones(u)
     kidx, lo, width = _ranges(hist, cmin, cmax)
     groups = _unit_groups(width.sum(axis=1), budget)
     for k, (g0, g1) in enumerate(groups):
@@ -80,15 +82,17 @@ def beyond_binary_dots(acts, feats, hist, csum, cmin, cmax, counts, absmax, code
             c_of = np.repeat(np.arange(len(w)), w)                        # (W,) character
             k_of = np.arange(w.sum()) - np.repeat(np.cumsum(w) - w - lo[g0 + j], w)
             cells = slice(ends[j, -1] - w.sum(), ends[j, -1])
-            lut[cells] = _residual_ranks(table[cells], vals[hist[g0 + j] > 0][k_of],
+            lut[cells] = _residual_ranks(table[cells], shown[hist[g0 + j] > 0][k_of],
                                          (csum[:, g0 + j] / counts)[c_of], absmax[g0 + j])
+            sq[g0 + j] = table[cells].astype(np.float64) @ (lut[cells] * lut[cells])
         del table
         for c0, c1 in _chunks(n, rows):
             r = lut[_cell_ids(acts, c0, c1, g0, g1, kidx, base, codes)]   # (G, L)
-            fs = np.stack([np.asarray(feats[i].f[c0:c1]) for i in bins], axis=1)   # (L, Fb)
-            out[g0:g1, bins] += r @ fs
+            fs = np.stack([np.asarray(feats[i].f[c0:c1]) for i in scored], axis=1)   # (L, F)
+            out[g0:g1, scored] += r @ fs
             tick((2 * k + 1 + c1 / n) / (2 * len(groups)))
-    return out
+    norm = np.sqrt(sq)
+    return out, np.where(norm == 0, 1.0, norm)
 
 
 def _cell_ids(acts, c0, c1, g0, g1, kidx, base, codes):

@@ -205,7 +205,8 @@ def entry(feature, unit, text, **kw):
 
 def test_gallery_headings_scores_and_grouping_in_input_order():
     es = [entry("in_quote", 42, 'he said "hi" to me\n'),
-          entry("line_pos", 7, "a line\nanother\n", metric="r", score=-0.83, sign=-1),
+          entry("line_pos", 7, "a line\nanother\n", metric="spearman_rho", score=0.97, sign=-1,
+                pearson_r=-0.83, saturated=0.25),
           entry("in_quote", 3, 'x "y" z\n', score=0.765)]
     page = gallery_page(es, intro="three cells")
     p = Page(page)
@@ -213,8 +214,10 @@ def test_gallery_headings_scores_and_grouping_in_input_order():
     assert p.headings == ["interpret: interpretable cells", "in_quote", "in_quote — layer 0 h unit 42",
                           "in_quote — layer 0 h unit 3", "line_pos", "line_pos — layer 0 h unit 7"]
     assert p.excerpts == [es[0]["text"], es[2]["text"], es[1]["text"]]
-    for s in ("AUROC 0.987", "AUROC 0.765", "r -0.830", "sign −", "q 0.001", "beyond char 0.120"):
+    for s in ("AUROC 0.987", "AUROC 0.765", "spearman_rho 0.970", "sign −", "q 0.001",
+              "beyond char 0.120", "Pearson r -0.830", "saturated 0.250"):
         assert s in page
+    assert page.count("Pearson r") == 1 and page.count("saturated") == 1   # only where given
 
 
 def test_gallery_binary_feature_track_underlines_where_feature_is_one():

@@ -48,11 +48,12 @@ def auroc_pairwise(x, f):
 
 
 def statistic(x, f, kind):
-    """The raw statistic of one unit x against one feature f, computed directly."""
+    """The raw statistic of one unit x against one feature f, computed directly: AUROC (binary)
+    or Spearman's rho."""
     if kind == "binary":
         u = stats.mannwhitneyu(x[f == 1], x[f == 0]).statistic
         return u / ((f == 1).sum() * (f == 0).sum())
-    return stats.pearsonr(x, f).statistic
+    return stats.spearmanr(x, f).statistic
 
 
 def by_unit(rows, feature):
@@ -75,45 +76,56 @@ def test_auroc_matches_pairwise_oracle_with_ties():
         assert r["raw"] == pytest.approx(want, abs=1e-12)
         assert r["score"] == pytest.approx(max(want, 1 - want), abs=1e-12)
         assert r["sign"] == (1 if want >= 0.5 else -1)
-        assert r["metric"] == "auroc" and r["spearman"] is None and r["n_pos"] == f.sum()
+        assert r["metric"] == "auroc" and r["pearson_r"] is None and r["n_pos"] == f.sum()
     assert by_unit(rows, "f")[3]["sign"] == -1
 
 
-def test_pearson_and_spearman_match_scipy():
+@pytest.mark.parametrize("kind", ["h", "c"])
+def test_rho_and_pearson_r_match_scipy(kind):
+    """score = |Spearman rho| of the unit (tanh changes no order), pearson_r = Pearson r of the
+    values as shown: tanh(c) for cell states, the values themselves for h."""
     rng = np.random.default_rng(1)
     n = 300
-    acts = rng.standard_normal((n, 3))
+    acts = 1.5 * rng.standard_normal((n, 3))
     acts[:, 1] = np.round(acts[:, 1] * 2)             # ties in the unit
     depth = np.floor(np.cumsum(rng.standard_normal(n)) / 3)   # ties in the feature
     acts[:, 2] -= 0.1 * depth
     feats = [FeatureValues("depth", "ordinal", depth),
              FeatureValues("wave", "continuous", np.sin(np.arange(n) / 7))]
-    rows = scan(acts, feats, rng.integers(0, 5, n), n_shifts=20)
+    rows = scan(acts, feats, rng.integers(0, 5, n), n_shifts=20, kind=kind)
+    shown = np.tanh(acts) if kind == "c" else acts
     for feat in feats:
         for u, r in by_unit(rows, feat.name).items():
-            want = stats.pearsonr(acts[:, u], feat.values).statistic
-            assert r["raw"] == pytest.approx(want, abs=1e-12)
-            assert r["score"] == pytest.approx(abs(want), abs=1e-12)
-            assert r["sign"] == (1 if want >= 0 else -1)
             rho = stats.spearmanr(acts[:, u], feat.values).statistic
-            assert r["spearman"] == pytest.approx(rho, abs=1e-12)
-            assert r["metric"] == "pearson_r" and r["n_pos"] is None
+            assert r["raw"] == pytest.approx(rho, abs=1e-12)
+            assert r["score"] == pytest.approx(abs(rho), abs=1e-12)
+            assert r["sign"] == (1 if rho >= 0 else -1)
+            want = stats.pearsonr(shown[:, u], feat.values).statistic
+            assert r["pearson_r"] == pytest.approx(want, abs=1e-12)
+            assert r["metric"] == "spearman_rho" and r["n_pos"] is None
+    if kind == "c":                                   # tanh moves Pearson r, not rho
+        raw_r = stats.pearsonr(acts[:, 2], depth).statistic
+        assert abs(by_unit(rows, "depth")[2]["pearson_r"] - raw_r) > 1e-3
 
 
+@pytest.mark.parametrize("array", ["h", "c"])
 @pytest.mark.parametrize("kind", ["binary", "ordinal", "continuous", "ramp"])
-def test_shifted_statistic_equals_statistic_on_rolled_feature(kind):
+def test_shifted_statistic_equals_statistic_on_rolled_feature(kind, array):
+    """The null, one shift at a time: AUROC or Spearman rho of the unit as shown (tanh(c) has
+    c's order; float32 values of 4 and more round to one tanh, and tie) against np.roll(f, k)."""
     rng = np.random.default_rng(2)
     n = 400
-    acts = ar1(rng, n, 3)
+    acts = 3 * ar1(rng, n, 3).astype(np.float32)
     acts[:, 0] = np.round(acts[:, 0] * 2)             # ties
     f = {"binary": runs(rng, n), "ordinal": np.floor(np.cumsum(rng.standard_normal(n))),
          "continuous": ar1(rng, n, 1)[:, 0], "ramp": line_position(rng, n, 30)}[kind]
     kind = "ordinal" if kind == "ramp" else kind
     shifts = np.array([1, 17, 200, 399, 0])
-    got = shifted_statistics(acts, FeatureValues("f", kind, f), shifts)
+    got = shifted_statistics(acts, FeatureValues("f", kind, f), shifts, kind=array)
+    shown = np.tanh(acts) if array == "c" else acts   # float32, as the scan computes it
     for j, k in enumerate(shifts):
         for u in range(3):
-            want = statistic(acts[:, u], np.roll(f, k), kind)
+            want = statistic(shown[:, u], np.roll(f, k), kind)
             assert got[u, j] == pytest.approx(want, abs=1e-12)
 
 
@@ -199,6 +211,83 @@ def test_scan_summarises_the_plain_shift_null(kind):
     assert rows[1]["p"] < 1e-4 and rows[1]["p_empirical"] == pytest.approx(1 / 51)
 
 
+# ---- scored as shown: tanh of cell states, saturation ------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_cell_state_is_scored_as_the_tanh_of_its_values(dtype, tmp_path):
+    """Kind "c" with large values (float32 tanh rounds many of them to +-1: ties, as shown):
+    every column equals that of np.tanh(values) scanned as kind "h"; the memory-mapped recording
+    it reads is not written to."""
+    rng = np.random.default_rng(14)
+    n = 1500
+    acts = (6 * ar1(rng, n, 5)).astype(dtype)
+    pos, quote = line_position(rng, n, 40), runs(rng, n)
+    acts[:, 1] -= 12 * quote
+    acts[:, 2] = pos / 4 - 5 + acts[:, 2] / 6
+    shown = np.tanh(acts)
+    assert shown.dtype == dtype
+    if dtype == np.float32:
+        assert len(np.unique(shown[:, 0])) < 0.8 * len(np.unique(acts[:, 0]))   # tanh ties
+    feats = [FeatureValues("pos", "ordinal", pos), FeatureValues("quote", "binary", quote)]
+    char_ix = rng.integers(0, 9, n)
+    path = tmp_path / "L0_c.npy"
+    np.save(path, acts)
+    mm = np.load(path, mmap_mode="r+")                 # writable: a write would land in the file
+    as_c = scan(mm, feats, char_ix, n_shifts=40, kind="c", block_units=2)
+    as_h = scan(shown, feats, char_ix, n_shifts=40, kind="h", block_units=2)
+    assert np.array_equal(np.load(path), acts)
+    for rc, rh in zip(as_c, as_h):
+        assert rc["kind"] == "c"
+        assert dict(rc, kind="h") == rh
+    assert by_unit(as_c, "pos")[2]["score"] > 0.5 and by_unit(as_c, "quote")[1]["score"] > 0.9
+    null = shifted_statistics(acts, feats[0], [100, 700], kind="c")
+    np.testing.assert_array_equal(null, shifted_statistics(shown, feats[0], [100, 700]))
+
+
+@pytest.mark.parametrize("kind", ["h", "c", "g", "i", "f", "o", "r", "z", "n"])
+def test_saturated_share_equals_a_brute_force_count(kind):
+    """|v| > 0.99 of the shown value (tanh for c) for h, c and the tanh candidates g, n;
+    min(v, 1 - v) < 0.01 for the sigmoid gates; in every row of the unit, even constant ones."""
+    rng = np.random.default_rng(15)
+    n = 800
+    edges = rng.choice([0.0, 0.005, 0.995, 1.0, 0.5, -0.995], n)
+    acts = np.column_stack([3 * ar1(rng, n, 2), rng.random(n), edges, np.full(n, 0.999)])
+    feats = [FeatureValues("pos", "ordinal", line_position(rng, n, 30)),
+             FeatureValues("never", "binary", np.zeros(n))]
+    rows = scan(acts, feats, rng.integers(0, 4, n), n_shifts=20, kind=kind)
+    v = np.tanh(acts) if kind == "c" else acts
+    for u in range(acts.shape[1]):
+        col = v[:, u]
+        hits = sum((min(x, 1 - x) < 0.01) if kind in ("i", "f", "o", "r", "z") else (abs(x) > 0.99)
+                   for x in col)
+        for r in (by_unit(rows, "pos")[u], by_unit(rows, "never")[u]):
+            assert r["saturated"] == hits / n, (u, r)
+    dead = by_unit(rows, "pos")[4]                    # constant: no score, still a share
+    assert dead["score"] is None and dead["saturated"] == (0.0 if kind == "c" else 1.0)
+
+
+def test_a_monotone_but_curved_unit_ranks_first_by_rho():
+    """Like the line-length cell: tanh(c) falls slowly, then fast towards the line end. Its rho
+    is near 1 while Pearson r is capped by the curve; a straight but noisy unit that Pearson
+    r would have put first comes second."""
+    rng = np.random.default_rng(13)
+    n = 6000
+    pos = line_position(rng, n, 60)                   # 0..79
+    acts = ar1(rng, n, 8)
+    acts[:, 5] = 1 - pos / 150 - 5 * (pos / 80) ** 5 + 0.01 * ar1(rng, n, 1)[:, 0]
+    acts[:, 2] = 1 - pos / 40 + 0.25 * ar1(rng, n, 1)[:, 0]
+    shown = np.tanh(acts[:, 5])
+    assert shown[pos < 10].mean() > 0.7 and shown[pos >= 70].mean() < -0.9   # not all saturated
+    rows = scan(acts, [FeatureValues("pos", "ordinal", pos)], rng.integers(0, 30, n), kind="c",
+                n_shifts=100)
+    add_qvalues(rows)
+    first, second = top_rows(rows, "pos", top=2)
+    assert (first["unit"], first["sign"], second["unit"]) == (5, -1, 2)
+    assert first["score"] > 0.99 and first["q"] < 1e-10
+    assert -first["pearson_r"] < 0.9 < -second["pearson_r"]      # r would rank them the other way
+    assert first["pearson_r"] == pytest.approx(stats.pearsonr(shown, pos).statistic, abs=1e-12)
+
+
 # ---- planted units and pure noise -----------------------------------------------------------
 
 def test_planted_units_rank_first_and_are_significant():
@@ -250,7 +339,7 @@ def test_character_shuffle_null_would_flag_the_same_noise():
     rng = np.random.default_rng(0)
     n = len(acts)
     ranks = stats.rankdata(acts, axis=0) - (n + 1) / 2
-    z = (acts - acts.mean(0)) / acts.std(0)
+    z = ranks / ranks.std(0)
     naive_p = []
     for feat in feats:
         perms = np.stack([rng.permutation(feat.values) for _ in range(200)], axis=1)  # (N, 200)
@@ -258,9 +347,11 @@ def test_character_shuffle_null_would_flag_the_same_noise():
             n1 = feat.values.sum()
             obs = 0.5 + ranks.T @ feat.values / (n1 * (n - n1))
             null = 0.5 + ranks.T @ perms / (n1 * (n - n1))
-        else:
-            fz = (feat.values - feat.values.mean()) / feat.values.std()
-            obs, null = z.T @ fz / n, z.T @ ((perms - perms.mean(0)) / perms.std(0)) / n
+        else:  # Spearman rho: the standardised ranks of unit and feature
+            fr = stats.rankdata(feat.values)
+            fz = (fr - fr.mean()) / fr.std()
+            pz = np.stack([rng.permutation(fz) for _ in range(200)], axis=1)
+            obs, null = z.T @ fz / n, z.T @ pz / n
         zs = (obs - null.mean(1)) / null.std(1, ddof=1)
         naive_p += list(2 * stats.norm.sf(np.abs(zs)))
     naive_q = stats.false_discovery_control(naive_p, method="bh")
@@ -302,16 +393,16 @@ def test_beyond_char_matches_the_score_of_residuals_computed_by_hand():
     feats = [FeatureValues("q", "binary", quote), FeatureValues("pos", "ordinal", pos)]
     rows = scan(acts, feats, char_ix, n_shifts=20)
     means = np.array([[acts[char_ix == c, u].mean() for u in range(3)] for c in range(6)])
-    res = (acts - means[char_ix]).astype(np.float32).astype(np.float64)   # AUROC ranks float32
+    res = (acts - means[char_ix]).astype(np.float32).astype(np.float64)   # ranked in float32
     for u in range(3):
         rq, rp = by_unit(rows, "q")[u], by_unit(rows, "pos")[u]
         auc = auroc_pairwise(res[:, u], quote)
         assert rq["beyond_char"] == pytest.approx(auc if rq["sign"] > 0 else 1 - auc, abs=1e-6)
-        r = stats.pearsonr(acts[:, u] - means[char_ix, u], pos).statistic
-        assert rp["beyond_char"] == pytest.approx(r * rp["sign"], abs=1e-12)
+        rho = stats.spearmanr(res[:, u], pos).statistic
+        assert rp["beyond_char"] == pytest.approx(rho * rp["sign"], abs=1e-12)
 
 
-def test_beyond_char_of_pearson_is_zero_for_a_function_of_the_character():
+def test_beyond_char_of_rho_is_zero_for_a_function_of_the_character():
     rng = np.random.default_rng(6)
     n = 500
     char_ix = rng.integers(0, 7, n)
@@ -473,9 +564,12 @@ def test_format_table_is_readable_and_marks_significant_rows():
     lines = table.splitlines()
     assert lines[0].startswith("in_quote (binary, auroc)  n_pos=")
     assert "untrained best: 0." in lines[0]
-    assert lines[1].split() == ["layer", "kind", "unit", "score", "sign", "q", "beyond_char", "p"]
+    assert lines[1].split() == ["layer", "kind", "unit", "score", "sign", "q", "beyond_char", "p",
+                                "sat"]
     assert lines[2].split()[:3] == ["0", "h", "3"] and " * " in lines[2]
-    assert "line_pos (ordinal, pearson_r)" in table
+    best = top_rows(rows, "in_quote", top=1)[0]
+    assert lines[2].split()[-1] == f"{best['saturated']:.2f}"
+    assert "line_pos (ordinal, spearman_rho)" in table
     assert max(len(line) for line in lines) <= 100
 
 
@@ -546,12 +640,15 @@ def test_a_recording_too_big_for_the_memory_is_refused_before_any_work(tmp_path,
 
 
 def test_a_null_flat_but_for_rounding_gives_the_empirical_p_not_zero():
-    """A periodic text: every shift of the grid gives the same r, up to float32 rounding (found
-    by hypothesis: the normal approximation then said p = 0.0)."""
+    """A periodic unit (period 3, the grid's step here): every shift of the grid gives the same
+    rho, up to float32 rounding (found by hypothesis with Pearson r on a periodic text: the
+    normal approximation then said p = 0.0)."""
     text = ":::000:::000:::000:::000:::000:000::"
     pos = F.position_in_line(text)
     rng = np.random.default_rng(0)
-    acts = np.column_stack([rng.standard_normal(len(text)), pos / (1 + pos.max()) - 0.5])
+    assert draw_shifts(len(text), 10)[1] - draw_shifts(len(text), 10)[0] == 3
+    acts = np.column_stack([rng.standard_normal(len(text)), pos / (1 + pos.max()) - 0.5,
+                            np.tile([0.1, 0.5, 0.9], 12)])
     word = FeatureValues("word_position", "ordinal", F.word_position(text))
     chars = sorted(set(text))
     rows = scan(acts.astype(np.float32), [word], np.array([chars.index(c) for c in text]),

@@ -6,8 +6,8 @@ from interpret.scan import FeatureValues, scan
 from interpret.scan_stream import float16_keys, key_values, scan_streaming
 from interpret.stream_residuals import _unit_groups
 
-STATS = ("score", "raw", "sign", "p", "p_empirical", "beyond_char", "spearman", "null_mean",
-         "null_sd", "n_pos")
+STATS = ("score", "raw", "sign", "p", "p_empirical", "beyond_char", "pearson_r", "saturated",
+         "null_mean", "null_sd", "n_pos", "metric", "kind")
 
 EXACT = dict(rel=1e-9, abs=1e-12)  # float64 sums in another order
 # both nulls sum in float32 (scan: by FFT), within about 1e-6 of |x| |f|; p follows from them
@@ -15,7 +15,7 @@ TOL = dict(null_mean=dict(abs=1e-6), null_sd=dict(rel=1e-4), p=dict(rel=1e-2, ab
 
 
 def planted(n=5003, seed=0):
-    """float16 activations (N, 7) with planted units, character codes, and three features."""
+    """float16 activations (N, 7) with planted units, character codes, and four features."""
     rng = np.random.default_rng(seed)
     char_ix = rng.integers(0, 6, n) * 3                             # indices with gaps
     quote = (np.cumsum(rng.random(n) < 0.02) % 2).astype(float)
@@ -26,6 +26,7 @@ def planted(n=5003, seed=0):
     acts[:, 3] = char_ix * 0.1                                      # a function of the character
     acts[:, 4] = 0.5                                                # constant
     acts[:, 5] = -quote * (char_ix == 3)                            # ties, -0.0 and +0.0
+    acts[:, 6] *= 30                                                # wide: tanh ties it at +-1
     feats = [FeatureValues("quote", "binary", quote), FeatureValues("pos", "ordinal", pos),
              FeatureValues("noise", "continuous", rng.standard_normal(n)),
              FeatureValues("never", "binary", np.zeros(n))]
@@ -43,12 +44,22 @@ def assert_same_rows(a, b):
                 assert rb[k] == pytest.approx(ra[k], **TOL.get(k, EXACT)), (k, ra, rb)
 
 
+@pytest.mark.parametrize("kind", ["h", "c", "f"])
 @pytest.mark.parametrize("rows", [None, 1000, 777, 5003])
-def test_streaming_scan_equals_the_in_memory_scan_for_any_chunk_size(rows):
+def test_streaming_scan_equals_the_in_memory_scan_for_any_chunk_size(rows, kind):
+    """Every column, for h, for cell states (both through the same float32 tanh, which ties
+    distinct float16 values) and for a sigmoid gate (its own saturation rule)."""
     acts, char_ix, feats = planted()
-    want = scan(acts, feats, char_ix, n_shifts=50, seed=3)
-    got = scan_streaming(acts, feats, char_ix, n_shifts=50, seed=3, rows=rows)
+    want = scan(acts, feats, char_ix, n_shifts=50, seed=3, kind=kind)
+    got = scan_streaming(acts, feats, char_ix, n_shifts=50, seed=3, rows=rows, kind=kind)
     assert_same_rows(want, got)
+    wide = acts[:, 6].astype(np.float64)
+    if kind == "c":
+        assert len(np.unique(np.tanh(acts[:, 6].astype(np.float32)))) < 0.7 * len(np.unique(wide))
+        sat = np.abs(np.tanh(wide)) > 0.99                          # tanh ties, saturates
+    else:
+        sat = np.minimum(wide, 1 - wide) < 0.01 if kind == "f" else np.abs(wide) > 0.99
+    assert [r["saturated"] for r in got if r["unit"] == 6] == [pytest.approx(sat.mean())] * 4
     best = max((r for r in got if r["feature"] == "quote" and r["score"] is not None),
                key=lambda r: r["score"])
     assert best["unit"] == 1 and best["p"] < 1e-6

@@ -199,7 +199,8 @@ class View:
     def first(self):
         """(layer, kind, unit, feature) to open on: the scan's strongest cell, else unit 0 of the first array.
 
-        Strength puts both metrics on one 0..1 scale: 2 * AUROC - 1 (binary features), |r| (others).
+        Strength puts both metrics on one 0..1 scale: 2 * AUROC - 1 (binary features), |rho| (the
+        rest: metric spearman_rho; |r| in scans made before it, metric pearson_r).
         """
         scored = [r for r in self.rows if r.get("score") is not None]
         if scored:

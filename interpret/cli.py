@@ -370,8 +370,9 @@ def with_options(options):
               help="Units per feature (table default 5; JSON/CSV default all).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per row, as a list.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV rows.")
-@click.option("--control", type=click.Choice(["none", "untrained"]), default="none", show_default=True,
-              help="Also scan a freshly initialised model of the same shape on the same text.")
+@click.option("--control", type=click.Choice(["untrained", "none"]), default="untrained", show_default=True,
+              help="Scan a freshly initialised model of the same shape on the same text too (about "
+                   "doubles the time): a cell must beat it. With none, no row can be a cell.")
 @quiet_option
 @friendly
 def scan(rec, features, feature_regex, feature_file, layer, kind, shifts, seed, top, as_json,
@@ -385,13 +386,16 @@ def scan(rec, features, feature_regex, feature_file, layer, kind, shifts, seed, 
     across all units x features. beyond_char is the same effect size after subtracting each
     character's mean activation: a unit that only reacts to the '"' character scores low
     there. saturated (sat) is the unit's share of characters at |value| > 0.99 (gates: within
-    0.01 of 0 or 1).
+    0.01 of 0 or 1). By default a freshly initialised model of the same shape is scanned too
+    (the untrained control, about twice the time); each row's verdict (cell / weak / none)
+    needs q < 0.01, a large effect beyond the current character, a clear margin over that
+    control, enough support and a unit that is not stuck (see README, How units are scored).
 
     \b
     Example:
       interpret scan run.rec
       interpret scan run.rec --feature in_quote --top 5 --json
-      interpret scan run.rec --feature-regex vowel='[aeiou]' --control untrained
+      interpret scan run.rec --feature-regex vowel='[aeiou]' --control none   (faster; no cells)
       interpret features          (lists the built-in features)
     """
     from interpret import report
@@ -402,20 +406,15 @@ def scan(rec, features, feature_regex, feature_file, layer, kind, shifts, seed, 
         raise click.UsageError("give --json or --csv, not both")
     recording = Recording(rec)
     feats = report.choose_features(recording.head(report.SNIFF), features, feature_regex, feature_file)
-    rows = report.scan_recording(recording, feats, layer=layer, kind=kind, n_shifts=shifts,
-                                 seed=seed, progress_factory=lambda n, lab: bar(n, lab, quiet))
-    control_rows = None
-    if control == "untrained":
-        control_rows = report.scan_control(recording, feats, n_shifts=shifts, seed=seed, layer=layer, kind=kind,
-                                           progress_factory=lambda n, lab: bar(n, lab, quiet))
+    rows, control_rows = report.judged(recording, feats, control=control == "untrained", layer=layer, kind=kind,
+                                       n_shifts=shifts, seed=seed,
+                                       progress_factory=lambda n, lab: bar(n, lab, quiet))
     if as_json or as_csv:
         chosen = top_rows(rows, top=top) if top else rows
         if as_json:
-            payload = [report.jsonable(r) for r in chosen]
-            if control_rows is not None:
-                payload = {"rows": payload, "control": [report.jsonable(r) for r in
-                                                       (top_rows(control_rows, top=top) if top else control_rows)]}
-            click.echo(json.dumps(payload, indent=1))
+            ctrl = None if control_rows is None else [report.jsonable(r) for r in
+                                                      (top_rows(control_rows, top=top) if top else control_rows)]
+            click.echo(json.dumps({"rows": [report.jsonable(r) for r in chosen], "control": ctrl}, indent=1))
         else:
             rows_to_csv(chosen, sys.stdout)
         return

@@ -9,6 +9,7 @@ import numpy as np
 from interpret import atomic, budget, export, features as F
 from interpret.scan import FeatureValues, add_qvalues, scan, top_rows
 from interpret.scan_stream import scan_streaming
+from interpret.verdict import add_verdicts, feature_support
 
 SNIFF = 200_000  # characters looks_like_code reads
 
@@ -71,7 +72,26 @@ def scan_arrays(kinds, fvals, char_ix, *, n_shifts=200, seed=0, progress_factory
                 rows += scan(acts, fvals, char_ix, n_shifts=n_shifts, seed=seed, layer=layer,
                              kind=kind, progress=pbar.update, block_units=block, workers=workers)
     add_qvalues(rows)
+    add_support(rows, fvals)
     return rows
+
+
+def add_support(rows, fvals):
+    """Each row gets its feature's support: n_runs (binary) or n_distinct (the others)."""
+    support = {fv.name: feature_support(fv.kind, fv.values) for fv in fvals}
+    for r in rows:
+        r.update(support.get(r["feature"], {}))
+
+
+def judged(recording, feats, *, control=True, **kw):
+    """(rows, control rows or None), every row with its verdict: the scan, the same scan of an
+    untrained model of the same shape (unless control is False), and verdict.add_verdicts."""
+    rows = scan_recording(recording, feats, **kw)
+    control_rows = scan_control(recording, feats, **kw) if control else None
+    add_verdicts(rows, control_rows)
+    if control_rows is not None:
+        add_verdicts(control_rows, None)  # the control's own rows: at most weak, by the rule
+    return rows, control_rows
 
 
 def scan_recording(recording, feats, *, layer=None, kind=None, n_shifts=200, seed=0,

@@ -74,6 +74,7 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
+import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -95,7 +96,7 @@ NULL_ROUNDING = 1e-6
 METRICS = {"binary": "auroc", "ordinal": "spearman_rho", "continuous": "spearman_rho"}
 COLUMNS = ("feature", "unit", "layer", "kind", "feature_kind", "metric", "score", "raw", "sign",
            "p", "p_empirical", "q", "beyond_char", "pearson_r", "saturated", "n_pos",
-           "null_mean", "null_sd")
+           "n_runs", "n_distinct", "null_mean", "null_sd", "verdict")
 SIGMOID_KINDS = ("i", "f", "o", "r", "z")  # gate arrays in 0..1; h, c (as tanh), g, n in -1..1
 SATURATED = 0.99                            # |v| beyond it, or min(v, 1 - v) below 1 - it
 
@@ -443,7 +444,8 @@ def _fmt(x, spec: str, width: int) -> str:
 
 
 def format_table(rows, top=5, control_rows=None) -> str:
-    """Per feature, a header line and its top units; `*` marks q < 0.05, sat is `saturated`."""
+    """Per feature, a header line (with the untrained control's best score) and its top units,
+    each with its verdict (verdict.py: cell / weak / none); sat is `saturated`."""
     lines = []
     for name in dict.fromkeys(r["feature"] for r in rows):
         mine = [r for r in rows if r["feature"] == name]
@@ -453,23 +455,27 @@ def format_table(rows, top=5, control_rows=None) -> str:
         if control_rows is not None:
             ctrl = [r["score"] for r in control_rows
                     if r["feature"] == name and r.get("score") is not None]
-            head += f"  untrained best: {max(ctrl):.2f}" if ctrl else "  untrained best: -"
+            head += f"  untrained control's best unit: {max(ctrl):.3f}" if ctrl else "  untrained control: -"
         lines.append(head)
         best = [r for r in top_rows(mine, top=top) if r.get("score") is not None]
         if not best:
             lines.append("  (no valid scores: the feature or every unit is constant)")
             continue
         lines.append(f"  {'layer':>5} {'kind':<4} {'unit':>5} {'score':>6} {'sign':>4} "
-                     f"{'q':>9}   {'beyond_char':>11} {'p':>9} {'sat':>5}")
+                     f"{'q':>9} {'beyond_char':>11} {'r':>6} {'sat':>5}  verdict")
         for r in best:
-            mark = "*" if r.get("q") is not None and r["q"] < 0.05 else " "
             lines.append(f"  {r['layer']:>5} {str(r['kind']):<4} {r['unit']:>5} "
                          f"{r['score']:6.3f} {'+' if r['sign'] > 0 else '-':>4} "
-                         f"{_fmt(r.get('q'), '.2g', 9)} {mark} {_fmt(r['beyond_char'], '.3f', 11)} "
-                         f"{_fmt(r['p'], '.2g', 9)} {_fmt(r.get('saturated'), '.2f', 5)}")
-    lines.append("* q < 0.05 (Benjamini-Hochberg over every unit x feature; circular-shift null)")
-    lines.append("sat: share of characters saturated as shown (|v| > 0.99; sigmoid gates within "
-                 "0.01 of 0 or 1)")
+                         f"{_fmt(r.get('q'), '.2g', 9)} {_fmt(r['beyond_char'], '.3f', 11)} "
+                         f"{_fmt(r.get('pearson_r'), '.3f', 6)} {_fmt(r.get('saturated'), '.2f', 5)}  "
+                         f"{r.get('verdict') or '-'}")
+    lines += textwrap.wrap(
+        "verdict: cell = q < 0.01, a large effect (AUROC >= 0.8 or |rho| >= 0.6) that survives taking out the "
+        "current character and beats the untrained control by 0.2 (on 2 AUROC - 1 or |rho|), with enough "
+        "support, not saturated; weak = q < 0.05 and a smaller effect, or no control (--control none); "
+        "none = the rest. q: Benjamini-Hochberg over every unit x feature against a circular-shift null; "
+        "r: Pearson r; sat: share of characters saturated as shown (|v| > 0.99; sigmoid gates within 0.01 "
+        "of 0 or 1).", 100)
     return "\n".join(lines) + "\n"
 
 

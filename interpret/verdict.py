@@ -7,7 +7,7 @@ only when all of these hold: q < 0.01; a large effect (strength >= 0.6, where st
 the effect survives taking out the current character (beyond_char keeps at least half of the
 strength); it beats the untrained control's best unit for the same feature by at least 0.2 of
 strength; the feature has support (binary: at least 50 positive characters in at least 10
-separate runs; ordinal: at least 5 distinct values); and the unit is not stuck (saturated on
+separate runs, the row's n_pos and n_runs; ordinal: at least 5 distinct values, n_distinct); and the unit is not stuck (saturated on
 at most 95% of the characters). A row that is significant (q < 0.05) with strength >= 0.2 that
 is not below the control by more than noise is `weak`; without a control a row is at most
 `weak`. Everything else is `none`.
@@ -40,9 +40,10 @@ def control_best(control_rows):
     return best
 
 
-def verdict(row, control=None, support=None):
-    """'cell', 'weak' or 'none' for one row; control: the control's best strength for the feature
-    (None: no control was run); support: {'n_pos', 'runs'} or {'distinct'} of the feature."""
+def verdict(row, control=None):
+    """'cell', 'weak' or 'none' for one row; control: the untrained control's best strength for
+    the row's feature (None: no control was run). Support comes from the row's n_pos and n_runs
+    (binary features) or n_distinct (the others)."""
     s = strength(row["metric"], row.get("score"))
     q = row.get("q")
     if s is None or q is None or q >= WEAK_Q or s < WEAK_STRENGTH:
@@ -51,33 +52,41 @@ def verdict(row, control=None, support=None):
         return "none"
     beyond = strength(row["metric"], row.get("beyond_char"))
     cell = (q < CELL_Q and s >= CELL_STRENGTH and control is not None and s >= control + CELL_MARGIN
-            and beyond is not None and beyond >= BEYOND_SHARE * s and _supported(support)
+            and beyond is not None and beyond >= BEYOND_SHARE * s and supported(row)
             and (row.get("saturated") or 0.0) <= MAX_SATURATED)
     return "cell" if cell else "weak"
 
 
-def _supported(support):
-    if not support:
-        return False
-    if "distinct" in support:
-        return support["distinct"] >= MIN_DISTINCT
-    return support.get("n_pos", 0) >= MIN_POS and support.get("runs", 0) >= MIN_RUNS
+def supported(row):
+    """Enough evidence in the feature itself: positives in separate runs, or distinct values."""
+    if row.get("feature_kind", "binary" if row["metric"] == "auroc" else "ordinal") == "binary":
+        return (row.get("n_pos") or 0) >= MIN_POS and (row.get("n_runs") or 0) >= MIN_RUNS
+    return (row.get("n_distinct") or 0) >= MIN_DISTINCT
 
 
-def add_verdicts(rows, control_rows=None, supports=None):
+def add_verdicts(rows, control_rows=None):
     """Set row['verdict'] on every row, in place; control_rows None means no control was run."""
     best = None if control_rows is None else control_best(control_rows)
     for r in rows:
-        ctrl = None if best is None else best.get(r["feature"], 0.0)
-        r["verdict"] = verdict(r, ctrl, (supports or {}).get(r["feature"]))
+        r["verdict"] = verdict(r, None if best is None else best.get(r["feature"], 0.0))
     return rows
 
 
+CHUNK = 1 << 20
+
+
 def feature_support(kind, values):
-    """{'n_pos', 'runs'} of a binary feature's values (N,), or {'distinct'} of another's."""
-    v = np.asarray(values)
+    """{'n_runs'} of a binary feature's values (N,) (separate runs of 1s), or {'n_distinct'} of
+    another's; read a chunk at a time, so a memory-mapped feature of any length is fine."""
     if kind == "binary":
-        on = v != 0
-        runs = int(on[0]) + int(np.count_nonzero(on[1:] & ~on[:-1])) if len(on) else 0
-        return {"n_pos": int(on.sum()), "runs": runs}
-    return {"distinct": int(len(np.unique(v)))}
+        runs, prev = 0, False
+        for a in range(0, len(values), CHUNK):
+            on = np.asarray(values[a:a + CHUNK]) != 0
+            if len(on):
+                runs += int(on[0] and not prev) + int(np.count_nonzero(on[1:] & ~on[:-1]))
+                prev = bool(on[-1])
+        return {"n_runs": runs}
+    seen = np.empty(0)
+    for a in range(0, len(values), CHUNK):
+        seen = np.union1d(seen, np.unique(np.asarray(values[a:a + CHUNK], dtype=np.float64)))
+    return {"n_distinct": int(len(seen))}

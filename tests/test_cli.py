@@ -50,18 +50,23 @@ def test_sample(work):
 def test_scan_table_json_csv(work):
     r = ok(run("scan", work / "run.rec", "-q"))
     assert "in_quote" in r.output and "position_in_line" in r.output
-    rows = json.loads(ok(run("scan", work / "run.rec", "--feature", "in_quote", "--top", 5, "--json", "-q")).output)
+    out = json.loads(ok(run("scan", work / "run.rec", "--feature", "in_quote", "--top", 5, "--json", "-q")).output)
+    rows = out["rows"]
+    assert len(rows) == 5 and len(out["control"]) == 5  # the untrained control runs by default
+    assert all(r["verdict"] in ("cell", "weak", "none") for r in rows + out["control"])
+    none = json.loads(ok(run("scan", work / "run.rec", "-f", "in_quote", "--control", "none", "--json", "-q")).output)
+    assert none["control"] is None and {r["verdict"] for r in none["rows"]} <= {"weak", "none"}
     assert len(rows) == 5 and {r["feature"] for r in rows} == {"in_quote"}
     for key in ("feature", "unit", "layer", "kind", "metric", "score", "sign", "p", "q", "beyond_char"):
         assert key in rows[0]
     assert rows == sorted(rows, key=lambda r: -r["score"])
     csv = ok(run("scan", work / "run.rec", "-f", "position_in_line", "--csv", "-q")).output.splitlines()
-    assert csv[0].startswith("feature,") and len(csv) == 1 + 16
+    assert csv[0].startswith("feature,") and csv[0].endswith(",verdict") and len(csv) == 1 + 16
     r = ok(run("scan", work / "run.rec", "-f", "in_quote", "--control", "untrained", "--json", "--top", 2, "-q"))
     both = json.loads(r.output)
     assert len(both["rows"]) == 2 and len(both["control"]) == 2
     r = ok(run("scan", work / "run.rec", "--feature-regex", "said=said", "-f", "said", "--top", 1, "--json", "-q"))
-    assert json.loads(r.output)[0]["feature"] == "said"
+    assert json.loads(r.output)["rows"][0]["feature"] == "said"
 
 
 def test_scan_errors(work):
@@ -86,7 +91,7 @@ def test_export_unit_and_gallery(work):
     js = work / "scan.json"
     js.write_text(ok(run("scan", work / "run.rec", "--json", "-q")).output)
     ok(run("export", work / "run.rec", "--gallery", "--scan", js, "-o", work / "g2.html"))
-    rows = json.loads(js.read_text())
+    rows = json.loads(js.read_text())["rows"]
     rows[0]["unit"] = 16                              # a scan of a bigger model's recording
     js.write_text(json.dumps(rows))
     fails(run("export", work / "run.rec", "--gallery", "--scan", js, "-o", work / "g3.html"),

@@ -555,22 +555,27 @@ def test_top_rows_orders_by_score_and_filters_by_q():
     assert sig and all(r["q"] <= 0.05 for r in sig)
 
 
-def test_format_table_is_readable_and_marks_significant_rows():
+def test_format_table_is_readable_and_shows_each_rows_verdict():
+    from interpret.verdict import add_verdicts
     acts, feats, char_ix = some_data()
     rows = scan(acts, feats, char_ix, n_shifts=60)
     add_qvalues(rows)
     control = scan(ar1(np.random.default_rng(1), len(acts), 23), feats, char_ix, n_shifts=60)
+    for r in rows:
+        r.update(n_runs=50, n_distinct=50)  # what report.add_support puts there
+    add_verdicts(rows, control)
     table = format_table(rows, top=4, control_rows=control)
     lines = table.splitlines()
     assert lines[0].startswith("in_quote (binary, auroc)  n_pos=")
-    assert "untrained best: 0." in lines[0]
-    assert lines[1].split() == ["layer", "kind", "unit", "score", "sign", "q", "beyond_char", "p",
-                                "sat"]
-    assert lines[2].split()[:3] == ["0", "h", "3"] and " * " in lines[2]
+    assert "untrained control's best unit: 0." in lines[0]
+    assert lines[1].split() == ["layer", "kind", "unit", "score", "sign", "q", "beyond_char", "r", "sat",
+                                "verdict"]
     best = top_rows(rows, "in_quote", top=1)[0]
-    assert lines[2].split()[-1] == f"{best['saturated']:.2f}"
+    assert lines[2].split()[:3] == ["0", "h", "3"] and lines[2].split()[-1] == best["verdict"]
+    assert lines[2].split()[-2] == f"{best['saturated']:.2f}"
+    assert {ln.split()[-1] for ln in lines[2:6]} <= {"cell", "weak", "none"}
     assert "line_pos (ordinal, spearman_rho)" in table
-    assert max(len(line) for line in lines) <= 100
+    assert max(len(line) for line in lines) <= 100 and "verdict: cell = q < 0.01" in table
 
 
 def test_rows_to_csv_writes_the_fixed_columns(tmp_path):

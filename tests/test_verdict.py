@@ -4,15 +4,15 @@ import pytest
 
 from interpret.verdict import add_verdicts, feature_support, strength, verdict
 
-QUOTE = dict(feature="in_quote", metric="auroc", score=0.96, q=1e-30, beyond_char=0.95, saturated=0.1)
-LINE = dict(feature="position_in_line", metric="spearman_rho", score=0.98, q=1e-50, beyond_char=0.97,
-            saturated=0.2)
-SUPPORT = {"in_quote": {"n_pos": 5000, "runs": 300}, "position_in_line": {"distinct": 73}}
+QUOTE = dict(feature="in_quote", feature_kind="binary", metric="auroc", score=0.96, q=1e-30, beyond_char=0.95,
+             saturated=0.1, n_pos=5000, n_runs=300)
+LINE = dict(feature="position_in_line", feature_kind="ordinal", metric="spearman_rho", score=0.98, q=1e-50,
+            beyond_char=0.97, saturated=0.2, n_distinct=73)
 
 
 @pytest.mark.parametrize("row", [QUOTE, LINE])
 def test_a_strong_specific_supported_unit_beating_the_control_is_a_cell(row):
-    assert verdict(row, 0.15, SUPPORT[row["feature"]]) == "cell"
+    assert verdict(row, 0.15) == "cell"
 
 
 @pytest.mark.parametrize("change, expected", [
@@ -24,30 +24,43 @@ def test_a_strong_specific_supported_unit_beating_the_control_is_a_cell(row):
     (dict(saturated=0.99), "weak"),              # a stuck unit
 ])
 def test_each_missing_condition_demotes_the_quote_cell(change, expected):
-    assert verdict(dict(QUOTE, **change), 0.15, SUPPORT["in_quote"]) == expected
+    assert verdict(dict(QUOTE, **change), 0.15) == expected
 
 
 def test_control_margin_support_and_no_control():
-    assert verdict(QUOTE, 0.85, SUPPORT["in_quote"]) == "weak"      # 0.92 is not 0.2 above 0.85
-    assert verdict(QUOTE, 0.95, SUPPORT["in_quote"]) == "none"      # below the untrained network
-    assert verdict(QUOTE, None, SUPPORT["in_quote"]) == "weak"      # no control: at most weak
-    assert verdict(QUOTE, 0.1, {"n_pos": 28, "runs": 3}) == "weak"  # 28 positives (in_parens on Sherlock)
-    assert verdict(LINE, 0.1, {"distinct": 3}) == "weak"
-    assert verdict(dict(QUOTE, score=None), 0.1, SUPPORT["in_quote"]) == "none"
+    assert verdict(QUOTE, 0.85) == "weak"                      # 0.92 is not 0.2 above 0.85
+    assert verdict(QUOTE, 0.95) == "none"                      # below the untrained network
+    assert verdict(QUOTE, None) == "weak"                      # no control: at most weak
+    assert verdict(dict(QUOTE, n_pos=28, n_runs=3), 0.1) == "weak"  # 28 positives (in_parens on Sherlock)
+    assert verdict(dict(QUOTE, n_runs=4), 0.1) == "weak"       # many positives, but in 4 runs
+    assert verdict(dict(LINE, n_distinct=3), 0.1) == "weak"
+    assert verdict(dict(QUOTE, score=None), 0.1) == "none"
 
 
 def test_add_verdicts_takes_the_controls_best_unit_per_feature():
     rows = [dict(QUOTE, unit=0), dict(LINE, unit=0), dict(LINE, unit=1, score=0.3, beyond_char=0.3)]
     control = [dict(QUOTE, score=0.6), dict(QUOTE, score=0.7), dict(LINE, score=0.9)]
-    add_verdicts(rows, control, SUPPORT)
+    add_verdicts(rows, control)
     # quote: 0.92 vs the control's best 0.4; line: 0.98 vs 0.9 is not a cell, 0.3 is below it
     assert [r["verdict"] for r in rows] == ["cell", "weak", "none"]
-    assert [r["verdict"] for r in add_verdicts([dict(QUOTE)], None, SUPPORT)] == ["weak"]
+    assert [r["verdict"] for r in add_verdicts([dict(QUOTE)], None)] == ["weak"]
 
 
 def test_strength_and_support_by_hand():
     assert strength("auroc", 0.8) == pytest.approx(0.6) and strength("spearman_rho", 0.7) == 0.7
     f = np.array([0, 1, 1, 0, 0, 1, 0, 1, 1, 1])
-    assert feature_support("binary", f) == {"n_pos": 6, "runs": 3}
-    assert feature_support("binary", np.ones(4)) == {"n_pos": 4, "runs": 1}
-    assert feature_support("ordinal", [0, 1, 2, 2, 0, 7]) == {"distinct": 4}
+    assert feature_support("binary", f) == {"n_runs": 3}
+    assert feature_support("binary", np.ones(4)) == {"n_runs": 1}
+    assert feature_support("ordinal", np.array([0, 1, 2, 2, 0, 7])) == {"n_distinct": 4}
+
+
+def test_support_is_the_same_read_in_chunks(monkeypatch):
+    from interpret import verdict as V
+    rng = np.random.default_rng(0)
+    f = (rng.random(1000) < 0.3).astype(np.uint8)
+    d = rng.integers(0, 40, 1000).astype(np.float64)
+    whole = V.feature_support("binary", f), V.feature_support("ordinal", d)
+    monkeypatch.setattr(V, "CHUNK", 7)  # runs across chunk seams
+    assert (V.feature_support("binary", f), V.feature_support("ordinal", d)) == whole
+    assert whole[0]["n_runs"] == int(f[0]) + int(((f[1:] == 1) & (f[:-1] == 0)).sum())
+    assert whole[1]["n_distinct"] == len(set(d.tolist()))

@@ -57,10 +57,24 @@ class Parsed(HTMLParser):
         return "".join(self.texts)
 
 
-def assert_escaped(page, *strings, allowed_meta=False):
-    """No injected element or event attribute; each string comes back whole as text or an attribute."""
+TRACE_PARTS = {"line", "path", "polyline"}  # export.trace_svg's elements: the only svg a page may hold
+
+
+def assert_escaped(page, *strings, allowed_meta=False, traces=0):
+    """No injected element or event attribute; each string comes back whole as text or an attribute.
+
+    traces: how many export.trace_svg drawings the page holds (None: any number); each is an svg
+    of only line, path and polyline elements, so an injected svg (EVIL has one) still fails."""
     p = Parsed(page)
     bad = DANGEROUS_TAGS - ({"meta"} if allowed_meta else set())
+    if traces != 0:
+        at = [i for i, t in enumerate(p.tags) if t == "svg"]
+        assert traces is None or len(at) == traces, p.tags
+        for i in at:
+            assert p.tags[i + 1] == "line" and "polyline" in p.tags[i + 1:i + 5], p.tags[i:i + 5]
+        parts = [i for i, t in enumerate(p.tags) if t in TRACE_PARTS]
+        assert all(p.tags[j - 1] in TRACE_PARTS | {"svg"} for j in parts), p.tags
+        bad = bad - {"svg"}
     assert not bad & set(p.tags), sorted(bad & set(p.tags))
     assert not [k for k, _ in p.attrs if k.startswith("on") or k in ("src", "style")], p.attrs
     assert all(v.startswith("#") for k, v in p.attrs if k == "href"), p.attrs  # in-page links only
@@ -187,7 +201,7 @@ def test_gallery_escapes_every_field():
     e = dict(feature=EVIL, unit=EVIL, layer=EVIL, kind=EVIL, metric=EVIL, score=EVIL, sign=EVIL, q=EVIL,
              beyond_char=EVIL, text=EVIL, values=np.zeros(len(EVIL)), feature_values=np.ones(len(EVIL)))
     page = gallery_page([e], title=EVIL, intro=EVIL)
-    p = assert_escaped(page, EVIL, allowed_meta=True)
+    p = assert_escaped(page, EVIL, allowed_meta=True, traces=1)
     assert p.text.count(EVIL) >= 8
 
 
@@ -204,7 +218,7 @@ def test_export_of_a_recording_with_hostile_names_and_text(made, tmp_path):
     ok(run("export", rec, "--gallery", "-f", "in_quote", "--feature-regex", "<b>x</b>&amp;=[a-z]+",
            "--shifts", "10", "-q", "-o", folder / "gallery.html"))
     page = (folder / "gallery.html").read_text(encoding="utf-8")
-    assert_escaped(page, "<b>x</b>&amp;", allowed_meta=True)
+    assert_escaped(page, "<b>x</b>&amp;", allowed_meta=True, traces=None)
 
 
 # ---- escaping: the viewer -------------------------------------------------------------------------

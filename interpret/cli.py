@@ -464,6 +464,10 @@ def export(rec, out, unit, start, length, gallery, top, scan_json, features, fea
     Example:
       interpret export run.rec --unit 42 --start 0 --length 3000 -o cell42.html
       interpret export run.rec --gallery -o cells.html
+
+    The gallery scans the recording (with the untrained control) unless --scan gives a scan's
+    JSON, and shows an excerpt only for units whose verdict is cell; every other feature gets
+    one line with its best unit and the control.
     """
     from interpret import report
     from interpret.export import write_html
@@ -472,15 +476,16 @@ def export(rec, out, unit, start, length, gallery, top, scan_json, features, fea
     check_out(out, inputs=[scan_json] if scan_json else [])
     recording = Recording(rec)
     if gallery:
+        from interpret.gallery import gallery as gallery_page
         if scan_json:
-            rows = report.load_scan_json(scan_json, recording)
+            rows, control_rows = report.load_scan(scan_json, recording)
         else:
             feats = report.choose_features(recording.head(report.SNIFF), features, feature_regex, feature_file)
-            rows = report.scan_recording(recording, feats, layer=layer, kind=kind, n_shifts=shifts,
-                                         seed=seed, progress_factory=lambda n, lab: bar(n, lab, quiet))
-        length = length if length != 3000 else 400
-        page = report.gallery(recording, rows, top=top, length=length,
-                              feature_extra=(feature_regex, feature_file))
+            rows, control_rows = report.judged(recording, feats, layer=layer, kind=kind, n_shifts=shifts,
+                                               seed=seed, progress_factory=lambda n, lab: bar(n, lab, quiet))
+        length = length if length != 3000 else 500
+        page = gallery_page(recording, rows, control_rows, top=top, length=length,
+                            feature_extra=(feature_regex, feature_file))
     else:
         if unit is None:
             raise click.UsageError("give --unit N (or --gallery for the top cells)")

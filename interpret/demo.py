@@ -1,18 +1,23 @@
-"""`interpret demo`: the whole pipeline on the shipped model and text, no network, no arguments."""
+"""`interpret demo`: the whole pipeline on the shipped models and texts, no network, no arguments.
+
+Two parts, each a shipped LSTM on a text written for this project that it never saw: the War and
+Peace model on a prose passage (quote and line-length cells) and the Linux C model on a C file
+(comment and brace-depth cells). Each text is recorded (h and c), scanned against the features
+of its kind beside an untrained model of the same shape, and judged; the cells go into one page.
+"""
 import json
 import os
 from pathlib import Path
 
-from interpret import report
-from interpret.export import write_html
+from interpret import gallery, report
+from interpret.export import gallery_page, write_html
 from interpret.model import Model
 from interpret.record import record
-from interpret.train import sample
 
 MODELS = Path(__file__).resolve().parent.parent / "trained_models"
-DEMO_MODELS = ("warpeace-lstm.npz", "warpeace-rnn.npz")  # the first one shipped is used
-DEMO_PASSAGE = "demo_passage.txt"
-SAMPLE_CHARS = 30000
+# (part, model, text): the parts whose model is shipped are run
+PARTS = (("prose", "warpeace-lstm.npz", "demo_passage.txt"), ("C code", "c-lstm.npz", "demo_code.c"))
+EXCERPT = 600
 
 
 def find_shipped(name):
@@ -24,45 +29,54 @@ def find_shipped(name):
 
 
 def run_demo(out, *, progress_factory=None, log=print):
-    """Record the shipped passage plus a sample of the model's own text, scan, write a gallery."""
+    """Record, scan and judge each part; write the recordings, the scans and one gallery page."""
     os.makedirs(out, exist_ok=True)
-    name = next((n for n in DEMO_MODELS if (MODELS / n).is_file()), DEMO_MODELS[-1])
-    model_path = find_shipped(name)
-    model = Model.load(model_path)
-    kind = "h,c" if model.gated else None  # gates are for `interpret gates`; cells live in h and c
-    passage = find_shipped(DEMO_PASSAGE).read_text(encoding="utf-8")
-    log(f"model: {model_path} ({model.meta.get('arch', 'rnn')}, {model.hidden_size} units)")
-    log(f"sampling {SAMPLE_CHARS} characters from the model for a second document ...")
-    generated = sample(model, SAMPLE_CHARS, prime="\n", temperature=1.0, seed=0)
-    docs = [(DEMO_PASSAGE, passage), ("model_sample.txt", generated)]
-    rec_path = os.path.join(out, "demo.rec")
-    total = sum(len(t) for _, t in docs)
-    with report._bar(progress_factory, total, "recording") as pbar:
-        rec = record(model, docs, rec_path, model_path=str(model_path), progress=pbar.update)
-    feats = report.choose_features(rec.text)
-    rows = report.scan_recording(rec, feats, kind=kind, progress_factory=progress_factory)
-    control = report.scan_control(rec, feats, kind=kind, progress_factory=progress_factory)
-    scan_path = os.path.join(out, "scan.json")
-    _write_json(scan_path, {"rows": [report.jsonable(r) for r in rows],
-                            "control": [report.jsonable(r) for r in control]})
+    parts = [p for p in PARTS if (MODELS / p[1]).is_file()] or [PARTS[0]]
+    entries, no_cells, summaries, views = [], {}, [], []
+    for part, model_name, text_name in parts:
+        model_path, text_path = find_shipped(model_name), find_shipped(text_name)
+        model = Model.load(model_path)
+        log(f"{part}: {model_path.name} ({model.arch}, {model.n_layers} x {model.hidden_size}) on {text_name}")
+        text = text_path.read_text(encoding="utf-8")
+        rec_path = os.path.join(out, f"{Path(text_name).stem}.rec")
+        keep = (lambda l, k: k in ("h", "c")) if model.gated else None  # gates are for `interpret gates`
+        with report._bar(progress_factory, len(text), "recording") as pbar:
+            rec = record(model, [(text_name, text)], rec_path, model_path=str(model_path), keep=keep,
+                         progress=pbar.update)
+        feats = report.choose_features(text)
+        rows, control = report.judged(rec, feats, progress_factory=progress_factory)
+        scan_path = os.path.join(out, f"{Path(text_name).stem}.scan.json")
+        _write_json(scan_path, {"rows": [report.jsonable(r) for r in rows],
+                                "control": [report.jsonable(r) for r in control]})
+        entries += gallery.entries(rec, rows, feats, top=1, length=EXCERPT, group_prefix=f"{part}: ")
+        views.append(f"interpret view {rec_path} --scan {scan_path}")
+        no_cells.update({f"{part}: {k}": v for k, v in gallery.no_cell_lines(rows, control).items()})
+        summaries.append(_summary(part, rec, rows, control, rec_path, scan_path))
     html_path = os.path.join(out, "cells.html")
-    write_html(html_path, report.gallery(rec, rows, top=2, length=500))
-    return _summary(rec, rows, control, rec_path, scan_path, html_path)
+    write_html(html_path, gallery_page(entries, title="interpret demo: interpretable cells",
+                                       intro=INTRO, no_cells=no_cells))
+    return ("\n\n".join(summaries) + f"\n\ngallery: {html_path}\nnext: open the gallery in a browser, or "
+            "look at any unit live:\n  " + "\n  ".join(views))
+
+
+INTRO = ("Two shipped LSTMs, each on a text written for this project that it never saw: the War and "
+         "Peace model on a prose passage, the Linux C model on a C file. " + gallery.INTRO)
 
 
 def _write_json(path, data):
     write_html(path, json.dumps(data, indent=1))  # any text, atomically: temp file beside it, then os.replace
 
 
-def _summary(rec, rows, control, rec_path, scan_path, html_path):
-    lines = [f"recorded {rec.n_chars} characters; best unit per feature "
-             f"(q: Benjamini-Hochberg vs a circular-shift null; untrained: same scan on a fresh model):",
-             f"  {'feature':20s} {'unit':>9s} {'metric':>12s} {'score':>6s} {'q':>9s} {'beyond':>7s} {'untrained':>9s}"]
+def _summary(part, rec, rows, control, rec_path, scan_path):
+    """The best unit per feature with its verdict and the untrained control's best score."""
     best_control = {}
     for r in control:
-        s = r.get("score")
-        if s is not None and s == s:
-            best_control[r["feature"]] = max(best_control.get(r["feature"], 0), s)
+        if r.get("score") is not None:
+            best_control[r["feature"]] = max(best_control.get(r["feature"], 0), r["score"])
+    lines = [f"{part}: {rec.n_chars} characters; best unit per feature (q: Benjamini-Hochberg vs a "
+             f"circular-shift null; untrained: the same scan of a fresh model)",
+             f"  {'feature':20s} {'unit':>9s} {'metric':>12s} {'score':>6s} {'q':>9s} {'beyond':>7s} "
+             f"{'untrained':>9s}  verdict"]
     for name in dict.fromkeys(r["feature"] for r in rows):
         top = report.top_rows(rows, feature=name, top=1)
         if not top or top[0].get("score") is None:
@@ -70,13 +84,10 @@ def _summary(rec, rows, control, rec_path, scan_path, html_path):
             continue
         r = top[0]
         q = r.get("q")
-        unit = f"{r['unit']}" if r.get("kind", "h") == "h" and not r.get("layer") else f"L{r['layer']}{r['kind']} {r['unit']}"
-        lines.append(f"  {name:20s} {unit:>9s} {r['metric']:>12s} {r['score']:6.3f} "
-                     f"{q if q is None else format(q, '9.2g'):>9} {_fmt(r.get('beyond_char'))} "
-                     f"{_fmt(best_control.get(name))}")
-    lines += ["", f"recording: {rec_path}", f"scan:      {scan_path}", f"gallery:   {html_path}",
-              "next: open the gallery in a browser, or try "
-              f"`interpret export {rec_path} --unit N -o unit.html`"]
+        lines.append(f"  {name:20s} {'L%d %s %d' % (r['layer'], r['kind'], r['unit']):>9s} {r['metric']:>12s} "
+                     f"{r['score']:6.3f} {q if q is None else format(q, '9.2g'):>9} {_fmt(r.get('beyond_char'))} "
+                     f"{_fmt(best_control.get(name))}  {r.get('verdict', '-')}")
+    lines += [f"  recording: {rec_path}", f"  scan:      {scan_path}"]
     return "\n".join(lines)
 
 

@@ -344,13 +344,14 @@ def _section(i, e):
             + "</section>")
 
 
-def gallery_page(entries, *, title="interpret: interpretable cells", intro=""):
-    """One page with a section per entry, grouped by feature (features in order of first appearance)."""
-    groups = {}  # feature -> [(input index, entry)]; dicts keep insertion order
+def gallery_page(entries, *, title="interpret: interpretable cells", intro="", no_cells=None):
+    """One page with a section per entry, grouped by entry["group"] (default: its feature; groups in
+    order of first appearance); no_cells: {feature: one line} for features shown without an excerpt."""
+    groups = {}  # group -> [(input index, entry)]; dicts keep insertion order
     for i, e in enumerate(entries):
         if not isinstance(e, dict):
             raise TypeError(f"gallery entry {i} must be a dict, got {type(e).__name__}")
-        groups.setdefault(str(e.get("feature", "?")), []).append((i, e))
+        groups.setdefault(str(e.get("group", e.get("feature", "?"))), []).append((i, e))
     body = [f"<h1>{_esc(title)}</h1>"]
     if intro:
         body.append(f'<p class="sub">{_esc(intro)}</p>')
@@ -359,11 +360,14 @@ def gallery_page(entries, *, title="interpret: interpretable cells", intro=""):
         items = "".join(f'<li><a href="#g{g}">{_esc(f)}</a> ({len(es)})</li>'
                         for g, (f, es) in enumerate(groups.items()))
         body.append(f"<nav><ul>{items}</ul></nav>")
-    else:
+    elif not no_cells:
         body.append('<p class="note">no entries</p>')
-    for g, (feature, es) in enumerate(groups.items()):
-        body.append(f'<h2 id="g{g}">{_esc(feature)}</h2>')
+    for g, (name, es) in enumerate(groups.items()):
+        body.append(f'<h2 id="g{g}">{_esc(name)}</h2>')
         body.extend(_section(i, e) for i, e in es)
+    if no_cells:
+        items = "".join(f"<li><b>{_esc(f)}</b>: {_esc(line)}</li>" for f, line in no_cells.items())
+        body.append(f'<h2 id="none">Features without a cell</h2><ul class="nocell">{items}</ul>')
     return _page(title, "\n".join(body))
 
 

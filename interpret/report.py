@@ -184,6 +184,20 @@ def jsonable(row):
 REQUIRED_KEYS = ("feature", "unit", "layer", "kind", "metric", "score", "sign", "q")
 
 
+def load_scan(path, recording=None):
+    """(rows, control rows or None) from `interpret scan --json` output; rows of an older scan
+    without verdicts are judged here (without support columns they can be weak at most)."""
+    rows = load_scan_json(path, recording)
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    control = data.get("control") if isinstance(data, dict) else None
+    if control is not None and not (isinstance(control, list) and all(isinstance(r, dict) for r in control)):
+        raise ValueError(f"{path}: 'control' is not a list of scan rows; write it with `interpret scan --json`")
+    if any("verdict" not in r for r in rows):
+        add_verdicts(rows, control)
+    return rows, control
+
+
 def load_scan_json(path, recording=None):
     """Rows from `interpret scan --json` output (a list, or {"rows": [...]}), checked against
     `recording` when given (a scan of another recording names units it does not have)."""
@@ -222,21 +236,6 @@ def display_values(kind, values):
     return np.tanh(values) if kind == "c" else values
 
 
-def pick_window(text, values, kind, length):
-    """An excerpt start: for binary features the window with the most on/off changes, else 10% in."""
-    n = len(text)
-    if n <= length:
-        return 0
-    if kind == "binary" and values is not None:
-        changes = np.concatenate([[0], np.cumsum(np.abs(np.diff(values)) > 0)])
-        counts = changes[length - 1:] - changes[: n - length + 1]
-        start = int(np.argmax(counts))
-    else:
-        start = n // 10
-    line_start = text.rfind("\n", 0, start) + 1
-    return line_start if start - line_start < 200 else start
-
-
 def unit_export(recording, unit, *, start=0, length=3000, layer=None, kind=None):
     """A page with the excerpt text[start:start+length] coloured by one unit."""
     entry = recording.find(layer, kind)
@@ -254,51 +253,3 @@ def unit_export(recording, unit, *, start=0, length=3000, layer=None, kind=None)
     legend = "activation (tanh of cell state)" if entry["kind"] == "c" else f"activation ({entry['kind']})"
     return export.unit_page(recording.text[start:end], values, start=start, title=title,
                             subtitle=subtitle, legend=legend)
-
-
-def gallery_entries(recording, rows, *, top=2, length=400, feats=None):
-    """The top `top` units per feature, each with an excerpt chosen where the feature changes."""
-    text = recording.text
-    by_name = {f.name: f for f in (feats or [])}
-    entries = []
-    for row in _ranked_per_feature(rows, top):
-        f = by_name.get(row["feature"])
-        fv = F.evaluate(f, text, recording.doc_starts) if f else None
-        start = pick_window(text, fv, row.get("feature_kind"), length)
-        end = min(len(text), start + length)
-        acts = recording.activations(row["layer"], row["kind"])
-        entries.append(dict(row, text=text[start:end], start=start,
-                            values=display_values(row["kind"], acts[start:end, int(row["unit"])]),
-                            feature_values=None if fv is None or f.kind != "binary" else fv[start:end],
-                            feature_trace=None if fv is None else fv[start:end]))
-    return entries
-
-
-def _ranked_per_feature(rows, top):
-    order = []
-    for r in rows:
-        if r["feature"] not in order:
-            order.append(r["feature"])
-    out = []
-    for name in order:  # a feature constant on this text has no scores: nothing to show
-        out += top_rows([r for r in rows if r["feature"] == name and r.get("score") is not None],
-                        feature=name, top=top)
-    return out
-
-
-def gallery(recording, rows, *, top=2, length=400, feature_extra=((), ())):
-    """The whole gallery page."""
-    names = sorted({r["feature"] for r in rows})
-    regexes, files = feature_extra
-    custom = [F.regex_feature(s) for s in regexes]
-    for p in files:
-        custom += F.load_feature_file(p)
-    known = {f.name: f for f in F.get_features(None) + custom}
-    feats = [known[n] for n in names if n in known]
-    entries = gallery_entries(recording, rows, top=top, length=length, feats=feats)
-    intro = (f"{recording.n_chars} characters from {len(recording.documents)} document(s); "
-             f"the top {top} units per feature by effect size. Scores: AUROC for binary features "
-             f"(0.5 = chance), |Spearman rho| for ordinal ones (Pearson r beside it); cell states "
-             f"are scored through tanh, as shown; q = Benjamini-Hochberg q-value against a "
-             f"circular-shift null; beyond_char = the score after removing each character's mean.")
-    return export.gallery_page(entries, intro=intro)

@@ -29,6 +29,7 @@ hash_name(const char *name)
 	unsigned long h = 2166136261UL;
 
 	while (*name != '\0') {
+		/* xor in the byte, then multiply by the FNV prime */
 		h ^= (unsigned char)*name++;
 		h *= 16777619UL;
 	}
@@ -42,7 +43,7 @@ table_init(struct table *t, size_t nbuckets)
 	if (t->buckets == NULL)
 		return (-1);
 	t->nbuckets = nbuckets;
-	t->count = 0;
+	t->count = 0;		/* empty: every chain is NULL */
 	return (0);
 }
 
@@ -58,7 +59,7 @@ table_grow(struct table *t)
 		return (-1);
 	for (i = 0; i < t->nbuckets; i++) {
 		for (c = t->buckets[i]; c != NULL; c = next) {
-			next = c->next;
+			next = c->next;	/* save it: c moves to another chain */
 			c->next = nb[c->hash % n];
 			nb[c->hash % n] = c;
 		}
@@ -98,6 +99,7 @@ table_add(struct table *t, const char *name, long delta)
 			fprintf(stderr, "counter name too long: %s\n", name);
 			return (-1);
 		}
+		/* keep the load factor at or below three quarters */
 		if (4 * (t->count + 1) > 3 * t->nbuckets) {
 			if (table_grow(t) != 0)
 				return (-1);
@@ -124,6 +126,7 @@ table_print(struct table *t, FILE *out)
 
 	for (i = 0; i < t->nbuckets; i++) {
 		for (c = t->buckets[i]; c != NULL; c = c->next) {
+			/* counters that went back to zero are not printed */
 			if (c->value != 0)
 				fprintf(out, "%-31s %ld\n", c->name, c->value);
 		}
@@ -143,7 +146,7 @@ table_free(struct table *t)
 		}
 	}
 	free(t->buckets);
-	t->buckets = NULL;
+	t->buckets = NULL;	/* a second table_free does nothing */
 	t->nbuckets = t->count = 0;
 }
 
@@ -165,7 +168,7 @@ main(void)
 				word[len++] = (char)ch;
 			continue;
 		}
-		if (len > 0) {
+		if (len > 0) {		/* the end of a word */
 			word[len] = '\0';
 			if (table_add(&t, word, 1) < 0) {
 				table_free(&t);

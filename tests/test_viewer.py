@@ -139,7 +139,7 @@ def test_switching_units_sends_only_the_new_activation_column(rec):
     grid = [e for e in events if isinstance(e, ColumnDataChangedEvent) and e.model.name == "grid_source"]
     assert len(grid) == 1 and grid[0].cols == ["image"]
     touched = {e.model.name for e in events}
-    assert touched <= {"unit_input", "unit_select", "grid_source", "trace_source"}, touched  # no figure rebuilt
+    assert touched <= {"unit_input", "unit_select", "grid_source", "trace_source", "status"}, touched  # no figure rebuilt
     np.testing.assert_array_equal(shown_values(doc), Recording(rec).activations()[0:3000, 5])
 
 
@@ -367,3 +367,33 @@ def test_layer_kind_picker_shows_cell_states_through_tanh(rec, tmp_path):
     get(doc, "kind_select").value = "0:h"
     np.testing.assert_array_equal(shown_values(doc), h[0:3000, 6])
     assert [k for k, _ in get(doc, "kind_select").options] == ["0:h", "0:c"]
+
+
+def test_opens_on_the_cell_marks_the_rest_and_follows_the_feature(rec, scan_json, tmp_path):
+    rows = json.loads(scan_json.read_text())
+    line = sorted((r for r in rows if r["feature"] == "position_in_line"), key=lambda r: -r["score"])
+    cell = line[2]  # a cell that is neither the strongest row nor the feature's top score
+    for r in rows:
+        r["verdict"] = "cell" if r is cell else "none"
+    path = tmp_path / "judged.json"
+    path.write_text(json.dumps({"rows": rows, "control": None}))
+    doc = build(rec, "--scan", path)
+    assert get(doc, "feature_select").value == "position_in_line"
+    assert get(doc, "unit_input").value == cell["unit"]             # the cell, not the top score
+    options = get(doc, "unit_select").options
+    assert int(options[0][0]) == cell["unit"] and options[0][1].endswith("\u00b7 cell")
+    assert options[1][1].endswith("not a cell")
+    status = get(doc, "status").text
+    assert f"unit {cell['unit']} \u00b7 feature position_in_line" in status and "a cell" in status
+    get(doc, "feature_select").value = "in_quote"                   # another feature: its best unit
+    settle(doc)
+    quote = max((r for r in rows if r["feature"] == "in_quote"), key=lambda r: r["score"])
+    assert get(doc, "unit_input").value == quote["unit"]
+    status = get(doc, "status").text
+    assert f"unit {quote['unit']} \u00b7 feature in_quote" in status and "not a cell (none)" in status
+    for r in rows:
+        r["verdict"] = "weak"
+    path.write_text(json.dumps({"rows": rows, "control": None}))
+    data_module = [m for m in sys.modules.values() if getattr(m, "__file__", None) == str(VIEWER / "data.py")][0]
+    data_module.open_view.cache_clear()  # the server caches a view per path
+    assert "no cell found in this scan" in get(build(rec, "--scan", path), "status").text

@@ -19,6 +19,7 @@ from interpret import features as F
 from interpret import report
 from interpret.record import Recording
 from interpret.scan import top_rows
+from interpret.verdict import strength
 
 from .layout import WRAP, layout_window, shown, to_grid
 from .summaries import histogram, top_contexts
@@ -137,9 +138,10 @@ class View:
             f"{self.recording.path} \u00b7 {self.n:,} characters in {docs} document(s) \u00b7 "
             f"model {m.get('arch', '?')} with {m.get('hidden_size', '?')} units \u00b7 {scan}") + "</p>")
 
-    def status_html(self, feature, start, stop, note=""):
-        """The line above the text: what is shown (escaped)."""
-        s = f"characters {start:,}\u2013{max(start, stop - 1):,} of {self.n:,} \u00b7 feature {feature}"
+    def status_html(self, feature, start, stop, note="", unit=None):
+        """The line above the text: what is shown (escaped); unit: (layer, kind, unit)."""
+        s = f"characters {start:,}\u2013{max(start, stop - 1):,} of {self.n:,} \u00b7 "
+        s += f"feature {feature}" if unit is None else self.unit_status(feature, *unit)
         if any(k == "c" for _, k, _ in self.recording.kinds()):
             s += " \u00b7 cell states (c) are shown through tanh"
         if self.features.get(feature) is None:
@@ -197,17 +199,34 @@ class View:
         return float(f.min()), float(f.max())
 
     def first(self):
-        """(layer, kind, unit, feature) to open on: the scan's strongest cell, else unit 0 of the first array.
+        """(layer, kind, unit, feature) to open on: the scan's strongest cell (verdict cell), else its
+        strongest row (the status line then says no cell was found), else unit 0 of the first array.
 
         Strength puts both metrics on one 0..1 scale: 2 * AUROC - 1 (binary features), |rho| (the
         rest: metric spearman_rho; |r| in scans made before it, metric pearson_r).
         """
         scored = [r for r in self.rows if r.get("score") is not None]
-        if scored:
-            b = max(scored, key=lambda r: 2 * r["score"] - 1 if r["metric"] == "auroc" else r["score"])
+        cells = [r for r in scored if r.get("verdict") == "cell"]
+        if cells or scored:
+            b = max(cells or scored, key=lambda r: strength(r["metric"], r["score"]))
             return b["layer"], b["kind"], int(b["unit"]), b["feature"]
         layer, kind, _ = self.recording.kinds()[0]
         return layer, kind, 0, next(iter(self.features))
+
+    def best_unit(self, feature, layer, kind):
+        """The feature's best unit in this array (a cell first), or None without scan rows for it."""
+        ranked = [u for u, _ in self.ranked_units(feature, layer, kind)[:1] if self._row(feature, layer, kind, u)]
+        return ranked[0] if ranked else None
+
+    def has_cells(self):
+        return any(r.get("verdict") == "cell" for r in self.rows)
+
+    def _row(self, feature, layer, kind, unit):
+        return self._rows_by_key().get((feature, layer, kind, unit))
+
+    @functools.lru_cache(maxsize=1)
+    def _rows_by_key(self):
+        return {(r["feature"], r["layer"], r["kind"], int(r["unit"])): r for r in self.rows}
 
     def kind_labels(self):
         return [(f"{layer}:{kind}", f"layer {layer} \u00b7 {kind} ({n} units)")
@@ -254,18 +273,34 @@ class View:
         return next((r.get("feature_kind") for r in self.rows if r["feature"] == name), None)
 
     def ranked_units(self, feature, layer, kind):
-        """[(unit, label)]: scanned units best first (score, q beside each), then the rest by number."""
+        """[(unit, label)]: scanned units best first (cells first, then by score; score, q and the
+        verdict beside each), then the rest by number."""
         rows = [r for r in top_rows(self.rows, feature=feature, top=None)
                 if r["layer"] == layer and r["kind"] == kind]
+        rows.sort(key=lambda r: r.get("verdict") != "cell")  # stable: by score within each group
         out, seen = [], set()
         for r in rows:
             u = int(r["unit"])
             if u not in seen:
                 seen.add(u)
                 sign = "+" if (r.get("sign") or 1) > 0 else "\u2212"
-                out.append((u, f"unit {u} \u00b7 {r['metric']} {_num(r['score'])} {sign} \u00b7 q {_num(r['q'])}"))
+                verdict = r.get("verdict")
+                tag = "" if verdict is None else f" \u00b7 {verdict if verdict == 'cell' else 'not a cell'}"
+                out.append((u, f"unit {u} \u00b7 {r['metric']} {_num(r['score'])} {sign} \u00b7 q {_num(r['q'])}{tag}"))
         out += [(u, f"unit {u}") for u in range(self.n_units(layer, kind)) if u not in seen]
         return out
+
+    def unit_status(self, feature, layer, kind, unit):
+        """What is shown, for the status line: array, unit, feature, and the scan's word on it."""
+        s = f"layer {layer} {kind} unit {unit} \u00b7 feature {feature}"
+        r = self._row(feature, layer, kind, unit)
+        if r is not None and r.get("score") is not None:
+            s += f" \u00b7 {r['metric']} {_num(r['score'])}, q {_num(r.get('q'))}"
+            if r.get("verdict"):
+                s += f", {'a cell' if r['verdict'] == 'cell' else 'not a cell (' + r['verdict'] + ')'}"
+        if self.rows and not self.has_cells():
+            s += " \u00b7 no cell found in this scan"
+        return s
 
 
 def note_html(message, error=False):

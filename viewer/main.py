@@ -223,8 +223,8 @@ if view is not None:
         held.clear()
 
     def draw_status(note=""):
-        _, _, _, name, start, length = current()
-        status.text = view.status_html(name, start, min(view.n, start + length), note)
+        lay, knd, unit, name, start, length = current()
+        status.text = view.status_html(name, start, min(view.n, start + length), note, unit=(lay, knd, unit))
 
     def go(start, mark=()):
         """Show the window starting at `start` (clamped, moved back to a line start if one is near)."""
@@ -242,6 +242,7 @@ if view is not None:
         if str(new) in dict(unit_select.options):
             unit_select.value = str(new)
         draw_unit()
+        draw_status()
 
     def step_unit(delta):
         keys = [k for k, _ in unit_select.options]
@@ -287,7 +288,16 @@ if view is not None:
     prev_unit.on_click(lambda: step_unit(-1))
     next_unit.on_click(lambda: step_unit(+1))
     kind_select.on_change("value", on_kind)
-    feature_select.on_change("value", lambda a, o, n: draw_feature())
+    def on_feature(attr, old, new):
+        """Another feature: its ranking, and its best unit in this array (when the scan has one)."""
+        draw_feature()
+        best = view.best_unit(*ranking_key())
+        if best is not None and best != unit_input.value:
+            unit_input.value = best  # draws the unit and the status line
+        else:
+            draw_status()
+
+    feature_select.on_change("value", on_feature)
     window_select.on_change("value", lambda a, o, n: go(start_slider.value))
     start_slider.on_change("value_throttled", lambda a, o, n: go(int(n)))
     prev_page.on_click(lambda: go(start_slider.value - int(window_select.value)))

@@ -397,3 +397,36 @@ def test_opens_on_the_cell_marks_the_rest_and_follows_the_feature(rec, scan_json
     data_module = [m for m in sys.modules.values() if getattr(m, "__file__", None) == str(VIEWER / "data.py")][0]
     data_module.open_view.cache_clear()  # the server caches a view per path
     assert "no cell found in this scan" in get(build(rec, "--scan", path), "status").text
+
+
+def test_without_a_scan_the_viewer_ranks_the_units_itself(rec, tmp_path):
+    from bokeh.server.callbacks import PeriodicCallback
+    import shutil
+    own = tmp_path / "own.rec"  # its own path: the server-wide view of `rec` may hold rows already
+    shutil.copytree(rec, own)
+    doc = build(own)   # build waits for the worker that ranks
+    polls = [cb for cb in doc.session_callbacks if isinstance(cb, PeriodicCallback)]
+    assert len(polls) == 1
+    polls[0].callback()  # the poll after the ranking is done
+    settle(doc)
+    assert not [cb for cb in doc.session_callbacks if isinstance(cb, PeriodicCallback)]  # polling stopped
+    feature, unit = get(doc, "feature_select").value, get(doc, "unit_input").value
+    recording = Recording(own)
+    feats = report.choose_features(recording.text)
+    rows, _ = report.judged(recording, feats)  # what `interpret scan` would say
+    scored = [r for r in rows if r.get("score") is not None]
+    best = max([r for r in scored if r["verdict"] == "cell"] or scored,
+               key=lambda r: 2 * r["score"] - 1 if r["metric"] == "auroc" else r["score"])
+    assert (feature, unit) == (best["feature"], best["unit"])
+    options = get(doc, "unit_select").options
+    assert options[0][1].startswith(f"unit {unit} \u00b7 ") and " q " in options[0][1]
+    assert "ranking the units" not in get(doc, "status").text
+
+
+def test_the_ranking_note_shows_progress_and_failure(rec):
+    view = [m for m in sys.modules.values() if getattr(m, "__file__", None) == str(VIEWER / "data.py")][0].View(rec)
+    assert view.ranking_note() == ""
+    view._ranking = {"state": "running", "done": 30, "total": 120, "label": "scanning layer 0 h"}
+    assert view.ranking_note().startswith("ranking the units in the background (scanning layer 0 h 25%)")
+    view._ranking.update(state="failed", label="out of memory")
+    assert view.ranking_note() == "could not rank the units: out of memory"

@@ -116,6 +116,58 @@ class View:
             self.features.setdefault(f.name, f)
         self._columns = OrderedDict()  # (layer, kind, unit) -> (N,) float32, a few kept
         self._lock = threading.Lock()  # the worker threads share the column cache
+        self._ranking = None  # without a scan: the background ranking's progress (start_ranking)
+
+    # ---- ranking the units in the background (no --scan) ----------------------------------------
+    def start_ranking(self):
+        """Scan every unit against the text's default features, with the untrained control, on a
+        worker thread, once per server; the rows replace the empty ranking when done."""
+        with self._lock:
+            if self.rows or self._ranking is not None:
+                return
+            self._ranking = {"state": "running", "done": 0, "total": 0, "label": "starting"}
+        feats = list(f for f in self.features.values() if f is not None)
+
+        def compute():
+            try:
+                rows, _ = report.judged(self.recording, feats, progress_factory=self._progress)
+            except (ValueError, OSError, MemoryError) as e:
+                self._ranking.update(state="failed", label=str(e))
+                return
+            self.rows = rows
+            self._rows_by_key.cache_clear()
+            self._ranking["state"] = "done"
+        submit(compute, lambda result: None)
+
+    def ranking_state(self):
+        """None (a scan was given), or {state: running | done | failed, done, total, label}."""
+        return None if self._ranking is None else dict(self._ranking)
+
+    def _progress(self, total, label):
+        """report's progress_factory: a bar that counts into self._ranking."""
+        ranking = self._ranking
+        ranking.update(done=0, total=total, label=label)
+
+        class Bar:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+            def update(self, n, current_item=None):
+                ranking["done"] += n
+        return Bar()
+
+    def ranking_note(self):
+        """A line for the status: what the background ranking is doing ('' when there is none)."""
+        r = self._ranking
+        if r is None or r["state"] == "done":
+            return ""
+        if r["state"] == "failed":
+            return f"could not rank the units: {r['label']}"
+        pct = 100 * r["done"] / r["total"] if r["total"] else 0
+        return f"ranking the units in the background ({r['label']} {pct:.0f}%); they are in numeric order until then"
 
     def _check_rows(self):
         """Every scan row must name a unit of this recording (else the scan is of another one)."""
@@ -132,8 +184,8 @@ class View:
         m = self.recording.manifest.get("model", {})
         docs = len(self.recording.documents)
         scan = (f"scan: {self.scan_path} ({len(self.rows)} rows)" if self.scan_path else
-                "no scan: units in numeric order (rank them: interpret scan REC --json > scan.json, "
-                "then --scan scan.json)")
+                "no scan given: the viewer ranks the units itself (saved scans open faster: "
+                "interpret scan REC --json > scan.json, then --scan scan.json)")
         return ("<h1>interpret viewer</h1><p>" + html.escape(
             f"{self.recording.path} \u00b7 {self.n:,} characters in {docs} document(s) \u00b7 "
             f"model {m.get('arch', '?')} with {m.get('hidden_size', '?')} units \u00b7 {scan}") + "</p>")

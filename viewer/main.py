@@ -224,7 +224,27 @@ if view is not None:
 
     def draw_status(note=""):
         lay, knd, unit, name, start, length = current()
+        note = note or view.ranking_note()
         status.text = view.status_html(name, start, min(view.n, start + length), note, unit=(lay, knd, unit))
+
+    touched = []  # non-empty once the user picked a unit or a feature: the ranking must not move them
+
+    def poll_ranking():
+        """Without --scan: show the ranking's progress; when it is done, rank the list and open its best."""
+        state = view.ranking_state()
+        if state is None or state["state"] == "running":
+            draw_status()
+            return
+        doc.remove_periodic_callback(ranking_poll[0])
+        if state["state"] == "done" and not touched:
+            lay, knd, unit, name = view.first()
+            kind_select.value, feature_select.value = f"{lay}:{knd}", name
+            touched.clear()  # those two changes were ours
+        unit_select.options = [(str(u), label) for u, label in view.ranked_units(*ranking_key())]
+        if state["state"] == "done" and not touched:
+            unit_input.value = view.first()[2]
+            touched.clear()
+        draw_status()
 
     def go(start, mark=()):
         """Show the window starting at `start` (clamped, moved back to a line start if one is near)."""
@@ -284,12 +304,14 @@ if view is not None:
             export_status.text = data.note_html(f"could not export: {e}", error=True)
 
     unit_input.on_change("value", on_unit_input)
+    unit_input.on_change("value", lambda a, o, n: touched.append(True))
     unit_select.on_change("value", lambda a, o, n: setattr(unit_input, "value", int(n)))
     prev_unit.on_click(lambda: step_unit(-1))
     next_unit.on_click(lambda: step_unit(+1))
     kind_select.on_change("value", on_kind)
     def on_feature(attr, old, new):
         """Another feature: its ranking, and its best unit in this array (when the scan has one)."""
+        touched.append(True)
         draw_feature()
         best = view.best_unit(*ranking_key())
         if best is not None and best != unit_input.value:
@@ -308,6 +330,10 @@ if view is not None:
     contexts.on_change("value", on_context)
     export_button.on_click(on_export)
     doc.on_event(DocumentReady, on_ready)
+    ranking_poll = []
+    if not view.rows:
+        view.start_ranking()
+        ranking_poll.append(doc.add_periodic_callback(poll_ranking, 500))
 
     # ---- layout ---------------------------------------------------------------------------------
     unit_select.options = [(str(u), label) for u, label in view.ranked_units(*ranking_key())]

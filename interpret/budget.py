@@ -3,14 +3,19 @@ scan (scan_stream.py, float16 recordings), or a clear error, instead of the kern
 out-of-memory killer.
 
 The scan keeps whole columns: each worker thread holds a block of units as several float64
-(N, block) arrays (activations, ranks, character residuals and their ranks, prefix sums), and
-every feature a few (N,) arrays. benchmarks/bench_big.py measured 1.7 KB per character for two
-workers x 24 units and one feature, i.e. about 4.4 float64 cells per character and unit.
+(N, block) arrays (activations, ranks over all positions and within each character, the
+null's transforms), every feature a few (N,) arrays, and the scan a few more (ranks.Groups).
+benchmarks/bench_big.py measured 1.7 KB per character for two workers x 24 units and one
+feature, i.e. about 4.4 float64 cells per character and unit (when beyond_char ranked
+residuals; ranking within characters measured the same peak, 2.19 GB for 1M characters x 48
+units x 17 features).
 """
 import os
 
 CELL_BYTES = 8 * 4.5     # per character per unit of a block, with some margin over the 4.4 measured
-FEATURE_BYTES = 48       # per character per feature: values, standardised values, ranks, a doubled float32 copy
+FEATURE_BYTES = 56       # per character per feature: values, standardised values, ranks, ranks
+                         # within the character (beyond_char), a doubled float32 copy
+CHAR_BYTES = 24          # per character: ranks.Groups (rank offsets, 1 / n_c, codes)
 BASE_BYTES = 200 * 2**20  # numpy, the text and its indices, the rows
 
 
@@ -28,7 +33,8 @@ def available():
 
 def scan_bytes(n_chars, block, workers, n_features):
     """Estimated peak bytes of a scan of n_chars characters."""
-    return BASE_BYTES + n_chars * (workers * block * CELL_BYTES + n_features * FEATURE_BYTES)
+    return BASE_BYTES + n_chars * (CHAR_BYTES + workers * block * CELL_BYTES +
+                                   n_features * FEATURE_BYTES)
 
 
 def scan_layout(n_chars, n_units, n_features, block_units=24, workers=None, free=None):

@@ -383,9 +383,10 @@ def scan(rec, features, feature_regex, feature_file, layer, kind, shifts, seed, 
     beside it, as pearson_r). Units are scored as the viewer shows them: cell states (c)
     through tanh. p-values come from a circular-shift null (the feature shifted against the
     activations, which keeps both series' autocorrelation); q-values are Benjamini-Hochberg
-    across all units x features. beyond_char is the same effect size after subtracting each
-    character's mean activation: a unit that only reacts to the '"' character scores low
-    there. saturated (sat) is the unit's share of characters at |value| > 0.99 (gates: within
+    across all units x features. beyond_char is the same effect size with the unit ranked
+    within each current character: a unit that only reacts to the '"' character scores chance
+    (0.5, or 0 for rho) there; '-' where the feature is a function of the character.
+    saturated (sat) is the unit's share of characters at |value| > 0.99 (gates: within
     0.01 of 0 or 1). By default a freshly initialised model of the same shape is scanned too
     (the untrained control, about twice the time); each row's verdict (cell / weak / none)
     needs q < 0.01, a large effect beyond the current character, a clear margin over that

@@ -1,32 +1,76 @@
-"""Average ranks of many long series, fast: a radix sort when the values are float32-exact."""
+"""Average ranks of many long series, fast: a radix sort when the values are float32-exact.
+
+Two kinds: over the whole series (centred_ranks), and within groups of positions that share a
+code, the current character (ranks_in_groups). Ranked within its character, any function of the
+character ties inside every group and scores exactly chance, whatever its shape (scan.py's
+beyond_char). Both come from one sort by value: a stable sort of the codes in value order
+puts the positions in (code, value) order, and codes of up to 16 bits sort by radix too.
+"""
 import numpy as np
+
+
+class Groups:
+    """Positions 0..N-1 grouped by codes (N,) in 0..V-1 (every code present): what ranking
+    within the groups and summing over them needs, computed once per scan."""
+
+    def __init__(self, codes: np.ndarray):
+        codes = np.asarray(codes)
+        self.counts = np.bincount(codes).astype(np.float64)            # (V,) n_c
+        v = len(self.counts)
+        small = np.uint8 if v <= 256 else np.uint16 if v <= 65536 else np.int64
+        self.codes = codes.astype(small, copy=False)                   # (N,) radix-sortable
+        sorted_codes = np.repeat(np.arange(v), self.counts.astype(np.int64))
+        middle = np.cumsum(self.counts) - (self.counts + 1) / 2        # (V,) middle sorted place
+        self.position = np.arange(len(codes)) - middle[sorted_codes]   # (N,) centred group rank
+        self.same = sorted_codes[1:] == sorted_codes[:-1]              # (N-1,) same group as next
+        self.inv_count = 1.0 / self.counts[self.codes]                 # (N,) 1 / n_c(t)
 
 
 def centred_ranks(x: np.ndarray) -> np.ndarray:
     """(B, N) float64 average ranks (1..N, ties share their mean) of each row of x (B, N),
     minus (N + 1) / 2."""
+    return _ranks(x, None)[0]
+
+
+def ranks_in_groups(x: np.ndarray, groups: Groups) -> tuple[np.ndarray, np.ndarray]:
+    """(rc, rg), both (B, N) float64: the centred_ranks of each row of x (B, N), and its average
+    ranks within each group (1..n_c among the n_c positions holding code c, ties share their
+    mean) minus (n_c + 1) / 2. A row constant within every group has rg all 0."""
+    return _ranks(x, groups)
+
+
+def _ranks(x, groups):
+    """centred_ranks of x (B, N) and, with groups, its ranks within them: one sort by value per
+    row serves both."""
     b, n = x.shape
-    out = np.empty((b, n))
+    rc = np.empty((b, n))
+    rg = np.empty((b, n)) if groups is not None else None
     position = np.arange(n) - (n - 1) / 2.0           # centred rank of each sorted position
-    tmp = np.empty(n)
-    for row, dst in zip(x, out):
+    for i, row in enumerate(x):
         perms, s = sort_order(row)
-        ranked = position
-        tied = np.flatnonzero(s[1:] == s[:-1])         # sorted position i ties with i + 1
-        if len(tied):  # runs of equal values: [first, last] sorted positions share their mean
-            cut = np.flatnonzero(np.diff(tied) != 1)
-            first, last = tied[np.append(0, cut + 1)], tied[np.append(cut, len(tied) - 1)] + 1
-            length = last - first + 1
-            at = (np.repeat(first - np.cumsum(np.append(0, length[:-1])), length) +
-                  np.arange(length.sum()))            # every sorted position inside a run
-            ranked = position.copy()
-            ranked[at] = np.repeat((first + last) / 2.0 - (n - 1) / 2.0, length)
-        if len(perms) == 1:
-            dst[perms[0]] = ranked
-        else:                                         # order = low[high]: dst[low[high]] = ranked
-            low, high = perms
-            tmp[high] = ranked
-            dst[low] = tmp
+        order = perms[0] if len(perms) == 1 else perms[0][perms[1]]
+        rc[i, order] = _average_ties(position, s[1:] == s[:-1])
+        if groups is not None:                        # (code, value) order: stable sort by code
+            by_code = np.argsort(groups.codes[order], kind="stable")
+            s = s[by_code]
+            rg[i, order[by_code]] = _average_ties(groups.position, (s[1:] == s[:-1]) & groups.same)
+    return rc, rg
+
+
+def _average_ties(position: np.ndarray, tied: np.ndarray) -> np.ndarray:
+    """position (N,), the centred rank of each sorted position, with each run of tied sorted
+    positions (tied[i]: i ties with i + 1) given the run's mean; position itself if none tie.
+    Within a run position must grow by 1 a step (true inside a group)."""
+    tied = np.flatnonzero(tied)
+    if not len(tied):
+        return position
+    cut = np.flatnonzero(np.diff(tied) != 1)          # runs: [first, last] sorted positions
+    first, last = tied[np.append(0, cut + 1)], tied[np.append(cut, len(tied) - 1)] + 1
+    length = last - first + 1
+    at = (np.repeat(first - np.cumsum(np.append(0, length[:-1])), length) +
+          np.arange(length.sum()))                    # every sorted position inside a run
+    out = position.copy()
+    out[at] = np.repeat((position[first] + position[last]) / 2.0, length)
     return out
 
 
@@ -49,3 +93,12 @@ def sort_order(col: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     key = key[low]
     high = np.argsort((key >> 16).astype(np.uint16), kind="stable")
     return [low, high], key[high]
+
+
+def ranks_from_counts(code: np.ndarray, count: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """(P,) the centred average rank within its group of each of P distinct (code, value) pairs,
+    given sorted by code, then value, with count (P,) positions each; counts (V,) the group
+    sizes (what count sums to per code): (positions of the group below the pair) + (count + 1)
+    / 2 - (n_c + 1) / 2, ranks_in_groups by counting (no sort: the streaming scan)."""
+    below = np.cumsum(count) - count - (np.cumsum(counts) - counts)[code]
+    return below + (count - counts[code]) / 2

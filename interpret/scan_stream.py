@@ -1,13 +1,14 @@
 """Out-of-core scan: the rows of scan.scan from passes over row chunks of a float16 recording.
 
 Memory does not grow with N: per unit two tables of 65536 entries (value counts, ranks:
-0.8 MB; z-scores are computed from the values), the residual tables of stream_residuals.py up
-to `budget` bytes, and chunks of `rows` rows (default: a quarter of the budget). The character
-codes go to a memory-mapped temporary file (1 byte a character up to 256 characters); the
-features are read as given (the memory-mapped files report.feature_values writes for big
-recordings), a feature's mean, sd and value ranks come from its distinct values, and each chunk
-is standardised and ranked as it is read. Every statistic of scan.py is a sum over characters,
-accumulated chunk by chunk:
+0.8 MB; z-scores are computed from the values), the within-character rank tables of
+stream_residuals.py up to `budget` bytes, and chunks of `rows` rows (default: a quarter of the
+budget). The character codes go to a memory-mapped temporary file (1 byte a character up to 256
+characters); the features are read as given (the memory-mapped files report.feature_values
+writes for big recordings), a feature's mean, sd and value ranks come from its distinct values
+(its ranks within each character from its distinct (character, value) pairs, at most
+MAX_DISTINCT of each), and each chunk is standardised and ranked as it is read. Every statistic
+of scan.py is a sum over characters, accumulated chunk by chunk:
 
 - shown values: a float16 unit takes at most 65536 values, each an order-preserving 16-bit key.
   shown_table gives the value each key is scored as: for cell states (kind c) tanh, computed
@@ -24,9 +25,10 @@ accumulated chunk by chunk:
   with the rolled feature chunks (L, M) (pass 2), which also sums z-scores against standardised
   features for pearson_r. The null is summed in float32 per chunk (like scan's FFT null),
   everything else in float64.
-- beyond_char: per-character means of the shown values (pass 1); the residual of a character c
-  and a float16 value v is shown(v) - mean_c, ranked exactly by counting (character, value)
-  pairs: two more passes per group of units (stream_residuals.py).
+- beyond_char: the unit ranked within each character (scan.py's stratified AUROC and pooled
+  within-character rho). Pass 1 also keeps each character's minimum and maximum value; the
+  within-character rank of a value is the same counting over (character, value) pairs: two
+  more passes per group of units (stream_residuals.py).
 
 Float32 recordings take up to 2^32 values per unit, so no table holds them: they are refused
 (record with --dtype float16). Temporary files go to the system's temporary directory (TMPDIR).
@@ -34,12 +36,14 @@ Float32 recordings take up to 2^32 values per unit, so no table holds them: they
 from __future__ import annotations
 
 import tempfile
+from functools import cache
 
 import numpy as np
 
 from interpret import atomic
+from interpret.ranks import Groups, ranks_from_counts
 from interpret.scan import (METRICS, MIN_CHARS, _check_finite, _Feature, _feature_rows, _prepare,
-                            saturated, shown_values)
+                            beyond_denom, saturated, shown_values)
 from interpret.shift_null import make_grid
 from interpret.unit_blocks import _drop_pages
 
@@ -115,13 +119,12 @@ def _chunks(n: int, rows: int):
     return [(c0, min(c0 + rows, n)) for c0 in range(0, n, rows)]
 
 
-def _pass_counts(acts, codes, v, rows, layer, kind, shown, tick=lambda done: None):
-    """Pass 1: key histogram (U, 65536), per-character sums of the shown values (`shown`, the
-    shown_table), per-character minima and maxima of the float16 values (V, U)."""
+def _pass_counts(acts, codes, v, rows, layer, kind, tick=lambda done: None):
+    """Pass 1: key histogram (U, 65536), per-character minima and maxima of the float16 values
+    (V, U)."""
     n, u = acts.shape
     hist = np.zeros((u, KEYS), dtype=count_dtype(n))
     one = hist.dtype.type(1)  # a Python 1 sends ufunc.at down a path ten times slower
-    csum = np.zeros((v, u))
     cmin = np.full((v, u), np.inf)
     cmax = np.full((v, u), -np.inf)
     offs = np.arange(u, dtype=np.int64) * KEYS
@@ -136,13 +139,12 @@ def _pass_counts(acts, codes, v, rows, layer, kind, shown, tick=lambda done: Non
         cs = codes[c0:c1][order]
         starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
         at = cs[starts]
-        csum[at] += np.add.reduceat(shown[keys[:, order]], starts, axis=1).T
         del keys
         xs = x[:, order].astype(np.float64)                        # (U, L) grouped by character
         cmin[at] = np.minimum(cmin[at], np.minimum.reduceat(xs, starts, axis=1).T)
         cmax[at] = np.maximum(cmax[at], np.maximum.reduceat(xs, starts, axis=1).T)
         tick(c1 / n)
-    return hist, csum, cmin, cmax
+    return hist, cmin, cmax
 
 
 def _read(acts, c0, c1, g0=0, g1=None):
@@ -156,13 +158,13 @@ def _read(acts, c0, c1, g0=0, g1=None):
 def _unit_tables(hist, n, shown, kind):
     """From the histograms (U, 65536) and the shown value of each key (65536,): a table of
     centred average ranks by key (keys of equal shown value tie), and per unit the mean, sd (inf
-    for a constant unit: its z-scores are 0), max |shown value|, norm of the centred ranks, a
-    constant flag (one shown value) and the share of characters saturated as shown."""
+    for a constant unit: its z-scores are 0), norm of the centred ranks, a constant flag (one
+    shown value) and the share of characters saturated as shown."""
     run = np.cumsum(np.r_[True, shown[1:] != shown[:-1]]) - 1       # (K,) each key's tie run
     sat = saturated(shown, kind).astype(np.float64)                 # (K,) 1 where saturated
     u = len(hist)
     ranks = np.empty(hist.shape)
-    out = dict(ranks=ranks, absmax=np.empty(u), rc_norm=np.empty(u), mean=np.empty(u),
+    out = dict(ranks=ranks, rc_norm=np.empty(u), mean=np.empty(u),
                sd=np.empty(u), const=np.empty(u, dtype=bool), saturated=np.empty(u))
     for j in range(u):                                              # one unit at a time: small
         counts = hist[j].astype(np.float64)
@@ -171,7 +173,6 @@ def _unit_tables(hist, n, shown, kind):
         np.take(below + (per_run + 1) / 2 - (n + 1) / 2, run, out=ranks[j])   # minus (N + 1) / 2
         r = ranks[j]
         out["const"][j] = np.count_nonzero(per_run) <= 1
-        out["absmax"][j] = np.abs(shown[counts > 0]).max()
         out["rc_norm"][j] = np.sqrt(counts @ (r * r)) or 1.0
         out["mean"][j] = mean = counts @ shown / n
         dev = shown - mean
@@ -203,12 +204,13 @@ def _to_disk(arr, folder, name):
 
 
 class _Derived:
-    """f(values[a:b]) for slices [a:b] of a long (N,) array of feature values: a prepared
-    feature's standardised values or ranks, computed chunk by chunk as the passes read them
-    instead of stored (no per-character memory, and no more temporary disk than the values)."""
+    """f(values[a:b]) for slices [a:b] of a long (N,) array of feature values (with codes:
+    f(values[a:b], codes[a:b])): a prepared feature's standardised values or ranks, computed
+    chunk by chunk as the passes read them instead of stored (no per-character memory, and no
+    more temporary disk than the values)."""
 
-    def __init__(self, values, f):
-        self.values, self.f = values, f
+    def __init__(self, values, f, codes=None):
+        self.values, self.f, self.codes = values, f, codes
 
     def __len__(self):
         return len(self.values)
@@ -216,55 +218,95 @@ class _Derived:
     def __getitem__(self, rows):
         if not isinstance(rows, slice) or rows.step not in (None, 1):
             raise TypeError("a prepared feature is read in contiguous slices")
-        return self.f(np.asarray(self.values[rows], dtype=np.float64))
+        v = np.asarray(self.values[rows], dtype=np.float64)
+        return self.f(v) if self.codes is None else self.f(v, np.asarray(self.codes[rows]))
 
 
-def _prepare_binary(spec, n):
-    """scan._prepare of a uint8 binary feature, chunk by chunk (no float64 copy anywhere)."""
+def _prepare_binary(spec, n, codes, counts):
+    """scan._prepare of a uint8 binary feature, chunk by chunk (no float64 copy anywhere);
+    codes (N,) and counts (V,): the characters, for beyond_char's weights."""
     values = spec.values
     if values.shape != (n,):
         return _prepare(spec, n)                                    # its error message
-    n_pos = 0
+    n_pos, n1 = 0, np.zeros(len(counts))                            # n1: positives per character
     for c0, c1 in _chunks(n, PREP):
         chunk = np.asarray(values[c0:c1])
         if chunk.max() > 1:
             raise ValueError(f"binary feature {spec.name!r} has values other than 0 and 1; "
                              "declare it ordinal or continuous")
         n_pos += int(chunk.sum(dtype=np.int64))
+        n1 += np.bincount(codes[c0:c1], weights=chunk, minlength=len(counts))
     if not 0 < n_pos < n:
         return _Feature(spec, True, None, 1.0, None, n_pos)
     return _Feature(spec, True, _Derived(values, lambda v: v),   # values: in memory or mapped
-                    float(n_pos) * (n - n_pos), None, n_pos)
+                    float(n_pos) * (n - n_pos), None, n_pos, g_denom=beyond_denom(n1, counts))
 
 
-MAX_DISTINCT = 1 << 22  # an ordinal feature with more distinct values is prepared in memory
+MAX_DISTINCT = 1 << 22  # an ordinal feature with more distinct values (or (character, value)
+                        # pairs) is prepared in memory
 
 
-def _prepare_ordinal(spec, n, folder, name):
+def _merge_counts(keys, counts, more):
+    """The distinct values of keys (sorted) and more, with counts: keys' plus more's."""
+    new, new_counts = np.unique(more, return_counts=True)
+    keys, inverse = np.unique(np.concatenate([keys, new]), return_inverse=True)
+    return keys, np.bincount(inverse, weights=np.concatenate([counts, new_counts]),
+                             minlength=len(keys))
+
+
+def _distinct(values, n, codes=None, uniq=None):
+    """(sorted distinct values, counts) of a feature, or with codes and its distinct values uniq,
+    of its (character, value) pairs as keys code * len(uniq) + value index; None past
+    MAX_DISTINCT or at a non-finite value."""
+    keys, counts = np.zeros(0, dtype=np.float64 if codes is None else np.int64), np.zeros(0)
+    for c0, c1 in _chunks(n, PREP):
+        v = np.asarray(values[c0:c1], dtype=np.float64)
+        if not np.isfinite(v).all() or len(keys) > MAX_DISTINCT:
+            return None
+        if codes is not None:
+            v = np.asarray(codes[c0:c1]).astype(np.int64) * len(uniq) + np.searchsorted(uniq, v)
+        keys, counts = _merge_counts(keys, counts, v)
+    return None if len(keys) > MAX_DISTINCT else (keys, counts)
+
+
+def _prepare_ordinal(spec, n, folder, name, codes, counts, chars):
     """scan._prepare of an ordinal or continuous feature, chunk by chunk: its distinct values
-    and their counts give the mean, sd and exact average ranks, and the passes standardise and
-    rank each chunk as they read it. A feature with more than MAX_DISTINCT distinct values (or a
-    bad one: scan._prepare's error) is prepared in memory, as scan._prepare does."""
+    and their counts give the mean, sd and exact average ranks, its distinct (character, value)
+    pairs (codes (N,), counts (V,) of the characters) its ranks within each character, and the
+    passes standardise and rank each chunk as they read it. A feature with more than
+    MAX_DISTINCT distinct values or pairs (or a bad one: scan._prepare's error) is prepared in
+    memory, as scan._prepare does (chars(): the Groups it needs)."""
     values = spec.values
     if spec.kind not in METRICS or getattr(values, "shape", None) != (n,):
         return _prepare(spec, n)                                    # its error message
-    uniq, counts = np.zeros(0), np.zeros(0)
-    for c0, c1 in _chunks(n, PREP):
-        v = np.asarray(values[c0:c1], dtype=np.float64)
-        if not np.isfinite(v).all() or len(uniq) > MAX_DISTINCT:
-            return _in_memory(_prepare(spec, n), folder, name)
-        u, c = np.unique(v, return_counts=True)
-        uniq, inverse = np.unique(np.concatenate([uniq, u]), return_inverse=True)
-        counts = np.bincount(inverse, weights=np.concatenate([counts, c]), minlength=len(uniq))
+    found = _distinct(values, n)
+    if found is None:
+        return _in_memory(_prepare(spec, n, chars()), folder, name)
+    uniq, ucounts = found
     if len(uniq) < 2:
         return _Feature(spec, False, None, 1.0, None, None)
-    mean = counts @ uniq / n
-    sd = np.sqrt(counts @ (uniq - mean) ** 2 / n)
-    below = np.cumsum(counts) - counts
-    ranks = below + (counts + 1) / 2 - (n + 1) / 2                # centred average rank per value
-    ranks /= np.sqrt(counts @ ranks ** 2)
+    pairs = _distinct(values, n, codes, uniq)
+    if pairs is None:
+        return _in_memory(_prepare(spec, n, chars()), folder, name)
+    mean = ucounts @ uniq / n
+    sd = np.sqrt(ucounts @ (uniq - mean) ** 2 / n)
+    below = np.cumsum(ucounts) - ucounts
+    ranks = below + (ucounts + 1) / 2 - (n + 1) / 2               # centred average rank per value
+    ranks /= np.sqrt(ucounts @ ranks ** 2)
+    keys, pcounts = pairs
+    within = ranks_from_counts(keys // len(uniq), pcounts, counts)   # (P,) within the character
+    g_norm = np.sqrt(pcounts @ within ** 2)
+    g = None if g_norm == 0 else _Derived(values, _pair_lookup(within / g_norm, keys, uniq), codes)
     return _Feature(spec, False, _Derived(values, lambda v: ranks[np.searchsorted(uniq, v)]), 1.0,
-                    _Derived(values, lambda v: (v - mean) / sd), None)
+                    _Derived(values, lambda v: (v - mean) / sd), None, g, 1.0 if g_norm else 0.0)
+
+
+def _pair_lookup(table, keys, uniq):
+    """f(values, codes) -> table's entry of each (character, value) pair; keys (P,) as
+    _distinct gives them, code * len(uniq) + index of the value in uniq."""
+    def lookup(v, c):
+        return table[np.searchsorted(keys, c.astype(np.int64) * len(uniq) + np.searchsorted(uniq, v))]
+    return lookup
 
 
 def _in_memory(feat, folder, name):
@@ -273,6 +315,8 @@ def _in_memory(feat, folder, name):
         feat.f = _to_disk(feat.f, folder, name)
         if feat.z is not None:
             feat.z = _to_disk(feat.z, folder, f"{name}.z")
+        if feat.g is not None:
+            feat.g = _to_disk(feat.g, folder, f"{name}.g")
     return feat
 
 
@@ -323,34 +367,40 @@ def scan_streaming(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ki
     rows = rows or chunk_rows(u, grid.m_shifts, budget)
     with tempfile.TemporaryDirectory(prefix="interpret-scan-") as folder:
         codes, counts = _codes(char_ix, n, folder)
-        v = len(counts)
-        feats = []
-        for i, spec in enumerate(features):
-            if spec.kind == "binary" and getattr(spec.values, "dtype", None) == np.uint8:
-                feats.append(_prepare_binary(spec, n))
-            elif spec.kind == "binary":
-                feats.append(_in_memory(_prepare(spec, n), folder, f"f{i}"))
-            else:
-                feats.append(_prepare_ordinal(spec, n, folder, f"f{i}"))
+        feats = _prepare_all(features, n, folder, codes, counts)
         ticks = _Ticks(progress, u * len(feats))  # the passes: a quarter, a quarter, a half
         shown = shown_table(kind)
-        hist, csum, cmin, cmax = _pass_counts(acts, codes, v, rows, layer, kind, shown,
-                                              lambda done: ticks.to(done / 4))
+        hist, cmin, cmax = _pass_counts(acts, codes, len(counts), rows, layer, kind,
+                                        lambda done: ticks.to(done / 4))
         tab = _unit_tables(hist, n, shown, kind)
         acc = _pass_dots(acts, feats, tab, shown, grid.shifts, rows,
                          lambda done: ticks.to(0.25 + done / 4))
         del tab["ranks"]
         from interpret.stream_residuals import beyond_rank_dots   # it imports this module
-        beyond, rr_norm = beyond_rank_dots(acts, feats, hist, csum, cmin, cmax, counts,
-                                           tab["absmax"], shown, codes, rows, budget,
-                                           lambda done: ticks.to(0.5 + done / 2))
+        beyond, rg_norm = beyond_rank_dots(acts, feats, hist, cmin, cmax, counts, shown, codes,
+                                           rows, budget, lambda done: ticks.to(0.5 + done / 2))
         rows_out = []
         for i, feat in enumerate(feats):
-            st = None if feat.f is None else _statistics(feat, i, acc, tab, beyond, rr_norm, n)
+            st = None if feat.f is None else _statistics(feat, i, acc, tab, beyond, rg_norm, n)
             rows_out.extend(_feature_rows(feat, st, u, layer, kind, tab["saturated"]))
-            del feat.f, feat.z
+            del feat.f, feat.z, feat.g
         ticks.to(1.0)
     return rows_out
+
+
+def _prepare_all(features, n, folder, codes, counts):
+    """Every feature prepared for the passes (_Feature), reading it chunk by chunk where it can;
+    codes (N,) and counts (V,) of the characters (beyond_char)."""
+    chars = cache(lambda: Groups(np.asarray(codes)))   # only for features prepared in memory
+    feats = []
+    for i, spec in enumerate(features):
+        if spec.kind == "binary" and getattr(spec.values, "dtype", None) == np.uint8:
+            feats.append(_prepare_binary(spec, n, codes, counts))
+        elif spec.kind == "binary":
+            feats.append(_in_memory(_prepare(spec, n, chars()), folder, f"f{i}"))
+        else:
+            feats.append(_prepare_ordinal(spec, n, folder, f"f{i}", codes, counts, chars))
+    return feats
 
 
 class _Ticks:
@@ -366,15 +416,18 @@ class _Ticks:
             self.done = target
 
 
-def _statistics(feat, i, acc, tab, beyond, rr_norm, n) -> dict:
+def _statistics(feat, i, acc, tab, beyond, rg_norm, n) -> dict:
     """scan._feature_rows's input for feature i from the accumulated sums: AUROC (binary) or
-    rho (the rest) of the ranks and of the residual ranks (rr_norm (U,): their norms)."""
+    rho (the rest) of the ranks, and beyond_char from the within-character rank sums (rg_norm
+    (U,): their norms), NaN where it is undefined (feat.g_denom 0), as scan._beyond."""
     if feat.binary:
-        scale, centre, res_scale = feat.denom, 0.5, feat.denom
+        scale, centre, g_scale = feat.denom, 0.5, feat.g_denom
         pearson = np.full(len(tab["const"]), np.nan)
     else:
-        scale, centre, res_scale = tab["rc_norm"], 0.0, rr_norm
+        scale, centre, g_scale = tab["rc_norm"], 0.0, rg_norm
         pearson = acc["pearson"][:, i] / n
+    beyond = (centre + beyond[:, i] / g_scale if feat.g_denom else
+              np.full(len(tab["const"]), np.nan))
     return dict(const=tab["const"], raw=centre + acc["raw"][:, i] / scale,
                 null=centre + acc["null"][:, i] / np.reshape(scale, (-1, 1)),
-                beyond=centre + beyond[:, i] / res_scale, pearson=pearson)
+                beyond=beyond, pearson=pearson)

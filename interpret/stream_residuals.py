@@ -1,35 +1,40 @@
-"""beyond_char for the streaming scan: exact ranks of residuals by counting.
+"""beyond_char for the streaming scan: each unit ranked within each character, by counting.
 
-A unit's residual at a character is v - mean_c, v the shown value of its float16 value (tanh for
-kind c: scan_stream.shown_table) and c the character, so the residuals take one value per
-(character, float16 value) pair. A table counts the characters of each pair (one cell per value
-from the character's minimum to its maximum), the cells' residuals are ranked at float32
-precision, as scan.py ranks them, into average ranks, and a second pass sums those ranks against
-every feature (0/1 values for AUROC, the feature's ranks for rho). Units are taken in groups
-whose tables fit the budget.
+beyond_char ranks a unit among the positions holding the same character (scan.py). A unit's
+shown value (scan_stream.shown_table: tanh for kind c) comes from one of at most 65536 float16
+keys, so its within-character ranks follow from counting (character, key) pairs: a table holds
+one cell per value the unit takes, from each character's minimum to its maximum (pass 3), and
+the average rank of a cell is (characters of that character below its shown value) + (count of
+its shown value + 1) / 2, keys of equal shown value tying (ranks.ranks_from_counts). Pass 4 sums
+those ranks against every feature: rg_t f_t / n_c(t) (binary: the stratified AUROC) and rg_t g_t
+(the rest: g the feature's within-character ranks, scan_stream._prepare_ordinal). Units are
+taken in groups whose tables fit the budget. (The file's name dates from when beyond_char was
+the score of residuals from per-character means.)
 """
 import numpy as np
 
+from interpret.ranks import ranks_from_counts
 from interpret.scan_stream import KEYS, _chunks, _read, count_dtype, float16_keys
 
 CELL_BYTES = 12
 
 
-def _residual_ranks(cnt, value, mean, absmax):
-    """(W,) centred average ranks of the residuals value - mean of W table cells (one character
-    and value each) holding cnt characters, ranked at float32 precision like scan.py."""
-    res = value - mean                                              # (W,) float64
-    res[np.abs(res) <= 1e-12 * absmax] = 0.0
-    res = res.astype(np.float32) + np.float32(0.0)
-    lut = np.zeros(len(res))
+def _cell_ranks(cnt, width, lo, shown_used):
+    """(W,) centred average ranks within their character of one unit's W table cells, holding
+    cnt (W,) characters each: character c has width[c] cells, for the unit's used values lo[c],
+    lo[c] + 1, ... (index into shown_used, their shown values in key order). Cells of one
+    character and one shown value tie; empty cells (never looked up) get 0."""
     nz = np.flatnonzero(cnt)
-    order = nz[np.argsort(res[nz], kind="stable")]
-    vals = res[order]
-    run = np.cumsum(np.r_[True, vals[1:] != vals[:-1]]) - 1         # tie run of each cell
-    run_count = np.bincount(run, weights=cnt[order].astype(np.float64))
-    below = np.cumsum(run_count) - run_count
-    lut[order] = (below + (run_count + 1) / 2 - (run_count.sum() + 1) / 2)[run]
-    return lut
+    ends = np.cumsum(width)
+    c_of = np.searchsorted(ends, nz, side="right")                 # (W',) character of each cell
+    shown_of = shown_used[nz - (ends - width - lo)[c_of]]           # (W',) its shown value
+    new = np.r_[True, (c_of[1:] != c_of[:-1]) | (shown_of[1:] != shown_of[:-1])]
+    tie = np.cumsum(new) - 1                                        # (W',) tie run of each cell
+    per_tie = np.bincount(tie, weights=cnt[nz].astype(np.float64))
+    counts = np.bincount(c_of, cnt[nz].astype(np.float64), len(width))   # (V,) n_c
+    out = np.zeros(len(cnt))
+    out[nz] = ranks_from_counts(c_of[new], per_tie, counts)[tie]
+    return out
 
 
 def _ranges(hist, cmin, cmax):
@@ -44,8 +49,8 @@ def _ranges(hist, cmin, cmax):
 
 
 def _unit_groups(cells, budget):
-    """Contiguous unit ranges whose residual tables (cells (U,)) fit in budget (a 4-byte count
-    and an 8-byte rank a cell)."""
+    """Contiguous unit ranges whose rank tables (cells (U,)) fit in budget (a 4-byte count and
+    an 8-byte rank a cell)."""
     groups, start, size = [], 0, 0
     for j, c in enumerate(cells):
         if j > start and (size + c) * CELL_BYTES > budget:
@@ -56,16 +61,19 @@ def _unit_groups(cells, budget):
     return groups
 
 
-def beyond_rank_dots(acts, feats, hist, csum, cmin, cmax, counts, absmax, shown, codes, rows,
-                     budget, tick=lambda done: None):
-    """Passes 3 and 4 per unit group: (U, F) sums of residual centred ranks x each non-constant
-    feature's prepared values (_Feature.f), and (U,) the norms of the residual ranks (1 where
-    they are all 0); tick(fraction done) after each chunk."""
+def beyond_rank_dots(acts, feats, hist, cmin, cmax, counts, shown, codes, rows, budget,
+                     tick=lambda done: None):
+    """Passes 3 and 4 per unit group: (U, F) sums over characters of each unit's within-character
+    centred ranks rg against each feature whose beyond_char is defined: rg_t f_t / n_c(t)
+    (binary), rg_t g_t (the rest); and (U,) the norms |rg| (1 where rg is all 0: the unit is
+    constant within every character); tick(fraction done) after each chunk."""
     n, u = acts.shape
     out, sq = np.zeros((u, len(feats))), np.zeros(u)
-    scored = [i for i, f in enumerate(feats) if f.f is not None]
-    if not scored:
+    binary = [i for i, f in enumerate(feats) if f.f is not None and f.binary and f.g_denom > 0]
+    ranked = [i for i, f in enumerate(feats) if f.f is not None and f.g is not None]
+    if not binary and not ranked:
         return out, np.ones(u)
+    inv_count = 1.0 / counts                                        # (V,)
     kidx, lo, width = _ranges(hist, cmin, cmax)
     groups = _unit_groups(width.sum(axis=1), budget)
     for k, (g0, g1) in enumerate(groups):
@@ -78,25 +86,27 @@ def beyond_rank_dots(acts, feats, hist, csum, cmin, cmax, counts, absmax, shown,
             tick((2 * k + c1 / n) / (2 * len(groups)))
         lut = np.empty(len(table))
         for j in range(g1 - g0):
-            w = width[g0 + j]
-            c_of = np.repeat(np.arange(len(w)), w)                        # (W,) character
-            k_of = np.arange(w.sum()) - np.repeat(np.cumsum(w) - w - lo[g0 + j], w)
-            cells = slice(ends[j, -1] - w.sum(), ends[j, -1])
-            lut[cells] = _residual_ranks(table[cells], shown[hist[g0 + j] > 0][k_of],
-                                         (csum[:, g0 + j] / counts)[c_of], absmax[g0 + j])
+            cells = slice(ends[j, -1] - width[g0 + j].sum(), ends[j, -1])
+            lut[cells] = _cell_ranks(table[cells], width[g0 + j], lo[g0 + j],
+                                     shown[hist[g0 + j] > 0])
             sq[g0 + j] = table[cells].astype(np.float64) @ (lut[cells] * lut[cells])
         del table
         for c0, c1 in _chunks(n, rows):
             r = lut[_cell_ids(acts, c0, c1, g0, g1, kidx, base, codes)]   # (G, L)
-            fs = np.stack([np.asarray(feats[i].f[c0:c1]) for i in scored], axis=1)   # (L, F)
-            out[g0:g1, scored] += r @ fs
+            if ranked:
+                gs = np.stack([np.asarray(feats[i].g[c0:c1]) for i in ranked], axis=1)   # (L, F)
+                out[g0:g1, ranked] += r @ gs
+            if binary:
+                r *= inv_count[codes[c0:c1]]                              # rg_t / n_c(t)
+                fs = np.stack([np.asarray(feats[i].f[c0:c1]) for i in binary], axis=1)
+                out[g0:g1, binary] += r @ fs
             tick((2 * k + 1 + c1 / n) / (2 * len(groups)))
     norm = np.sqrt(sq)
     return out, np.where(norm == 0, 1.0, norm)
 
 
 def _cell_ids(acts, c0, c1, g0, g1, kidx, base, codes):
-    """(G, L) residual table cell of each character and unit of the group."""
+    """(G, L) rank table cell of each character and unit of the group."""
     g = np.arange(g1 - g0)[:, None]
     keys = float16_keys(_read(acts, c0, c1, g0, g1)).astype(np.int64)   # (G, L)
     ki = kidx[g0:g1].ravel()[keys + g * KEYS]                            # (G, L) value index

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import rankdata
 
-from interpret.ranks import centred_ranks, sort_order
+from interpret.ranks import Groups, centred_ranks, ranks_from_counts, ranks_in_groups, sort_order
 
 
 def want(x):
@@ -36,3 +36,31 @@ def test_sort_order_sorts_and_its_keys_tie_exactly_where_values_do():
         order = perms[0] if len(perms) == 1 else perms[0][perms[1]]
         assert np.all(np.diff(col[order].astype(np.float64)) >= 0)
         np.testing.assert_array_equal(keys[1:] == keys[:-1], col[order][1:] == col[order][:-1])
+
+
+@pytest.mark.parametrize("case", ["float64", "float32-ties", "float16", "constant-per-group"])
+def test_ranks_in_groups_match_rankdata_within_each_group(case):
+    rng = np.random.default_rng(2)
+    codes = rng.integers(0, 7, 3000)
+    codes[5] = 7                                              # a group of one position
+    x = rng.standard_normal((2, 3000))
+    x = {"float64": x, "float32-ties": np.round(x * 2).astype(np.float32),
+         "float16": x.astype(np.float16),
+         "constant-per-group": np.sin(codes)[None, :] + 0 * x}[case]
+    rc, rg = ranks_in_groups(x, Groups(codes))
+    np.testing.assert_array_equal(rc, want(x))
+    for c in range(8):
+        at = codes == c
+        np.testing.assert_array_equal(rg[:, at], want(x[:, at]))
+    assert (case == "constant-per-group") == (not rg.any())
+
+
+def test_ranks_from_counts_are_ranks_in_groups_by_counting():
+    rng = np.random.default_rng(3)
+    codes, x = rng.integers(0, 5, 2000), np.round(rng.standard_normal(2000) * 2)
+    pairs, index, count = np.unique(np.column_stack([codes, x]), axis=0, return_inverse=True,
+                                    return_counts=True)      # sorted by code, then value
+    got = ranks_from_counts(pairs[:, 0].astype(int), count.astype(float),
+                            np.bincount(codes).astype(float))
+    _, within = ranks_in_groups(x[None, :], Groups(codes))
+    np.testing.assert_array_equal(got[index.ravel()], within[0])

@@ -382,23 +382,32 @@ def test_beyond_char_separates_delimiter_units_from_quote_cells():
     assert rows[2]["sign"] == -1 and rows[2]["beyond_char"] == pytest.approx(rows[1]["beyond_char"])
 
 
-def test_beyond_char_matches_the_score_of_residuals_computed_by_hand():
+def test_beyond_char_matches_per_character_scores_computed_by_hand():
+    """beyond_char (once the score of residuals from per-character means) is now each
+    character's own AUROC, from every (positive, negative) pair, averaged with weights
+    n1 n0 / n (Van Elteren), and the rho of ranks taken within each character, pooled."""
     rng = np.random.default_rng(11)
     n = 400
     char_ix = rng.integers(0, 6, n)
     acts = ar1(rng, n, 3) + np.sin(char_ix)[:, None]
-    acts[:, 2] = np.round(acts[:, 2])                 # ties in the residuals too
+    acts[:, 2] = np.round(acts[:, 2])                 # ties within characters too
     quote, pos = runs(rng, n, 5, 40), line_position(rng, n, 30)
     acts[:, 1] -= quote + pos / 30
     feats = [FeatureValues("q", "binary", quote), FeatureValues("pos", "ordinal", pos)]
     rows = scan(acts, feats, char_ix, n_shifts=20)
-    means = np.array([[acts[char_ix == c, u].mean() for u in range(3)] for c in range(6)])
-    res = (acts - means[char_ix]).astype(np.float32).astype(np.float64)   # ranked in float32
     for u in range(3):
         rq, rp = by_unit(rows, "q")[u], by_unit(rows, "pos")[u]
-        auc = auroc_pairwise(res[:, u], quote)
-        assert rq["beyond_char"] == pytest.approx(auc if rq["sign"] > 0 else 1 - auc, abs=1e-6)
-        rho = stats.spearmanr(res[:, u], pos).statistic
+        aucs, weights, ru, rf = [], [], [], []
+        for c in range(6):
+            x, f, m = acts[char_ix == c, u], quote[char_ix == c], (char_ix == c).sum()
+            aucs.append(auroc_pairwise(x, f))
+            weights.append(f.sum() * (m - f.sum()) / m)
+            ru.append(stats.rankdata(x) - (m + 1) / 2)
+            rf.append(stats.rankdata(pos[char_ix == c]) - (m + 1) / 2)
+        auc = np.average(aucs, weights=weights)
+        assert rq["beyond_char"] == pytest.approx(auc if rq["sign"] > 0 else 1 - auc, abs=1e-12)
+        ru, rf = np.concatenate(ru), np.concatenate(rf)
+        rho = ru @ rf / np.sqrt((ru @ ru) * (rf @ rf))
         assert rp["beyond_char"] == pytest.approx(rho * rp["sign"], abs=1e-12)
 
 

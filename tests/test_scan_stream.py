@@ -15,21 +15,27 @@ TOL = dict(null_mean=dict(abs=1e-6), null_sd=dict(rel=1e-4), p=dict(rel=1e-2, ab
 
 
 def planted(n=5003, seed=0):
-    """float16 activations (N, 7) with planted units, character codes, and four features."""
+    """float16 activations (N, 8) with planted units, character codes, and seven features."""
     rng = np.random.default_rng(seed)
     char_ix = rng.integers(0, 6, n) * 3                             # indices with gaps
+    g = np.array([1.2, 0.9, -0.8, 1.5, 0.7, 1.1])[char_ix // 3]      # most characters near +1
     quote = (np.cumsum(rng.random(n) < 0.02) % 2).astype(float)
     pos = np.arange(n) % 37.0
-    acts = rng.standard_normal((n, 7)) * 0.3
+    acts = rng.standard_normal((n, 8)) * 0.3
     acts[:, 1] += quote                                             # the quote unit
     acts[:, 2] = pos / 40 + 0.1 * acts[:, 2]                        # the position unit
-    acts[:, 3] = char_ix * 0.1                                      # a function of the character
-    acts[:, 4] = 0.5                                                # constant
+    acts[:, 3] = np.tanh(5 * g)                                     # a skewed, saturated function
+    acts[:, 4] = 0.5                                                # constant  of the character
     acts[:, 5] = -quote * (char_ix == 3)                            # ties, -0.0 and +0.0
     acts[:, 6] *= 30                                                # wide: tanh ties it at +-1
+    acts[:, 7] += 4 * g                                             # the same with noise
+    mixed = np.where(char_ix == 6, 0.0, np.where(char_ix == 9, 1.0, quote))  # one class there
     feats = [FeatureValues("quote", "binary", quote), FeatureValues("pos", "ordinal", pos),
              FeatureValues("noise", "continuous", rng.standard_normal(n)),
-             FeatureValues("never", "binary", np.zeros(n))]
+             FeatureValues("never", "binary", np.zeros(n)),
+             FeatureValues("mixed", "binary", mixed),
+             FeatureValues("is_9", "binary", (char_ix == 9).astype(float)),   # functions of the
+             FeatureValues("g", "ordinal", g)]                                # character
     return acts.astype(np.float16), char_ix, feats
 
 
@@ -59,12 +65,16 @@ def test_streaming_scan_equals_the_in_memory_scan_for_any_chunk_size(rows, kind)
         sat = np.abs(np.tanh(wide)) > 0.99                          # tanh ties, saturates
     else:
         sat = np.minimum(wide, 1 - wide) < 0.01 if kind == "f" else np.abs(wide) > 0.99
-    assert [r["saturated"] for r in got if r["unit"] == 6] == [pytest.approx(sat.mean())] * 4
+    sat6 = [r["saturated"] for r in got if r["unit"] == 6]
+    assert sat6 == [pytest.approx(sat.mean())] * len(feats)
     best = max((r for r in got if r["feature"] == "quote" and r["score"] is not None),
                key=lambda r: r["score"])
     assert best["unit"] == 1 and best["p"] < 1e-6
-    unit3 = [r for r in got if r["unit"] == 3 and r["feature"] in ("quote", "pos")]
-    assert [r["beyond_char"] for r in unit3] == [0.5, 0.0]          # a function of the character
+    unit3 = [r["beyond_char"] for r in got if r["unit"] == 3 and r["feature"] != "never"]
+    assert unit3 == [0.5, 0.0, 0.0, 0.5, None, None]                # a function of the character
+    assert [r["beyond_char"] for r in got if r["feature"] in ("is_9", "g")] == [None] * 16
+    mixed = [r["beyond_char"] for r in got if r["feature"] == "mixed" and r["unit"] != 4]
+    assert None not in mixed                                        # one class at two characters
 
 
 def test_a_tight_budget_splits_the_units_into_groups_and_changes_nothing(monkeypatch):
@@ -76,7 +86,7 @@ def test_a_tight_budget_splits_the_units_into_groups_and_changes_nothing(monkeyp
                         lambda *a: groups.append(_unit_groups(*a)) or groups[-1])
     assert_same_rows(want, scan_streaming(acts, feats, char_ix, n_shifts=30, rows=500,
                                           budget=1 << 17))
-    assert len(groups[0]) > 2 and groups[0][-1][1] == 7
+    assert len(groups[0]) > 2 and groups[0][-1][1] == 8
 
 
 def test_float16_keys_sort_like_the_values_and_map_back_to_them():
@@ -93,9 +103,9 @@ def test_float16_keys_sort_like_the_values_and_map_back_to_them():
 
 def test_a_uint8_binary_feature_streams_chunk_by_chunk_to_the_same_rows():
     acts, char_ix, feats = planted(n=2001)
-    small = [FeatureValues(f.name, f.kind, f.values.astype(np.uint8)) for f in feats
-             if f.kind == "binary"]
-    want = scan(acts, feats[:1] + feats[3:], char_ix, n_shifts=20)
+    binary = [f for f in feats if f.kind == "binary"]
+    small = [FeatureValues(f.name, f.kind, f.values.astype(np.uint8)) for f in binary]
+    want = scan(acts, binary, char_ix, n_shifts=20)
     assert_same_rows(want, scan_streaming(acts, small, char_ix, n_shifts=20, rows=300))
     as_lists = [FeatureValues(f.name, f.kind, list(f.values)) for f in small]
     assert_same_rows(want, scan_streaming(acts, as_lists, char_ix, n_shifts=20, rows=300))
@@ -175,7 +185,7 @@ def test_progress_moves_through_every_pass_and_ends_at_the_total():
     steps = []
     scan_streaming(acts, feats, char_ix, n_shifts=20, rows=300, budget=1 << 17,
                    progress=steps.append)
-    assert sum(steps) == 7 * len(feats) and all(s > 0 for s in steps)
+    assert sum(steps) == 8 * len(feats) and all(s > 0 for s in steps)
     assert len(steps) >= 10                                         # not two jumps at the end
 
 

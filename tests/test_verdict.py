@@ -21,6 +21,7 @@ def test_a_strong_specific_supported_unit_beating_the_control_is_a_cell(row):
     (dict(score=0.75), "weak"),                  # AUROC 0.75: strength 0.5 < 0.6
     (dict(score=0.55), "none"),                  # strength 0.1
     (dict(beyond_char=0.6), "weak"),             # the current character explains most of it
+    (dict(beyond_char=None), "weak"),            # undefined: the feature is a function of it
     (dict(saturated=0.99), "weak"),              # a stuck unit
 ])
 def test_each_missing_condition_demotes_the_quote_cell(change, expected):

@@ -87,7 +87,8 @@ def test_export_unit_and_gallery(work):
     r = ok(run("export", work / "run.rec", "--gallery", "-o", work / "g.html", "-q"))
     g = (work / "g.html").read_text(encoding="utf-8")
     assert "in_quote" in g and "position_in_line" in g
-    assert "square_depth" not in g                    # no [] in the text: constant, nothing to show
+    # no [] in the text: constant, so no excerpt, only its line among the features without a cell
+    assert "<b>square_depth</b>: constant on this text: not scored" in g and ">square_depth</h2>" not in g
     js = work / "scan.json"
     js.write_text(ok(run("scan", work / "run.rec", "--json", "-q")).output)
     ok(run("export", work / "run.rec", "--gallery", "--scan", js, "-o", work / "g2.html"))

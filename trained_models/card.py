@@ -50,7 +50,7 @@ def best_rows(rows, feature, top):
 def table(rows, control, names, top):
     """Markdown: the top units per feature, with the control's best score."""
     cols = ["feature", "rank", "unit", "metric", "score", "pearson r", "q", "beyond_char", "saturated",
-            "untrained best"]
+            "untrained best", "verdict"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for name in names:
         ctrl = [r["score"] for r in control if r["feature"] == name and r.get("score") is not None]
@@ -58,7 +58,7 @@ def table(rows, control, names, top):
             cells = [name, str(k + 1), f"L{r['layer']} {r['kind']} {r['unit']}", r["metric"],
                      f"{r['score']:.3f}", _num(r.get("pearson_r"), ".3f"), _num(r.get("q"), ".1e"),
                      _num(r.get("beyond_char"), ".3f"), _num(r.get("saturated"), ".2f"),
-                     f"{max(ctrl):.3f}" if ctrl and k == 0 else ""]
+                     f"{max(ctrl):.3f}" if ctrl and k == 0 else "", r.get("verdict", "")]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -74,8 +74,12 @@ def main(argv=None):
     p.add_argument("-f", "--feature", action="append", required=True)
     p.add_argument("--top", type=int, default=3)
     p.add_argument("--kind", default="h,c")
+    p.add_argument("--untrained", action="store_true", help="score a fresh model of the same shape instead")
     a = p.parse_args(argv)
     model = Model.load(a.model)
+    if a.untrained:  # the control itself, judged like a trained model (it should have no cells)
+        model = Model.init(model.chars, model.hidden_size, arch=model.arch, seed=54321, n_layers=model.n_layers,
+                           meta=dict(model.meta, wall_time_s=0, chars_trained=0))
     feats = F.get_features(a.feature)
     print(f"Model `{os.path.basename(a.model)}`: {model.arch}, {model.n_layers} x {model.hidden_size}; "
           f"trained {model.meta.get('chars_trained', '?')} characters in {model.meta.get('wall_time_s', 0) / 60:.0f} "
@@ -86,8 +90,7 @@ def main(argv=None):
             print(f"recording {name} ({len(text)} characters) ...", file=sys.stderr)
             rec = record(model, [(name, text)], os.path.join(d, "r.rec"), unknown="space",
                          keep=lambda l, k: k in a.kind.split(","))
-            rows = report.scan_recording(rec, feats, kind=a.kind)
-            control = report.scan_control(rec, feats, kind=a.kind)
+            rows, control = report.judged(rec, feats, kind=a.kind)
             loss = float(np.nanmean(rec.loss))
             print(f"**{name}** ({rec.n_chars} characters, mean loss {loss:.3f} nats/char; {health(rec)})\n")
             print(table(rows, control, a.feature, a.top) + "\n")

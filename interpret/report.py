@@ -136,7 +136,8 @@ def scan_control(recording, feats, *, n_shifts=200, seed=0, init_seed=12345, pro
                          f"arrays have {', '.join(map(str, sorted(sizes)))}; the recording is damaged, record again")
     model = Model.init(recording.chars, info.get("hidden_size"), arch=info.get("arch", "rnn"),
                        seed=init_seed, n_layers=info.get("n_layers", 1))
-    keep = lambda l, k: _wanted(l, k, layer, kind)  # noqa: E731
+    recorded = {(l, k) for l, k, _ in recording.kinds()}  # the control scans what the text's scan scans
+    keep = lambda l, k: (l, k) in recorded and _wanted(l, k, layer, kind)  # noqa: E731
     in_memory = recording.n_chars * info["hidden_size"] * 4 * sum(keep(l, k) for l, k, _ in recording.kinds())
     streams = budget.scan_plan(recording.n_chars, info["hidden_size"], len(feats), "float16")[0] == "stream"
     if streams or in_memory > (budget.available() or float("inf")) / 4:  # run_in_memory's float32 arrays

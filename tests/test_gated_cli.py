@@ -166,3 +166,13 @@ def test_record_float16_refuses_values_beyond_its_range(tmp_path):
     err = fails(r, "L0.c unit 0", "float16", "--dtype float32")
     assert "character 6550" in err  # c passes 65,504 at the 65,505th character, give or take rounding
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith("run.rec")]
+
+
+def test_the_control_scans_only_the_arrays_the_recording_has(work, tmp_path):
+    from interpret import features as F, report
+    model = Model.load(work / "m.npz")
+    rec = record(model, [("p.txt", PROSE)], tmp_path / "hc.rec", keep=lambda l, k: k in ("h", "c"))
+    rows, control = report.judged(rec, F.get_features(["in_quote"]), n_shifts=10)
+    want = {(l, k) for l in (0, 1) for k in "hc"}
+    assert {(r["layer"], r["kind"]) for r in rows} == want
+    assert {(r["layer"], r["kind"]) for r in control} == want  # no gates: the text's recording has none

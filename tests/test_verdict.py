@@ -65,3 +65,29 @@ def test_support_is_the_same_read_in_chunks(monkeypatch):
     assert (V.feature_support("binary", f), V.feature_support("ordinal", d)) == whole
     assert whole[0]["n_runs"] == int(f[0]) + int(((f[1:] == 1) & (f[:-1] == 0)).sum())
     assert whole[1]["n_distinct"] == len(set(d.tolist()))
+
+
+def test_planted_cells_are_found_and_noise_is_not_a_cell():
+    """Through the real scan: a planted quote unit and a planted (curved) line unit are cells against an
+    untrained-like control of pure noise; the noise units never are."""
+    from scipy.signal import lfilter
+    from interpret.report import add_support
+    from interpret.scan import FeatureValues, add_qvalues, scan
+    rng = np.random.default_rng(5)
+    n, units = 6000, 12
+    noise = lambda: lfilter([1.0], [1.0, -0.95], rng.standard_normal((n, units)) * 0.31, axis=0)  # noqa: E731
+    lengths = rng.integers(30, 300, n // 30)  # alternating runs out/in of irregular lengths (no period)
+    quote = np.repeat(np.arange(len(lengths)) % 2, lengths)[:n].astype(float)
+    col = np.concatenate([np.arange(k) for k in rng.integers(40, 80, n // 40)])[:n].astype(float)
+    feats = [FeatureValues("in_quote", "binary", quote), FeatureValues("position_in_line", "ordinal", col)]
+    char_ix = rng.integers(0, 30, n)
+    acts = noise()
+    acts[:, 2] += 3 * quote - 1.5
+    acts[:, 7] = np.tanh(np.exp(col / 25.0) / 10) + 0.05 * rng.standard_normal(n)  # monotone, curved
+    rows = scan(acts, feats, char_ix, n_shifts=50)
+    control = scan(noise(), feats, char_ix, n_shifts=50)
+    add_qvalues(rows)
+    add_support(rows, feats)
+    add_verdicts(rows, control)
+    cells = {(r["feature"], r["unit"]) for r in rows if r["verdict"] == "cell"}
+    assert cells == {("in_quote", 2), ("position_in_line", 7)}

@@ -190,9 +190,11 @@ def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoi
     Defaults are the gist's: 100 hidden units, 25-character windows, Adagrad lr 0.1, gradient
     clip +-5, randn*0.01 init after np.random.seed(SEED). Same seed and text -> the same
     parameters as the gist. A text shorter than seq-length+1 trains on a shortened window.
-    Ctrl-C saves a checkpoint; continue with --resume. --arch lstm/gru trains a gated model
-    on --batch-size streams with Adam or RMSProp (float32), reporting validation loss; --lr
-    with --resume changes the rate of a batched run.
+    Ctrl-C saves a checkpoint; continue with --resume (--lr with --resume changes the rate).
+    --arch lstm/gru trains a gated model on --batch-size streams with Adam or RMSProp
+    (float32), reporting the validation loss and the cell states' size (median |c|, the share
+    of units above 5, max |c|); every bias starts uniform like the weights, which keeps cell
+    states bounded (--forget-bias 1 for the classic init).
 
     \b
     Example:

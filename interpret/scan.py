@@ -109,6 +109,7 @@ MIN_CHARS = 20
 # and a null sd below it is rounding noise (a real one is about 1 / sqrt(N) or more, 1e-5
 # even at 10^10 characters)
 NULL_ROUNDING = 1e-6
+SIGN_ROUNDING = 1e-9  # |raw - centre| below this is "no effect", and gets sign +1 in every engine
 METRICS = {"binary": "auroc", "ordinal": "spearman_rho", "continuous": "spearman_rho"}
 COLUMNS = ("feature", "unit", "layer", "kind", "feature_kind", "metric", "score", "raw", "sign",
            "p", "p_empirical", "q", "beyond_char", "pearson_r", "saturated", "n_pos",
@@ -438,7 +439,8 @@ def _feature_rows(feat: _Feature, st: dict | None, n_units: int, layer, kind,
         return rows
     c = 0.5 if feat.binary else 0.0
     raw, null = st["raw"], st["null"]                 # (U,), (U, S)
-    sign = np.where(raw >= c, 1, -1)
+    # +1 at no effect; a raw value within rounding of it (the two engines sum in other orders) too
+    sign = np.where(raw >= c - SIGN_ROUNDING, 1, -1)
     null_mean, null_sd = null.mean(axis=1), null.std(axis=1, ddof=1)
     reach = np.abs(null - c) >= np.abs(raw - c)[:, None] - NULL_ROUNDING   # ties within rounding count
     p_emp = (1 + np.sum(reach, axis=1)) / (1 + null.shape[1])

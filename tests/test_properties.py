@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from interpret import features as F
@@ -213,6 +213,7 @@ def test_features_of_a_document_cut_into_pieces_equal_the_whole(text, size):
 
 @SLOW
 @given(texts, st.integers(0, 2**31 - 1))
+@example("0000:", 0)  # found by hypothesis: rho 0 in one engine, -1e-17 in the other, flipped the sign
 def test_the_streaming_scan_equals_the_in_memory_scan_on_any_text(text, seed):
     from interpret.scan_stream import scan_streaming
     from test_scan_stream import assert_same_rows

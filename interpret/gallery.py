@@ -12,7 +12,7 @@ import numpy as np
 from interpret import export, features as F
 from interpret.report import display_values
 from interpret.scan import top_rows
-from interpret.verdict import control_best, strength
+from interpret.verdict import control_best
 
 
 def pick_window(text, feature, unit, length):
@@ -44,7 +44,8 @@ def cell_rows(rows, top):
 
 
 def no_cell_lines(rows, control_rows):
-    """{feature: 'no cell: best 0.07 (L0 c 40); untrained 0.08'} for every feature without a cell."""
+    """{feature: one line} for every feature without a cell, e.g. 'no cell: best spearman_rho 0.074
+    (layer 0 c unit 40, verdict none); untrained control 0.080'."""
     ctrl = control_best(control_rows) if control_rows is not None else {}
     out = {}
     for name in dict.fromkeys(r["feature"] for r in rows):

@@ -18,8 +18,14 @@ from interpret.record import Recording, record
 from interpret.scan import MIN_CHARS, FeatureValues, scan
 
 PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink]  # no "explain": it parses source
-FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow], phases=PHASES)
-SLOW = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow], phases=PHASES)
+# The suite is deterministic: the same examples every run (derandomized, no example database), so a
+# landing never fails on a case a run happened to draw. To hunt for new cases, set
+# INTERPRET_EXPLORE=1: random examples, 10x as many (pin what it finds with @example).
+EXPLORE = os.environ.get("INTERPRET_EXPLORE") == "1"
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], phases=PHASES,
+               derandomize=not EXPLORE, database=None)
+FAST = settings(max_examples=800 if EXPLORE else 80, **_COMMON)
+SLOW = settings(max_examples=150 if EXPLORE else 15, **_COMMON)
 
 # pieces a hostile or careless text is made of
 PIECES = ["\r\n", "\r", "\n", "\n\n", "\t", " ", '"', "'", "(", ")", "[", "]", "{", "}", "/*", "*/", "//",
@@ -214,6 +220,7 @@ def test_features_of_a_document_cut_into_pieces_equal_the_whole(text, size):
 @SLOW
 @given(texts, st.integers(0, 2**31 - 1))
 @example("0000:", 0)  # found by hypothesis: rho 0 in one engine, -1e-17 in the other, flipped the sign
+@example("\t0000000000000\r\t", 0)  # found by hypothesis: a flat null, sd 1.1e-8 vs 1.4e-8 (rounding)
 def test_the_streaming_scan_equals_the_in_memory_scan_on_any_text(text, seed):
     from interpret.scan_stream import scan_streaming
     from test_scan_stream import assert_same_rows

@@ -154,7 +154,9 @@ def scan_control(recording, feats, *, n_shifts=200, seed=0, init_seed=12345, pro
                        n_shifts=n_shifts, seed=seed, progress_factory=progress_factory)
 
 
-class _NoBar:
+class NoBar:
+    """The progress protocol's do-nothing bar: a context manager with update(n)."""
+
     def __enter__(self):
         return self
 
@@ -166,7 +168,7 @@ class _NoBar:
 
 
 def _bar(factory, n, label):
-    return factory(n, label) if factory else _NoBar()
+    return factory(n, label) if factory else NoBar()
 
 
 # ---- rows as data -------------------------------------------------------------------------------

@@ -148,13 +148,7 @@ class View:
         ranking = self._ranking
         ranking.update(done=0, total=total, label=label)
 
-        class Bar:
-            def __enter__(self):
-                return self
-
-            def __exit__(self, *exc):
-                return False
-
+        class Bar(report.NoBar):
             def update(self, n, current_item=None):
                 ranking["done"] += n
         return Bar()

@@ -13,6 +13,7 @@ from interpret import gallery, report
 from interpret.export import gallery_page, write_html
 from interpret.model import Model
 from interpret.record import record
+from interpret.verdict import control_best
 
 MODELS = Path(__file__).resolve().parent.parent / "trained_models"
 # (part, model, text): the parts whose model is shipped are run
@@ -69,10 +70,7 @@ def _write_json(path, data):
 
 def _summary(part, rec, rows, control, rec_path, scan_path):
     """The best unit per feature with its verdict and the untrained control's best score."""
-    best_control = {}
-    for r in control:
-        if r.get("score") is not None:
-            best_control[r["feature"]] = max(best_control.get(r["feature"], 0), r["score"])
+    best_control = control_best(control)
     lines = [f"{part}: {rec.n_chars} characters; best unit per feature (q: Benjamini-Hochberg vs a "
              f"circular-shift null; untrained: the same scan of a fresh model)",
              f"  {'feature':20s} {'unit':>9s} {'metric':>12s} {'score':>6s} {'q':>9s} {'beyond':>7s} "

@@ -60,8 +60,7 @@ def no_cell_lines(rows, control_rows):
         line = (f"no cell: best {b['metric']} {b['score']:.3f} (layer {b['layer']} {b['kind']} unit {b['unit']}, "
                 f"verdict {b.get('verdict') or 'not judged'})")
         if name in ctrl:
-            s = ctrl[name]
-            line += f"; untrained control {(s + 1) / 2 if b['metric'] == 'auroc' else s:.3f}"
+            line += f"; untrained control {ctrl[name]:.3f}"
         out[name] = line
     return out
 

@@ -188,37 +188,35 @@ REQUIRED_KEYS = ("feature", "unit", "layer", "kind", "metric", "score", "sign", 
 
 
 def load_scan(path, recording=None):
-    """(rows, control rows or None) from `interpret scan --json` output; rows of an older scan
-    without verdicts are judged here (without support columns they can be weak at most)."""
-    rows = load_scan_json(path, recording)
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
-    control = data.get("control") if isinstance(data, dict) else None
-    if control is not None and not (isinstance(control, list) and all(isinstance(r, dict) for r in control)):
-        raise ValueError(f"{path}: 'control' is not a list of scan rows; write it with `interpret scan --json`")
-    if any("verdict" not in r for r in rows):
-        add_verdicts(rows, control)
-    return rows, control
-
-
-def load_scan_json(path, recording=None):
-    """Rows from `interpret scan --json` output (a list, or {"rows": [...]}), checked against
-    `recording` when given (a scan of another recording names units it does not have)."""
+    """(rows, control rows or None) from `interpret scan --json` output (a list of rows, or
+    {"rows": [...], "control": [...]}), the rows checked against `recording` when given (a scan of
+    another recording names units it does not have). Rows of an older scan without verdicts are
+    judged here (without support columns they can be weak at most)."""
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path} is not valid scan JSON ({e}); write it with `interpret scan --json`") from None
     rows = data.get("rows") if isinstance(data, dict) else data
+    control = data.get("control") if isinstance(data, dict) else None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise ValueError(f"{path} is not a list of scan rows; write it with `interpret scan --json`")
+    if control is not None and not (isinstance(control, list) and all(isinstance(r, dict) for r in control)):
+        raise ValueError(f"{path}: 'control' is not a list of scan rows; write it with `interpret scan --json`")
     for r in rows:
         missing = [k for k in REQUIRED_KEYS if k not in r]
         if missing:
             raise ValueError(f"{path}: a row lacks {', '.join(missing)}; write it with `interpret scan --json`")
     if recording is not None:
         _check_rows_fit(path, rows, recording)
-    return rows
+    if any("verdict" not in r for r in rows):
+        add_verdicts(rows, control)
+    return rows, control
+
+
+def load_scan_json(path, recording=None):
+    """The rows of load_scan."""
+    return load_scan(path, recording)[0]
 
 
 def _check_rows_fit(path, rows, recording):

@@ -102,6 +102,7 @@ from interpret.blas import one_thread
 from interpret.ranks import Groups, centred_ranks, ranks_in_groups
 from interpret.shift_null import ShiftGrid, feature_spectra, grid_dots, make_grid, rolled_dots
 from interpret.unit_blocks import read_block
+from interpret.verdict import control_best
 
 MIN_CHARS = 20
 # what the shift null's float32 sums cannot tell apart, in units of the statistic (AUROC, r):
@@ -510,9 +511,8 @@ def format_table(rows, top=5, control_rows=None) -> str:
         if mine[0].get("n_pos") is not None:
             head += f"  n_pos={mine[0]['n_pos']}"
         if control_rows is not None:
-            ctrl = [r["score"] for r in control_rows
-                    if r["feature"] == name and r.get("score") is not None]
-            head += f"  untrained control's best unit: {max(ctrl):.3f}" if ctrl else "  untrained control: -"
+            ctrl = control_best(r for r in control_rows if r["feature"] == name).get(name)
+            head += "  untrained control: -" if ctrl is None else f"  untrained control's best unit: {ctrl:.3f}"
         lines.append(head)
         best = [r for r in top_rows(mine, top=top) if r.get("score") is not None]
         if not best:

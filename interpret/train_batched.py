@@ -177,21 +177,23 @@ def evaluate(arch, params, ix, B, T, health=None):
     health: a list to which an LSTM's cell-state sizes are appended (see cell_health)."""
     S = streams(ix, B, 1)  # (L, B)
     state, total, count, work = gated.zero_state(arch, params, B), 0.0, 0, {}
-    step = max(1, (len(S) * B) // HEALTH_ROWS)  # every step-th row of c, about HEALTH_ROWS in all
-    samples = []
+    step = max(1, (len(S) * B) // HEALTH_ROWS)  # medians from every step-th row of c; the max from all
+    samples, peaks = [], []
     for a in range(0, len(S) - 1, T):
         X, Y = S[a:min(a + T, len(S) - 1)], S[a + 1:min(a + T, len(S) - 1) + 1]
         top, caches, state = gated.stack_forward(arch, params, X, state, work)
         if arch == "lstm" and health is not None:  # cache[3]: cs (T+1, B, H); row 0 is the carried state
-            samples.append([np.abs(c[3][1:]).reshape(-1, c[3].shape[2])[::step].copy() for c in caches])
+            cs = [c[3][1:].reshape(-1, c[3].shape[2]) for c in caches]
+            samples.append([np.abs(c[::step]) for c in cs])
+            peaks.append([max(float(c.max()), -float(c.min())) for c in cs])
         ys = top.reshape(-1, top.shape[2]) @ params["Why"].T + params["by"]
         m = ys.max(axis=1, keepdims=True)
         lse = np.log(np.exp(ys - m).sum(axis=1)) + m[:, 0]
         total += float((lse - ys[np.arange(len(ys)), Y.ravel()]).sum(dtype=np.float64))
         count += len(ys)
-    if samples:
-        health.extend(cell_health(np.concatenate([s[k] for s in samples]))
-                      for k in range(len(samples[0])))
+    for k in range(len(samples[0]) if samples else 0):  # per layer
+        h = cell_health(np.concatenate([s[k] for s in samples]))
+        health.append(dict(h, max_abs_c=max(p[k] for p in peaks)))
     return total / count
 
 

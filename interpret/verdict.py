@@ -31,23 +31,23 @@ def strength(metric, score):
 
 
 def control_best(control_rows):
-    """{feature: the best strength of any unit of the untrained control}."""
+    """{feature: the best score of any unit of the untrained control} (AUROC or |rho|, as scored)."""
     best = {}
     for r in control_rows or ():
-        s = strength(r["metric"], r.get("score"))
-        if s is not None:
-            best[r["feature"]] = max(best.get(r["feature"], 0.0), s)
+        if r.get("score") is not None:
+            best[r["feature"]] = max(best.get(r["feature"], r["score"]), r["score"])
     return best
 
 
 def verdict(row, control=None):
-    """'cell', 'weak' or 'none' for one row; control: the untrained control's best strength for
-    the row's feature (None: no control was run). Support comes from the row's n_pos and n_runs
+    """'cell', 'weak' or 'none' for one row; control: the untrained control's best score for the
+    row's feature, in the row's metric (None: no control was run; 0.5 / 0: nothing scored). Support comes from the row's n_pos and n_runs
     (binary features) or n_distinct (the others)."""
     s = strength(row["metric"], row.get("score"))
     q = row.get("q")
     if s is None or q is None or q >= WEAK_Q or s < WEAK_STRENGTH:
         return "none"
+    control = None if control is None else strength(row["metric"], control)
     if control is not None and s < control:
         return "none"
     beyond = strength(row["metric"], row.get("beyond_char"))
@@ -68,7 +68,8 @@ def add_verdicts(rows, control_rows=None):
     """Set row['verdict'] on every row, in place; control_rows None means no control was run."""
     best = None if control_rows is None else control_best(control_rows)
     for r in rows:
-        r["verdict"] = verdict(r, None if best is None else best.get(r["feature"], 0.0))
+        chance = 0.5 if r["metric"] == "auroc" else 0.0
+        r["verdict"] = verdict(r, None if best is None else best.get(r["feature"], chance))
     return rows
 
 

@@ -2,17 +2,18 @@
 import numpy as np
 import pytest
 
-from interpret.verdict import add_verdicts, feature_support, strength, verdict
+from interpret.verdict import add_verdicts, control_best, feature_support, strength, verdict
 
 QUOTE = dict(feature="in_quote", feature_kind="binary", metric="auroc", score=0.96, q=1e-30, beyond_char=0.95,
              saturated=0.1, n_pos=5000, n_runs=300)
+CONTROL = {"in_quote": 0.575, "position_in_line": 0.15}  # the control's best score: strength 0.15 in each metric
 LINE = dict(feature="position_in_line", feature_kind="ordinal", metric="spearman_rho", score=0.98, q=1e-50,
             beyond_char=0.97, saturated=0.2, n_distinct=73)
 
 
 @pytest.mark.parametrize("row", [QUOTE, LINE])
 def test_a_strong_specific_supported_unit_beating_the_control_is_a_cell(row):
-    assert verdict(row, 0.15) == "cell"
+    assert verdict(row, CONTROL[row["feature"]]) == "cell"
 
 
 @pytest.mark.parametrize("change, expected", [
@@ -25,22 +26,23 @@ def test_a_strong_specific_supported_unit_beating_the_control_is_a_cell(row):
     (dict(saturated=0.99), "weak"),              # a stuck unit
 ])
 def test_each_missing_condition_demotes_the_quote_cell(change, expected):
-    assert verdict(dict(QUOTE, **change), 0.15) == expected
+    assert verdict(dict(QUOTE, **change), 0.575) == expected
 
 
 def test_control_margin_support_and_no_control():
-    assert verdict(QUOTE, 0.85) == "weak"                      # 0.92 is not 0.2 above 0.85
-    assert verdict(QUOTE, 0.95) == "none"                      # below the untrained network
+    assert verdict(QUOTE, 0.925) == "weak"                     # strength 0.92 is not 0.2 above 0.85
+    assert verdict(QUOTE, 0.975) == "none"                     # below the untrained network (0.95)
     assert verdict(QUOTE, None) == "weak"                      # no control: at most weak
-    assert verdict(dict(QUOTE, n_pos=28, n_runs=3), 0.1) == "weak"  # 28 positives (in_parens on Sherlock)
-    assert verdict(dict(QUOTE, n_runs=4), 0.1) == "weak"       # many positives, but in 4 runs
+    assert verdict(dict(QUOTE, n_pos=28, n_runs=3), 0.55) == "weak"  # 28 positives (in_parens on Sherlock)
+    assert verdict(dict(QUOTE, n_runs=4), 0.55) == "weak"       # many positives, but in 4 runs
     assert verdict(dict(LINE, n_distinct=3), 0.1) == "weak"
-    assert verdict(dict(QUOTE, score=None), 0.1) == "none"
+    assert verdict(dict(QUOTE, score=None), 0.55) == "none"
 
 
 def test_add_verdicts_takes_the_controls_best_unit_per_feature():
     rows = [dict(QUOTE, unit=0), dict(LINE, unit=0), dict(LINE, unit=1, score=0.3, beyond_char=0.3)]
     control = [dict(QUOTE, score=0.6), dict(QUOTE, score=0.7), dict(LINE, score=0.9)]
+    assert control_best(control) == {"in_quote": 0.7, "position_in_line": 0.9}
     add_verdicts(rows, control)
     # quote: 0.92 vs the control's best 0.4; line: 0.98 vs 0.9 is not a cell, 0.3 is below it
     assert [r["verdict"] for r in rows] == ["cell", "weak", "none"]

@@ -20,6 +20,8 @@ import numpy as np
 from interpret import features as F, report
 from interpret.model import Model
 from interpret.record import record
+from interpret.train_batched import cell_health
+from interpret.verdict import control_best
 
 
 def parse_text(spec):
@@ -36,10 +38,9 @@ def health(recording):
     out = []
     for layer, kind, _ in recording.kinds():
         if kind == "c":
-            c = np.abs(np.asarray(recording.activations(layer, kind), dtype=np.float64))
-            per_unit = np.median(c, axis=0)
-            out.append(f"L{layer} median |c| {np.median(c):.2f}, units with median |c| > 5: "
-                       f"{int((per_unit > 5).sum())} of {c.shape[1]}, max |c| {c.max():.1f}")
+            h = cell_health(np.abs(np.asarray(recording.activations(layer, kind))))
+            out.append(f"L{layer} median |c| {h['median_abs_c']:.2f}, units with median |c| > 5: "
+                       f"{h['share_units_median_gt5']:.1%}, max |c| {h['max_abs_c']:.1f}")
     return "; ".join(out) or "no cell state (not an LSTM)"
 
 
@@ -53,12 +54,12 @@ def table(rows, control, names, top):
             "untrained best", "verdict"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for name in names:
-        ctrl = [r["score"] for r in control if r["feature"] == name and r.get("score") is not None]
+        ctrl = control_best(control).get(name)
         for k, r in enumerate(best_rows(rows, name, top)):
             cells = [name, str(k + 1), f"L{r['layer']} {r['kind']} {r['unit']}", r["metric"],
                      f"{r['score']:.3f}", _num(r.get("pearson_r"), ".3f"), _num(r.get("q"), ".1e"),
                      _num(r.get("beyond_char"), ".3f"), _num(r.get("saturated"), ".2f"),
-                     f"{max(ctrl):.3f}" if ctrl and k == 0 else "", r.get("verdict", "")]
+                     f"{ctrl:.3f}" if ctrl is not None and k == 0 else "", r.get("verdict", "")]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -235,15 +235,12 @@ if view is not None:
         if state is None or state["state"] == "running":
             draw_status()
             return
-        doc.remove_periodic_callback(ranking_poll[0])
+        doc.remove_periodic_callback(ranking_poll[0])  # the last look: `touched` is not read again
         if state["state"] == "done" and not touched:
             lay, knd, unit, name = view.first()
             kind_select.value, feature_select.value = f"{lay}:{knd}", name
-            touched.clear()  # those two changes were ours
+            unit_input.value = unit
         unit_select.options = [(str(u), label) for u, label in view.ranked_units(*ranking_key())]
-        if state["state"] == "done" and not touched:
-            unit_input.value = view.first()[2]
-            touched.clear()
         draw_status()
 
     def go(start, mark=()):

@@ -1,4 +1,4 @@
 """`python -m interpret` runs the command-line interface."""
-from interpret.cli import main
+from interpret.cli.main import main
 
 main()

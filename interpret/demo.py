@@ -9,11 +9,12 @@ import json
 import os
 from pathlib import Path
 
-from interpret import gallery, report
-from interpret.export import gallery_page, write_html
-from interpret.model import Model
-from interpret.record import record
-from interpret.verdict import control_best
+from interpret.export import gallery
+from interpret.scan import run as report
+from interpret.export.html import gallery_page, write_html
+from interpret.model.model import Model
+from interpret.recording.record import record
+from interpret.scan.verdict import control_best
 
 MODELS = Path(__file__).resolve().parent.parent / "trained_models"
 # (part, model, text): the parts whose model is shipped are run

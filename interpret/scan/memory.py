@@ -97,12 +97,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import false_discovery_control, norm
 
-from interpret.alloc import reuse_freed_memory
-from interpret.blas import one_thread
-from interpret.ranks import Groups, centred_ranks, ranks_in_groups
-from interpret.shift_null import ShiftGrid, feature_spectra, grid_dots, make_grid, rolled_dots
-from interpret.unit_blocks import read_block
-from interpret.verdict import control_best
+from interpret._util.alloc import reuse_freed_memory
+from interpret._util.blas import one_thread
+from interpret.scan.ranks import Groups, centred_ranks, ranks_in_groups
+from interpret.scan.shift_null import ShiftGrid, feature_spectra, grid_dots, make_grid, rolled_dots
+from interpret.scan.unit_blocks import read_block
+from interpret.scan.verdict import control_best
 
 MIN_CHARS = 20
 # what the shift null's float32 sums cannot tell apart, in units of the statistic (AUROC, r):

@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from interpret import atomic
+from interpret._util import atomic
 
 N_BINS = 21  # odd, so value 0 falls in the middle bin, which is pure white
 NAN_BIN = -1  # what colour_bins returns for NaN

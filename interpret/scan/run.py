@@ -6,10 +6,13 @@ import tempfile
 
 import numpy as np
 
-from interpret import atomic, budget, export, features as F
-from interpret.scan import FeatureValues, add_qvalues, scan, top_rows
-from interpret.scan_stream import scan_streaming
-from interpret.verdict import add_verdicts, feature_support
+from interpret._util import atomic
+from interpret.scan import budget
+from interpret.export import html as export
+from interpret.features import registry as F
+from interpret.scan.memory import FeatureValues, add_qvalues, scan, top_rows
+from interpret.scan.stream import scan_streaming
+from interpret.scan.verdict import add_verdicts, feature_support
 
 SNIFF = 200_000  # characters looks_like_code reads
 
@@ -122,8 +125,8 @@ def _wanted(l, k, layer, kind):
 def scan_control(recording, feats, *, n_shifts=200, seed=0, init_seed=12345, progress_factory=None,
                  layer=None, kind=None):
     """The same scan on a freshly initialised model of the same shape: what chance looks like."""
-    from interpret.model import Model
-    from interpret.record import record, run_in_memory
+    from interpret.model.model import Model
+    from interpret.recording.record import record, run_in_memory
 
     info = recording.manifest.get("model")
     if not isinstance(info, dict) or not all(isinstance(info.get(k), int) and info[k] > 0

@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from interpret.features import _codes, _depth, _f, _spans_mask, register
+from interpret.features.registry import _codes, _depth, _f, _spans_mask, register
 
 # ---- the lexer: comment style, comment and string-literal spans ----------------------------
 

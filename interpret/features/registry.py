@@ -449,7 +449,7 @@ def load_feature_file(path):
 
 # ---- code features: code_features.py registers them here, last (it imports register above) ----
 
-from interpret import code_features  # noqa: E402  (also fine mid-import, if code_features came first)
+from interpret.features import code as code_features  # noqa: E402  (also fine mid-import, if code_features came first)
 
 _CODE_NAMES = ("comment_style", "in_comment", "in_comment_c", "in_comment_hash", "code_depth", "in_string",
                "in_if_condition")

@@ -6,17 +6,17 @@ import time
 
 import click
 
-from interpret.cli import CONTEXT, IN_FILE, IN_PATH, bar, check_out, encoding_option, friendly, info, main, quiet_option
+from interpret.cli.main import CONTEXT, IN_FILE, IN_PATH, bar, check_out, encoding_option, friendly, info, main, quiet_option
 
 
 def is_batched(path):
-    from interpret.model import Model
+    from interpret.model.model import Model
     return Model.load(path).meta.get("trainer") == "batched"
 
 
 def train_batched(data, text, out, resume, iters, checkpoint_every, quiet, settings, val_every,
                   lr_given=False):
-    from interpret import train_batched as tb
+    from interpret.train import batched as tb
 
     if resume:
         st = tb.BatchedState.load(resume, data)
@@ -99,9 +99,10 @@ def ablate(model, text, unit, layer, kind, mode, n_random, start, length, featur
       interpret ablate lstm.npz held_out.txt --unit 42 --layer 1 --kind c
       interpret ablate c.npz lua.txt --unit 7 --mode mean -f in_comment --json
     """
-    from interpret import causal, features as F
-    from interpret.model import Model
-    from interpret.train import read_text
+    from interpret.analysis import causal
+    from interpret.features import registry as F
+    from interpret.model.model import Model
+    from interpret.train.gist import read_text
 
     m = Model.load(model)
     full = read_text(text, encoding)
@@ -145,9 +146,9 @@ def gates(rec, out, json_out, quiet):
     Example:
       interpret gates lstm.rec -o gates.html --json gates.json
     """
-    from interpret import gates as G
-    from interpret.export import write_html
-    from interpret.record import Recording
+    from interpret.analysis import gates as G
+    from interpret.export.html import write_html
+    from interpret.recording.record import Recording
 
     check_out(out)
     if json_out:
@@ -188,9 +189,9 @@ def probe(rec, features, layer, kind, max_rows, as_json, quiet):
     """
     import numpy as np
 
-    from interpret import features as F
-    from interpret.probe import sparse_probe
-    from interpret.record import Recording
+    from interpret.features import registry as F
+    from interpret.analysis.probe import sparse_probe
+    from interpret.recording.record import Recording
 
     recording = Recording(rec)
     arrays = [(l, k, n) for l, k, n in recording.kinds()

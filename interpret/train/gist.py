@@ -14,11 +14,11 @@ import hashlib
 import numpy as np
 
 from interpret import __version__
-from interpret.blas import one_thread
-from interpret.faithful import GistStep
-from interpret.interrupt import SafePoints
-from interpret.model import Model
-from interpret.text_blocks import read_blocks
+from interpret._util.blas import one_thread
+from interpret.train.faithful import GistStep
+from interpret._util.interrupt import SafePoints
+from interpret.model.model import Model
+from interpret._util.textfile import read_blocks
 
 PARAM_NAMES = ("Wxh", "Whh", "Why", "bh", "by")
 
@@ -241,7 +241,7 @@ def sample(model, n=200, *, prime="", temperature=1.0, argmax=False, seed=None):
     if model.arch != "rnn":
         if argmax:
             raise ValueError("greedy (argmax) sampling is only for the vanilla rnn; use a low temperature")
-        from interpret.causal import sample as gated_sample
+        from interpret.analysis.causal import sample as gated_sample
         return gated_sample(model, n, prime=prime, temperature=temperature, seed=seed)
     rng = np.random.RandomState(seed)
     if not prime:

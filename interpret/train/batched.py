@@ -17,11 +17,12 @@ import time
 
 import numpy as np
 
-from interpret import __version__, gated
-from interpret.blas import one_thread
-from interpret.interrupt import SafePoints
-from interpret.model import Model
-from interpret.train import check_finite, diverged, load_checkpoint, text_sha256
+from interpret import __version__
+from interpret.model import stack as gated
+from interpret._util.blas import one_thread
+from interpret._util.interrupt import SafePoints
+from interpret.model.model import Model
+from interpret.train.gist import check_finite, diverged, load_checkpoint, text_sha256
 
 OPTIMIZERS = ("adam", "rmsprop")
 DTYPE = np.float32

@@ -203,15 +203,15 @@ def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoi
       interpret train book.txt -o book.npz --hidden 128 --seq-length 50 --sample-every 2000
       interpret train book.txt -o book.npz --resume book.npz --iters 40000
     """
-    from interpret.train import TrainState, effective_seq_length, read_text
-    from interpret.train import train as run_train
+    from interpret.train.gist import TrainState, effective_seq_length, read_text
+    from interpret.train.gist import train as run_train
 
     check_out(out, inputs=[text])
     data = read_text(text, encoding)
-    from interpret.cli_gated import is_batched
+    from interpret.cli.gated import is_batched
 
     if arch != "rnn" or batch_size > 1 or (resume and is_batched(resume)):
-        from interpret.cli_gated import train_batched
+        from interpret.cli.gated import train_batched
         return train_batched(data, text, out, resume, iters, checkpoint_every, quiet,
                               dict(arch=arch, hidden=hidden, layers=layers, batch_size=batch_size,
                                    seq_length=seq_length, lr=lr or 2e-3, optimizer=optimizer, clip=clip,
@@ -286,15 +286,15 @@ def sample(model, length, temperature, prime, argmax, seed, clamp, layer, kind):
       interpret sample wp.npz --argmax --prime "The "
       interpret sample lstm.npz --clamp 42=1.0 --kind c --layer 1 --seed 0
     """
-    from interpret import causal
-    from interpret.model import Model
-    from interpret.train import sample as run_sample
+    from interpret.analysis import causal
+    from interpret.model.model import Model
+    from interpret.train.gist import sample as run_sample
 
     m = Model.load(model)
     if clamp or m.gated:
         if argmax:
             raise click.UsageError("--argmax works with the vanilla rnn without --clamp; use a low --temperature")
-        from interpret.cli_gated import parse_clamp
+        from interpret.cli.gated import parse_clamp
         click.echo(causal.sample(m, length, clamp=[parse_clamp(c) for c in clamp], layer=layer, kind=kind,
                                  prime=prime, temperature=temperature, seed=seed))
         return
@@ -326,9 +326,9 @@ def record(model, texts, out, dtype, unknown, encoding, quiet):
       interpret record wp.npz chapter1.txt chapter2.txt -o run.rec
       interpret record wp.npz notes.txt -o notes.rec --unknown skip --dtype float16
     """
-    from interpret.model import Model
-    from interpret.record import record as run_record
-    from interpret.text_blocks import TextFile
+    from interpret.model.model import Model
+    from interpret.recording.record import record as run_record
+    from interpret._util.textfile import TextFile
 
     m = Model.load(model)
     docs = [(os.path.basename(t), TextFile(t, encoding)) for t in texts]  # read while recording
@@ -401,9 +401,9 @@ def scan(rec, features, feature_regex, feature_file, layer, kind, shifts, seed, 
       interpret scan run.rec --feature-regex vowel='[aeiou]' --control none   (faster; no cells)
       interpret features          (lists the built-in features)
     """
-    from interpret import report
-    from interpret.record import Recording
-    from interpret.scan import format_table, rows_to_csv, top_rows
+    from interpret.scan import run as report
+    from interpret.recording.record import Recording
+    from interpret.scan.memory import format_table, rows_to_csv, top_rows
 
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
@@ -432,7 +432,7 @@ def list_features():
     Example:
       interpret features
     """
-    from interpret.features import FEATURES
+    from interpret.features.registry import FEATURES
 
     for f in FEATURES.values():
         click.echo(f"{f.name:20s} {f.kind:10s} {'causal' if f.causal else 'acausal':8s} "
@@ -472,14 +472,14 @@ def export(rec, out, unit, start, length, gallery, top, scan_json, features, fea
     JSON, and shows an excerpt only for units whose verdict is cell; every other feature gets
     one line with its best unit and the control.
     """
-    from interpret import report
-    from interpret.export import write_html
-    from interpret.record import Recording
+    from interpret.scan import run as report
+    from interpret.export.html import write_html
+    from interpret.recording.record import Recording
 
     check_out(out, inputs=[scan_json] if scan_json else [])
     recording = Recording(rec)
     if gallery:
-        from interpret.gallery import gallery as gallery_page
+        from interpret.export.gallery import gallery as gallery_page
         if scan_json:
             rows, control_rows = report.load_scan(scan_json, recording)
         else:
@@ -548,8 +548,8 @@ def view(rec, scan_json, port, show, origins):
     import subprocess
     from pathlib import Path
 
-    from interpret.record import Recording
-    from interpret.report import load_scan_json
+    from interpret.recording.record import Recording
+    from interpret.scan.run import load_scan_json
 
     for o in origins:
         if not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+", o) or o.startswith(":"):
@@ -589,4 +589,4 @@ def view(rec, scan_json, port, show, origins):
                                    "try --port)")
 
 
-from interpret import cli_gated  # noqa: E402,F401  (registers ablate, gates, probe)
+from interpret.cli import gated as cli_gated  # noqa: E402,F401  (registers ablate, gates, probe)

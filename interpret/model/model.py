@@ -17,7 +17,8 @@ import zipfile
 
 import numpy as np
 
-from interpret import atomic, gated
+from interpret._util import atomic
+from interpret.model import stack as gated
 
 UNKNOWN_POLICIES = ("error", "skip", "space")
 UNKNOWN_HINT = "use --unknown skip or --unknown space"

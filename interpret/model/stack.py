@@ -4,7 +4,7 @@ speed notes) are in interpret.layers.
 """
 import numpy as np
 
-from interpret.layers import (buffer, gru_backward, gru_forward, lstm_backward, lstm_forward,
+from interpret.model.layers import (buffer, gru_backward, gru_forward, lstm_backward, lstm_forward,
                               rnn_backward, rnn_forward)
 
 N_GATES = {"lstm": 4, "gru": 3, "rnn": 1}

@@ -8,7 +8,7 @@ every step. So one pass over the text measures the intact model and many ablatio
 import numpy as np
 from scipy.special import expit
 
-from interpret import gated
+from interpret.model import stack as gated
 
 CLAMP_KINDS = {"rnn": ("h",), "lstm": ("h", "c"), "gru": ("h",)}
 

@@ -26,13 +26,13 @@ import shutil
 
 import numpy as np
 
-from interpret import atomic
-from interpret.blas import one_thread
-from interpret.char_ix import char_ix_from_text, load_char_ix, text_pieces
-from interpret.manifest import FORMAT, FORMAT_VERSION, array_file, check_manifest, make_manifest  # noqa: F401
-from interpret.model import _umask
-from interpret.record_fast import LANES, fill_rnn_lanes, log_softmax_pick
-from interpret.record_text import CHAR_IX_FILE, index_dtype, write_documents  # noqa: F401 (index_dtype: API)
+from interpret._util import atomic
+from interpret._util.blas import one_thread
+from interpret.recording.char_ix import char_ix_from_text, load_char_ix, text_pieces
+from interpret.recording.manifest import FORMAT, FORMAT_VERSION, array_file, check_manifest, make_manifest  # noqa: F401
+from interpret.model.model import _umask
+from interpret.model.lanes import LANES, fill_rnn_lanes, log_softmax_pick
+from interpret.recording.documents import CHAR_IX_FILE, index_dtype, write_documents  # noqa: F401 (index_dtype: API)
 
 CHUNK = 1 << 14  # characters per forward chunk (LSTM/GRU): bounds the float64 working set to CHUNK x units
 LANE_CHUNK = 1 << 16  # lane steps x lanes per chunk for the vanilla RNN's lanes (H is small)

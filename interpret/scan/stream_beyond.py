@@ -13,8 +13,8 @@ the score of residuals from per-character means.)
 """
 import numpy as np
 
-from interpret.ranks import ranks_from_counts
-from interpret.scan_stream import KEYS, _chunks, _read, count_dtype, float16_keys
+from interpret.scan.ranks import ranks_from_counts
+from interpret.scan.stream import KEYS, _chunks, _read, count_dtype, float16_keys
 
 CELL_BYTES = 12
 

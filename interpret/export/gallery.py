@@ -9,10 +9,11 @@ started at a line start when one is near.
 """
 import numpy as np
 
-from interpret import export, features as F
-from interpret.report import display_values
-from interpret.scan import top_rows
-from interpret.verdict import control_best
+from interpret.export import html as export
+from interpret.features import registry as F
+from interpret.scan.run import display_values
+from interpret.scan.memory import top_rows
+from interpret.scan.verdict import control_best
 
 
 def pick_window(text, feature, unit, length):

@@ -40,12 +40,12 @@ from functools import cache
 
 import numpy as np
 
-from interpret import atomic
-from interpret.ranks import Groups, ranks_from_counts
-from interpret.scan import (METRICS, MIN_CHARS, _check_finite, _Feature, _feature_rows, _prepare,
+from interpret._util import atomic
+from interpret.scan.ranks import Groups, ranks_from_counts
+from interpret.scan.memory import (METRICS, MIN_CHARS, _check_finite, _Feature, _feature_rows, _prepare,
                             beyond_denom, saturated, shown_values)
-from interpret.shift_null import make_grid
-from interpret.unit_blocks import _drop_pages
+from interpret.scan.shift_null import make_grid
+from interpret.scan.unit_blocks import _drop_pages
 
 KEYS = 1 << 16
 BUDGET = 128 << 20
@@ -376,7 +376,7 @@ def scan_streaming(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ki
         acc = _pass_dots(acts, feats, tab, shown, grid.shifts, rows,
                          lambda done: ticks.to(0.25 + done / 4))
         del tab["ranks"]
-        from interpret.stream_residuals import beyond_rank_dots   # it imports this module
+        from interpret.scan.stream_beyond import beyond_rank_dots   # it imports this module
         beyond, rg_norm = beyond_rank_dots(acts, feats, hist, cmin, cmax, counts, shown, codes,
                                            rows, budget, lambda done: ticks.to(0.5 + done / 2))
         rows_out = []

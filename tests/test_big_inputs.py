@@ -6,9 +6,12 @@ import os
 import numpy as np
 import pytest
 
-from interpret import budget, features as F, report
-from interpret.model import Model
-from interpret.record import Recording, record
+from interpret.scan import budget
+from interpret import features as F
+from interpret.features.choose import choose_features
+from interpret.scan.run import feature_values, scan_control, scan_recording
+from interpret.model.model import Model
+from interpret.recording.record import Recording, record
 
 from test_scan_stream import assert_same_rows
 
@@ -59,8 +62,8 @@ def test_a_damaged_text_is_named_when_read_a_block_at_a_time(rec, tmp_path):
 def test_features_evaluated_into_files_equal_the_whole_text_ones(rec, tmp_path):
     r = Recording(rec)
     feats = F.get_features(["in_quote", "position_in_line", "paren_depth", "line_length"])
-    want = report.feature_values(Recording(rec), feats, compact=True)
-    got = report.feature_values(r, feats, folder=str(tmp_path))
+    want = feature_values(Recording(rec), feats, compact=True)
+    got = feature_values(r, feats, folder=str(tmp_path))
     assert r._text is None                                          # never read whole
     for w, g in zip(want, got):
         assert isinstance(g.values, np.memmap) and g.values.dtype == w.values.dtype
@@ -71,20 +74,20 @@ def test_features_evaluated_into_files_equal_the_whole_text_ones(rec, tmp_path):
 def test_a_bad_user_feature_fails_the_same_way_evaluated_into_files(rec, tmp_path):
     odd = F.Feature("odd", lambda t: np.full(len(t), 2.0), "binary", True, "any", "")
     with pytest.raises(ValueError, match="binary feature 'odd' returned 2.0"):
-        report.feature_values(Recording(rec), [odd], folder=str(tmp_path))
+        feature_values(Recording(rec), [odd], folder=str(tmp_path))
     nan = F.Feature("nan", lambda t: np.where(np.arange(len(t)) == 3, np.nan, 1.0), "ordinal", True,
                     "any", "")
     with pytest.raises(ValueError, match="'nan' returned nan at position 3 \\(3 non-finite"):
-        report.feature_values(Recording(rec), [nan], folder=str(tmp_path))
+        feature_values(Recording(rec), [nan], folder=str(tmp_path))
 
 
 def test_the_streaming_scan_of_a_recording_never_loads_its_text(rec, monkeypatch):
-    feats = report.choose_features(Recording(rec).head(200_000), ["in_quote", "position_in_line",
+    feats = choose_features(Recording(rec).head(200_000), ["in_quote", "position_in_line",
                                                                   "paren_depth"])
-    want = report.scan_recording(Recording(rec), feats, n_shifts=20)
+    want = scan_recording(Recording(rec), feats, n_shifts=20)
     monkeypatch.setenv(budget.STREAM_ENV, "stream")
     r = Recording(rec)
-    got = report.scan_recording(r, feats, n_shifts=20)
+    got = scan_recording(r, feats, n_shifts=20)
     assert r._text is None                                          # char_ix.npy, documents
     assert_same_rows(want, got)
 
@@ -204,8 +207,8 @@ def test_the_untrained_control_of_a_big_recording_is_recorded_and_streamed(rec, 
     (tmp_path / "tmp").mkdir()
     r = Recording(rec)
     feats = F.get_features(["in_quote", "position_in_line"])
-    got = report.scan_control(r, feats, n_shifts=20)
+    got = scan_control(r, feats, n_shifts=20)
     assert r._text is None and list((tmp_path / "tmp").iterdir()) == []
     fresh = Model.init(r.chars, 5, seed=12345)
     by_hand = record(fresh, DOCS, tmp_path / "by_hand.rec", dtype="float16")
-    assert_same_rows(report.scan_recording(by_hand, feats, n_shifts=20), got)
+    assert_same_rows(scan_recording(by_hand, feats, n_shifts=20), got)

@@ -372,7 +372,12 @@ def test_load_feature_file_errors(tmp_path, source, match):
     path.write_text(source)
     with pytest.raises(ValueError, match=match):
         load_feature_file(path)
-    assert F._loading is None  # the registry swap is undone
+    # the registry swap is undone: a feature registered now goes into FEATURES again
+    F.register("_after_failed_load", kind="binary", causal=True)(lambda text: np.zeros(len(text)))
+    try:
+        assert "_after_failed_load" in F.FEATURES
+    finally:
+        del F.FEATURES["_after_failed_load"]
 
 
 def test_load_feature_file_missing(tmp_path):
@@ -412,7 +417,8 @@ def test_compact_evaluation_keeps_binary_features_in_one_byte_and_checks_every_d
 def test_long_documents_evaluated_in_pieces_equal_the_whole(size, monkeypatch):
     """Every built-in cut where its split allows, pieces evaluated alone (or carried) == whole."""
     import random
-    monkeypatch.setattr(F, "PIECE", size)
+    from interpret.features import registry
+    monkeypatch.setattr(registry, "PIECE", size)
     parts = ['"', "\n", "\r", "\r\n", " ", "\t", "(", ")", "[", "]", "{", "}", "ab", "é", "\U0001F600",
              "\n\n", "\n \n", "\n\t\r\n", "/*", "*/", "//", "#", "if (", "'"]
     rng = random.Random(size)

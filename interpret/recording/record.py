@@ -28,11 +28,10 @@ import numpy as np
 
 from interpret._util import atomic
 from interpret._util.blas import one_thread
-from interpret.recording.char_ix import char_ix_from_text, load_char_ix, text_pieces
-from interpret.recording.manifest import FORMAT, FORMAT_VERSION, array_file, check_manifest, make_manifest  # noqa: F401
-from interpret.model.model import _umask
+from interpret.recording.manifest import array_file, make_manifest
+from interpret.recording.recording import Recording
 from interpret.model.lanes import LANES, fill_rnn_lanes, log_softmax_pick
-from interpret.recording.documents import CHAR_IX_FILE, index_dtype, write_documents  # noqa: F401 (index_dtype: API)
+from interpret.recording.documents import CHAR_IX_FILE, write_documents
 
 CHUNK = 1 << 14  # characters per forward chunk (LSTM/GRU): bounds the float64 working set to CHUNK x units
 LANE_CHUNK = 1 << 16  # lane steps x lanes per chunk for the vanilla RNN's lanes (H is small)
@@ -41,8 +40,60 @@ DTYPES = ("float32", "float16")
 _log_softmax_pick = log_softmax_pick  # the plain form of the next-character loss
 
 
-def record(model, documents, out, *, dtype="float32", unknown="error", model_path=None,
-           progress=None, on_total=None, keep=None):
+def record(model, documents=None, out=None, *, text=None, files=None, arrays=None, dtype="float32",
+           unknown="error", encoding="utf-8", model_path=None, progress=None, on_total=None, keep=None):
+    """Run a model (a Model or a model file) over text and keep every unit at every character.
+
+    The text: `text` (one document, a str), `files` (paths, one document each), or `documents`
+    [(name, text or TextFile), ...]; a str as `documents` is taken as `text`. With `out`, the
+    recording is written to that directory (see write_recording); without, it is held in memory.
+    arrays: e.g. "h,c" or ["h", "c"] records only those (default: all the model has).
+    progress: a factory progress(total, label) -> bar (see interpret._util.progress).
+    """
+    from interpret._util.progress import open_bar
+    from interpret._util.textfile import TextFile
+    from interpret.model.model import Model
+
+    if not isinstance(model, Model):
+        model_path = model_path or os.fspath(model)
+        model = Model.load(model)
+    if isinstance(documents, str):
+        documents, text = None, documents
+    given = [x is not None for x in (documents, text, files)]
+    if sum(given) != 1:
+        raise ValueError("give the text one way: text=\"...\", files=[paths] or documents=[(name, text)]")
+    if text is not None:
+        documents = [("text", text)]
+    elif files is not None:
+        documents = [(os.path.basename(os.fspath(f)), TextFile(os.fspath(f), encoding)) for f in files]
+    if arrays is not None:
+        keep = _keep_arrays(model, arrays, keep)
+    with open_bar(progress, None, "recording") as bar:
+        if out is not None:
+            return write_recording(model, documents, out, dtype=dtype, unknown=unknown, model_path=model_path,
+                                   progress=bar.update, keep=keep,
+                                   on_total=on_total or (lambda n: setattr(bar, "length", n)))
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="interpret-record-") as folder:
+            rec = write_recording(model, documents, os.path.join(folder, "rec"), dtype=dtype, unknown=unknown,
+                                  model_path=model_path, progress=bar.update, keep=keep,
+                                  on_total=on_total or (lambda n: setattr(bar, "length", n)))
+            return rec.to_memory()
+
+
+def _keep_arrays(model, arrays, keep=None):
+    """keep(layer, kind) for the arrays named like "h,c" (or a list), checked against the model."""
+    wanted = [a.strip() for a in (arrays.split(",") if isinstance(arrays, str) else arrays) if a.strip()]
+    have = list(dict.fromkeys(k for _, k, _ in model.kinds()))
+    bad = [a for a in wanted if a not in have]
+    if bad or not wanted:
+        raise ValueError(f"arrays {','.join(bad) or repr(arrays)}: this {model.arch} model records "
+                         f"{','.join(have)}; choose among them")
+    return lambda l, k: k in wanted and (keep is None or keep(l, k))
+
+
+def write_recording(model, documents, out, *, dtype="float32", unknown="error", model_path=None,
+                    progress=None, on_total=None, keep=None):
     """Record `documents` [(name, text), ...] into the directory `out`; returns the Recording.
 
     text: a str, or a text_blocks.TextFile (read on demand, block by block). Two passes, one
@@ -72,7 +123,7 @@ def record(model, documents, out, *, dtype="float32", unknown="error", model_pat
         manifest = make_manifest(model, docs, n_chars, dtype, unknown, model_path, kinds)
         with open(os.path.join(tmp, "manifest.json"), "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=1)
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give the usual permissions
+        os.chmod(tmp, 0o777 & ~atomic.umask())  # mkdtemp makes 0700; give the usual permissions
         _move_into_place(tmp, out)
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -176,185 +227,5 @@ def run_in_memory(model, text, doc_starts=(0,), dtype=np.float32, keep=None):
     return outs
 
 
-def _left_over(path):
-    """A hint when `record` was killed between its two renames: the previous recording is beside path."""
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    name = os.path.basename(os.path.abspath(path)) + ".old-"
-    old = sorted(f for f in os.listdir(folder) if f.startswith(name)) if os.path.isdir(folder) else []
-    if old and not os.path.exists(path):
-        return f"; an interrupted `interpret record` left the previous one at {os.path.join(folder, old[-1])}"
-    return ""
 
 
-class Recording:
-    """An opened recording directory. Activations are (n_chars, n_units) memmaps, unit last."""
-
-    def __init__(self, path):
-        self.path = os.fspath(path)
-        mpath = os.path.join(self.path, "manifest.json")
-        if not os.path.isdir(self.path):
-            raise ValueError(f"{self.path} is not a recording directory (make one with `interpret record`)"
-                             + _left_over(self.path))
-        if not os.path.isfile(mpath):
-            raise ValueError(f"{self.path} has no manifest.json; it is not a recording "
-                             "(make one with `interpret record`)")
-        try:
-            with open(mpath, encoding="utf-8") as f:
-                self.manifest = json.load(f)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{mpath} is not valid JSON ({e}); record again") from None
-        m = self.manifest
-        if not isinstance(m, dict) or m.get("format") != FORMAT:
-            raise ValueError(f"{mpath} is not an interpret recording manifest; record again")
-        try:
-            self.n_chars = int(m["n_chars"])
-            self.chars = list(m["chars"])
-            self.arrays = list(m["arrays"])
-            self.documents = list(m["documents"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{mpath} is missing or has a bad entry {e}; record again") from None
-        check_manifest(mpath, self.n_chars, self.chars, self.arrays, self.documents,
-                       m.get("char_ix_file"))
-        self._text = None
-        self._char_ix = None
-
-    # ---- what is inside ----------------------------------------------------------------------
-    def kinds(self):
-        """[(layer, kind, n_units), ...] in recording order."""
-        return [(a["layer"], a["kind"], a["n_units"]) for a in self.arrays]
-
-    def find(self, layer=None, kind=None):
-        """The array entry for (layer, kind); None means 'the only/first one'."""
-        for a in self.arrays:
-            if (layer is None or a["layer"] == layer) and (kind is None or a["kind"] == kind):
-                return a
-        have = ", ".join(f"layer {a['layer']} kind {a['kind']}" for a in self.arrays)
-        raise ValueError(f"the recording has no layer {layer} kind {kind!r}; it has: {have}")
-
-    def activations(self, layer=None, kind=None):
-        """(n_chars, n_units) memory-mapped array for one layer and kind."""
-        a = self.find(layer, kind)
-        path = os.path.join(self.path, a["file"])
-        arr = self._load_npy(path)
-        if arr.shape != (self.n_chars, a["n_units"]):
-            raise ValueError(f"{path} has shape {arr.shape} but the manifest says "
-                             f"({self.n_chars}, {a['n_units']}); the recording is damaged, record again")
-        return arr
-
-    @property
-    def loss(self):
-        arr = self._load_npy(os.path.join(self.path, self.manifest.get("loss_file", "loss.npy")))
-        if arr.shape != (self.n_chars,):
-            raise ValueError(f"loss.npy in {self.path} has shape {arr.shape}, expected ({self.n_chars},)")
-        return arr
-
-    def mean_loss(self, chunk=1 << 20):
-        """Mean next-character loss in nats (NaN rows left out), read chunk by chunk."""
-        loss, total, count = self.loss, 0.0, 0
-        for a in range(0, self.n_chars, chunk):
-            part = np.asarray(loss[a:a + chunk], dtype=np.float64)
-            ok = ~np.isnan(part)
-            total, count = total + float(part[ok].sum()), count + int(ok.sum())
-        return total / count if count else float("nan")
-
-    @property
-    def text(self):
-        if self._text is None:
-            path = self._text_path()
-            try:
-                with open(path, "rb") as f:
-                    self._text = f.read().decode("utf-8")
-            except FileNotFoundError:
-                raise ValueError(f"{path} is missing; the recording is damaged, record again") from None
-            except UnicodeDecodeError as e:
-                raise ValueError(f"{path} is not UTF-8 (byte {e.start}); the recording is damaged, "
-                                 "record again") from None
-            if len(self._text) != self.n_chars:
-                raise ValueError(f"{path} has {len(self._text)} characters but the manifest says "
-                                 f"{self.n_chars}; the recording is damaged, record again")
-        return self._text
-
-    def _text_path(self):
-        return os.path.join(self.path, self.manifest.get("text_file", "text.txt"))
-
-    @property
-    def doc_starts(self):
-        return np.array([d["start"] for d in self.documents], dtype=np.int64)
-
-    @property
-    def char_ix(self):
-        """(n_chars,) index of each character in the recording's vocabulary: char_ix.npy as a
-        read-only memmap, checked against the text; recordings made before it: from the text."""
-        if self._char_ix is None:
-            name = self.manifest.get("char_ix_file")
-            if name:
-                self._char_ix = load_char_ix(os.path.join(self.path, name), self._text_path(), self.chars,
-                                             self.n_chars, self.path)
-            else:
-                self._char_ix = char_ix_from_text(self.text, self.chars, self.path)
-        return self._char_ix
-
-    def check_model(self, model):
-        """Raise if `model` is not the one this recording was made with."""
-        want = self.manifest.get("model", {}).get("sha256")
-        if want and model.sha256 and want != model.sha256:
-            raise ValueError(f"the recording {self.path} was made with another model "
-                             f"(sha256 {want[:12]}..., this one {model.sha256[:12]}...); record again")
-        if list(model.chars) != self.chars:
-            raise ValueError(f"the recording {self.path} has another vocabulary than the model")
-
-    @staticmethod
-    def _load_npy(path):
-        try:
-            return np.load(path, mmap_mode="r", allow_pickle=False)
-        except FileNotFoundError:
-            raise ValueError(f"{path} is missing; the recording is damaged, record again") from None
-        except ValueError as e:
-            raise ValueError(f"{path} cannot be read ({e}); record again") from None
-
-    # ---- the text a piece at a time (big recordings) -------------------------------------------
-    def iter_documents(self, block=1 << 22):
-        """(start, text) of each document in order, the text.txt read `block` bytes at a time:
-        one document is in memory at once, never the whole text (unless it is loaded already)."""
-        if self._text is not None:
-            bounds = [*map(int, self.doc_starts), self.n_chars]
-            yield from ((a, self._text[a:b]) for a, b in zip(bounds, bounds[1:]))
-            return
-        pieces = self._decoded_blocks(block)
-        buf = ""
-        starts = [int(s) for s in self.doc_starts]
-        for a, b in zip(starts, starts[1:] + [self.n_chars]):
-            parts, have = [buf], len(buf)
-            while have < b - a:
-                piece = next(pieces, None)
-                if piece is None:
-                    self._wrong_length(a + have)
-                parts.append(piece)
-                have += len(piece)
-            doc = "".join(parts)
-            buf = doc[b - a:]
-            yield a, doc[:b - a]
-        extra = len(buf) + sum(len(p) for p in pieces)
-        if extra:
-            self._wrong_length(self.n_chars + extra)
-
-    def head(self, n_chars):
-        """The first n_chars characters of the text (all of it if shorter), read from the start
-        of text.txt only."""
-        if self._text is not None:
-            return self._text[:n_chars]
-        parts, have = [], 0
-        for piece in self._decoded_blocks(1 << 20):
-            parts.append(piece)
-            have += len(piece)
-            if have >= n_chars:
-                break
-        return "".join(parts)[:n_chars]
-
-    def _decoded_blocks(self, block):
-        """text.txt decoded from UTF-8 `block` bytes at a time, with .text's errors."""
-        return text_pieces(self._text_path(), block)
-
-    def _wrong_length(self, n):
-        raise ValueError(f"{self._text_path()} has {n} characters "
-                         f"but the manifest says {self.n_chars}; the recording is damaged, record again")

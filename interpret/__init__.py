@@ -4,7 +4,7 @@
     rec = record(Model.load("trained_models/warpeace-lstm.npz"), text="...")
     scan(rec, ["in_quote", "position_in_line"]).table()
 """
-__version__ = "0.1.0"
+from interpret._util.version import __version__  # noqa: E402
 
 from interpret.model import Model  # noqa: E402
 from interpret.recording import Recording, record  # noqa: E402

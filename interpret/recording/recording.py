@@ -71,6 +71,7 @@ class Recording:
         self.text  # noqa: B018  (read and checked)
         self._char_ix = np.array(self.char_ix)
         self._memory = memory
+        self.path = "(in memory)"
         return self
 
     # ---- by name, and in a notebook ----------------------------------------------------------

@@ -13,7 +13,7 @@ from interpret.features.choose import choose_features
 from interpret.scan.rows import top_rows
 from interpret.export.html import gallery_page, write_html
 from interpret.model.model import Model
-from interpret.recording.record import record
+from interpret.recording.recorder import record
 from interpret.scan.result import scan
 from interpret.scan.verdict import control_best
 

@@ -4,7 +4,7 @@ import pytest
 from interpret.analysis import causal
 from interpret.analysis import gates
 from interpret.model.model import Model
-from interpret.recording.record import record
+from interpret.recording.recorder import record
 
 CHARS = list('\n "().abcde')
 

@@ -1,5 +1,4 @@
 """Features: hand-written ground truth, alignment conventions, evaluate(), user features."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,7 +6,7 @@ import pytest
 from interpret import features as F
 from interpret.features import FEATURES, Feature, evaluate, get_features, load_feature_file, regex_feature
 
-CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+from conftest import CORPORA
 
 
 def run(name, text):

@@ -5,7 +5,7 @@ import pytest
 
 from interpret.model import model as model_mod
 from interpret.model.model import Model
-from interpret.recording.record import Recording, record
+from interpret.recording.recorder import Recording, record
 
 from cli_helpers import PROSE, fails, ok, run
 

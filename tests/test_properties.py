@@ -17,7 +17,7 @@ from interpret.scan.rows import add_qvalues, top_rows
 from interpret.scan.run import scan_recording
 from interpret.export.html import gallery_page, unit_page
 from interpret.model.model import Model
-from interpret.recording.record import Recording, record
+from interpret.recording.recorder import Recording, record
 from interpret.scan.common import FeatureValues, MIN_CHARS
 from interpret.scan.memory import scan_in_memory
 

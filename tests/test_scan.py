@@ -11,7 +11,6 @@ from scipy.signal import lfilter
 
 from interpret.scan import run as scan_run
 from interpret import features as F
-from interpret.scan import memory as scan_mod
 from interpret.scan import shift_null
 from interpret.scan.unit_blocks import read_block
 from interpret.scan.common import COLUMNS, FeatureValues
@@ -642,9 +641,9 @@ def test_a_float16_recording_streams_rather_than_shrink_the_in_memory_layout(mon
 def test_a_recording_too_big_for_the_memory_is_refused_before_any_work(tmp_path, monkeypatch):
     from interpret.scan import budget
     from interpret.features.choose import choose_features
-    from interpret.scan.run import add_support, scan_recording
+    from interpret.scan.run import scan_recording
     from interpret.model.model import Model
-    from interpret.recording.record import Recording, record
+    from interpret.recording.recorder import Recording, record
     text = 'say "hi" (twice)\n' * 20
     record(Model.init(sorted(set(text)), hidden_size=3, seed=0), [("t.txt", text)], tmp_path / "r.rec")
     rec = Recording(tmp_path / "r.rec")

@@ -129,7 +129,7 @@ def test_the_scan_streams_when_memory_is_short_or_when_asked(tmp_path, monkeypat
     from interpret.features.choose import choose_features
     from interpret.scan.run import scan_recording
     from interpret.model.model import Model
-    from interpret.recording.record import Recording, record
+    from interpret.recording.recorder import Recording, record
     rng = np.random.default_rng(5)  # not periodic: a periodic text ties nulls with the raw value
     text = "".join(rng.choice(['say "hi"', " and", " (twice)", "\n", ' "again"', " here"], 150))
     for dtype in ("float16", "float32"):

@@ -11,7 +11,7 @@ import pytest
 from bokeh.application.handlers import DirectoryHandler
 from bokeh.document import Document
 from bokeh.server.callbacks import NextTickCallback
-from bokeh.document.events import ColumnDataChangedEvent, ModelChangedEvent
+from bokeh.document.events import ColumnDataChangedEvent
 from bokeh.events import ButtonClick, DocumentReady
 from click.testing import CliRunner
 
@@ -23,11 +23,11 @@ from interpret.scan.run import judged, scan_recording
 from interpret.cli.main import main as cli
 from interpret.features import in_quote
 from interpret.model.model import Model
-from interpret.recording.record import Recording, record
+from interpret.recording.recorder import Recording, record
 
-VIEWER = Path(__file__).resolve().parent.parent / "viewer"
-if str(VIEWER.parent) not in sys.path:  # viewer/ is a bokeh app directory, not an installed package
-    sys.path.insert(0, str(VIEWER.parent))
+from conftest import ROOT
+
+VIEWER = ROOT / "viewer"
 EVIL = '<script>alert("x")</script> & \'q\' "><b>'
 PARAGRAPH = ('"Come here," said the old man. "Look at this (if you can)."\n'
              'She did not move; the rain went on, and on.\n\n')
@@ -426,9 +426,10 @@ def test_without_a_scan_the_viewer_ranks_the_units_itself(rec, tmp_path):
 
 
 def test_the_ranking_note_shows_progress_and_failure(rec):
-    view = [m for m in sys.modules.values() if getattr(m, "__file__", None) == str(VIEWER / "data.py")][0].View(rec)
-    assert view.ranking_note() == ""
-    view._ranking = {"state": "running", "done": 30, "total": 120, "label": "scanning layer 0 h"}
-    assert view.ranking_note().startswith("ranking the units in the background (scanning layer 0 h 25%)")
-    view._ranking.update(state="failed", label="out of memory")
-    assert view.ranking_note() == "could not rank the units: out of memory"
+    data = [m for m in sys.modules.values() if getattr(m, "__file__", None) == str(VIEWER / "data.py")][0]
+    assert data.View(rec).ranking_note() == ""  # nothing started yet
+    state = {"state": "running", "done": 30, "total": 120, "label": "scanning layer 0 h"}
+    assert data.ranking_note(state).startswith("ranking the units in the background (scanning layer 0 h 25%)")
+    state.update(state="failed", label="out of memory")
+    assert data.ranking_note(state) == "could not rank the units: out of memory"
+    assert data.ranking_note(dict(state, state="done")) == ""

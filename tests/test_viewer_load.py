@@ -10,7 +10,7 @@ from interpret.features.choose import choose_features
 from interpret.scan.rows import jsonable
 from interpret.scan.run import scan_recording
 from interpret.model.model import Model
-from interpret.recording.record import Recording, record
+from interpret.recording.recorder import Recording, record
 
 SESSIONS = 5
 EVIL = '<script>alert(1)</script> "><img src=x onerror=alert(1)> &amp;'

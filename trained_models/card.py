@@ -21,7 +21,7 @@ from interpret import features as F
 from interpret.scan.rows import top_rows
 from interpret.scan.run import judged
 from interpret.model.model import Model
-from interpret.recording.record import record
+from interpret.recording.recorder import record
 from interpret.train.batched import cell_health
 from interpret.scan.verdict import control_best
 

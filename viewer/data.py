@@ -21,7 +21,7 @@ from interpret.export.unit import display_values
 from interpret.features.choose import choose_features
 from interpret.scan.rows import load_scan_json
 from interpret.scan.run import judged
-from interpret.recording.record import Recording
+from interpret.recording.recorder import Recording
 from interpret.scan.rows import top_rows
 from interpret.scan.verdict import strength
 
@@ -159,13 +159,7 @@ class View:
 
     def ranking_note(self):
         """A line for the status: what the background ranking is doing ('' when there is none)."""
-        r = self._ranking
-        if r is None or r["state"] == "done":
-            return ""
-        if r["state"] == "failed":
-            return f"could not rank the units: {r['label']}"
-        pct = 100 * r["done"] / r["total"] if r["total"] else 0
-        return f"ranking the units in the background ({r['label']} {pct:.0f}%); they are in numeric order until then"
+        return ranking_note(self._ranking)
 
     def _check_rows(self):
         """Every scan row must name a unit of this recording (else the scan is of another one)."""
@@ -381,3 +375,11 @@ def open_view(rec_path, scan_path=None):
     return View(rec_path, scan_path)
 
 
+def ranking_note(r):
+    """The status line for a ranking state {state, done, total, label} (or None): '' when done or none."""
+    if r is None or r["state"] == "done":
+        return ""
+    if r["state"] == "failed":
+        return f"could not rank the units: {r['label']}"
+    pct = 100 * r["done"] / r["total"] if r["total"] else 0
+    return f"ranking the units in the background ({r['label']} {pct:.0f}%); they are in numeric order until then"

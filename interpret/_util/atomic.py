@@ -16,12 +16,12 @@ import tempfile
 import numpy as np
 
 
-def _host():
+def host_tag():
     return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:40] or "host"
 
 
 def _prefix(target):
-    return f".{os.path.basename(os.fspath(target))}.{_host()}-"
+    return f".{os.path.basename(os.fspath(target))}.{host_tag()}-"
 
 
 def _alive(pid):

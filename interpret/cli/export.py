@@ -47,7 +47,7 @@ def export(rec, out, unit, start, length, gallery, top, scan_json, features, fea
     from interpret.scan.rows import load_scan
     from interpret.scan.run import judged
     from interpret.export.html import write_html
-    from interpret.recording.record import Recording
+    from interpret.recording.recorder import Recording
 
     check_out(out, inputs=[scan_json] if scan_json else [])
     recording = Recording(rec)
@@ -119,7 +119,7 @@ def view(rec, scan_json, port, show, origins):
     import subprocess
     from pathlib import Path
 
-    from interpret.recording.record import Recording
+    from interpret.recording.recorder import Recording
     from interpret.scan.rows import load_scan_json
 
     for o in origins:

@@ -31,7 +31,7 @@ def record(model, texts, out, dtype, unknown, arrays, encoding, quiet):
       interpret record wp.npz notes.txt -o notes.rec --unknown skip --dtype float16
       interpret record lstm.npz book.txt -o book.rec --arrays h,c
     """
-    from interpret.recording.record import record as run_record
+    from interpret.recording.recorder import record as run_record
 
     rec = run_record(model, files=texts, out=out, arrays=arrays, dtype=dtype, unknown=unknown, encoding=encoding,
                      progress=progress(quiet))

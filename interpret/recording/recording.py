@@ -145,6 +145,11 @@ class Recording:
         return total / count if count else float("nan")
 
     @property
+    def text_loaded(self):
+        """Whether the whole text is in memory (big recordings are read a document at a time)."""
+        return self._text is not None
+
+    @property
     def text(self):
         if self._text is None:
             path = self._text_path()

@@ -101,7 +101,7 @@ def scan_control(recording, feats, *, n_shifts=200, seed=0, init_seed=12345, pro
                  layer=None, kind=None):
     """The same scan on a freshly initialised model of the same shape: what chance looks like."""
     from interpret.model.model import Model
-    from interpret.recording.record import record, run_in_memory
+    from interpret.recording.recorder import record, run_in_memory
 
     info = recording.manifest.get("model")
     if not isinstance(info, dict) or not all(isinstance(info.get(k), int) and info[k] > 0

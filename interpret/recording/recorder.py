@@ -37,7 +37,6 @@ CHUNK = 1 << 14  # characters per forward chunk (LSTM/GRU): bounds the float64 w
 LANE_CHUNK = 1 << 16  # lane steps x lanes per chunk for the vanilla RNN's lanes (H is small)
 DTYPES = ("float32", "float16")
 
-_log_softmax_pick = log_softmax_pick  # the plain form of the next-character loss
 
 
 def record(model, documents=None, out=None, *, text=None, files=None, arrays=None, dtype="float32",
@@ -161,12 +160,12 @@ def _write(model, docs, n_chars, directory, dtype, progress, out="the recording"
     loss = atomic.new_memmap(os.path.join(directory, "loss.npy"), "float32", (n_chars,), way_out,
                              f"{out} (loss.npy)")
     ix = np.load(os.path.join(directory, CHAR_IX_FILE), mmap_mode="r", allow_pickle=False)  # (n_chars,)
-    _fill(model, ix, [d["start"] for d in docs], outs, loss, progress)
+    fill_arrays(model, ix, [d["start"] for d in docs], outs, loss, progress)
     for arr in list(outs.values()) + [loss]:
         arr.flush()
 
 
-def _fill(model, ix, doc_starts, outs, loss, progress=None, lanes=LANES):
+def fill_arrays(model, ix, doc_starts, outs, loss, progress=None, lanes=LANES):
     """Run each document (state reset at its start, carried across chunks) into outs/loss.
 
     ix (N,): every document's character indices, back to back (an array or a memmap);
@@ -181,7 +180,7 @@ def _fill(model, ix, doc_starts, outs, loss, progress=None, lanes=LANES):
 
 
 def _fill_by_document(model, ix, doc_starts, outs, loss, progress=None):
-    """_fill through Model.run, one document at a time, in chunks."""
+    """fill_arrays through Model.run, one document at a time, in chunks."""
     ends = list(doc_starts[1:]) + [len(ix)]
     for base, end in zip(doc_starts, ends):
         state, n = None, end - base
@@ -195,7 +194,7 @@ def _fill_by_document(model, ix, doc_starts, outs, loss, progress=None):
             if loss is not None:
                 nxt = np.asarray(ix[base + a + 1:base + min(b + 1, n)])  # the next chunk's first at the seam
                 chunk_loss = np.full(b - a, np.nan)
-                chunk_loss[:len(nxt)] = _log_softmax_pick(ys[:len(nxt)], nxt)
+                chunk_loss[:len(nxt)] = log_softmax_pick(ys[:len(nxt)], nxt)
                 loss[base + a:base + b] = chunk_loss
             if progress:
                 progress(b - a)
@@ -223,7 +222,7 @@ def run_in_memory(model, text, doc_starts=(0,), dtype=np.float32, keep=None):
     ix, _ = model.encode(text)
     outs = {(layer, kind): np.empty((len(text), n), dtype=dtype) for layer, kind, n in model.kinds()
             if keep is None or keep(layer, kind)}
-    _fill(model, ix, list(doc_starts), outs, None)
+    fill_arrays(model, ix, list(doc_starts), outs, None)
     return outs
 
 

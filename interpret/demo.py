@@ -8,6 +8,7 @@ of its kind beside an untrained model of the same shape, and judged; the cells g
 import os
 from pathlib import Path
 
+from interpret._util.paths import shipped_models
 from interpret.export import gallery
 from interpret.features.choose import choose_features
 from interpret.scan.rows import top_rows
@@ -17,24 +18,23 @@ from interpret.recording.recorder import record
 from interpret.scan.result import scan
 from interpret.scan.verdict import control_best
 
-MODELS = Path(__file__).resolve().parent.parent / "trained_models"
 # (part, model, text): the parts whose model is shipped are run
 PARTS = (("prose", "warpeace-lstm.npz", "demo_passage.txt"), ("C code", "c-lstm.npz", "demo_code.c"))
 EXCERPT = 600
 
 
 def find_shipped(name):
-    path = MODELS / name
+    path = shipped_models() / name
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; run the demo from a source checkout "
-                                "(pip install -e .) that has trained_models/")
+        raise FileNotFoundError(f"{path} is missing; reinstall interpret (pip install .) or run from a "
+                                "source checkout that has trained_models/")
     return path
 
 
 def run_demo(out, *, progress=None, log=print):
     """Record, scan and judge each part; write the recordings, the scans and one gallery page."""
     os.makedirs(out, exist_ok=True)
-    parts = [p for p in PARTS if (MODELS / p[1]).is_file()] or [PARTS[0]]
+    parts = [p for p in PARTS if (shipped_models() / p[1]).is_file()] or [PARTS[0]]
     entries, no_cells, summaries, views = [], {}, [], []
     for part, model_name, text_name in parts:
         model_path, text_path = find_shipped(model_name), find_shipped(text_name)

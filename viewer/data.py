@@ -21,7 +21,7 @@ from interpret.export.unit import display_values
 from interpret.features.choose import choose_features
 from interpret.scan.rows import load_scan_json
 from interpret.scan.run import judged
-from interpret.recording.recorder import Recording
+from interpret.recording.recording import Recording
 from interpret.scan.rows import top_rows
 from interpret.scan.verdict import strength
 

@@ -90,7 +90,7 @@ def gates(rec, out, json_out, quiet):
     """
     from interpret.analysis import gates as G
     from interpret.export.html import write_html
-    from interpret.recording.recorder import Recording
+    from interpret.recording.recording import Recording
 
     check_out(out)
     if json_out:
@@ -133,7 +133,7 @@ def probe(rec, features, layer, kind, max_rows, as_json, quiet):
 
     from interpret import features as F
     from interpret.analysis.probe import sparse_probe
-    from interpret.recording.recorder import Recording
+    from interpret.recording.recording import Recording
 
     recording = Recording(rec)
     arrays = [(l, k, n) for l, k, n in recording.kinds()

@@ -47,7 +47,7 @@ def export(rec, out, unit, start, length, gallery, top, scan_json, features, fea
     from interpret.scan.rows import load_scan
     from interpret.scan.run import judged
     from interpret.export.html import write_html
-    from interpret.recording.recorder import Recording
+    from interpret.recording.recording import Recording
 
     check_out(out, inputs=[scan_json] if scan_json else [])
     recording = Recording(rec)
@@ -117,9 +117,9 @@ def view(rec, scan_json, port, show, origins):
     """
     import signal
     import subprocess
-    from pathlib import Path
 
-    from interpret.recording.recorder import Recording
+    from interpret._util.paths import checkout_root, viewer_dir
+    from interpret.recording.recording import Recording
     from interpret.scan.rows import load_scan_json
 
     for o in origins:
@@ -132,17 +132,15 @@ def view(rec, scan_json, port, show, origins):
         recording.activations(layer, kind)
     if scan_json:
         load_scan_json(scan_json, recording)
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "viewer" / "main.py").is_file():
-        raise click.ClickException(f"{root / 'viewer'} is missing; run the viewer from a source checkout "
-                                   "(pip install -e .) that has viewer/")
+    app = viewer_dir()  # FileNotFoundError (one line, via @friendly) when neither installed nor checked out
     args = [os.path.abspath(rec)] + (["--scan", os.path.abspath(scan_json)] if scan_json else [])
-    cmd = [sys.executable, "-m", "bokeh", "serve", str(root / "viewer"), "--address", "127.0.0.1",
+    cmd = [sys.executable, "-m", "bokeh", "serve", str(app), "--address", "127.0.0.1",
            "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}",
            "--allow-websocket-origin", f"localhost:{port}",
            *[a for o in origins for a in ("--allow-websocket-origin", o)],
            *(["--show"] if show else []), "--args", *args]
-    paths = (str(root), os.environ.get("PYTHONPATH"))  # the subprocess imports this same interpret
+    root = checkout_root()  # None when installed: the subprocess finds interpret in site-packages
+    paths = (root and str(root), os.environ.get("PYTHONPATH"))  # the subprocess imports this same interpret
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
     info(f"serving http://127.0.0.1:{port}/viewer  (Ctrl-C to stop)")
     server = subprocess.Popen(cmd, env=env)

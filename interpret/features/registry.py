@@ -6,7 +6,7 @@ Lines end at "\\n", "\\r\\n" (one break) or a lone "\\r"; terminator characters 
 they end. Each feature's docstring states its exact convention.
 
 The code features (a C/Python lexer for comments, strings and if-conditions) live in
-code_features.py; this module imports them at its end and stays the one public entry point.
+code.py; the package imports every module, so FEATURES holds them all.
 """
 import contextlib
 import re

@@ -1,16 +1,9 @@
 """Verdicts: is a scan row a cell, a weak tracker, or nothing?
 
-On a long text every faint correlation is "significant", and an untrained network of the same
-shape separates many features by its short memory of the last characters. So a row is a `cell`
-only when all of these hold: q < 0.01; a large effect (strength >= 0.6, where strength is
-2 AUROC - 1 for binary features and |rho| for ordinal ones, so AUROC >= 0.8 or |rho| >= 0.6);
-the effect survives taking out the current character (beyond_char keeps at least half of the
-strength); it beats the untrained control's best unit for the same feature by at least 0.2 of
-strength; the feature has support (binary: at least 50 positive characters in at least 10
-separate runs, the row's n_pos and n_runs; ordinal: at least 5 distinct values, n_distinct); and the unit is not stuck (saturated on
-at most 95% of the characters). A row that is significant (q < 0.05) with strength >= 0.2 that
-is not below the control by more than noise is `weak`; without a control a row is at most
-`weak`. Everything else is `none`.
+cell: q < 0.01, strength (2 AUROC - 1, or |rho|) >= 0.6, beyond_char keeps at least half of it,
+at least 0.2 above the untrained control's best unit, enough support, saturated on at most 95%
+of the characters. weak: q < 0.05 and strength >= 0.2, not below the control by more than noise
+(without a control, at most weak). none: the rest. Why: docs/statistics.md, "Verdicts".
 """
 import numpy as np
 

@@ -223,7 +223,7 @@ def _prepare_ordinal(spec, n, folder, name, codes, counts, chars):
     MAX_DISTINCT distinct values or pairs (or a bad one: scan.prepare's error) is prepared in
     memory, as scan.prepare does (chars(): the Groups it needs)."""
     values = spec.values
-    if spec.kind not in METRICS or getattr(values, "shape", None) != (n,):
+    if spec.type not in METRICS or getattr(values, "shape", None) != (n,):
         return prepare(spec, n)                                    # its error message
     found = _distinct(values, n)
     if found is None:
@@ -340,9 +340,9 @@ def _prepare_all(features, n, folder, codes, counts):
     chars = cache(lambda: Groups(np.asarray(codes)))   # only for features prepared in memory
     feats = []
     for i, spec in enumerate(features):
-        if spec.kind == "binary" and getattr(spec.values, "dtype", None) == np.uint8:
+        if spec.type == "binary" and getattr(spec.values, "dtype", None) == np.uint8:
             feats.append(_prepare_binary(spec, n, codes, counts))
-        elif spec.kind == "binary":
+        elif spec.type == "binary":
             feats.append(_in_memory(prepare(spec, n, chars()), folder, f"f{i}"))
         else:
             feats.append(_prepare_ordinal(spec, n, folder, f"f{i}", codes, counts, chars))

@@ -52,7 +52,7 @@ def verdict(row, control=None):
 
 def supported(row):
     """Enough evidence in the feature itself: positives in separate runs, or distinct values."""
-    if row.get("feature_kind", "binary" if row["metric"] == "auroc" else "ordinal") == "binary":
+    if row.get("feature_type", "binary" if row["metric"] == "auroc" else "ordinal") == "binary":
         return (row.get("n_pos") or 0) >= MIN_POS and (row.get("n_runs") or 0) >= MIN_RUNS
     return (row.get("n_distinct") or 0) >= MIN_DISTINCT
 
@@ -69,10 +69,10 @@ def add_verdicts(rows, control_rows=None):
 CHUNK = 1 << 20
 
 
-def feature_support(kind, values):
+def feature_support(feature_type, values):
     """{'n_runs'} of a binary feature's values (N,) (separate runs of 1s), or {'n_distinct'} of
     another's; read a chunk at a time, so a memory-mapped feature of any length is fine."""
-    if kind == "binary":
+    if feature_type == "binary":
         runs, prev = 0, False
         for a in range(0, len(values), CHUNK):
             on = np.asarray(values[a:a + CHUNK]) != 0

@@ -179,9 +179,9 @@ def make_scan_fixture(folder, n, units, seed=0):
 def scan_child(folder):
     """In a fresh process: features + scan + q-values over the memmap; print time and peak RSS."""
     from interpret import features as F
-    from interpret.scan.common import FeatureValues
-    from interpret.scan.memory import scan_in_memory
-    from interpret.scan.rows import add_qvalues
+    from interpret.scanning.common import FeatureValues
+    from interpret.scanning.memory import scan_in_memory
+    from interpret.scanning.rows import add_qvalues
     folder = Path(folder)
     text = read(folder / "text.txt")
     acts = np.load(folder / "acts.npy", mmap_mode="r")

@@ -2,13 +2,30 @@
 
     from interpret import Model, record, scan
     rec = record(Model.load("trained_models/warpeace-lstm.npz"), text="...")
-    scan(rec, ["in_quote", "position_in_line"]).table()
-"""
-from interpret._util.version import __version__  # noqa: E402
+    print(scan(rec, ["in_quote", "position_in_line"]).table())
 
-from interpret.model import Model  # noqa: E402
-from interpret.recording import Recording, record  # noqa: E402
-from interpret.scan import Scan, scan  # noqa: E402
-from interpret import features  # noqa: E402
+The names below are imported on first use (PEP 562), so `interpret COMMAND` loads only what the
+command needs (scipy.stats, for one, takes half a second).
+"""
+from importlib import import_module
+
+from interpret._util.version import __version__
+
+_API = {"Model": "interpret.model.model", "Recording": "interpret.recording.recording",
+        "record": "interpret.recording.recorder", "Scan": "interpret.scanning.result", "scan": "interpret.scanning.result",
+        "features": "interpret.features"}
 
 __all__ = ["Model", "Recording", "Scan", "features", "record", "scan", "__version__"]
+
+
+def __getattr__(name):
+    if name not in _API:
+        raise AttributeError(f"module 'interpret' has no attribute {name!r}")
+    module = import_module(_API[name])
+    value = module if name == "features" else getattr(module, name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_API])

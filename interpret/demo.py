@@ -11,12 +11,12 @@ from pathlib import Path
 from interpret._util.paths import shipped_models
 from interpret.export import gallery
 from interpret.features.choose import choose_features
-from interpret.scan.rows import top_rows
+from interpret.scanning.rows import top_rows
 from interpret.export.html import gallery_page, write_html
 from interpret.model.model import Model
 from interpret.recording.recorder import record
-from interpret.scan.result import scan
-from interpret.scan.verdict import control_best
+from interpret.scanning.result import scan
+from interpret.scanning.verdict import control_best
 
 # (part, model, text): the parts whose model is shipped are run
 PARTS = (("prose", "warpeace-lstm.npz", "demo_passage.txt"), ("C code", "c-lstm.npz", "demo_code.c"))

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from scipy.stats import rankdata
 
-from interpret.scan.common import FeatureValues
-from interpret.scan.memory import scan_in_memory
-from interpret.scan.stream import scan_streaming
+from interpret.scanning.common import FeatureValues
+from interpret.scanning.memory import scan_in_memory
+from interpret.scanning.stream import scan_streaming
 
 ENGINES = ["memory", "stream"]
 

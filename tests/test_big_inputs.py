@@ -6,10 +6,10 @@ import os
 import numpy as np
 import pytest
 
-from interpret.scan import budget
+from interpret.scanning import budget
 from interpret import features as F
 from interpret.features.choose import choose_features
-from interpret.scan.run import feature_values, scan_control, scan_recording
+from interpret.scanning.run import feature_values, scan_control, scan_recording
 from interpret.model.model import Model
 from interpret.recording.recorder import Recording, record
 

@@ -170,7 +170,7 @@ def test_record_float16_refuses_values_beyond_its_range(tmp_path):
 
 def test_the_control_scans_only_the_arrays_the_recording_has(work, tmp_path):
     from interpret import features as F
-    from interpret.scan.run import judged
+    from interpret.scanning.run import judged
     model = Model.load(work / "m.npz")
     rec = record(model, [("p.txt", PROSE)], tmp_path / "hc.rec", keep=lambda l, k: k in ("h", "c"))
     rows, control = judged(rec, F.get_features(["in_quote"]), n_shifts=10)

@@ -138,4 +138,13 @@ def test_the_public_api_is_at_the_top(name):
 
 def test_the_top_level_reads_as_the_pipeline():
     folders = sorted(p.name for p in (ROOT / "interpret").iterdir() if p.is_dir() and (p / "__init__.py").exists())
-    assert folders == ["_util", "analysis", "cli", "export", "features", "model", "recording", "scan", "train"]
+    assert folders == ["_util", "analysis", "cli", "export", "features", "model", "recording", "scanning", "train"]
+
+
+def test_scan_and_record_stay_functions_after_any_submodule_import():
+    import importlib
+    for name in ("interpret.scanning.rows", "interpret.recording.recorder", "interpret.features.prose"):
+        importlib.import_module(name)
+    from interpret import Recording, Scan, features, record, scan
+    assert callable(scan) and callable(record) and features.__name__ == "interpret.features"
+    assert isinstance(Scan, type) and isinstance(Recording, type)

@@ -9,13 +9,13 @@ import pytest
 from scipy import stats
 from scipy.signal import lfilter
 
-from interpret.scan import run as scan_run
+from interpret.scanning import run as scan_run
 from interpret import features as F
-from interpret.scan import shift_null
-from interpret.scan.unit_blocks import read_block
-from interpret.scan.common import COLUMNS, FeatureValues
-from interpret.scan.memory import draw_shifts, scan_in_memory, shifted_statistics
-from interpret.scan.rows import add_qvalues, format_table, rows_to_csv, top_rows
+from interpret.scanning import shift_null
+from interpret.scanning.unit_blocks import read_block
+from interpret.scanning.common import COLUMNS, FeatureValues
+from interpret.scanning.memory import draw_shifts, scan_in_memory, shifted_statistics
+from interpret.scanning.rows import add_qvalues, format_table, rows_to_csv, top_rows
 
 
 # ---- synthetic data -------------------------------------------------------------------------
@@ -568,7 +568,7 @@ def test_top_rows_orders_by_score_and_filters_by_q():
 
 
 def test_format_table_is_readable_and_shows_each_rows_verdict():
-    from interpret.scan.verdict import add_verdicts
+    from interpret.scanning.verdict import add_verdicts
     acts, feats, char_ix = some_data()
     rows = scan_in_memory(acts, feats, char_ix, n_shifts=60)
     add_qvalues(rows)
@@ -613,7 +613,7 @@ def test_named_features_keep_the_users_regex_features():
 
 
 def test_scan_layout_shrinks_to_fit_the_memory_or_says_what_it_needs():
-    from interpret.scan.budget import scan_bytes, scan_layout
+    from interpret.scanning.budget import scan_bytes, scan_layout
     assert scan_layout(10**6, 100, 1, workers=2, free=10 * 2**30) == (24, 2)
     assert scan_layout(10**6, 5, 1, workers=2, free=10 * 2**30) == (5, 2)  # never more than the units
     tight = scan_bytes(10**6, 24, 1, 1) + 1  # room for one block of 24 units, not two
@@ -626,7 +626,7 @@ def test_scan_layout_shrinks_to_fit_the_memory_or_says_what_it_needs():
 
 def test_a_float16_recording_streams_rather_than_shrink_the_in_memory_layout(monkeypatch):
     import os
-    from interpret.scan.budget import STREAM_ENV, scan_bytes, scan_plan
+    from interpret.scanning.budget import STREAM_ENV, scan_bytes, scan_plan
     monkeypatch.delenv(STREAM_ENV, raising=False)
     workers = min(2, os.cpu_count() or 1)
     full = scan_bytes(10**6, 24, workers, 3)                      # whole columns, full layout
@@ -639,9 +639,9 @@ def test_a_float16_recording_streams_rather_than_shrink_the_in_memory_layout(mon
     assert scan_plan(10**6, 100, 3, "float16", free=scan_bytes(10**6, 1, 1, 3)) == ("memory", 1, 1)
 
 def test_a_recording_too_big_for_the_memory_is_refused_before_any_work(tmp_path, monkeypatch):
-    from interpret.scan import budget
+    from interpret.scanning import budget
     from interpret.features.choose import choose_features
-    from interpret.scan.run import scan_recording
+    from interpret.scanning.run import scan_recording
     from interpret.model.model import Model
     from interpret.recording.recorder import Recording, record
     text = 'say "hi" (twice)\n' * 20

@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 
-from interpret.scan import run as scan_run
-from interpret.scan.common import FeatureValues
-from interpret.scan.memory import scan_in_memory
-from interpret.scan.chunks import float16_keys, key_values
-from interpret.scan.stream import scan_streaming
-from interpret.scan.stream_beyond import unit_groups
+from interpret.scanning import run as scan_run
+from interpret.scanning.common import FeatureValues
+from interpret.scanning.memory import scan_in_memory
+from interpret.scanning.chunks import float16_keys, key_values
+from interpret.scanning.stream import scan_streaming
+from interpret.scanning.stream_beyond import unit_groups
 
 STATS = ("score", "raw", "sign", "p", "p_empirical", "beyond_char", "pearson_r", "saturated",
          "null_mean", "null_sd", "n_pos", "metric", "kind")
@@ -82,7 +82,7 @@ def test_streaming_scan_equals_the_in_memory_scan_for_any_chunk_size(rows, kind)
 
 
 def test_a_tight_budget_splits_the_units_into_groups_and_changes_nothing(monkeypatch):
-    from interpret.scan import stream_beyond as stream_residuals
+    from interpret.scanning import stream_beyond as stream_residuals
     acts, char_ix, feats = planted(n=3001, seed=1)
     want = scan_in_memory(acts, feats, char_ix, n_shifts=30)
     groups = []
@@ -125,9 +125,9 @@ def test_float32_activations_are_refused_with_the_way_out():
 
 
 def test_the_scan_streams_when_memory_is_short_or_when_asked(tmp_path, monkeypatch):
-    from interpret.scan import budget
+    from interpret.scanning import budget
     from interpret.features.choose import choose_features
-    from interpret.scan.run import scan_recording
+    from interpret.scanning.run import scan_recording
     from interpret.model.model import Model
     from interpret.recording.recorder import Recording, record
     rng = np.random.default_rng(5)  # not periodic: a periodic text ties nulls with the raw value
@@ -154,7 +154,7 @@ def test_the_scan_streams_when_memory_is_short_or_when_asked(tmp_path, monkeypat
 
 
 def test_codes_and_features_prepared_in_small_pieces_change_nothing(monkeypatch):
-    from interpret.scan import stream as scan_stream
+    from interpret.scanning import stream as scan_stream
     acts, char_ix, feats = planted(n=3001, seed=2)
     want = scan_in_memory(acts, feats, char_ix, n_shifts=30)
     monkeypatch.setattr(scan_stream, "PREP", 333)                   # codes, features: 10 pieces
@@ -164,7 +164,7 @@ def test_codes_and_features_prepared_in_small_pieces_change_nothing(monkeypatch)
 
 
 def test_character_codes_are_compact_and_one_byte_up_to_256_characters(tmp_path):
-    from interpret.scan.stream import char_codes
+    from interpret.scanning.stream import char_codes
     ix = np.array([7, 3, 3, 500, 7, 0], dtype=np.int16)
     codes, counts = char_codes(ix, 6, str(tmp_path))
     assert codes.dtype == np.uint8 and list(codes) == [2, 1, 1, 3, 2, 0]

@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from chromium import Browser, Server, find_chromium
 from cli_helpers import fake_server
 from interpret.features.choose import choose_features
-from interpret.scan.rows import jsonable
-from interpret.scan.run import judged, scan_recording
+from interpret.scanning.rows import jsonable
+from interpret.scanning.run import judged, scan_recording
 from interpret.cli.main import main as cli
 from interpret.features import in_quote
 from interpret.model.model import Model

@@ -7,8 +7,8 @@ import pytest
 
 from chromium import FIRST_RENDER_JS, HELPERS_JS, Browser, Server, find_chromium
 from interpret.features.choose import choose_features
-from interpret.scan.rows import jsonable
-from interpret.scan.run import scan_recording
+from interpret.scanning.rows import jsonable
+from interpret.scanning.run import scan_recording
 from interpret.model.model import Model
 from interpret.recording.recorder import Recording, record
 

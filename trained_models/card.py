@@ -18,12 +18,12 @@ import tempfile
 import numpy as np
 
 from interpret import features as F
-from interpret.scan.rows import top_rows
-from interpret.scan.run import judged
+from interpret.scanning.rows import top_rows
+from interpret.scanning.run import judged
 from interpret.model.model import Model
 from interpret.recording.recorder import record
 from interpret.train.batched import cell_health
-from interpret.scan.verdict import control_best
+from interpret.scanning.verdict import control_best
 
 
 def parse_text(spec):

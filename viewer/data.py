@@ -19,11 +19,11 @@ from interpret import features as F
 from interpret._util.progress import NoBar
 from interpret.export.unit import display_values
 from interpret.features.choose import choose_features
-from interpret.scan.rows import load_scan_json
-from interpret.scan.run import judged
+from interpret.scanning.rows import load_scan_json
+from interpret.scanning.run import judged
 from interpret.recording.recording import Recording
-from interpret.scan.rows import top_rows
-from interpret.scan.verdict import strength
+from interpret.scanning.rows import top_rows
+from interpret.scanning.verdict import strength
 
 from .layout import WRAP, layout_window, shown, to_grid
 from .summaries import histogram, top_contexts

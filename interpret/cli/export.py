@@ -44,8 +44,8 @@ def export(rec, out, unit, start, length, gallery, top, scan_json, features, fea
     """
     from interpret.export.unit import unit_export
     from interpret.features.choose import SNIFF, choose_features
-    from interpret.scan.rows import load_scan
-    from interpret.scan.run import judged
+    from interpret.scanning.rows import load_scan
+    from interpret.scanning.run import judged
     from interpret.export.html import write_html
     from interpret.recording.recording import Recording
 
@@ -120,7 +120,7 @@ def view(rec, scan_json, port, show, origins):
 
     from interpret._util.paths import checkout_root, viewer_dir
     from interpret.recording.recording import Recording
-    from interpret.scan.rows import load_scan_json
+    from interpret.scanning.rows import load_scan_json
 
     for o in origins:
         if not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+", o) or o.startswith(":"):

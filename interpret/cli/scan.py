@@ -59,7 +59,7 @@ def scan(rec, features, feature_regex, feature_file, layer, kind, shifts, seed, 
       interpret features          (lists the built-in features)
     """
     from interpret.recording.recording import Recording
-    from interpret.scan.result import scan as run_scan
+    from interpret.scanning.result import scan as run_scan
 
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")

@@ -12,8 +12,8 @@ import numpy as np
 from interpret.export import html as export
 from interpret import features as F
 from interpret.export.unit import display_values
-from interpret.scan.rows import top_rows
-from interpret.scan.verdict import control_best
+from interpret.scanning.rows import top_rows
+from interpret.scanning.verdict import control_best
 
 
 def pick_window(text, feature, unit, length):

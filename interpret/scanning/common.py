@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
-from interpret.scan.ranks import Groups, centred_ranks, ranks_in_groups
+from interpret.scanning.ranks import Groups, centred_ranks, ranks_in_groups
 
 
 MIN_CHARS = 20

@@ -16,10 +16,10 @@ import numpy as np
 
 from interpret._util.alloc import reuse_freed_memory
 from interpret._util.blas import one_thread
-from interpret.scan.ranks import Groups, centred_ranks, ranks_in_groups
-from interpret.scan.shift_null import ShiftGrid, feature_spectra, grid_dots, make_grid, rolled_dots
-from interpret.scan.unit_blocks import read_block
-from interpret.scan.common import (MIN_CHARS, FeatureValues, PreparedFeature, check_finite, feature_rows, prepare,
+from interpret.scanning.ranks import Groups, centred_ranks, ranks_in_groups
+from interpret.scanning.shift_null import ShiftGrid, feature_spectra, grid_dots, make_grid, rolled_dots
+from interpret.scanning.unit_blocks import read_block
+from interpret.scanning.common import (MIN_CHARS, FeatureValues, PreparedFeature, check_finite, feature_rows, prepare,
                                    saturated_share, shown_values, standardise)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from interpret.scan.unit_blocks import drop_pages
+from interpret.scanning.unit_blocks import drop_pages
 
 
 KEYS = 1 << 16

@@ -14,11 +14,11 @@ from functools import cache
 import numpy as np
 
 from interpret._util import atomic
-from interpret.scan.ranks import Groups, ranks_from_counts
-from interpret.scan.chunks import KEYS, count_dtype, float16_keys, key_values, read_rows, row_chunks
-from interpret.scan.common import (METRICS, MIN_CHARS, PreparedFeature, beyond_denom, check_finite, feature_rows, prepare,
+from interpret.scanning.ranks import Groups, ranks_from_counts
+from interpret.scanning.chunks import KEYS, count_dtype, float16_keys, key_values, read_rows, row_chunks
+from interpret.scanning.common import (METRICS, MIN_CHARS, PreparedFeature, beyond_denom, check_finite, feature_rows, prepare,
                                    saturated, shown_values)
-from interpret.scan.shift_null import make_grid
+from interpret.scanning.shift_null import make_grid
 
 BUDGET = 128 << 20
 PREP = 1 << 20  # characters at a time when preparing codes and features
@@ -322,7 +322,7 @@ def scan_streaming(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ki
         acc = _pass_dots(acts, feats, tab, shown, grid.shifts, rows,
                          lambda done: ticks.to(0.25 + done / 4))
         del tab["ranks"]
-        from interpret.scan.stream_beyond import beyond_rank_dots   # it imports this module
+        from interpret.scanning.stream_beyond import beyond_rank_dots   # it imports this module
         beyond, rg_norm = beyond_rank_dots(acts, feats, hist, cmin, cmax, counts, shown, codes,
                                            rows, budget, lambda done: ticks.to(0.5 + done / 2))
         rows_out = []

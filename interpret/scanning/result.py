@@ -11,9 +11,9 @@ import json
 from interpret._util import atomic
 from interpret.features.choose import SNIFF, choose_features
 from interpret.features.registry import Feature
-from interpret.scan.common import COLUMNS
-from interpret.scan.rows import format_table, jsonable, load_scan, rows_to_csv, top_rows
-from interpret.scan.run import judged
+from interpret.scanning.common import COLUMNS
+from interpret.scanning.rows import format_table, jsonable, load_scan, rows_to_csv, top_rows
+from interpret.scanning.run import judged
 
 CONTROLS = ("untrained", "none")
 

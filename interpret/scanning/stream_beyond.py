@@ -6,8 +6,8 @@ every feature. Details: docs/statistics.md, "The streaming engine".
 """
 import numpy as np
 
-from interpret.scan.ranks import ranks_from_counts
-from interpret.scan.chunks import KEYS, count_dtype, float16_keys, read_rows, row_chunks
+from interpret.scanning.ranks import ranks_from_counts
+from interpret.scanning.chunks import KEYS, count_dtype, float16_keys, read_rows, row_chunks
 
 CELL_BYTES = 12
 

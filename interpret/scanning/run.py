@@ -8,12 +8,12 @@ import numpy as np
 from interpret._util import atomic
 from interpret._util.progress import open_bar
 from interpret.features.registry import evaluate, evaluate_documents
-from interpret.scan import budget
-from interpret.scan.common import FeatureValues
-from interpret.scan.memory import scan_in_memory
-from interpret.scan.rows import add_qvalues
-from interpret.scan.stream import scan_streaming
-from interpret.scan.verdict import add_verdicts, feature_support
+from interpret.scanning import budget
+from interpret.scanning.common import FeatureValues
+from interpret.scanning.memory import scan_in_memory
+from interpret.scanning.rows import add_qvalues
+from interpret.scanning.stream import scan_streaming
+from interpret.scanning.verdict import add_verdicts, feature_support
 
 
 def feature_values(recording, feats, compact=False, folder=None):

@@ -10,8 +10,8 @@ import numpy as np
 from scipy.stats import false_discovery_control
 
 from interpret._util import atomic
-from interpret.scan.common import COLUMNS
-from interpret.scan.verdict import add_verdicts, control_best
+from interpret.scanning.common import COLUMNS
+from interpret.scanning.verdict import add_verdicts, control_best
 
 
 def add_qvalues(rows: list[dict]) -> None:

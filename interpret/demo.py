@@ -3,7 +3,7 @@
 Two parts, each a shipped LSTM on a text written for this project that it never saw: the War and
 Peace model on a prose passage (quote and line-length cells) and the Linux C model on a C file
 (comment and brace-depth cells). Each text is recorded (h and c), scanned against the features
-of its kind beside an untrained model of the same shape, and judged; the cells go into one page.
+of its array beside an untrained model of the same shape, and judged; the cells go into one page.
 """
 import os
 from pathlib import Path
@@ -79,7 +79,7 @@ def _summary(part, rec, rows, control, rec_path, scan_path):
             continue
         r = top[0]
         q = r.get("q")
-        lines.append(f"  {name:20s} {'L%d %s %d' % (r['layer'], r['kind'], r['unit']):>9s} {r['metric']:>12s} "
+        lines.append(f"  {name:20s} {'L%d %s %d' % (r['layer'], r['array'], r['unit']):>9s} {r['metric']:>12s} "
                      f"{r['score']:6.3f} {q if q is None else format(q, '9.2g'):>9} {_fmt(r.get('beyond_char'))} "
                      f"{_fmt(best_control.get(name))}  {r.get('verdict', '-')}")
     lines += [f"  recording: {rec_path}", f"  scan:      {scan_path}"]

@@ -388,9 +388,9 @@ def _catalogue():
     add("ablate-feature-unknown", "ablate {model_npz} {prose_txt} --unit 0 --length 50 -f nope", ["'nope'"])
 
     # units, layers, kinds out of range; sizes
-    add("scan-layer", "scan {rnn_rec} --layer 4 -q", ["layer 4", "layer 0 kind h"])
-    add("scan-kind", "scan {rnn_rec} --kind z -q", ["'z'", "layer 0 kind h"])
-    add("scan-kind-in-list", "scan {lstm_rec} -f in_quote --kind h,z -q", ["'z'", "layer 0 kind c"])
+    add("scan-layer", "scan {rnn_rec} --layer 4 -q", ["layer 4", "layer 0 array h"])
+    add("scan-kind", "scan {rnn_rec} --array z -q", ["'z'", "layer 0 array h"])
+    add("scan-kind-in-list", "scan {lstm_rec} -f in_quote --array h,z -q", ["'z'", "layer 0 array c"])
     add("scan-json-and-csv", "scan {rnn_rec} -q --json --csv", ["--json", "--csv"])
     for opt, val in [("--shifts", 0), ("--shifts", 5), ("--shifts", -1), ("--top", 0), ("--control", "trained"),
                      ("--seed", "x")]:
@@ -401,7 +401,7 @@ def _catalogue():
         ["r_model_size.rec", "99 units", "8"])
     exp = "export {rnn_rec} -o {OUT}"
     for args, needles in [("--unit 8", ["unit 8", "0-7"]), ("--unit -1", ["unit -1", "0-7"]),
-                          ("", ["--unit"]), ("--unit 0 --layer 2", ["layer 2"]), ("--unit 0 --kind c", ["'c'"]),
+                          ("", ["--unit"]), ("--unit 0 --layer 2", ["layer 2"]), ("--unit 0 --array c", ["'c'"]),
                           ("--unit 0 --start -1", ["--start", "-1"]),
                           ("--unit 0 --start 600", ["--start 600", "600 characters"]),
                           ("--unit 0 --length 0", ["--length", "0"]), ("--unit x", ["--unit", "'x'"]),
@@ -426,7 +426,7 @@ def _catalogue():
     add("gates-json-missing-dir", "gates {lstm_rec} -o {OUT} --json {OUTDIR}/no/such/g.json",
         ["no/such", "does not exist"], "file")
     add("gates-json-is-dir", "gates {lstm_rec} -o {OUT} --json {adir}", ["adir", "directory"], "file")
-    for args, needles in [("-f in_quote --layer 3", ["layer 3"]), ("-f in_quote --kind z", ["'z'"]),
+    for args, needles in [("-f in_quote --layer 3", ["layer 3"]), ("-f in_quote --array z", ["'z'"]),
                           ("-f in_quote --max-rows 0", ["--max-rows", "0"]),
                           ("-f in_quote --max-rows 50", ["--max-rows", "50"])]:
         add(f"probe-{args[12:].replace(' ', '')}", f"probe {{lstm_rec}} {args}", needles)
@@ -442,7 +442,7 @@ def _catalogue():
     add("ablate-encoding-unknown", abl + " --encoding klingon", ["'klingon'"])
     for args, needles in [("--unit 8", ["unit 8", "0-7"]), ("--unit -2", ["unit -2", "0-7"]),
                           ("--layer 1", ["layer 1"]),
-                          ("--kind c", ["'c'"]), ("--kind z", ["'z'"]), ("--mode half", ["half"]),
+                          ("--array c", ["'c'"]), ("--array z", ["'z'"]), ("--mode half", ["half"]),
                           ("--random 0", ["--random", "0"]), ("--start -1", ["--start", "-1"]),
                           ("--length 1", ["--length", "1"]), ("--length 0", ["--length", "0"]),
                           ("--start 99999", ["--start 99999", "characters"])]:

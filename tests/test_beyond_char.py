@@ -34,11 +34,11 @@ def reference(x, f, chars, binary):
     return 0.0 if unit_sq == 0 else num / np.sqrt(unit_sq * feat_sq)
 
 
-def run(engine, acts, feats, chars, kind="h"):
+def run(engine, acts, feats, chars, array="h"):
     """The rows of one engine; the streaming one in small chunks and unit groups."""
     if engine == "memory":
-        return scan_in_memory(acts, feats, chars, n_shifts=20, kind=kind)
-    return scan_streaming(acts, feats, chars, n_shifts=20, kind=kind, rows=333, budget=1 << 14)
+        return scan_in_memory(acts, feats, chars, n_shifts=20, array=array)
+    return scan_streaming(acts, feats, chars, n_shifts=20, array=array, rows=333, budget=1 << 14)
 
 
 def beyond(rows, feature, unit):
@@ -72,15 +72,15 @@ def random_case(seed, n=1500):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("kind", ["h", "c"])
+@pytest.mark.parametrize("array", ["h", "c"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_beyond_char_equals_a_plain_loop_over_characters(engine, kind, seed):
+def test_beyond_char_equals_a_plain_loop_over_characters(engine, array, seed):
     acts, chars, feats = random_case(seed)
     shown = acts.astype(np.float32)
-    if kind == "c":
+    if array == "c":
         shown = np.tanh(shown)                   # ranked as shown, in float32 (ties at +-1)
     shown = shown.astype(np.float64)
-    rows = run(engine, acts, feats, chars, kind)
+    rows = run(engine, acts, feats, chars, array)
     for r in rows:
         f = next(ft.values for ft in feats if ft.name == r["feature"])
         want = reference(shown[:, r["unit"]], f, chars, r["metric"] == "auroc")
@@ -95,8 +95,8 @@ def test_beyond_char_equals_a_plain_loop_over_characters(engine, kind, seed):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("kind", ["h", "c"])
-def test_a_skewed_saturated_function_of_the_character_scores_exactly_chance(engine, kind):
+@pytest.mark.parametrize("array", ["h", "c"])
+def test_a_skewed_saturated_function_of_the_character_scores_exactly_chance(engine, array):
     """tanh(5 g(char)) with most characters near +1 (as many LSTM cells are): ranked within its
     character the unit ties everywhere, whatever the shape of its per-character values."""
     rng = np.random.default_rng(3)
@@ -104,7 +104,7 @@ def test_a_skewed_saturated_function_of_the_character_scores_exactly_chance(engi
     chars = rng.integers(0, v, n)
     g = np.where(rng.random(v) < 0.8, rng.uniform(0.3, 1.5, v), rng.uniform(-1.0, 0.3, v))
     pre = 5 * g[chars]
-    unit = pre if kind == "c" else np.tanh(pre)                      # kind c: shown through tanh
+    unit = pre if array == "c" else np.tanh(pre)                      # array c: shown through tanh
     acts = np.column_stack([unit, rng.standard_normal(n)]).astype(np.float16)
     quote = chars == 3
     runs = (np.cumsum(rng.random(n) < 0.02) % 2).astype(float)
@@ -114,7 +114,7 @@ def test_a_skewed_saturated_function_of_the_character_scores_exactly_chance(engi
              FeatureValues("g_plus_noise", "continuous", g[chars] + 0.1 * rng.standard_normal(n)),
              FeatureValues("is_quote", "binary", quote.astype(float)),       # functions of the
              FeatureValues("g", "ordinal", g[chars])]                        # character only
-    rows = run(engine, acts, feats, chars, kind)
+    rows = run(engine, acts, feats, chars, array)
     assert [beyond(rows, f.name, 0) for f in feats] == [0.5, 0.5, 0.0, 0.0, None, None]
     unit0 = [r for r in rows if r["unit"] == 0]
     assert unit0[0]["saturated"] > 0.5                               # |shown value| > 0.99

@@ -57,7 +57,7 @@ def test_scan_table_json_csv(work):
     none = json.loads(ok(run("scan", work / "run.rec", "-f", "in_quote", "--control", "none", "--json", "-q")).output)
     assert none["control"] is None and {r["verdict"] for r in none["rows"]} <= {"weak", "none"}
     assert len(rows) == 5 and {r["feature"] for r in rows} == {"in_quote"}
-    for key in ("feature", "unit", "layer", "kind", "metric", "score", "sign", "p", "q", "beyond_char"):
+    for key in ("feature", "unit", "layer", "array", "metric", "score", "sign", "p", "q", "beyond_char"):
         assert key in rows[0]
     assert rows == sorted(rows, key=lambda r: -r["score"])
     csv = ok(run("scan", work / "run.rec", "-f", "position_in_line", "--csv", "-q")).output.splitlines()
@@ -73,7 +73,7 @@ def test_scan_errors(work):
     fails(run("scan", work / "run.rec", "--feature", "nope"), "unknown feature 'nope'")
     fails(run("scan", work / "run.rec", "--feature-regex", "bad=("), "bad")
     fails(run("scan", work / "prose.txt"), "not a recording")
-    fails(run("scan", work / "run.rec", "--kind", "c"), "no layer")
+    fails(run("scan", work / "run.rec", "--array", "c"), "no layer")
 
 
 def test_export_unit_and_gallery(work):

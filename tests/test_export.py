@@ -197,7 +197,7 @@ def test_page_is_self_contained_and_has_legend():
 # gallery
 
 def entry(feature, unit, text, **kw):
-    e = dict(feature=feature, unit=unit, layer=0, kind="h", metric="AUROC", score=0.987, sign=1,
+    e = dict(feature=feature, unit=unit, layer=0, array="h", metric="AUROC", score=0.987, sign=1,
              q=0.001, beyond_char=0.12, text=text, values=smooth_noise(len(text), unit), start=500)
     e.update(kw)
     return e

@@ -233,7 +233,7 @@ def test_every_feature_returns_one_finite_value_per_char(name, text):
     assert FEATURES[name].func(text).shape == (len(text),)
 
 
-REQUIRED = {  # name: (kind, causal, domain)
+REQUIRED = {  # name: (type, causal, domain)
     "in_quote": ("binary", True, "prose"), "position_in_line": ("ordinal", True, "any"),
     "line_length": ("ordinal", False, "any"), "chars_to_line_end": ("ordinal", False, "any"),
     "bracket_depth": ("ordinal", True, "any"), "paren_depth": ("ordinal", True, "any"),
@@ -245,15 +245,15 @@ REQUIRED = {  # name: (kind, causal, domain)
 
 
 def test_registry_metadata():
-    for name, (kind, causal, domain) in REQUIRED.items():
+    for name, (ftype, causal, domain) in REQUIRED.items():
         f = FEATURES[name]
-        assert (f.type, f.causal, f.domain) == (kind, causal, domain), name
+        assert (f.type, f.causal, f.domain) == (ftype, causal, domain), name
     for name, f in FEATURES.items():
         assert f.name == name and f.type in F.TYPES and f.domain in F.DOMAINS
         assert isinstance(f.causal, bool) and f.description and "\n" not in f.description
 
 
-def test_register_into_a_given_registry_and_bad_kind():
+def test_register_into_a_given_registry_and_bad_type():
     reg = {}
 
     @F.register(type="continuous", causal=False, registry=reg)
@@ -375,7 +375,7 @@ def test_load_feature_file_errors(tmp_path, source, match):
     with pytest.raises(ValueError, match=match):
         load_feature_file(path)
     # the registry swap is undone: a feature registered now goes into FEATURES again
-    F.register("_after_failed_load", kind="binary", causal=True)(lambda text: np.zeros(len(text)))
+    F.register("_after_failed_load", type="binary", causal=True)(lambda text: np.zeros(len(text)))
     try:
         assert "_after_failed_load" in F.FEATURES
     finally:

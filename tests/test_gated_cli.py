@@ -42,34 +42,34 @@ def test_batched_rnn_trains_and_a_stacked_rnn_is_refused(work):
     assert r.exit_code == 1 and "one layer" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_recording_has_every_kind_per_layer(work):
+def test_recording_has_every_array_per_layer(work):
     rec = Recording(work / "run.rec")
-    assert rec.kinds() == [(l, k, 12) for l in (0, 1) for k in ("h", "c", "i", "f", "o", "g")]
+    assert rec.array_list() == [(l, k, 12) for l in (0, 1) for k in ("h", "c", "i", "f", "o", "g")]
     m = Model.load(work / "m.npz")
     acts, _, _ = m.run(m.encode(PROSE)[0])
     np.testing.assert_allclose(rec.activations(1, "c"), acts[(1, "c")], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(rec.activations(0, "f"), acts[(0, "f")], rtol=1e-5, atol=1e-6)
 
 
-def test_scan_selects_layer_and_kind_and_runs_a_gated_control(work):
-    r = ok(run("scan", work / "run.rec", "-f", "in_quote", "--layer", 1, "--kind", "c", "--json",
+def test_scan_selects_layer_and_array_and_runs_a_gated_control(work):
+    r = ok(run("scan", work / "run.rec", "-f", "in_quote", "--layer", 1, "--array", "c", "--json",
                "--shifts", 20, "--control", "untrained", "-q"))
     data = json.loads(r.output)
-    assert {(row["layer"], row["kind"]) for row in data["rows"]} == {(1, "c")}
-    assert {(row["layer"], row["kind"]) for row in data["control"]} == {(1, "c")}
-    r = ok(run("scan", work / "run.rec", "-f", "in_quote", "--kind", "h,c", "--json", "--shifts", 20,
+    assert {(row["layer"], row["array"]) for row in data["rows"]} == {(1, "c")}
+    assert {(row["layer"], row["array"]) for row in data["control"]} == {(1, "c")}
+    r = ok(run("scan", work / "run.rec", "-f", "in_quote", "--array", "h,c", "--json", "--shifts", 20,
                "--control", "untrained", "-q"))
     data = json.loads(r.output)
     want = {(l, k) for l in (0, 1) for k in "hc"}
-    assert {(x["layer"], x["kind"]) for x in data["rows"]} == want
-    assert {(x["layer"], x["kind"]) for x in data["control"]} == want
+    assert {(x["layer"], x["array"]) for x in data["rows"]} == want
+    assert {(x["layer"], x["array"]) for x in data["control"]} == want
 
 
 def test_gates_ablate_and_clamp_commands(work):
     ok(run("gates", work / "run.rec", "-o", work / "g.html", "--json", work / "g.json"))
     g = json.loads((work / "g.json").read_text())
-    assert [(x["layer"], x["kind"]) for x in g["gates"]][:3] == [(0, "i"), (0, "f"), (0, "o")]
-    r = ok(run("ablate", work / "m.npz", work / "prose.txt", "--unit", 3, "--layer", 1, "--kind", "c",
+    assert [(x["layer"], x["array"]) for x in g["gates"]][:3] == [(0, "i"), (0, "f"), (0, "o")]
+    r = ok(run("ablate", work / "m.npz", work / "prose.txt", "--unit", 3, "--layer", 1, "--array", "c",
                "--length", 300, "--random", 3, "-f", "in_quote"))
     assert "where in_quote is on" in r.output and "p_random" in r.output
     a = ok(run("sample", work / "m.npz", "-n", 30, "--clamp", "3=1.5", "--kind", "c", "--seed", 1)).output
@@ -115,7 +115,7 @@ def test_gated_file_with_a_missing_array_is_named(tmp_path):
 
 
 def test_probe_command(work):
-    r = ok(run("probe", work / "run.rec", "-f", "in_quote", "-f", "position_in_line", "--kind", "c", "--json"))
+    r = ok(run("probe", work / "run.rec", "-f", "in_quote", "-f", "position_in_line", "--array", "c", "--json"))
     data = json.loads(r.stdout)
     assert [d["feature"] for d in data] == ["in_quote", "position_in_line"]
     assert data[0]["metric"] == "auroc" and data[0]["best_unit"].startswith("L")
@@ -175,5 +175,5 @@ def test_the_control_scans_only_the_arrays_the_recording_has(work, tmp_path):
     rec = record(model, [("p.txt", PROSE)], tmp_path / "hc.rec", keep=lambda l, k: k in ("h", "c"))
     rows, control = judged(rec, F.get_features(["in_quote"]), n_shifts=10)
     want = {(l, k) for l in (0, 1) for k in "hc"}
-    assert {(r["layer"], r["kind"]) for r in rows} == want
-    assert {(r["layer"], r["kind"]) for r in control} == want  # no gates: the text's recording has none
+    assert {(r["layer"], r["array"]) for r in rows} == want
+    assert {(r["layer"], r["array"]) for r in control} == want  # no gates: the text's recording has none

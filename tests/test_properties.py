@@ -180,7 +180,7 @@ def test_export_gives_back_the_text_exactly(text, seed, start):
     v = np.random.default_rng(seed).uniform(-1.5, 1.5, len(text))
     v[::7] = np.nan
     assert Excerpts(unit_page(text, v, start=start, title=text, subtitle=text)).out == [text]
-    entry = dict(feature=text, unit=1, layer=0, kind="h", text=text, values=v, start=start,
+    entry = dict(feature=text, unit=1, layer=0, array="h", text=text, values=v, start=start,
                  feature_values=(np.arange(len(text)) % 3 == 0).astype(float))
     assert Excerpts(gallery_page([entry, dict(entry, feature="x")], intro=text)).out == [text, text]
 

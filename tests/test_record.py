@@ -63,7 +63,7 @@ def test_manifest_and_files(model, tmp_path):
     man = json.loads((out / "manifest.json").read_text())
     assert man["format"] == "interpret-recording" and man["dtype"] == "float16"
     assert man["model"]["sha256"] == model.sha256 and man["chars"] == VOCAB
-    assert man["arrays"] == [{"layer": 0, "kind": "h", "n_units": 12, "file": "L0_h.npy"}]
+    assert man["arrays"] == [{"layer": 0, "array": "h", "n_units": 12, "file": "L0_h.npy"}]
     assert man["documents"] == [{"name": "one.txt", "start": 0, "length": len(DOC1), "dropped": 0}]
     arr = np.load(out / "L0_h.npy", mmap_mode="r")
     assert arr.dtype == np.float16

@@ -50,10 +50,10 @@ def auroc_pairwise(x, f):
     return wins / (len(pos) * len(neg))
 
 
-def statistic(x, f, kind):
+def statistic(x, f, ftype):
     """The raw statistic of one unit x against one feature f, computed directly: AUROC (binary)
     or Spearman's rho."""
-    if kind == "binary":
+    if ftype == "binary":
         u = stats.mannwhitneyu(x[f == 1], x[f == 0]).statistic
         return u / ((f == 1).sum() * (f == 0).sum())
     return stats.spearmanr(x, f).statistic
@@ -83,8 +83,8 @@ def test_auroc_matches_pairwise_oracle_with_ties():
     assert by_unit(rows, "f")[3]["sign"] == -1
 
 
-@pytest.mark.parametrize("kind", ["h", "c"])
-def test_rho_and_pearson_r_match_scipy(kind):
+@pytest.mark.parametrize("array", ["h", "c"])
+def test_rho_and_pearson_r_match_scipy(array):
     """score = |Spearman rho| of the unit (tanh changes no order), pearson_r = Pearson r of the
     values as shown: tanh(c) for cell states, the values themselves for h."""
     rng = np.random.default_rng(1)
@@ -95,8 +95,8 @@ def test_rho_and_pearson_r_match_scipy(kind):
     acts[:, 2] -= 0.1 * depth
     feats = [FeatureValues("depth", "ordinal", depth),
              FeatureValues("wave", "continuous", np.sin(np.arange(n) / 7))]
-    rows = scan_in_memory(acts, feats, rng.integers(0, 5, n), n_shifts=20, kind=kind)
-    shown = np.tanh(acts) if kind == "c" else acts
+    rows = scan_in_memory(acts, feats, rng.integers(0, 5, n), n_shifts=20, array=array)
+    shown = np.tanh(acts) if array == "c" else acts
     for feat in feats:
         for u, r in by_unit(rows, feat.name).items():
             rho = stats.spearmanr(acts[:, u], feat.values).statistic
@@ -106,14 +106,14 @@ def test_rho_and_pearson_r_match_scipy(kind):
             want = stats.pearsonr(shown[:, u], feat.values).statistic
             assert r["pearson_r"] == pytest.approx(want, abs=1e-12)
             assert r["metric"] == "spearman_rho" and r["n_pos"] is None
-    if kind == "c":                                   # tanh moves Pearson r, not rho
+    if array == "c":                                   # tanh moves Pearson r, not rho
         raw_r = stats.pearsonr(acts[:, 2], depth).statistic
         assert abs(by_unit(rows, "depth")[2]["pearson_r"] - raw_r) > 1e-3
 
 
 @pytest.mark.parametrize("array", ["h", "c"])
-@pytest.mark.parametrize("kind", ["binary", "ordinal", "continuous", "ramp"])
-def test_shifted_statistic_equals_statistic_on_rolled_feature(kind, array):
+@pytest.mark.parametrize("ftype", ["binary", "ordinal", "continuous", "ramp"])
+def test_shifted_statistic_equals_statistic_on_rolled_feature(ftype, array):
     """The null, one shift at a time: AUROC or Spearman rho of the unit as shown (tanh(c) has
     c's order; float32 values of 4 and more round to one tanh, and tie) against np.roll(f, k)."""
     rng = np.random.default_rng(2)
@@ -121,14 +121,14 @@ def test_shifted_statistic_equals_statistic_on_rolled_feature(kind, array):
     acts = 3 * ar1(rng, n, 3).astype(np.float32)
     acts[:, 0] = np.round(acts[:, 0] * 2)             # ties
     f = {"binary": runs(rng, n), "ordinal": np.floor(np.cumsum(rng.standard_normal(n))),
-         "continuous": ar1(rng, n, 1)[:, 0], "ramp": line_position(rng, n, 30)}[kind]
-    kind = "ordinal" if kind == "ramp" else kind
+         "continuous": ar1(rng, n, 1)[:, 0], "ramp": line_position(rng, n, 30)}[ftype]
+    ftype = "ordinal" if ftype == "ramp" else ftype
     shifts = np.array([1, 17, 200, 399, 0])
-    got = shifted_statistics(acts, FeatureValues("f", kind, f), shifts, kind=array)
+    got = shifted_statistics(acts, FeatureValues("f", ftype, f), shifts, array=array)
     shown = np.tanh(acts) if array == "c" else acts   # float32, as the scan computes it
     for j, k in enumerate(shifts):
         for u in range(3):
-            want = statistic(shown[:, u], np.roll(f, k), kind)
+            want = statistic(shown[:, u], np.roll(f, k), ftype)
             assert got[u, j] == pytest.approx(want, abs=1e-12)
 
 
@@ -188,23 +188,23 @@ def test_a_unit_that_flips_sign_every_character_gets_the_random_shift_null():
             assert r["null_mean"] == pytest.approx(plain[u].mean(), abs=0.5 * plain[u].std())
 
 
-@pytest.mark.parametrize("kind", ["binary", "ordinal"])
-def test_scan_summarises_the_plain_shift_null(kind):
+@pytest.mark.parametrize("ftype", ["binary", "ordinal"])
+def test_scan_summarises_the_plain_shift_null(ftype):
     """scan's rows against the null computed the plain way: np.roll per shift, the statistic
     recomputed. The FFT sums in float32, so null values agree to ~1e-6 of their scale."""
     rng = np.random.default_rng(3)
     n = 2000
     acts = ar1(rng, n, 5)
-    values = runs(rng, n) if kind == "binary" else line_position(rng, n)
-    feat = FeatureValues("q", kind, values)
+    values = runs(rng, n) if ftype == "binary" else line_position(rng, n)
+    feat = FeatureValues("q", ftype, values)
     acts[:, 1] += 3 * values / values.max()           # something to be extreme about
     rows = by_unit(scan_in_memory(acts, [feat], np.zeros(n, int), n_shifts=50, seed=7), "q")
     shifts = draw_shifts(n, 50, seed=7)
     assert shifts.min() >= n // 20 and shifts.max() <= n - n // 20
     null = shifted_statistics(acts, feat, shifts)     # (U, S)
-    c = 0.5 if kind == "binary" else 0.0
+    c = 0.5 if ftype == "binary" else 0.0
     for u, r in rows.items():
-        assert r["raw"] == pytest.approx(statistic(acts[:, u], values, kind), abs=1e-12)
+        assert r["raw"] == pytest.approx(statistic(acts[:, u], values, ftype), abs=1e-12)
         assert r["null_mean"] == pytest.approx(null[u].mean(), abs=1e-6)
         assert r["null_sd"] == pytest.approx(null[u].std(ddof=1), rel=1e-4)
         extreme = np.sum(np.abs(null[u] - c) >= abs(r["raw"] - c))
@@ -219,7 +219,7 @@ def test_scan_summarises_the_plain_shift_null(kind):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_a_cell_state_is_scored_as_the_tanh_of_its_values(dtype, tmp_path):
     """Kind "c" with large values (float32 tanh rounds many of them to +-1: ties, as shown):
-    every column equals that of np.tanh(values) scanned as kind "h"; the memory-mapped recording
+    every column equals that of np.tanh(values) scanned as array "h"; the memory-mapped recording
     it reads is not written to."""
     rng = np.random.default_rng(14)
     n = 1500
@@ -236,19 +236,19 @@ def test_a_cell_state_is_scored_as_the_tanh_of_its_values(dtype, tmp_path):
     path = tmp_path / "L0_c.npy"
     np.save(path, acts)
     mm = np.load(path, mmap_mode="r+")                 # writable: a write would land in the file
-    as_c = scan_in_memory(mm, feats, char_ix, n_shifts=40, kind="c", block_units=2)
-    as_h = scan_in_memory(shown, feats, char_ix, n_shifts=40, kind="h", block_units=2)
+    as_c = scan_in_memory(mm, feats, char_ix, n_shifts=40, array="c", block_units=2)
+    as_h = scan_in_memory(shown, feats, char_ix, n_shifts=40, array="h", block_units=2)
     assert np.array_equal(np.load(path), acts)
     for rc, rh in zip(as_c, as_h):
-        assert rc["kind"] == "c"
-        assert dict(rc, kind="h") == rh
+        assert rc["array"] == "c"
+        assert dict(rc, array="h") == rh
     assert by_unit(as_c, "pos")[2]["score"] > 0.5 and by_unit(as_c, "quote")[1]["score"] > 0.9
-    null = shifted_statistics(acts, feats[0], [100, 700], kind="c")
+    null = shifted_statistics(acts, feats[0], [100, 700], array="c")
     np.testing.assert_array_equal(null, shifted_statistics(shown, feats[0], [100, 700]))
 
 
-@pytest.mark.parametrize("kind", ["h", "c", "g", "i", "f", "o", "r", "z", "n"])
-def test_saturated_share_equals_a_brute_force_count(kind):
+@pytest.mark.parametrize("array", ["h", "c", "g", "i", "f", "o", "r", "z", "n"])
+def test_saturated_share_equals_a_brute_force_count(array):
     """|v| > 0.99 of the shown value (tanh for c) for h, c and the tanh candidates g, n;
     min(v, 1 - v) < 0.01 for the sigmoid gates; in every row of the unit, even constant ones."""
     rng = np.random.default_rng(15)
@@ -257,16 +257,16 @@ def test_saturated_share_equals_a_brute_force_count(kind):
     acts = np.column_stack([3 * ar1(rng, n, 2), rng.random(n), edges, np.full(n, 0.999)])
     feats = [FeatureValues("pos", "ordinal", line_position(rng, n, 30)),
              FeatureValues("never", "binary", np.zeros(n))]
-    rows = scan_in_memory(acts, feats, rng.integers(0, 4, n), n_shifts=20, kind=kind)
-    v = np.tanh(acts) if kind == "c" else acts
+    rows = scan_in_memory(acts, feats, rng.integers(0, 4, n), n_shifts=20, array=array)
+    v = np.tanh(acts) if array == "c" else acts
     for u in range(acts.shape[1]):
         col = v[:, u]
-        hits = sum((min(x, 1 - x) < 0.01) if kind in ("i", "f", "o", "r", "z") else (abs(x) > 0.99)
+        hits = sum((min(x, 1 - x) < 0.01) if array in ("i", "f", "o", "r", "z") else (abs(x) > 0.99)
                    for x in col)
         for r in (by_unit(rows, "pos")[u], by_unit(rows, "never")[u]):
             assert r["saturated"] == hits / n, (u, r)
     dead = by_unit(rows, "pos")[4]                    # constant: no score, still a share
-    assert dead["score"] is None and dead["saturated"] == (0.0 if kind == "c" else 1.0)
+    assert dead["score"] is None and dead["saturated"] == (0.0 if array == "c" else 1.0)
 
 
 def test_a_monotone_but_curved_unit_ranks_first_by_rho():
@@ -281,7 +281,7 @@ def test_a_monotone_but_curved_unit_ranks_first_by_rho():
     acts[:, 2] = 1 - pos / 40 + 0.25 * ar1(rng, n, 1)[:, 0]
     shown = np.tanh(acts[:, 5])
     assert shown[pos < 10].mean() > 0.7 and shown[pos >= 70].mean() < -0.9   # not all saturated
-    rows = scan_in_memory(acts, [FeatureValues("pos", "ordinal", pos)], rng.integers(0, 30, n), kind="c",
+    rows = scan_in_memory(acts, [FeatureValues("pos", "ordinal", pos)], rng.integers(0, 30, n), array="c",
                 n_shifts=100)
     add_qvalues(rows)
     first, second = top_rows(rows, "pos", top=2)
@@ -494,11 +494,11 @@ def test_block_sizes_and_threads_do_not_change_results():
 def test_progress_reports_every_unit_and_rows_are_plain_json():
     acts, feats, char_ix = some_data(units=10)
     seen = []
-    rows = scan_in_memory(acts, feats, char_ix, n_shifts=30, block_units=4, layer=1, kind="c",
+    rows = scan_in_memory(acts, feats, char_ix, n_shifts=30, block_units=4, layer=1, array="c",
                 progress=seen.append)
     assert seen == [4, 4, 2]
     assert len(rows) == 3 * 10 and set(COLUMNS) <= set(rows[0])
-    assert rows[0]["layer"] == 1 and rows[0]["kind"] == "c"
+    assert rows[0]["layer"] == 1 and rows[0]["array"] == "c"
     json.dumps(rows, allow_nan=False)
 
 
@@ -580,7 +580,7 @@ def test_format_table_is_readable_and_shows_each_rows_verdict():
     lines = table.splitlines()
     assert lines[0].startswith("in_quote (binary, auroc)  n_pos=")
     assert "untrained control's best unit: 0." in lines[0]
-    assert lines[1].split() == ["layer", "kind", "unit", "score", "sign", "q", "beyond_char", "r", "sat",
+    assert lines[1].split() == ["layer", "array", "unit", "score", "sign", "q", "beyond_char", "r", "sat",
                                 "verdict"]
     best = top_rows(rows, "in_quote", top=1)[0]
     assert lines[2].split()[:3] == ["0", "h", "3"] and lines[2].split()[-1] == best["verdict"]

@@ -10,7 +10,7 @@ from interpret.scanning.stream import scan_streaming
 from interpret.scanning.stream_beyond import unit_groups
 
 STATS = ("score", "raw", "sign", "p", "p_empirical", "beyond_char", "pearson_r", "saturated",
-         "null_mean", "null_sd", "n_pos", "metric", "kind")
+         "null_mean", "null_sd", "n_pos", "metric", "array")
 
 EXACT = dict(rel=1e-9, abs=1e-12)  # float64 sums in another order
 # both nulls sum in float32 (scan: by FFT), within about 1e-6 of |x| |f|; p follows from them
@@ -54,21 +54,21 @@ def assert_same_rows(a, b):
                 assert rb[k] == pytest.approx(ra[k], **TOL.get(k, EXACT)), (k, ra, rb)
 
 
-@pytest.mark.parametrize("kind", ["h", "c", "f"])
+@pytest.mark.parametrize("array", ["h", "c", "f"])
 @pytest.mark.parametrize("rows", [None, 1000, 777, 5003])
-def test_streaming_scan_equals_the_in_memory_scan_for_any_chunk_size(rows, kind):
+def test_streaming_scan_equals_the_in_memory_scan_for_any_chunk_size(rows, array):
     """Every column, for h, for cell states (both through the same float32 tanh, which ties
     distinct float16 values) and for a sigmoid gate (its own saturation rule)."""
     acts, char_ix, feats = planted()
-    want = scan_in_memory(acts, feats, char_ix, n_shifts=50, seed=3, kind=kind)
-    got = scan_streaming(acts, feats, char_ix, n_shifts=50, seed=3, rows=rows, kind=kind)
+    want = scan_in_memory(acts, feats, char_ix, n_shifts=50, seed=3, array=array)
+    got = scan_streaming(acts, feats, char_ix, n_shifts=50, seed=3, rows=rows, array=array)
     assert_same_rows(want, got)
     wide = acts[:, 6].astype(np.float64)
-    if kind == "c":
+    if array == "c":
         assert len(np.unique(np.tanh(acts[:, 6].astype(np.float32)))) < 0.7 * len(np.unique(wide))
         sat = np.abs(np.tanh(wide)) > 0.99                          # tanh ties, saturates
     else:
-        sat = np.minimum(wide, 1 - wide) < 0.01 if kind == "f" else np.abs(wide) > 0.99
+        sat = np.minimum(wide, 1 - wide) < 0.01 if array == "f" else np.abs(wide) > 0.99
     sat6 = [r["saturated"] for r in got if r["unit"] == 6]
     assert sat6 == [pytest.approx(sat.mean())] * len(feats)
     best = max((r for r in got if r["feature"] == "quote" and r["score"] is not None),

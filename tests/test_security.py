@@ -193,7 +193,7 @@ def test_unit_page_escapes_text_title_subtitle_and_legend():
 
 
 def test_gallery_escapes_every_field():
-    e = dict(feature=EVIL, unit=EVIL, layer=EVIL, kind=EVIL, metric=EVIL, score=EVIL, sign=EVIL, q=EVIL,
+    e = dict(feature=EVIL, unit=EVIL, layer=EVIL, array=EVIL, metric=EVIL, score=EVIL, sign=EVIL, q=EVIL,
              beyond_char=EVIL, text=EVIL, values=np.zeros(len(EVIL)), feature_values=np.ones(len(EVIL)))
     page = gallery_page([e], title=EVIL, intro=EVIL)
     p = assert_escaped(page, EVIL, allowed_meta=True, traces=1)
@@ -228,7 +228,7 @@ def evil_rec(made, tmp_path_factory):
     folder = tmp_path_factory.mktemp("v") / EVIL_NAME
     folder.mkdir()
     shutil.copytree(made / "run.rec", folder / "run.rec")
-    rows = [{"feature": EVIL, "unit": 2, "layer": 0, "kind": "h", "metric": EVIL, "score": 0.9, "sign": 1,
+    rows = [{"feature": EVIL, "unit": 2, "layer": 0, "array": "h", "metric": EVIL, "score": 0.9, "sign": 1,
              "q": 0.01}]
     (folder / "scan.json").write_text(json.dumps(rows), encoding="utf-8")
     return folder

@@ -243,7 +243,7 @@ def test_export_writes_what_interpret_export_writes(rec, tmp_path):
 ])
 def test_bad_arguments_show_an_error_panel(rec, tmp_path, args, words):
     (tmp_path / "bad.json").write_text("[{not json", encoding="utf-8")
-    other = [{"feature": "in_quote", "unit": 80, "layer": 0, "kind": "h", "metric": "auroc", "score": 0.9,
+    other = [{"feature": "in_quote", "unit": 80, "layer": 0, "array": "h", "metric": "auroc", "score": 0.9,
               "sign": 1, "q": 0.01}]  # unit 80 of a bigger model
     (tmp_path / "other.json").write_text(json.dumps(other), encoding="utf-8")
     argv = [a.format(tmp=tmp_path, rec=rec, bad=tmp_path / "bad.json", other=tmp_path / "other.json")
@@ -356,19 +356,19 @@ def test_layer_kind_picker_shows_cell_states_through_tanh(rec, tmp_path):
     h = np.load(two / "L0_h.npy")
     np.save(two / "L0_c.npy", (3.0 * h).astype(np.float32))  # a second array, like an LSTM's cell state
     manifest = json.loads((two / "manifest.json").read_text())
-    manifest["arrays"].append({"layer": 0, "kind": "c", "n_units": h.shape[1], "file": "L0_c.npy"})
+    manifest["arrays"].append({"layer": 0, "array": "c", "n_units": h.shape[1], "file": "L0_c.npy"})
     (two / "manifest.json").write_text(json.dumps(manifest))
-    rows = [{"feature": "vowel", "unit": 6, "layer": 0, "kind": "c", "metric": "auroc", "score": 0.9,
+    rows = [{"feature": "vowel", "unit": 6, "layer": 0, "array": "c", "metric": "auroc", "score": 0.9,
              "sign": 1, "q": 0.001}]  # a user feature the viewer cannot recompute
     (tmp_path / "scan.json").write_text(json.dumps(rows))
     doc = build(two, "--scan", tmp_path / "scan.json")
-    assert get(doc, "kind_select").value == "0:c" and get(doc, "unit_input").value == 6
+    assert get(doc, "array_select").value == "0:c" and get(doc, "unit_input").value == 6
     np.testing.assert_allclose(shown_values(doc), np.tanh(3.0 * h[0:3000, 6]), rtol=1e-6)
     assert "no feature values" in get(doc, "status").text
     assert not np.any(get(doc, "track_source").data["feat"])
-    get(doc, "kind_select").value = "0:h"
+    get(doc, "array_select").value = "0:h"
     np.testing.assert_array_equal(shown_values(doc), h[0:3000, 6])
-    assert [k for k, _ in get(doc, "kind_select").options] == ["0:h", "0:c"]
+    assert [k for k, _ in get(doc, "array_select").options] == ["0:h", "0:c"]
 
 
 def test_opens_on_the_cell_marks_the_rest_and_follows_the_feature(rec, scan_json, tmp_path):

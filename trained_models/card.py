@@ -38,9 +38,9 @@ def parse_text(spec):
 def health(recording):
     """Per layer: median |c|, share of units whose median |c| is above 5, max |c| (LSTMs only)."""
     out = []
-    for layer, kind, _ in recording.kinds():
-        if kind == "c":
-            h = cell_health(np.abs(np.asarray(recording.activations(layer, kind))))
+    for layer, array, _ in recording.array_list():
+        if array == "c":
+            h = cell_health(np.abs(np.asarray(recording.activations(layer, array))))
             out.append(f"L{layer} median |c| {h['median_abs_c']:.2f}, units with median |c| > 5: "
                        f"{h['share_units_median_gt5']:.1%}, max |c| {h['max_abs_c']:.1f}")
     return "; ".join(out) or "no cell state (not an LSTM)"
@@ -58,7 +58,7 @@ def table(rows, control, names, top):
     for name in names:
         ctrl = control_best(control).get(name)
         for k, r in enumerate(best_rows(rows, name, top)):
-            cells = [name, str(k + 1), f"L{r['layer']} {r['kind']} {r['unit']}", r["metric"],
+            cells = [name, str(k + 1), f"L{r['layer']} {r['array']} {r['unit']}", r["metric"],
                      f"{r['score']:.3f}", _num(r.get("pearson_r"), ".3f"), _num(r.get("q"), ".1e"),
                      _num(r.get("beyond_char"), ".3f"), _num(r.get("saturated"), ".2f"),
                      f"{ctrl:.3f}" if ctrl is not None and k == 0 else "", r.get("verdict", "")]
@@ -76,7 +76,7 @@ def main(argv=None):
     p.add_argument("--text", action="append", required=True, help="NAME=PATH[:START:LENGTH]")
     p.add_argument("-f", "--feature", action="append", required=True)
     p.add_argument("--top", type=int, default=3)
-    p.add_argument("--kind", default="h,c")
+    p.add_argument("--array", default="h,c")
     p.add_argument("--untrained", action="store_true", help="score a fresh model of the same shape instead")
     a = p.parse_args(argv)
     model = Model.load(a.model)
@@ -92,8 +92,8 @@ def main(argv=None):
         with tempfile.TemporaryDirectory(prefix="card-") as d:
             print(f"recording {name} ({len(text)} characters) ...", file=sys.stderr)
             rec = record(model, [(name, text)], os.path.join(d, "r.rec"), unknown="space",
-                         keep=lambda l, k: k in a.kind.split(","))
-            rows, control = judged(rec, feats, kind=a.kind)
+                         keep=lambda l, k: k in a.array.split(","))
+            rows, control = judged(rec, feats, array=a.array)
             loss = float(np.nanmean(rec.loss))
             print(f"**{name}** ({rec.n_chars} characters, mean loss {loss:.3f} nats/char; {health(rec)})\n")
             print(table(rows, control, a.feature, a.top) + "\n")

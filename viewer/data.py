@@ -107,8 +107,8 @@ class View:
         self.recording = Recording(rec_path)
         self.text = self.recording.text  # also checks the text matches the manifest
         self.n = self.recording.n_chars
-        for layer, kind, _ in self.recording.kinds():  # fail now, not at the first click
-            self.recording.activations(layer, kind)
+        for layer, array, _ in self.recording.array_list():  # fail now, not at the first click
+            self.recording.activations(layer, array)
         self.rows = load_scan_json(scan_path) if scan_path else []
         self.scan_path = scan_path
         self._check_rows()
@@ -118,7 +118,7 @@ class View:
         self.features = OrderedDict((n, known.get(n)) for n in names)
         for f in default:
             self.features.setdefault(f.name, f)
-        self._columns = OrderedDict()  # (layer, kind, unit) -> (N,) float32, a few kept
+        self._columns = OrderedDict()  # (layer, array, unit) -> (N,) float32, a few kept
         self._lock = threading.Lock()  # the worker threads share the column cache
         self._ranking = None  # without a scan: the background ranking's progress (start_ranking)
 
@@ -163,11 +163,11 @@ class View:
 
     def _check_rows(self):
         """Every scan row must name a unit of this recording (else the scan is of another one)."""
-        sizes = {(layer, kind): n for layer, kind, n in self.recording.kinds()}
+        sizes = {(layer, array): n for layer, array, n in self.recording.array_list()}
         for r in self.rows:
-            n = sizes.get((r["layer"], r["kind"]))
+            n = sizes.get((r["layer"], r["array"]))
             if n is None or not isinstance(r["unit"], int) or not 0 <= r["unit"] < n:
-                raise ValueError(f"{self.scan_path} has a row for layer {r['layer']} {r['kind']} unit {r['unit']}, "
+                raise ValueError(f"{self.scan_path} has a row for layer {r['layer']} {r['array']} unit {r['unit']}, "
                                  f"which {self.recording.path} does not have; scan this recording: "
                                  "interpret scan REC --json > SCAN.json")
 
@@ -183,10 +183,10 @@ class View:
             f"model {m.get('arch', '?')} with {m.get('hidden_size', '?')} units \u00b7 {scan}") + "</p>")
 
     def status_html(self, feature, start, stop, note="", unit=None):
-        """The line above the text: what is shown (escaped); unit: (layer, kind, unit)."""
+        """The line above the text: what is shown (escaped); unit: (layer, array, unit)."""
         s = f"characters {start:,}\u2013{max(start, stop - 1):,} of {self.n:,} \u00b7 "
         s += f"feature {feature}" if unit is None else self.unit_status(feature, *unit)
-        if any(k == "c" for _, k, _ in self.recording.kinds()):
+        if any(k == "c" for _, k, _ in self.recording.array_list()):
             s += " \u00b7 cell states (c) are shown through tanh"
         if self.features.get(feature) is None:
             s += " \u00b7 no feature values (a custom feature: the track is empty)"
@@ -243,7 +243,7 @@ class View:
         return float(f.min()), float(f.max())
 
     def first(self):
-        """(layer, kind, unit, feature) to open on: the scan's strongest cell (verdict cell), else its
+        """(layer, array, unit, feature) to open on: the scan's strongest cell (verdict cell), else its
         strongest row (the status line then says no cell was found), else unit 0 of the first array.
 
         Strength puts both metrics on one 0..1 scale: 2 * AUROC - 1 (binary features), |rho| (the
@@ -253,54 +253,54 @@ class View:
         cells = [r for r in scored if r.get("verdict") == "cell"]
         if cells or scored:
             b = max(cells or scored, key=lambda r: strength(r["metric"], r["score"]))
-            return b["layer"], b["kind"], int(b["unit"]), b["feature"]
-        layer, kind, _ = self.recording.kinds()[0]
-        return layer, kind, 0, next(iter(self.features))
+            return b["layer"], b["array"], int(b["unit"]), b["feature"]
+        layer, array, _ = self.recording.array_list()[0]
+        return layer, array, 0, next(iter(self.features))
 
-    def best_unit(self, feature, layer, kind):
+    def best_unit(self, feature, layer, array):
         """The feature's best unit in this array (a cell first), or None without scan rows for it."""
-        ranked = [u for u, _ in self.ranked_units(feature, layer, kind)[:1] if self._row(feature, layer, kind, u)]
+        ranked = [u for u, _ in self.ranked_units(feature, layer, array)[:1] if self._row(feature, layer, array, u)]
         return ranked[0] if ranked else None
 
     def has_cells(self):
         return any(r.get("verdict") == "cell" for r in self.rows)
 
-    def _row(self, feature, layer, kind, unit):
-        return self._rows_by_key().get((feature, layer, kind, unit))
+    def _row(self, feature, layer, array, unit):
+        return self._rows_by_key().get((feature, layer, array, unit))
 
     @functools.lru_cache(maxsize=1)
     def _rows_by_key(self):
-        return {(r["feature"], r["layer"], r["kind"], int(r["unit"])): r for r in self.rows}
+        return {(r["feature"], r["layer"], r["array"], int(r["unit"])): r for r in self.rows}
 
     def kind_labels(self):
-        return [(f"{layer}:{kind}", f"layer {layer} \u00b7 {kind} ({n} units)")
-                for layer, kind, n in self.recording.kinds()]
+        return [(f"{layer}:{array}", f"layer {layer} \u00b7 {array} ({n} units)")
+                for layer, array, n in self.recording.array_list()]
 
-    def n_units(self, layer, kind):
-        return self.recording.find(layer, kind)["n_units"]
+    def n_units(self, layer, array):
+        return self.recording.find(layer, array)["n_units"]
 
-    def window_values(self, layer, kind, unit, start, stop):
+    def window_values(self, layer, array, unit, start, stop):
         """(stop-start,) float32 display values (cell states through tanh) of one unit."""
-        acts = self.recording.activations(layer, kind)
-        return display_values(kind, acts[start:stop, unit]).astype(np.float32)
+        acts = self.recording.activations(layer, array)
+        return display_values(array, acts[start:stop, unit]).astype(np.float32)
 
-    def column(self, layer, kind, unit):
+    def column(self, layer, array, unit):
         """(N,) float32 display values of one unit over the whole text (a few kept in memory)."""
-        key = (layer, kind, unit)
+        key = (layer, array, unit)
         with self._lock:
             if key in self._columns:
                 self._columns.move_to_end(key)
                 return self._columns[key]
-        col = self.window_values(layer, kind, unit, 0, self.n)
+        col = self.window_values(layer, array, unit, 0, self.n)
         with self._lock:
             self._columns[key] = col
             while len(self._columns) > 8:
                 self._columns.popitem(last=False)
         return col
 
-    def summaries(self, layer, kind, unit, feature):
+    def summaries(self, layer, array, unit, feature):
         """(histogram columns, its two labels, top contexts) of one unit over the whole text."""
-        col = self.column(layer, kind, unit)
+        col = self.column(layer, array, unit)
         hist, labels = histogram(col, self.feature(feature), self.feature_type(feature), feature)
         return hist, labels, top_contexts(self.text, col)
 
@@ -316,11 +316,11 @@ class View:
             return f.type
         return next((r.get("feature_type") for r in self.rows if r["feature"] == name), None)
 
-    def ranked_units(self, feature, layer, kind):
+    def ranked_units(self, feature, layer, array):
         """[(unit, label)]: scanned units best first (cells first, then by score; score, q and the
         verdict beside each), then the rest by number."""
         rows = [r for r in top_rows(self.rows, feature=feature, top=None)
-                if r["layer"] == layer and r["kind"] == kind]
+                if r["layer"] == layer and r["array"] == array]
         rows.sort(key=lambda r: r.get("verdict") != "cell")  # stable: by score within each group
         out, seen = [], set()
         for r in rows:
@@ -331,13 +331,13 @@ class View:
                 verdict = r.get("verdict")
                 tag = "" if verdict is None else f" \u00b7 {verdict if verdict == 'cell' else 'not a cell'}"
                 out.append((u, f"unit {u} \u00b7 {r['metric']} {_num(r['score'])} {sign} \u00b7 q {_num(r['q'])}{tag}"))
-        out += [(u, f"unit {u}") for u in range(self.n_units(layer, kind)) if u not in seen]
+        out += [(u, f"unit {u}") for u in range(self.n_units(layer, array)) if u not in seen]
         return out
 
-    def unit_status(self, feature, layer, kind, unit):
+    def unit_status(self, feature, layer, array, unit):
         """What is shown, for the status line: array, unit, feature, and the scan's word on it."""
-        s = f"layer {layer} {kind} unit {unit} \u00b7 feature {feature}"
-        r = self._row(feature, layer, kind, unit)
+        s = f"layer {layer} {array} unit {unit} \u00b7 feature {feature}"
+        r = self._row(feature, layer, array, unit)
         if r is not None and r.get("score") is not None:
             s += f" \u00b7 {r['metric']} {_num(r['score'])}, q {_num(r.get('q'))}"
             if r.get("verdict"):

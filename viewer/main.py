@@ -40,7 +40,7 @@ except ValueError as e:  # bad arguments: a readable panel in the page, the serv
     doc.add_root(Div(text=data.error_html(e), name="error", width=900))
 
 if view is not None:
-    layer, kind, unit0, feature0 = view.first()  # with a scan, its best cell
+    layer, array, unit0, feature0 = view.first()  # with a scan, its best cell
 
     # ---- sources --------------------------------------------------------------------------------
     # A unit switch changes one field of one source: the activations laid out as an image (one
@@ -107,13 +107,13 @@ if view is not None:
 
     # ---- widgets --------------------------------------------------------------------------------
     header = Div(name="header", css_classes=["header"], text=view.header_html())
-    kind_select = Select(name="kind_select", title="layer \u00b7 kind", value=f"{layer}:{kind}",
+    array_select = Select(name="array_select", title="layer \u00b7 array", value=f"{layer}:{array}",
                          options=view.kind_labels(), width=170)
     feature_select = Select(name="feature_select", title="feature", value=feature0,
                             options=list(view.features), width=170)
     unit_select = Select(name="unit_select", title="unit (ranked by the scan)", width=330)
     unit_input = NumericInput(name="unit_input", title="unit #", value=unit0, low=0, mode="int", width=80,
-                              high=view.n_units(layer, kind) - 1)
+                              high=view.n_units(layer, array) - 1)
     prev_unit = Button(name="prev_unit", label="\u25c0 unit", width=70, align="end")
     next_unit = Button(name="next_unit", label="unit \u25b6", width=70, align="end")
     window_select = Select(name="window_select", title="characters shown", value="3000", options=WINDOWS,
@@ -136,8 +136,8 @@ if view is not None:
 
     # ---- callbacks ------------------------------------------------------------------------------
     def current():
-        """(layer, kind, unit, feature, start, length) as the widgets say."""
-        lay, knd = kind_select.value.split(":", 1)
+        """(layer, array, unit, feature, start, length) as the widgets say."""
+        lay, knd = array_select.value.split(":", 1)
         return int(lay), knd, int(unit_input.value), feature_select.value, int(start_slider.value), \
             int(window_select.value)
 
@@ -238,7 +238,7 @@ if view is not None:
         doc.remove_periodic_callback(ranking_poll[0])  # the last look: `touched` is not read again
         if state["state"] == "done" and not touched:
             lay, knd, unit, name = view.first()
-            kind_select.value, feature_select.value = f"{lay}:{knd}", name
+            array_select.value, feature_select.value = f"{lay}:{knd}", name
             unit_input.value = unit
         unit_select.options = [(str(u), label) for u, label in view.ranked_units(*ranking_key())]
         draw_status()
@@ -294,7 +294,7 @@ if view is not None:
     def on_export():
         lay, knd, unit, _, start, length = current()
         try:
-            page = unit_export(view.recording, unit, start=start, length=length, layer=lay, kind=knd)
+            page = unit_export(view.recording, unit, start=start, length=length, layer=lay, array=knd)
             write_html(export_path.value, page)
             export_status.text = data.note_html(f"wrote {os.path.abspath(export_path.value)}")
         except (ValueError, OSError) as e:
@@ -305,7 +305,7 @@ if view is not None:
     unit_select.on_change("value", lambda a, o, n: setattr(unit_input, "value", int(n)))
     prev_unit.on_click(lambda: step_unit(-1))
     next_unit.on_click(lambda: step_unit(+1))
-    kind_select.on_change("value", on_kind)
+    array_select.on_change("value", on_kind)
     def on_feature(attr, old, new):
         """Another feature: its ranking, and its best unit in this array (when the scan has one)."""
         touched.append(True)
@@ -338,7 +338,7 @@ if view is not None:
     draw_window()
     doc.add_root(column(
         header,
-        row(kind_select, feature_select, unit_select, unit_input, prev_unit, next_unit),
+        row(array_select, feature_select, unit_select, unit_input, prev_unit, next_unit),
         row(window_select, prev_page, start_slider, next_page, jump_input, search_input, find_next),
         status,
         row(column(trace_fig, text_fig),

@@ -14,13 +14,13 @@ def snippet(text, pos, before=28, after=12):
     return ("\u2026" if a > 0 else "") + s + ("\u2026" if b < len(text) else "")
 
 
-def histogram(values, feat, kind, name="feature", bins=40):
+def histogram(values, feat, array, name="feature", bins=40):
     """Density histograms of values split by the feature: on = feature 1 (binary) or above its median."""
     edges = np.linspace(-1.0, 1.0, bins + 1)
     v = np.clip(values, -1.0, 1.0)
     if feat is None:
         on, label_on, label_off = np.zeros(len(v), bool), f"{name} = 1", "all characters"
-    elif kind == "binary":
+    elif array == "binary":
         on, label_on, label_off = feat == 1, f"{name} = 1", f"{name} = 0"
     else:
         m = float(np.median(feat))

@@ -8,7 +8,7 @@ holds units that switch between the two.
 """
 import numpy as np
 
-GATE_KINDS = {"lstm": ("i", "f", "o"), "gru": ("r", "z")}
+GATE_ARRAYS = {"lstm": ("i", "f", "o"), "gru": ("r", "z")}
 GATE_NAMES = {"i": "input gate", "f": "forget gate", "o": "output gate", "r": "reset gate",
               "z": "update gate"}
 LOW, HIGH = 0.1, 0.9
@@ -16,31 +16,31 @@ CHUNK = 1 << 16
 
 
 def saturation(recording, progress=None):
-    """[{layer, kind, left (n_units,), right (n_units,)}] for every gate array in the recording.
+    """[{layer, array, left (n_units,), right (n_units,)}] for every gate array in the recording.
 
     progress(n) is called per chunk of rows read (n_chars x the number of gate arrays in all).
     """
-    gates = [(l, k, n) for l, k, n in recording.kinds() if k in GATE_NAMES]
+    gates = [(l, k, n) for l, k, n in recording.array_list() if k in GATE_NAMES]
     if not gates:
-        have = ", ".join(sorted({k for _, k, _ in recording.kinds()}))
-        raise ValueError(f"the recording has no gate arrays (it has kinds: {have}); "
+        have = ", ".join(sorted({k for _, k, _ in recording.array_list()}))
+        raise ValueError(f"the recording has no gate arrays (it has arrays: {have}); "
                          "record an LSTM or GRU model")
-    arrays = [(layer, kind, n_units, recording.activations(layer, kind)) for layer, kind, n_units in gates]
+    arrays = [(layer, array, n_units, recording.activations(layer, array)) for layer, array, n_units in gates]
     out = []  # every array opened (and checked) above, before any is read
-    for layer, kind, n_units, acts in arrays:
+    for layer, array, n_units, acts in arrays:
         left = np.zeros(n_units, dtype=np.int64)
         right = np.zeros(n_units, dtype=np.int64)
         for a in range(0, recording.n_chars, CHUNK):  # memory-mapped: a chunk at a time
             block = np.asarray(acts[a:a + CHUNK])
             if not np.isfinite(block).all():
                 row = a + int(np.argmax(~np.isfinite(block).all(axis=1)))
-                raise ValueError(f"{recording.path}: layer {layer} gate {kind} has NaN or Inf at character "
+                raise ValueError(f"{recording.path}: layer {layer} gate {array} has NaN or Inf at character "
                                  f"{row}; the recording is damaged, record again")
             left += (block < LOW).sum(axis=0)
             right += (block > HIGH).sum(axis=0)
             if progress:
                 progress(len(block))
-        out.append({"layer": layer, "kind": kind, "left": left / recording.n_chars,
+        out.append({"layer": layer, "array": array, "left": left / recording.n_chars,
                     "right": right / recording.n_chars})
     return out
 
@@ -48,7 +48,7 @@ def saturation(recording, progress=None):
 def as_json(sat, n_chars):
     """Plain numbers for `--json`: thresholds, and per (layer, gate) the per-unit fractions."""
     return {"low": LOW, "high": HIGH, "n_chars": int(n_chars),
-            "gates": [{"layer": int(s["layer"]), "kind": s["kind"], "name": GATE_NAMES[s["kind"]],
+            "gates": [{"layer": int(s["layer"]), "array": s["array"], "name": GATE_NAMES[s["array"]],
                        "left": [round(float(x), 6) for x in s["left"]],
                        "right": [round(float(x), 6) for x in s["right"]]} for s in sat]}
 
@@ -62,17 +62,17 @@ def page(sat, title):
     from bokeh.plotting import figure
     from bokeh.resources import INLINE
 
-    kinds = [k for k in ("i", "f", "o", "r", "z") if any(s["kind"] == k for s in sat)]
+    arrays = [k for k in ("i", "f", "o", "r", "z") if any(s["array"] == k for s in sat)]
     layers = sorted({s["layer"] for s in sat})
     colours = Category10[10]
     figs = []
-    for kind in kinds:
-        fig = figure(width=340, height=340, title=GATE_NAMES[kind], x_range=(-0.02, 1.02),
+    for array in arrays:
+        fig = figure(width=340, height=340, title=GATE_NAMES[array], x_range=(-0.02, 1.02),
                      y_range=(-0.02, 1.02), x_axis_label=f"fraction left-saturated (< {LOW})",
                      y_axis_label=f"fraction right-saturated (> {HIGH})", tools="pan,wheel_zoom,reset,save")
         fig.line([0, 1], [1, 0], line_color="#bbbbbb", line_dash="dashed")
         items = []
-        for s in (s for s in sat if s["kind"] == kind):
+        for s in (s for s in sat if s["array"] == array):
             src = ColumnDataSource({"x": s["left"], "y": s["right"], "unit": np.arange(len(s["left"]))})
             colour = colours[layers.index(s["layer"]) % 10]
             r = fig.scatter("x", "y", source=src, size=5, alpha=0.6, color=colour)

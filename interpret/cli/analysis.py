@@ -13,7 +13,7 @@ from interpret.cli.common import (CONTEXT, IN_FILE, IN_PATH, bar, check_out, enc
 @click.argument("text", type=IN_FILE)
 @click.option("--unit", required=True, type=int, help="The unit to ablate.")
 @click.option("--layer", default=0, show_default=True, type=int, help="Its layer.")
-@click.option("--kind", default="h", show_default=True, help="h, or c (LSTM cell state).")
+@click.option("--array", "--kind", "array", default="h", show_default=True, help="h, or c (LSTM cell state).")
 @click.option("--mode", type=click.Choice(["zero", "mean"]), default="zero", show_default=True,
               help="Set the unit to 0, or hold it at its mean over the text.")
 @click.option("--random", "n_random", default=20, show_default=True, type=click.IntRange(min=1),
@@ -28,7 +28,7 @@ from interpret.cli.common import (CONTEXT, IN_FILE, IN_PATH, bar, check_out, enc
 @encoding_option
 @quiet_option
 @friendly
-def ablate(model, text, unit, layer, kind, mode, n_random, start, length, feature, seed, as_json, unknown,
+def ablate(model, text, unit, layer, array, mode, n_random, start, length, feature, seed, as_json, unknown,
            encoding, quiet):
     """Measure what a unit does: the loss change when it is zeroed (or held at its mean).
 
@@ -38,7 +38,7 @@ def ablate(model, text, unit, layer, kind, mode, n_random, start, length, featur
 
     \b
     Example:
-      interpret ablate lstm.npz held_out.txt --unit 42 --layer 1 --kind c
+      interpret ablate lstm.npz held_out.txt --unit 42 --layer 1 --array c
       interpret ablate c.npz lua.txt --unit 7 --mode mean -f in_comment --json
     """
     from interpret.analysis import causal
@@ -55,18 +55,18 @@ def ablate(model, text, unit, layer, kind, mode, n_random, start, length, featur
         data = m.encode(full[start:start + length], unknown=unknown)[1]
     except ValueError as e:
         raise ValueError(f"{text}: {e}") from None
-    causal.check_target(m, layer, kind, [unit])
+    causal.check_target(m, layer, array, [unit])
     fv = None
     if feature:
         f = F.get_features([feature])[0]
         fv = (feature, F.evaluate(f, data))
     with bar(max(len(data) - 1, 0), "ablating", quiet) as pbar:
-        res = causal.ablate(m, data, unit, layer=layer, kind=kind, mode=mode, n_random=n_random, seed=seed,
+        res = causal.ablate(m, data, unit, layer=layer, kind=array, mode=mode, n_random=n_random, seed=seed,
                             feature=fv, progress=pbar.update)
     if as_json:
         click.echo(json.dumps(res, indent=1))
         return
-    click.echo(f"layer {layer} {kind} unit {unit}, {mode}-ablated, against {len(res['random_units'])} random units")
+    click.echo(f"layer {layer} {array} unit {unit}, {mode}-ablated, against {len(res['random_units'])} random units")
     click.echo(f"{'where':22s} {'chars':>7s} {'loss':>7s} {'unit':>8s} {'random':>16s} {'p_random':>8s}")
     for r in res["rows"]:
         click.echo(f"{r['group']:22s} {r['n_chars']:7d} {r['base_loss']:7.3f} {r['unit_delta']:+8.4f} "
@@ -98,7 +98,7 @@ def gates(rec, out, json_out, quiet):
         if os.path.abspath(json_out) == os.path.abspath(out):
             raise click.BadParameter(f"{json_out} is also the HTML page (-o); give another path", param_hint="--json")
     recording = Recording(rec)
-    n_gates = sum(k in G.GATE_NAMES for _, k, _ in recording.kinds())
+    n_gates = sum(k in G.GATE_NAMES for _, k, _ in recording.array_list())
     with bar(recording.n_chars * n_gates, "reading gates", quiet) as pbar:
         sat = G.saturation(recording, progress=pbar.update)
     page = G.page(sat, f"gate saturation: {recording.path}")  # both made before either is written
@@ -113,13 +113,13 @@ def gates(rec, out, json_out, quiet):
 @click.argument("rec", type=IN_PATH)
 @click.option("-f", "--feature", "features", multiple=True, required=True, help="Feature to probe (repeatable).")
 @click.option("--layer", type=int, default=None, help="Only this layer's units (default: all).")
-@click.option("--kind", default=None, help="Only this kind, e.g. h or c (default: all).")
+@click.option("--array", "--kind", "array", default=None, help="Only this array, e.g. h or c (default: all).")
 @click.option("--max-rows", default=20000, show_default=True, type=click.IntRange(min=100),
               help="Characters used (evenly spaced) to fit and score.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with the whole L1 path).")
 @quiet_option
 @friendly
-def probe(rec, features, layer, kind, max_rows, as_json, quiet):
+def probe(rec, features, layer, array, max_rows, as_json, quiet):
     """Sparse (L1) probe on all units: the all-units score next to the best single unit's.
 
     Fit on the first 70% of the recording, scored on the held-out rest. units_for_95: how few
@@ -127,7 +127,7 @@ def probe(rec, features, layer, kind, max_rows, as_json, quiet):
 
     \b
     Example:
-      interpret probe run.rec -f in_quote -f position_in_line --kind c
+      interpret probe run.rec -f in_quote -f position_in_line --array c
     """
     import numpy as np
 
@@ -136,10 +136,10 @@ def probe(rec, features, layer, kind, max_rows, as_json, quiet):
     from interpret.recording.recording import Recording
 
     recording = Recording(rec)
-    arrays = [(l, k, n) for l, k, n in recording.kinds()
-              if (layer is None or l == layer) and (kind is None or k == kind)]
+    arrays = [(l, k, n) for l, k, n in recording.array_list()
+              if (layer is None or l == layer) and (array is None or k == array)]
     if not arrays:
-        recording.find(layer, kind)
+        recording.find(layer, array)
     feats = F.get_features(list(features))
     rows = np.arange(0, recording.n_chars, max(1, recording.n_chars // max_rows))
     X = np.concatenate([np.asarray(recording.activations(l, k)[rows], dtype=np.float64) for l, k, _ in arrays], 1)

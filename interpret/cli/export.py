@@ -27,7 +27,7 @@ from interpret.cli.scan import FEATURE_OPTIONS
 @quiet_option
 @friendly
 def export(rec, out, unit, start, length, gallery, top, scan_json, features, feature_regex,
-           feature_file, layer, kind, shifts, seed, quiet):
+           feature_file, layer, array, shifts, seed, quiet):
     """Write static highlighted HTML: text coloured by a unit (-1 red, 0 white, +1 blue).
 
     The page is self-contained (no scripts, no network); hover a character for its position
@@ -57,7 +57,7 @@ def export(rec, out, unit, start, length, gallery, top, scan_json, features, fea
             rows, control_rows = load_scan(scan_json, recording)
         else:
             feats = choose_features(recording.head(SNIFF), features, feature_regex, feature_file)
-            rows, control_rows = judged(recording, feats, layer=layer, kind=kind, n_shifts=shifts,
+            rows, control_rows = judged(recording, feats, layer=layer, array=array, n_shifts=shifts,
                                                seed=seed, progress=progress(quiet))
         length = length if length != 3000 else 500
         page = gallery_page(recording, rows, control_rows, top=top, length=length,
@@ -65,7 +65,7 @@ def export(rec, out, unit, start, length, gallery, top, scan_json, features, fea
     else:
         if unit is None:
             raise click.UsageError("give --unit N (or --gallery for the top cells)")
-        page = unit_export(recording, unit, start=start, length=length, layer=layer, kind=kind)
+        page = unit_export(recording, unit, start=start, length=length, layer=layer, array=array)
     write_html(out, page)
     click.echo(f"wrote {out}")
 
@@ -128,8 +128,8 @@ def view(rec, scan_json, port, show, origins):
                                      param_hint="--allow-origin")
     recording = Recording(rec)
     recording.text  # noqa: B018  (reads and checks the text)
-    for layer, kind, _ in recording.kinds():
-        recording.activations(layer, kind)
+    for layer, array, _ in recording.array_list():
+        recording.activations(layer, array)
     if scan_json:
         load_scan_json(scan_json, recording)
     app = viewer_dir()  # FileNotFoundError (one line, via @friendly) when neither installed nor checked out

@@ -36,5 +36,5 @@ def record(model, texts, out, dtype, unknown, arrays, encoding, quiet):
     rec = run_record(model, files=texts, out=out, arrays=arrays, dtype=dtype, unknown=unknown, encoding=encoding,
                      progress=progress(quiet))
     click.echo(f"recorded {rec.n_chars} characters in {len(rec.documents)} document(s), "
-               f"{', '.join(f'layer {a} {k} ({n} units)' for a, k, n in rec.kinds())}; "
+               f"{', '.join(f'layer {a} {k} ({n} units)' for a, k, n in rec.array_list())}; "
                f"mean loss {rec.mean_loss():.4f} nats/char; wrote {out}")

@@ -14,7 +14,8 @@ FEATURE_OPTIONS = [
                  help="Add features from a Python file. This runs the file's Python code with your "
                       "permissions: use only files you trust."),
     click.option("--layer", type=int, default=None, help="Only this layer (default: all)."),
-    click.option("--kind", default=None, help="Only this kind, e.g. h or c; scan takes a list, h,c (default: all)."),
+    click.option("--array", "--arrays", "--kind", "array", default=None, metavar="ARRAY",
+                 help="Only this array, e.g. h or c; scan takes a list, h,c (default: all)."),
     click.option("--shifts", default=200, show_default=True, type=click.IntRange(min=10),
                  help="Circular shifts in the null distribution."),
     click.option("--seed", default=0, show_default=True, help="Seed for the null's shifts."),
@@ -34,7 +35,7 @@ FEATURE_OPTIONS = [
                    "doubles the time): a cell must beat it. With none, no row can be a cell.")
 @quiet_option
 @friendly
-def scan(rec, features, feature_regex, feature_file, layer, kind, shifts, seed, top, as_json,
+def scan(rec, features, feature_regex, feature_file, layer, array, shifts, seed, top, as_json,
          as_csv, control, quiet):
     """Rank units by how well they track per-character features.
 
@@ -63,7 +64,7 @@ def scan(rec, features, feature_regex, feature_file, layer, kind, shifts, seed, 
 
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
-    result = run_scan(Recording.open(rec), list(features), control=control, layer=layer, arrays=kind,
+    result = run_scan(Recording.open(rec), list(features), control=control, layer=layer, arrays=array,
                       n_shifts=shifts, seed=seed, regexes=feature_regex, feature_files=feature_file,
                       progress=progress(quiet))
     if as_json:
@@ -76,7 +77,7 @@ def scan(rec, features, feature_regex, feature_file, layer, kind, shifts, seed, 
 
 @click.command("features", context_settings=CONTEXT)
 def list_features():
-    """List the built-in features with their kind, causality and domain.
+    """List the built-in features with their type, causality and domain.
 
     \b
     Example:

@@ -58,7 +58,7 @@ def no_cell_lines(rows, control_rows):
             out[name] = "constant on this text: not scored"
             continue
         b = best[0]
-        line = (f"no cell: best {b['metric']} {b['score']:.3f} (layer {b['layer']} {b['kind']} unit {b['unit']}, "
+        line = (f"no cell: best {b['metric']} {b['score']:.3f} (layer {b['layer']} {b['array']} unit {b['unit']}, "
                 f"verdict {b.get('verdict') or 'not judged'})")
         if name in ctrl:
             line += f"; untrained control {ctrl[name]:.3f}"
@@ -74,7 +74,7 @@ def entries(recording, rows, feats, *, top=1, length=500, group_prefix=""):
     for row in cell_rows(rows, top):
         f = by_name.get(row["feature"])
         fv = F.evaluate(f, text, recording.doc_starts) if f else None
-        shown = display_values(row["kind"], recording.activations(row["layer"], row["kind"])[:, int(row["unit"])])
+        shown = display_values(row["array"], recording.activations(row["layer"], row["array"])[:, int(row["unit"])])
         start = pick_window(text, fv, shown, length)
         end = min(len(text), start + length)
         out.append(dict(row, text=text[start:end], start=start, values=shown[start:end],

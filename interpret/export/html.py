@@ -252,7 +252,7 @@ def _fmt_sign(s):
     return _fmt_stat(s)
 
 
-_REQUIRED = ("feature", "unit", "layer", "kind", "text", "values")
+_REQUIRED = ("feature", "unit", "layer", "array", "text", "values")
 
 
 TRACE_W, TRACE_H = 900, 90  # the trace's drawing box (SVG user units; it scales to the page width)
@@ -295,10 +295,10 @@ def _section(i, e):
                          f"each entry needs {list(_REQUIRED)}")
     text, start = e["text"], int(e.get("start", 0))
     v = _check_values(text, e["values"])
-    kind = str(e["kind"])
+    array = str(e["array"])
     if e.get("tanh"):
-        v, kind = np.tanh(v), f"tanh({kind})"
-    heading = f"{e['feature']} — layer {e['layer']} {kind} unit {e['unit']}"
+        v, array = np.tanh(v), f"tanh({array})"
+    heading = f"{e['feature']} — layer {e['layer']} {array} unit {e['unit']}"
     stats = []
     if "metric" in e or "score" in e:
         stats.append(f"{e.get('metric', 'score')} {_fmt_stat(e.get('score'))}")

@@ -22,26 +22,26 @@ class Page(str):
         return path
 
 
-def display_values(kind, values):
+def display_values(array, values):
     """What colours show: cell states through tanh (as the paper did), everything else as is."""
     values = np.asarray(values, dtype=np.float64)
-    return np.tanh(values) if kind == "c" else values
+    return np.tanh(values) if array == "c" else values
 
 
-def unit_export(recording, unit, *, start=0, length=3000, layer=None, kind=None):
+def unit_export(recording, unit, *, start=0, length=3000, layer=None, array=None):
     """A page with the excerpt text[start:start+length] coloured by one unit."""
-    entry = recording.find(layer, kind)
+    entry = recording.find(layer, array)
     n_units = entry["n_units"]
     if not 0 <= unit < n_units:
-        raise ValueError(f"unit {unit} is out of range: layer {entry['layer']} {entry['kind']} has "
+        raise ValueError(f"unit {unit} is out of range: layer {entry['layer']} {entry['array']} has "
                          f"{n_units} units (0-{n_units - 1})")
     if start >= recording.n_chars:
         raise ValueError(f"--start {start} is past the end of the recording ({recording.n_chars} characters)")
     end = min(recording.n_chars, start + length)
-    acts = recording.activations(entry["layer"], entry["kind"])
-    values = display_values(entry["kind"], acts[start:end, unit])
-    title = f"layer {entry['layer']} {entry['kind']} unit {unit}"
+    acts = recording.activations(entry["layer"], entry["array"])
+    values = display_values(entry["array"], acts[start:end, unit])
+    title = f"layer {entry['layer']} {entry['array']} unit {unit}"
     subtitle = f"characters {start}-{end - 1} of {recording.n_chars} in {recording.path}"
-    legend = "activation (tanh of cell state)" if entry["kind"] == "c" else f"activation ({entry['kind']})"
+    legend = "activation (tanh of cell state)" if entry["array"] == "c" else f"activation ({entry['array']})"
     return Page(unit_page(recording.text[start:end], values, start=start, title=title,
                             subtitle=subtitle, legend=legend))

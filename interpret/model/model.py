@@ -102,6 +102,10 @@ class Model:
     def n_layers(self):
         return gated.n_layers_of(self.params) if self.gated else 1
 
+    def array_list(self):
+        """Recordable arrays as (layer, array, n_units), in recording order."""
+        return self.kinds()
+
     def kinds(self):
         """Recordable arrays as (layer, kind, n_units), in recording order."""
         return [(layer, k, self.hidden_size) for layer in range(self.n_layers) for k in self.cell.kinds]

@@ -8,13 +8,13 @@ FORMAT = "interpret-recording"
 FORMAT_VERSION = 1
 
 
-def array_file(layer, kind):
-    return f"L{layer}_{kind}.npy"
+def array_file(layer, array):
+    return f"L{layer}_{array}.npy"
 
 
-def make_manifest(model, docs, n_chars, dtype, unknown, model_path, kinds=None):
-    """The manifest `record` writes: format, tool version, model, vocabulary, arrays (kinds:
-    [(layer, kind, n_units), ...], default all the model's), documents."""
+def make_manifest(model, docs, n_chars, dtype, unknown, model_path, arrays=None):
+    """The manifest `record` writes: format, tool version, model, vocabulary, arrays (arrays:
+    [(layer, array, n_units), ...], default all the model's), documents."""
     return {
         "format": FORMAT, "format_version": FORMAT_VERSION, "tool_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -23,8 +23,8 @@ def make_manifest(model, docs, n_chars, dtype, unknown, model_path, kinds=None):
                   "hidden_size": model.hidden_size, "n_layers": model.n_layers,
                   "meta": model.meta},
         "chars": model.chars, "n_chars": n_chars, "dtype": dtype, "unknown": unknown,
-        "arrays": [{"layer": layer, "kind": kind, "n_units": n, "file": array_file(layer, kind)}
-                   for layer, kind, n in (model.kinds() if kinds is None else kinds)],
+        "arrays": [{"layer": layer, "array": array, "n_units": n, "file": array_file(layer, array)}
+                   for layer, array, n in (model.array_list() if arrays is None else arrays)],
         "documents": docs, "text_file": "text.txt", "loss_file": "loss.npy",
         "char_ix_file": "char_ix.npy",  # optional: recordings made before it was written open too
     }
@@ -49,7 +49,7 @@ def check_manifest(mpath, n_chars, chars, arrays, documents, char_ix_file=None):
     if not all(isinstance(c, str) and len(c) == 1 for c in chars):
         raise bad("'chars' entry (the vocabulary must be single characters)")
     for a in arrays:  # an array file is a plain name inside the recording, never a path out of it
-        ok = (isinstance(a, dict) and _is_int(a.get("layer")) and a["layer"] >= 0 and isinstance(a.get("kind"), str)
+        ok = (isinstance(a, dict) and _is_int(a.get("layer")) and a["layer"] >= 0 and isinstance(a.get("array"), str)
               and _is_int(a.get("n_units")) and a["n_units"] >= 0 and _plain_npy(a.get("file")))
         if not ok:
             raise bad(f"'arrays' entry {a!r}")

@@ -69,9 +69,9 @@ def record(model, documents=None, out=None, *, text=None, files=None, arrays=Non
 
 
 def _keep_arrays(model, arrays, keep=None):
-    """keep(layer, kind) for the arrays named like "h,c" (or a list), checked against the model."""
+    """keep(layer, array) for the arrays named like "h,c" (or a list), checked against the model."""
     wanted = [a.strip() for a in (arrays.split(",") if isinstance(arrays, str) else arrays) if a.strip()]
-    have = list(dict.fromkeys(k for _, k, _ in model.kinds()))
+    have = list(dict.fromkeys(k for _, k, _ in model.array_list()))
     bad = [a for a in wanted if a not in have]
     if bad or not wanted:
         raise ValueError(f"arrays {','.join(bad) or repr(arrays)}: this {model.arch} model records "
@@ -87,7 +87,7 @@ def write_recording(model, documents, out, *, dtype="float32", unknown="error", 
     document at a time: the text and its character indices are written (char_ix.npy), then
     the model runs over the memory-mapped indices; memory does not grow with the length.
     progress(n): n more characters recorded; on_total(n_chars): called between the passes.
-    keep(layer, kind) -> bool: only those arrays (default: all).
+    keep(layer, array) -> bool: only those arrays (default: all).
     Written to a temporary directory beside `out`, then moved into place: no half-written
     recording is ever left at `out`.
     """
@@ -105,9 +105,9 @@ def write_recording(model, documents, out, *, dtype="float32", unknown="error", 
             raise ValueError("no text to record; give at least one text file")
         if on_total:
             on_total(n_chars)
-        kinds = [(l, k, n) for l, k, n in model.kinds() if keep is None or keep(l, k)]
-        _write(model, docs, n_chars, tmp, dtype, progress, out, kinds)
-        manifest = make_manifest(model, docs, n_chars, dtype, unknown, model_path, kinds)
+        arrays = [(l, k, n) for l, k, n in model.array_list() if keep is None or keep(l, k)]
+        _write(model, docs, n_chars, tmp, dtype, progress, out, arrays)
+        manifest = make_manifest(model, docs, n_chars, dtype, unknown, model_path, arrays)
         with open(os.path.join(tmp, "manifest.json"), "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=1)
         os.chmod(tmp, 0o777 & ~atomic.umask())  # mkdtemp makes 0700; give the usual permissions
@@ -139,12 +139,12 @@ def _move_into_place(tmp, out):
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _write(model, docs, n_chars, directory, dtype, progress, out="the recording", kinds=None):
+def _write(model, docs, n_chars, directory, dtype, progress, out="the recording", arrays=None):
     """Pass 2: run the model over char_ix.npy (memory-mapped) into memory-mapped outputs."""
     way_out = "free some space, or record with --dtype float16 or to another disk (-o)"
-    outs = {(layer, kind): atomic.new_memmap(os.path.join(directory, array_file(layer, kind)), dtype,
-                                             (n_chars, n), way_out, f"{out} ({array_file(layer, kind)})")
-            for layer, kind, n in (model.kinds() if kinds is None else kinds)}
+    outs = {(layer, array): atomic.new_memmap(os.path.join(directory, array_file(layer, array)), dtype,
+                                             (n_chars, n), way_out, f"{out} ({array_file(layer, array)})")
+            for layer, array, n in (model.array_list() if arrays is None else arrays)}
     loss = atomic.new_memmap(os.path.join(directory, "loss.npy"), "float32", (n_chars,), way_out,
                              f"{out} (loss.npy)")
     ix = np.load(os.path.join(directory, CHAR_IX_FILE), mmap_mode="r", allow_pickle=False)  # (n_chars,)
@@ -195,21 +195,21 @@ def _check_storable(arr, dtype, key, row0):
     if not bad.any():
         return
     t, unit = (int(i) for i in np.argwhere(bad)[0])
-    layer, kind = key
+    layer, array = key
     value = float(arr[t, unit])
     if not np.isfinite(value):
-        raise ValueError(f"array L{layer}.{kind} unit {unit} is {value} at character {row0 + t}: the model "
+        raise ValueError(f"array L{layer}.{array} unit {unit} is {value} at character {row0 + t}: the model "
                          "itself gives non-finite values there; check the model file")
-    raise ValueError(f"array L{layer}.{kind} unit {unit} reaches {value:.6g} at character {row0 + t}, "
+    raise ValueError(f"array L{layer}.{array} unit {unit} reaches {value:.6g} at character {row0 + t}, "
                      f"outside {np.dtype(dtype).name}'s range (+-{limit:g}); record with --dtype float32")
 
 
 def run_in_memory(model, text, doc_starts=(0,), dtype=np.float32, keep=None):
-    """{(layer, kind): (n_chars, n_units)} for a text already in the model's vocabulary;
-    keep(layer, kind) -> bool limits which arrays are kept."""
+    """{(layer, array): (n_chars, n_units)} for a text already in the model's vocabulary;
+    keep(layer, array) -> bool limits which arrays are kept."""
     ix, _ = model.encode(text)
-    outs = {(layer, kind): np.empty((len(text), n), dtype=dtype) for layer, kind, n in model.kinds()
-            if keep is None or keep(layer, kind)}
+    outs = {(layer, array): np.empty((len(text), n), dtype=dtype) for layer, array, n in model.array_list()
+            if keep is None or keep(layer, array)}
     fill_arrays(model, ix, list(doc_starts), outs, None)
     return outs
 

@@ -48,7 +48,7 @@ class Recording:
         try:
             self.n_chars = int(m["n_chars"])
             self.chars = list(m["chars"])
-            self.arrays = list(m["arrays"])
+            self.arrays = [_renamed(a) for a in m["arrays"]]
             self.documents = list(m["documents"])
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{mpath} is missing or has a bad entry {e}; record again") from None
@@ -56,7 +56,7 @@ class Recording:
                        m.get("char_ix_file"))
         self._text = None
         self._char_ix = None
-        self._memory = None  # {(layer, kind): array, "loss": array} once held in memory
+        self._memory = None  # {(layer, array): array, "loss": array} once held in memory
 
     @classmethod
     def open(cls, path):
@@ -66,7 +66,7 @@ class Recording:
     def to_memory(self):
         """Read every array, the loss, the text and the character indices into memory; the
         directory is no longer needed afterwards. Returns self."""
-        memory = {(l, k): np.array(self.activations(l, k)) for l, k, _ in self.kinds()}
+        memory = {(l, k): np.array(self.activations(l, k)) for l, k, _ in self.array_list()}
         memory["loss"] = np.array(self.loss)
         self.text  # noqa: B018  (read and checked)
         self._char_ix = np.array(self.char_ix)
@@ -78,47 +78,47 @@ class Recording:
     @property
     def names(self):
         """The arrays' names, "L{layer}.{array}": ["L0.h", "L0.c", ...]."""
-        return [f"L{l}.{k}" for l, k, _ in self.kinds()]
+        return [f"L{l}.{k}" for l, k, _ in self.array_list()]
 
     def __getitem__(self, name):
         """rec["L0.c"]: the (n_chars, n_units) array; row t is the state after reading text[t]."""
-        layer, kind = parse_name(name, self.names)
-        return self.activations(layer, kind)
+        layer, array = parse_name(name, self.names)
+        return self.activations(layer, array)
 
     def show(self, unit, array=None, start=0, length=2000):
         """The text[start:start+length] coloured by one unit (-1 red, 0 white, +1 blue), as an
         object Jupyter displays inline (and .save(path) writes as a page)."""
         from interpret.export.unit import unit_export  # export builds on recording, not the reverse
-        layer, kind = parse_name(array, self.names) if array else (None, None)
-        return unit_export(self, unit, start=start, length=length, layer=layer, kind=kind)
+        layer, array = parse_name(array, self.names) if array else (None, None)
+        return unit_export(self, unit, start=start, length=length, layer=layer, array=array)
 
     def __repr__(self):
         where = "in memory" if self._memory is not None else self.path
         return (f"<Recording {where}: {self.n_chars} characters, {len(self.documents)} document(s), "
-                f"arrays {', '.join(f'{n} ({u} units)' for n, (_, _, u) in zip(self.names, self.kinds()))}>")
+                f"arrays {', '.join(f'{n} ({u} units)' for n, (_, _, u) in zip(self.names, self.array_list()))}>")
 
     def _repr_html_(self):
         import html
         return f"<p>{html.escape(repr(self))}</p><pre>{html.escape(self.head(300))}</pre>"
 
     # ---- what is inside ----------------------------------------------------------------------
-    def kinds(self):
-        """[(layer, kind, n_units), ...] in recording order."""
-        return [(a["layer"], a["kind"], a["n_units"]) for a in self.arrays]
+    def array_list(self):
+        """[(layer, array, n_units), ...] in recording order."""
+        return [(a["layer"], a["array"], a["n_units"]) for a in self.arrays]
 
-    def find(self, layer=None, kind=None):
-        """The array entry for (layer, kind); None means 'the only/first one'."""
+    def find(self, layer=None, array=None):
+        """The array entry for (layer, array); None means 'the only/first one'."""
         for a in self.arrays:
-            if (layer is None or a["layer"] == layer) and (kind is None or a["kind"] == kind):
+            if (layer is None or a["layer"] == layer) and (array is None or a["array"] == array):
                 return a
-        have = ", ".join(f"layer {a['layer']} kind {a['kind']}" for a in self.arrays)
-        raise ValueError(f"the recording has no layer {layer} kind {kind!r}; it has: {have}")
+        have = ", ".join(f"layer {a['layer']} array {a['array']}" for a in self.arrays)
+        raise ValueError(f"the recording has no layer {layer} array {array!r}; it has: {have}")
 
-    def activations(self, layer=None, kind=None):
-        """(n_chars, n_units) memory-mapped array for one layer and kind."""
-        a = self.find(layer, kind)
+    def activations(self, layer=None, array=None):
+        """(n_chars, n_units) memory-mapped array for one layer and array."""
+        a = self.find(layer, array)
         if self._memory is not None:
-            return self._memory[a["layer"], a["kind"]]
+            return self._memory[a["layer"], a["array"]]
         path = os.path.join(self.path, a["file"])
         arr = self._load_npy(path)
         if arr.shape != (self.n_chars, a["n_units"]):
@@ -254,10 +254,17 @@ class Recording:
 
 def parse_name(name, names=()):
     """"L0.c" -> (0, "c"); a clear error naming the arrays there are."""
-    layer, _, kind = str(name).partition(".")
-    if not (layer.startswith("L") and layer[1:].isdigit() and kind):
+    layer, _, array = str(name).partition(".")
+    if not (layer.startswith("L") and layer[1:].isdigit() and array):
         raise ValueError(f"array name {name!r} is not of the form L{{layer}}.{{array}}, e.g. L0.h"
                          + (f"; this recording has {', '.join(names)}" if names else ""))
     if names and name not in names:
         raise ValueError(f"this recording has no array {name!r}; it has {', '.join(names)}")
-    return int(layer[1:]), kind
+    return int(layer[1:]), array
+
+
+def _renamed(entry):
+    """A manifest's array entry; recordings made before "kind" became "array" say kind."""
+    if isinstance(entry, dict) and "kind" in entry and "array" not in entry:
+        entry = {("array" if k == "kind" else k): v for k, v in entry.items()}
+    return entry

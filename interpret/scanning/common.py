@@ -28,12 +28,12 @@ SIGN_ROUNDING = 1e-9  # |raw - centre| below this is "no effect", and gets sign 
 METRICS = {"binary": "auroc", "ordinal": "spearman_rho", "continuous": "spearman_rho"}
 
 
-COLUMNS = ("feature", "unit", "layer", "kind", "feature_type", "metric", "score", "raw", "sign",
+COLUMNS = ("feature", "unit", "layer", "array", "feature_type", "metric", "score", "raw", "sign",
            "p", "p_empirical", "q", "beyond_char", "pearson_r", "saturated", "n_pos",
            "n_runs", "n_distinct", "null_mean", "null_sd", "verdict")
 
 
-SIGMOID_KINDS = ("i", "f", "o", "r", "z")  # gate arrays in 0..1; h, c (as tanh), g, n in -1..1
+SIGMOID_ARRAYS = ("i", "f", "o", "r", "z")  # gate arrays in 0..1; h, c (as tanh), g, n in -1..1
 
 
 SATURATED = 0.99                            # |v| beyond it, or min(v, 1 - v) below 1 - it
@@ -105,26 +105,26 @@ def prepare(spec: FeatureValues, n: int, chars: Groups | None = None) -> Prepare
                     None, within / g_norm if g_norm else None, 1.0 if g_norm else 0.0)
 
 
-def shown_values(a: np.ndarray, kind: str) -> np.ndarray:
-    """a (..., N) as the viewer shows it, in place: tanh for cell states (kind "c"), in a's own
+def shown_values(a: np.ndarray, array: str) -> np.ndarray:
+    """a (..., N) as the viewer shows it, in place: tanh for cell states (array "c"), in a's own
     precision (float32 for recordings); anything else as it is. a must be the caller's copy."""
-    if kind == "c":
+    if array == "c":
         np.tanh(a, out=a)
     return a
 
 
-def saturated(v: np.ndarray, kind: str) -> np.ndarray:
-    """Where shown values v (float64) are saturated: a sigmoid gate (SIGMOID_KINDS) within 0.01
+def saturated(v: np.ndarray, array: str) -> np.ndarray:
+    """Where shown values v (float64) are saturated: a sigmoid gate (SIGMOID_ARRAYS) within 0.01
     of 0 or 1, anything else (h, tanh(c), the tanh candidates g and n) beyond +-0.99."""
-    if kind in SIGMOID_KINDS:
+    if array in SIGMOID_ARRAYS:
         return np.minimum(v, 1.0 - v) < 1.0 - SATURATED
     return np.abs(v) > SATURATED
 
 
-def saturated_share(a: np.ndarray, kind: str) -> np.ndarray:
+def saturated_share(a: np.ndarray, array: str) -> np.ndarray:
     """(B,) share of characters where each row of shown values a (B, N) is saturated (compared
     in float64, as the streaming scan compares its float64 table of values)."""
-    return np.array([np.count_nonzero(saturated(row.astype(np.float64), kind))
+    return np.array([np.count_nonzero(saturated(row.astype(np.float64), array))
                      for row in a]) / a.shape[1]
 
 
@@ -139,21 +139,21 @@ def standardise(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def check_finite(a, j0, layer, kind):
+def check_finite(a, j0, layer, array):
     """Raise if a unit of the block a (B, N) (units j0...) has a NaN or infinity."""
     bad = ~np.isfinite(a).all(axis=1)
     if bad.any():
-        raise ValueError(f"unit {j0 + int(np.argmax(bad))} (layer {layer}, kind {kind}) has "
+        raise ValueError(f"unit {j0 + int(np.argmax(bad))} (layer {layer}, array {array}) has "
                          "non-finite activations (NaN or Inf); re-record it (float16 may overflow)")
 
 
-def feature_rows(feat: PreparedFeature, st: dict | None, n_units: int, layer, kind,
+def feature_rows(feat: PreparedFeature, st: dict | None, n_units: int, layer, array,
                   saturated_share: np.ndarray) -> list[dict]:
     """Turn one feature's statistics over all units (and the units' saturated shares (U,),
     in every row) into row dicts."""
     spec = feat.spec
     base = dict.fromkeys(COLUMNS)
-    base.update(feature=spec.name, layer=layer, kind=kind, feature_type=spec.type,
+    base.update(feature=spec.name, layer=layer, array=array, feature_type=spec.type,
                 metric=METRICS[spec.type], n_pos=feat.n_pos)
     rows = [dict(base, unit=u, saturated=plain(saturated_share[u])) for u in range(n_units)]
     if st is None:

@@ -87,14 +87,14 @@ def draw_shifts(n: int, n_shifts: int = 200, seed: int = 0, min_shift: int | Non
 
 
 def _block_stats(a: np.ndarray, group: _Group | None, chars: Groups, grid: ShiftGrid,
-                 n_feats: int, kind: str) -> dict:
+                 n_feats: int, array: str) -> dict:
     """const, saturated (B,); raw, pearson, beyond (B, F); null (B, F, M) for the block a (B, N),
     a slice of scan's own copy of the recording (made shown values in place); NaN for constant
     features. Every statistic but pearson_r comes from ranks: the unit's over all positions,
     and within each character (beyond)."""
     b, n = a.shape
-    shown_values(a, kind)
-    out = dict(const=np.ptp(a, axis=1) == 0, saturated=saturated_share(a, kind),
+    shown_values(a, array)
+    out = dict(const=np.ptp(a, axis=1) == 0, saturated=saturated_share(a, array),
                raw=np.full((b, n_feats), np.nan), null=np.full((b, n_feats, grid.m_shifts), np.nan),
                pearson=np.full((b, n_feats), np.nan), beyond=np.full((b, n_feats), np.nan))
     if group is None:
@@ -139,13 +139,13 @@ def _scale(group: _Group, x: np.ndarray) -> np.ndarray:
     return np.where(group.binary, group.denom, norm[:, None])
 
 
-def shifted_statistics(acts, feature: FeatureValues, shifts, kind="h"):
-    """(U, S): each unit's raw statistic (AUROC or rho, of the values shown for `kind`) against
+def shifted_statistics(acts, feature: FeatureValues, shifts, array="h"):
+    """(U, S): each unit's raw statistic (AUROC or rho, of the values shown for `array`) against
     np.roll(feature.values, k) for every k in shifts, the plain way (one shift at a time). This
     is the null that scan() summarises, for looking at one unit's null in a notebook (scan uses
     draw_shifts's shifts)."""
     acts = np.asarray(acts)
-    x = centred_ranks(shown_values(read_block(acts, 0, acts.shape[1]), kind))   # (U, N)
+    x = centred_ranks(shown_values(read_block(acts, 0, acts.shape[1]), array))   # (U, N)
     n = x.shape[1]
     feat = prepare(feature, n)
     if feat.f is None:
@@ -176,12 +176,12 @@ def _check(acts, features, char_ix) -> tuple[int, int, np.ndarray]:
     return n, n_units, np.unique(char_ix, return_inverse=True)[1].ravel()
 
 
-def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", min_shift=None,
+def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, array="h", min_shift=None,
          progress=None, block_units=None, read_units=None, workers=None) -> list[dict]:
     """Score every unit of acts (N, U) against every feature; one row per (feature, unit).
 
-    layer and kind label the rows; kind also says how the units are shown (tanh for "c") and
-    which saturation rule applies (SIGMOID_KINDS or |v| > 0.99).
+    layer and array label the rows; array also says how the units are shown (tanh for "c") and
+    which saturation rule applies (SIGMOID_ARRAYS or |v| > 0.99).
     acts may be a float16/float32 np.memmap; it is read read_units columns at a time (4 bytes per
     character and unit, by default up to 128 units and 512 MiB; the next read runs while these
     are scored, and a read touches every page of a row-major file), and scored block_units units
@@ -218,9 +218,9 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ki
         try:
             for r0 in range(0, n_units, read_units):
                 a = read_block(acts, r0, min(r0 + read_units, n_units))   # (R, N), while the
-                check_finite(a, r0, layer, kind)                        # workers score the last
+                check_finite(a, r0, layer, array)                        # workers score the last
                 queued = [pool.submit(_block_stats, a[j:j + block_units], group, chars, grid,
-                                      len(feats), kind) for j in range(0, len(a), block_units)]
+                                      len(feats), array) for j in range(0, len(a), block_units)]
                 collect(scoring)
                 scoring = queued
                 del a
@@ -236,7 +236,7 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ki
                                            ("raw", "null", "pearson", "beyond")}
         if per is not None:
             per["const"] = st["const"]
-        rows.extend(feature_rows(feat, per, n_units, layer, kind, st["saturated"]))
+        rows.extend(feature_rows(feat, per, n_units, layer, array, st["saturated"]))
     return rows
 
 

@@ -33,7 +33,7 @@ def scan(recording, features=None, *, control="untrained", layer=None, arrays=No
     feats = chosen + [f for f in given if f not in chosen]
     if isinstance(arrays, (list, tuple)):
         arrays = ",".join(arrays)
-    rows, control_rows = judged(recording, feats, control=control == "untrained", layer=layer, kind=arrays,
+    rows, control_rows = judged(recording, feats, control=control == "untrained", layer=layer, array=arrays,
                                 n_shifts=n_shifts, seed=seed, progress=progress)
     return Scan(rows, control_rows)
 
@@ -87,7 +87,7 @@ class Scan:
         rows_to_csv(top_rows(self.rows, top=top) if top else self.rows, file)
 
     def _repr_html_(self):
-        cols = [c for c in ("feature", "layer", "kind", "unit", "metric", "score", "beyond_char", "q",
+        cols = [c for c in ("feature", "layer", "array", "unit", "metric", "score", "beyond_char", "q",
                             "saturated", "verdict") if c in COLUMNS]
         head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r.get(c)))}</td>" for c in cols) + "</tr>"

@@ -15,7 +15,7 @@ from interpret.scanning.verdict import add_verdicts, control_best
 
 
 def add_qvalues(rows: list[dict]) -> None:
-    """Benjamini-Hochberg q over every row with a p (all units x features x kinds), in place."""
+    """Benjamini-Hochberg q over every row with a p (all units x features x arrays), in place."""
     valid = [r for r in rows if r.get("p") is not None]
     qs = false_discovery_control([r["p"] for r in valid], method="bh") if valid else []
     for r in rows:
@@ -28,7 +28,7 @@ def rank_key(r: dict):
     """Best first: score desc, then p asc; rows without a score last."""
     missing = r.get("score") is None
     return (missing, 0.0 if missing else -r["score"],
-            1.0 if r.get("p") is None else r["p"], r["layer"], str(r["kind"]), r["unit"])
+            1.0 if r.get("p") is None else r["p"], r["layer"], str(r["array"]), r["unit"])
 
 
 def top_rows(rows, feature=None, top=5, q_max=None) -> list[dict]:
@@ -68,10 +68,10 @@ def format_table(rows, top=5, control_rows=None) -> str:
         if not best:
             lines.append("  (no valid scores: the feature or every unit is constant)")
             continue
-        lines.append(f"  {'layer':>5} {'kind':<4} {'unit':>5} {'score':>6} {'sign':>4} "
+        lines.append(f"  {'layer':>5} {'array':<4} {'unit':>5} {'score':>6} {'sign':>4} "
                      f"{'q':>9} {'beyond_char':>11} {'r':>6} {'sat':>5}  verdict")
         for r in best:
-            lines.append(f"  {r['layer']:>5} {str(r['kind']):<4} {r['unit']:>5} "
+            lines.append(f"  {r['layer']:>5} {str(r['array']):<4} {r['unit']:>5} "
                          f"{r['score']:6.3f} {'+' if r['sign'] > 0 else '-':>4} "
                          f"{_fmt(r.get('q'), '.2g', 9)} {_fmt(r['beyond_char'], '.3f', 11)} "
                          f"{_fmt(r.get('pearson_r'), '.3f', 6)} {_fmt(r.get('saturated'), '.2f', 5)}  "
@@ -110,7 +110,7 @@ def jsonable(row):
     return out
 
 
-REQUIRED_KEYS = ("feature", "unit", "layer", "kind", "metric", "score", "sign", "q")
+REQUIRED_KEYS = ("feature", "unit", "layer", "array", "metric", "score", "sign", "q")
 
 
 def load_scan(path, recording=None):
@@ -130,8 +130,10 @@ def load_scan(path, recording=None):
     if control is not None and not (isinstance(control, list) and all(isinstance(r, dict) for r in control)):
         raise ValueError(f"{path}: 'control' is not a list of scan rows; write it with `interpret scan --json`")
     for r in rows + (control or []):
-        if "feature_kind" in r:  # scans written before the column was renamed
+        if "feature_kind" in r:  # scans written before the columns were renamed
             r.setdefault("feature_type", r.pop("feature_kind"))
+        if "kind" in r:
+            r.setdefault("array", r.pop("kind"))
     for r in rows:
         missing = [k for k in REQUIRED_KEYS if k not in r]
         if missing:
@@ -149,11 +151,11 @@ def load_scan_json(path, recording=None):
 
 
 def _check_rows_fit(path, rows, recording):
-    sizes = {(layer, kind): n for layer, kind, n in recording.kinds()}
+    sizes = {(layer, array): n for layer, array, n in recording.array_list()}
     for r in rows:
-        n = sizes.get((r.get("layer"), r.get("kind")))
+        n = sizes.get((r.get("layer"), r.get("array")))
         unit = r.get("unit")
         if n is None or not isinstance(unit, int) or not 0 <= unit < n:
-            raise ValueError(f"{path} names layer {r.get('layer')} kind {r.get('kind')!r} unit {unit}, "
+            raise ValueError(f"{path} names layer {r.get('layer')} array {r.get('array')!r} unit {unit}, "
                              f"which {recording.path} does not have; the scan is of another "
                              "recording: scan this one with `interpret scan REC --json`")

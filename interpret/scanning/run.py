@@ -35,20 +35,20 @@ def feature_values(recording, feats, compact=False, folder=None):
     return [FeatureValues(f.name, f.type, out) for f, out in zip(feats, outs)]
 
 
-def scan_arrays(kinds, fvals, char_ix, *, n_shifts=200, seed=0, progress=None):
-    """Scan every (layer, kind, activations) against every feature; q-values across all rows."""
+def scan_arrays(arrays, fvals, char_ix, *, n_shifts=200, seed=0, progress=None):
+    """Scan every (layer, array, activations) against every feature; q-values across all rows."""
     rows = []
-    for layer, kind, acts in kinds:
+    for layer, array, acts in arrays:
         n_units = acts.shape[1]
-        label = f"scanning layer {layer} {kind}"
+        label = f"scanning layer {layer} {array}"
         path, block, workers = budget.scan_plan(len(char_ix), n_units, len(fvals), acts.dtype)
         with open_bar(progress, n_units * len(fvals), label) as pbar:
             if path == "stream":  # too big for whole columns: passes over row chunks
                 rows += scan_streaming(acts, fvals, char_ix, n_shifts=n_shifts, seed=seed,
-                                       layer=layer, kind=kind, progress=pbar.update)
+                                       layer=layer, array=array, progress=pbar.update)
             else:
                 rows += scan_in_memory(acts, fvals, char_ix, n_shifts=n_shifts, seed=seed, layer=layer,
-                             kind=kind, progress=pbar.update, block_units=block, workers=workers)
+                             array=array, progress=pbar.update, block_units=block, workers=workers)
     add_qvalues(rows)
     add_support(rows, fvals)
     return rows
@@ -72,12 +72,12 @@ def judged(recording, feats, *, control=True, **kw):
     return rows, control_rows
 
 
-def scan_recording(recording, feats, *, layer=None, kind=None, n_shifts=200, seed=0,
+def scan_recording(recording, feats, *, layer=None, array=None, n_shifts=200, seed=0,
                    progress=None):
-    """All rows for the recording's arrays (optionally one layer / kind)."""
-    for k in (kind.split(",") if kind else [None]):
-        recording.find(layer, k)  # raises, with the list of what there is, for a layer/kind it lacks
-    chosen = [(l, k, recording.activations(l, k)) for l, k, _ in recording.kinds() if _wanted(l, k, layer, kind)]
+    """All rows for the recording's arrays (optionally one layer / array)."""
+    for k in (array.split(",") if array else [None]):
+        recording.find(layer, k)  # raises, with the list of what there is, for a layer/array it lacks
+    chosen = [(l, k, recording.activations(l, k)) for l, k, _ in recording.array_list() if _wanted(l, k, layer, array)]
     paths = {budget.scan_plan(recording.n_chars, acts.shape[1], len(feats), acts.dtype)[0]
              for _, _, acts in chosen}  # too big for either path: say so before computing features
     if "stream" not in paths:
@@ -92,13 +92,13 @@ def scan_recording(recording, feats, *, layer=None, kind=None, n_shifts=200, see
         return rows
 
 
-def _wanted(l, k, layer, kind):
-    """Layer/kind filter; kind may list several kinds, e.g. 'h,c'."""
-    return (layer is None or l == layer) and (kind is None or k in kind.split(","))
+def _wanted(l, k, layer, array):
+    """Layer/array filter; array may list several arrays, e.g. 'h,c'."""
+    return (layer is None or l == layer) and (array is None or k in array.split(","))
 
 
 def scan_control(recording, feats, *, n_shifts=200, seed=0, init_seed=12345, progress=None,
-                 layer=None, kind=None):
+                 layer=None, array=None):
     """The same scan on a freshly initialised model of the same shape: what chance looks like."""
     from interpret.model.model import Model
     from interpret.recording.recorder import record, run_in_memory
@@ -108,15 +108,15 @@ def scan_control(recording, feats, *, n_shifts=200, seed=0, init_seed=12345, pro
                                              for k in ("hidden_size", "n_layers")):
         raise ValueError(f"{recording.path}/manifest.json lacks the model's hidden_size and n_layers, which "
                          "--control untrained needs; record again")
-    sizes = {n for _, _, n in recording.kinds()}
+    sizes = {n for _, _, n in recording.array_list()}
     if sizes != {info["hidden_size"]}:
         raise ValueError(f"{recording.path}/manifest.json says the model has {info['hidden_size']} units, but its "
                          f"arrays have {', '.join(map(str, sorted(sizes)))}; the recording is damaged, record again")
     model = Model.init(recording.chars, info.get("hidden_size"), arch=info.get("arch", "rnn"),
                        seed=init_seed, n_layers=info.get("n_layers", 1))
-    recorded = {(l, k) for l, k, _ in recording.kinds()}  # the control scans what the text's scan scans
-    keep = lambda l, k: (l, k) in recorded and _wanted(l, k, layer, kind)  # noqa: E731
-    in_memory = recording.n_chars * info["hidden_size"] * 4 * sum(keep(l, k) for l, k, _ in recording.kinds())
+    recorded = {(l, k) for l, k, _ in recording.array_list()}  # the control scans what the text's scan scans
+    keep = lambda l, k: (l, k) in recorded and _wanted(l, k, layer, array)  # noqa: E731
+    in_memory = recording.n_chars * info["hidden_size"] * 4 * sum(keep(l, k) for l, k, _ in recording.array_list())
     streams = budget.scan_plan(recording.n_chars, info["hidden_size"], len(feats), "float16")[0] == "stream"
     if streams or in_memory > (budget.available() or float("inf")) / 4:  # run_in_memory's float32 arrays
         # a big text: record the untrained model too (float16, memory-mapped, beside the scan's
@@ -124,11 +124,11 @@ def scan_control(recording, feats, *, n_shifts=200, seed=0, init_seed=12345, pro
         with tempfile.TemporaryDirectory(prefix="interpret-control-") as folder:
             docs = ((d["name"], text) for d, (_, text) in zip(recording.documents, recording.iter_documents()))
             control = record(model, docs, os.path.join(folder, "control.rec"), dtype="float16", keep=keep)
-            return scan_recording(control, feats, layer=layer, kind=kind, n_shifts=n_shifts, seed=seed,
+            return scan_recording(control, feats, layer=layer, array=array, n_shifts=n_shifts, seed=seed,
                                   progress=progress)
     acts = run_in_memory(model, recording.text, recording.doc_starts, keep=keep)
-    kinds = [(l, k, a) for (l, k), a in acts.items()]
-    return scan_arrays(kinds, feature_values(recording, feats), recording.char_ix,
+    arrays = [(l, k, a) for (l, k), a in acts.items()]
+    return scan_arrays(arrays, feature_values(recording, feats), recording.char_ix,
                        n_shifts=n_shifts, seed=seed, progress=progress)
 
 

@@ -28,11 +28,11 @@ PREP = 1 << 20  # characters at a time when preparing codes and features
 
 
 
-def shown_table(kind: str) -> np.ndarray:
+def shown_table(array: str) -> np.ndarray:
     """(65536,) float64: the value each key is scored as, scan.shown_values of its float16 value
-    read as float32 (as the in-memory engine reads a float16 recording): tanh in float32 for kind c. Distinct
+    read as float32 (as the in-memory engine reads a float16 recording): tanh in float32 for array c. Distinct
     keys may share a value (tanh saturates); the order stays that of the keys."""
-    return shown_values(key_values().astype(np.float32), kind).astype(np.float64)
+    return shown_values(key_values().astype(np.float32), array).astype(np.float64)
 
 
 def char_codes(char_ix, n: int, folder: str) -> tuple[np.ndarray, np.ndarray]:
@@ -71,7 +71,7 @@ def char_codes(char_ix, n: int, folder: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 
-def _pass_counts(acts, codes, v, rows, layer, kind, tick=lambda done: None):
+def _pass_counts(acts, codes, v, rows, layer, array, tick=lambda done: None):
     """Pass 1: key histogram (U, 65536), per-character minima and maxima of the float16 values
     (V, U)."""
     n, u = acts.shape
@@ -82,7 +82,7 @@ def _pass_counts(acts, codes, v, rows, layer, kind, tick=lambda done: None):
     offs = np.arange(u, dtype=np.int64) * KEYS
     for c0, c1 in row_chunks(n, rows):
         x = read_rows(acts, c0, c1)                                     # (U, L) float16
-        check_finite(x, 0, layer, kind)
+        check_finite(x, 0, layer, array)
         keys = float16_keys(x)                                      # (U, L) uint16
         flat = (keys.astype(np.int64) + offs[:, None]).ravel()
         np.add.at(hist.ravel(), flat, one)            # not bincount: no (U, 65536) temporary
@@ -101,13 +101,13 @@ def _pass_counts(acts, codes, v, rows, layer, kind, tick=lambda done: None):
 
 
 
-def _unit_tables(hist, n, shown, kind):
+def _unit_tables(hist, n, shown, array):
     """From the histograms (U, 65536) and the shown value of each key (65536,): a table of
     centred average ranks by key (keys of equal shown value tie), and per unit the mean, sd (inf
     for a constant unit: its z-scores are 0), norm of the centred ranks, a constant flag (one
     shown value) and the share of characters saturated as shown."""
     run = np.cumsum(np.r_[True, shown[1:] != shown[:-1]]) - 1       # (K,) each key's tie run
-    sat = saturated(shown, kind).astype(np.float64)                 # (K,) 1 where saturated
+    sat = saturated(shown, array).astype(np.float64)                 # (K,) 1 where saturated
     u = len(hist)
     ranks = np.empty(hist.shape)
     out = dict(ranks=ranks, rc_norm=np.empty(u), mean=np.empty(u),
@@ -296,7 +296,7 @@ def chunk_rows(n_units: int, n_shifts: int, budget: int = BUDGET) -> int:
     return int(max(256, (budget // 4) // (64 * n_units + 8 * n_shifts)))
 
 
-def scan_streaming(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h",
+def scan_streaming(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, array="h",
                    min_shift=None, progress=None, rows=None, budget=BUDGET) -> list[dict]:
     """scan.scan's rows for a float16 acts (N, U), in passes over `rows` rows at a time."""
     if getattr(acts, "ndim", None) != 2:
@@ -315,10 +315,10 @@ def scan_streaming(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ki
         codes, counts = char_codes(char_ix, n, folder)
         feats = _prepare_all(features, n, folder, codes, counts)
         ticks = _Ticks(progress, u * len(feats))  # the passes: a quarter, a quarter, a half
-        shown = shown_table(kind)
-        hist, cmin, cmax = _pass_counts(acts, codes, len(counts), rows, layer, kind,
+        shown = shown_table(array)
+        hist, cmin, cmax = _pass_counts(acts, codes, len(counts), rows, layer, array,
                                         lambda done: ticks.to(done / 4))
-        tab = _unit_tables(hist, n, shown, kind)
+        tab = _unit_tables(hist, n, shown, array)
         acc = _pass_dots(acts, feats, tab, shown, grid.shifts, rows,
                          lambda done: ticks.to(0.25 + done / 4))
         del tab["ranks"]
@@ -328,7 +328,7 @@ def scan_streaming(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ki
         rows_out = []
         for i, feat in enumerate(feats):
             st = None if feat.f is None else _statistics(feat, i, acc, tab, beyond, rg_norm, n)
-            rows_out.extend(feature_rows(feat, st, u, layer, kind, tab["saturated"]))
+            rows_out.extend(feature_rows(feat, st, u, layer, array, tab["saturated"]))
             del feat.f, feat.z, feat.g
         ticks.to(1.0)
     return rows_out

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 sys.path.insert(0, str(REPO))  # this checkout's interpret, not an installed one
 
-from interpret.model import Model  # noqa: E402
+from interpret.model.model import Model  # noqa: E402
 
 CORPUS = SHARED / "corpora" / "warandpeace.txt"
 REFERENCE = SHARED / "reference" / "min_char_rnn.py"
@@ -51,7 +51,7 @@ def read(path, n=None):
 
 def bench_train(repeats, iters):
     """chars/s of the reference gist and of ours, same text, seed and settings (H=100, T=25)."""
-    from interpret.train import TrainState, read_text, train
+    from interpret.train.gist import TrainState, read_text, train
     if not REFERENCE.exists():
         return [("faithful training", "min_char_rnn.py", None, None, "≥10×", "skipped: no ../shared/reference")]
     corpus = SHARED / "corpora" / "tinyshakespeare.txt"
@@ -114,7 +114,7 @@ def onehot_loop(model, ix):
 
 
 def bench_record(repeats, n_single, n_many, doc_len):
-    from interpret import record as R
+    from interpret.recording import record as R
     model = Model.load(MODEL)
     text = read(CORPUS)
     ix, _ = model.encode(text[:n_single])
@@ -178,8 +178,8 @@ def make_scan_fixture(folder, n, units, seed=0):
 
 def scan_child(folder):
     """In a fresh process: features + scan + q-values over the memmap; print time and peak RSS."""
-    from interpret import features as F
-    from interpret.scan import FeatureValues, add_qvalues, scan
+    from interpret.features import registry as F
+    from interpret.scan.memory import FeatureValues, add_qvalues, scan
     folder = Path(folder)
     text = read(folder / "text.txt")
     acts = np.load(folder / "acts.npy", mmap_mode="r")
@@ -221,8 +221,8 @@ def bench_scan(repeats, n, units):
 # ---- 5. export -------------------------------------------------------------------------------
 
 def bench_export(repeats, n):
-    from interpret.export import unit_page
-    from interpret.record import run_in_memory
+    from interpret.export.html import unit_page
+    from interpret.recording.record import run_in_memory
     model = Model.load(MODEL)
     text = read(CORPUS)[:n]
     h = run_in_memory(model, text)[(0, "h")]

@@ -22,9 +22,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from interpret import gated  # noqa: E402
-from interpret import train_batched as tb  # noqa: E402
-from interpret.blas import one_thread  # noqa: E402
+from interpret.model import stack as gated  # noqa: E402
+from interpret.train import batched as tb  # noqa: E402
+from interpret._util.blas import one_thread  # noqa: E402
 
 # (arch, hidden, batch, seq_length, steps per timed chunk): the gist's vanilla sizes with a
 # batch of 32, and the LSTM that DESIGN.md names as the one that learns the quote cell

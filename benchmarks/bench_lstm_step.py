@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from interpret import gated
+from interpret.model import stack as gated
 
 
 def chars_per_s(arch, H, layers, B=32, T=100, V=80, dtype=np.float32, repeats=5):

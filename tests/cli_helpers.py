@@ -1,7 +1,7 @@
 """Shared by the CLI tests: run a command through click's CliRunner and check its outcome."""
 from click.testing import CliRunner
 
-from interpret.cli import main
+from interpret.cli.main import main
 
 PROSE = ('"Come here," said the old man. "Look at this (if you can)."\n'
          'She did not move; the rain went on.\n\n') * 30

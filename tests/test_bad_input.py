@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from interpret import features as F
-from interpret.model import Model
-from interpret.record import Recording, record
-from interpret.train import TrainState
+from interpret.features import registry as F
+from interpret.model.model import Model
+from interpret.recording.record import Recording, record
+from interpret.train.gist import TrainState
 
 from cli_helpers import PROSE, ok, run
 
@@ -502,7 +502,7 @@ def _fails_cleanly(r, needles):
 
 
 def test_the_catalogue_covers_every_command():
-    from interpret.cli import main
+    from interpret.cli.main import main
 
     used = {c.values[0].split()[0] for c in CASES}
     assert used == set(main.commands), set(main.commands) ^ used

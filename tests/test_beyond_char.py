@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy.stats import rankdata
 
-from interpret.scan import FeatureValues, scan
-from interpret.scan_stream import scan_streaming
+from interpret.scan.memory import FeatureValues, scan
+from interpret.scan.stream import scan_streaming
 
 ENGINES = ["memory", "stream"]
 

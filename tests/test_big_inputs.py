@@ -6,9 +6,11 @@ import os
 import numpy as np
 import pytest
 
-from interpret import budget, features as F, report
-from interpret.model import Model
-from interpret.record import Recording, record
+from interpret.scan import budget
+from interpret.features import registry as F
+from interpret.scan import run as report
+from interpret.model.model import Model
+from interpret.recording.record import Recording, record
 
 from test_scan_stream import assert_same_rows
 

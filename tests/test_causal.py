@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from interpret import causal, gates
-from interpret.model import Model
-from interpret.record import record
+from interpret.analysis import causal
+from interpret.analysis import gates
+from interpret.model.model import Model
+from interpret.recording.record import record
 
 CHARS = list('\n "().abcde')
 

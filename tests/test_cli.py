@@ -148,7 +148,7 @@ def test_progress_to_a_log_file_is_a_line_every_tenth(tmp_path):
 
 
 def test_lr_is_honoured_on_resume_of_the_gist_trainer(tmp_path):
-    from interpret.model import Model
+    from interpret.model.model import Model
     (tmp_path / "t.txt").write_text(PROSE, encoding="utf-8")
     ok(run("train", tmp_path / "t.txt", "-o", tmp_path / "m.npz", "--iters", 20, "-q"))
     ok(run("train", tmp_path / "t.txt", "-o", tmp_path / "m2.npz", "--resume", tmp_path / "m.npz", "--iters", 40, "-q"))

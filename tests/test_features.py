@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from interpret import features as F
-from interpret.features import FEATURES, Feature, evaluate, get_features, load_feature_file, regex_feature
+from interpret.features import registry as F
+from interpret.features.registry import FEATURES, Feature, evaluate, get_features, load_feature_file, regex_feature
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 
@@ -333,7 +333,7 @@ def test_regex_feature_bad_specs(spec, match):
 
 GOOD_FILE = '''
 import numpy as np
-from interpret.features import register
+from interpret.features.registry import register
 
 @register(kind="binary", causal=True, domain="prose", description="a vowel")
 def vowel(text):

@@ -3,8 +3,8 @@ import re
 
 import numpy as np
 
-from interpret import gallery
-from interpret.export import gallery_page
+from interpret.export import gallery
+from interpret.export.html import gallery_page
 
 from cli_helpers import ok, run
 

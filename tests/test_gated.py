@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from interpret import gated
+from interpret.model import stack as gated
 
 
 def sig(x):

@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from interpret import model as model_mod
-from interpret.model import Model
-from interpret.record import Recording, record
+from interpret.model import model as model_mod
+from interpret.model.model import Model
+from interpret.recording.record import Recording, record
 
 from cli_helpers import PROSE, fails, ok, run
 
@@ -169,7 +169,8 @@ def test_record_float16_refuses_values_beyond_its_range(tmp_path):
 
 
 def test_the_control_scans_only_the_arrays_the_recording_has(work, tmp_path):
-    from interpret import features as F, report
+    from interpret.features import registry as F
+    from interpret.scan import run as report
     model = Model.load(work / "m.npz")
     rec = record(model, [("p.txt", PROSE)], tmp_path / "hc.rec", keep=lambda l, k: k in ("h", "c"))
     rows, control = report.judged(rec, F.get_features(["in_quote"]), n_shifts=10)

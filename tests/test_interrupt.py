@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from cli_helpers import PROSE, ok, run
-from interpret import train_batched as tb
-from interpret.model import Model
-from interpret.record import Recording
-from interpret.train import TrainState
+from interpret.train import batched as tb
+from interpret.model.model import Model
+from interpret.recording.record import Recording
+from interpret.train.gist import TrainState
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT = PROSE * 4  # about 12k characters
@@ -140,8 +140,8 @@ def test_sigint_then_resume_gives_the_uninterrupted_parameters(text_file, tmp_pa
 def test_ctrl_c_inside_a_step_waits_for_the_end_of_the_iteration(tmp_path, monkeypatch):
     """A SIGINT that arrives after a step has updated the parameters in place (but before the
     iteration is counted) must not save a checkpoint mixing two iterations."""
-    from interpret import faithful
-    from interpret.train import train
+    from interpret.train import faithful
+    from interpret.train.gist import train
     step, calls = faithful.GistStep.step, [0]
 
     def step_then_ctrl_c(self, *args):
@@ -223,7 +223,7 @@ def test_a_diverging_run_stops_in_one_line_and_keeps_the_last_good_checkpoint(te
 
 
 def test_only_temporaries_of_gone_processes_of_this_host_are_swept(tmp_path):
-    from interpret import atomic
+    from interpret._util import atomic
     target = tmp_path / "page.html"
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from interpret.model import Model
+from interpret.model.model import Model
 
 
 def gist_params(H=8, V=5, seed=0):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from interpret.probe import auroc, sparse_probe
+from interpret.analysis.probe import auroc, sparse_probe
 
 
 def test_auroc_by_hand():

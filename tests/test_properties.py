@@ -10,12 +10,12 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from interpret import features as F
-from interpret import report
-from interpret.export import gallery_page, unit_page
-from interpret.model import Model
-from interpret.record import Recording, record
-from interpret.scan import MIN_CHARS, FeatureValues, scan
+from interpret.features import registry as F
+from interpret.scan import run as report
+from interpret.export.html import gallery_page, unit_page
+from interpret.model.model import Model
+from interpret.recording.record import Recording, record
+from interpret.scan.memory import MIN_CHARS, FeatureValues, scan
 
 PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink]  # no "explain": it parses source
 # The suite is deterministic: the same examples every run (derandomized, no example database), so a
@@ -222,7 +222,7 @@ def test_features_of_a_document_cut_into_pieces_equal_the_whole(text, size):
 @example("0000:", 0)  # found by hypothesis: rho 0 in one engine, -1e-17 in the other, flipped the sign
 @example("\t0000000000000\r\t", 0)  # found by hypothesis: a flat null, sd 1.1e-8 vs 1.4e-8 (rounding)
 def test_the_streaming_scan_equals_the_in_memory_scan_on_any_text(text, seed):
-    from interpret.scan_stream import scan_streaming
+    from interpret.scan.stream import scan_streaming
     from test_scan_stream import assert_same_rows
     _, acts, feats, char_ix = scan_inputs(text, seed, compact=True)
     acts = acts.astype(np.float16)

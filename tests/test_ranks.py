@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import rankdata
 
-from interpret.ranks import Groups, centred_ranks, ranks_from_counts, ranks_in_groups, sort_order
+from interpret.scan.ranks import Groups, centred_ranks, ranks_from_counts, ranks_in_groups, sort_order
 
 
 def want(x):

@@ -4,9 +4,9 @@ import os
 import numpy as np
 import pytest
 
-from interpret import record as R
-from interpret.model import Model
-from interpret.record import Recording, record, run_in_memory
+from interpret.recording import record as R
+from interpret.model.model import Model
+from interpret.recording.record import Recording, record, run_in_memory
 
 VOCAB = sorted(set("abc \n\"().,xyz"))
 
@@ -104,8 +104,9 @@ def test_recordings_without_char_ix_file_still_open(model, tmp_path):
 
 
 def test_files_read_block_by_block_record_like_texts_in_memory(model, tmp_path, monkeypatch):
-    from interpret import record_text, text_blocks
-    from interpret.text_blocks import TextFile
+    from interpret.recording import documents as record_text
+    from interpret._util import textfile as text_blocks
+    from interpret._util.textfile import TextFile
     monkeypatch.setattr(record_text, "STR_BLOCK", 5)  # many blocks per document, both ways
     monkeypatch.setattr(text_blocks, "BLOCK", 7)
     docs = [("one.txt", DOC1 + "\u00e9Q"), ("two.txt", "Q" + DOC2), ("three.txt", "x")]
@@ -126,8 +127,9 @@ def test_files_read_block_by_block_record_like_texts_in_memory(model, tmp_path, 
 
 
 def test_a_bad_later_document_leaves_nothing_and_counts_the_whole_document(model, tmp_path, monkeypatch):
-    from interpret import record_text, text_blocks
-    from interpret.text_blocks import TextFile
+    from interpret.recording import documents as record_text
+    from interpret._util import textfile as text_blocks
+    from interpret._util.textfile import TextFile
     monkeypatch.setattr(record_text, "STR_BLOCK", 2)
     monkeypatch.setattr(text_blocks, "BLOCK", 3)
     (tmp_path / "good.txt").write_text(DOC1, encoding="utf-8")
@@ -251,7 +253,7 @@ def test_float32_lanes_stay_within_float32_error_of_each_document_alone(model, m
 
 
 def test_next_char_loss_equals_the_plain_log_softmax_even_when_every_exp_underflows():
-    from interpret.record_fast import next_char_loss
+    from interpret.model.lanes import next_char_loss
     rng = np.random.default_rng(0)
     states, nxt = np.tanh(rng.standard_normal((50, 6))), rng.integers(0, 9, 50)
     WhyT, by = rng.standard_normal((6, 9)), rng.standard_normal(9)
@@ -266,7 +268,7 @@ def test_next_char_loss_equals_the_plain_log_softmax_even_when_every_exp_underfl
 
 
 def test_split_lanes_covers_documents_in_order_and_balances():
-    from interpret.record_fast import split_lanes
+    from interpret.model.lanes import split_lanes
     lengths = [5, 100, 3, 3, 3, 90, 1, 1, 50, 50]
     for lanes in (1, 2, 3, 4, 10, 50):
         groups = split_lanes(lengths, lanes)

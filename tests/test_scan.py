@@ -9,9 +9,11 @@ import pytest
 from scipy import stats
 from scipy.signal import lfilter
 
-from interpret import features as F, scan as scan_mod, shift_null
-from interpret.unit_blocks import read_block
-from interpret.scan import (COLUMNS, FeatureValues, add_qvalues, draw_shifts, format_table,
+from interpret.features import registry as F
+from interpret.scan import memory as scan_mod
+from interpret.scan import shift_null
+from interpret.scan.unit_blocks import read_block
+from interpret.scan.memory import (COLUMNS, FeatureValues, add_qvalues, draw_shifts, format_table,
                             rows_to_csv, scan, shifted_statistics, top_rows)
 
 
@@ -565,7 +567,7 @@ def test_top_rows_orders_by_score_and_filters_by_q():
 
 
 def test_format_table_is_readable_and_shows_each_rows_verdict():
-    from interpret.verdict import add_verdicts
+    from interpret.scan.verdict import add_verdicts
     acts, feats, char_ix = some_data()
     rows = scan(acts, feats, char_ix, n_shifts=60)
     add_qvalues(rows)
@@ -602,7 +604,7 @@ def test_rows_to_csv_writes_the_fixed_columns(tmp_path):
 
 
 def test_named_features_keep_the_users_regex_features():
-    from interpret.report import choose_features
+    from interpret.scan.run import choose_features
     names = [f.name for f in choose_features('say "hi"\n', ["in_quote"], ["vowel=[aeiou]"])]
     assert names == ["in_quote", "vowel"]
     names = [f.name for f in choose_features('say "hi"\n', ["vowel", "in_quote"], ["vowel=[aeiou]"])]
@@ -610,7 +612,7 @@ def test_named_features_keep_the_users_regex_features():
 
 
 def test_scan_layout_shrinks_to_fit_the_memory_or_says_what_it_needs():
-    from interpret.budget import scan_bytes, scan_layout
+    from interpret.scan.budget import scan_bytes, scan_layout
     assert scan_layout(10**6, 100, 1, workers=2, free=10 * 2**30) == (24, 2)
     assert scan_layout(10**6, 5, 1, workers=2, free=10 * 2**30) == (5, 2)  # never more than the units
     tight = scan_bytes(10**6, 24, 1, 1) + 1  # room for one block of 24 units, not two
@@ -623,7 +625,7 @@ def test_scan_layout_shrinks_to_fit_the_memory_or_says_what_it_needs():
 
 def test_a_float16_recording_streams_rather_than_shrink_the_in_memory_layout(monkeypatch):
     import os
-    from interpret.budget import STREAM_ENV, scan_bytes, scan_plan
+    from interpret.scan.budget import STREAM_ENV, scan_bytes, scan_plan
     monkeypatch.delenv(STREAM_ENV, raising=False)
     workers = min(2, os.cpu_count() or 1)
     full = scan_bytes(10**6, 24, workers, 3)                      # whole columns, full layout
@@ -636,9 +638,10 @@ def test_a_float16_recording_streams_rather_than_shrink_the_in_memory_layout(mon
     assert scan_plan(10**6, 100, 3, "float16", free=scan_bytes(10**6, 1, 1, 3)) == ("memory", 1, 1)
 
 def test_a_recording_too_big_for_the_memory_is_refused_before_any_work(tmp_path, monkeypatch):
-    from interpret import budget, report
-    from interpret.model import Model
-    from interpret.record import Recording, record
+    from interpret.scan import budget
+    from interpret.scan import run as report
+    from interpret.model.model import Model
+    from interpret.recording.record import Recording, record
     text = 'say "hi" (twice)\n' * 20
     record(Model.init(sorted(set(text)), hidden_size=3, seed=0), [("t.txt", text)], tmp_path / "r.rec")
     rec = Recording(tmp_path / "r.rec")

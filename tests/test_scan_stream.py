@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from interpret.scan import FeatureValues, scan
-from interpret.scan_stream import float16_keys, key_values, scan_streaming
-from interpret.stream_residuals import _unit_groups
+from interpret.scan.memory import FeatureValues, scan
+from interpret.scan.stream import float16_keys, key_values, scan_streaming
+from interpret.scan.stream_beyond import _unit_groups
 
 STATS = ("score", "raw", "sign", "p", "p_empirical", "beyond_char", "pearson_r", "saturated",
          "null_mean", "null_sd", "n_pos", "metric", "kind")
@@ -79,7 +79,7 @@ def test_streaming_scan_equals_the_in_memory_scan_for_any_chunk_size(rows, kind)
 
 
 def test_a_tight_budget_splits_the_units_into_groups_and_changes_nothing(monkeypatch):
-    from interpret import stream_residuals
+    from interpret.scan import stream_beyond as stream_residuals
     acts, char_ix, feats = planted(n=3001, seed=1)
     want = scan(acts, feats, char_ix, n_shifts=30)
     groups = []
@@ -122,9 +122,10 @@ def test_float32_activations_are_refused_with_the_way_out():
 
 
 def test_the_scan_streams_when_memory_is_short_or_when_asked(tmp_path, monkeypatch):
-    from interpret import budget, report
-    from interpret.model import Model
-    from interpret.record import Recording, record
+    from interpret.scan import budget
+    from interpret.scan import run as report
+    from interpret.model.model import Model
+    from interpret.recording.record import Recording, record
     rng = np.random.default_rng(5)  # not periodic: a periodic text ties nulls with the raw value
     text = "".join(rng.choice(['say "hi"', " and", " (twice)", "\n", ' "again"', " here"], 150))
     for dtype in ("float16", "float32"):
@@ -149,7 +150,7 @@ def test_the_scan_streams_when_memory_is_short_or_when_asked(tmp_path, monkeypat
 
 
 def test_codes_and_features_prepared_in_small_pieces_change_nothing(monkeypatch):
-    from interpret import scan_stream
+    from interpret.scan import stream as scan_stream
     acts, char_ix, feats = planted(n=3001, seed=2)
     want = scan(acts, feats, char_ix, n_shifts=30)
     monkeypatch.setattr(scan_stream, "PREP", 333)                   # codes, features: 10 pieces
@@ -159,7 +160,7 @@ def test_codes_and_features_prepared_in_small_pieces_change_nothing(monkeypatch)
 
 
 def test_character_codes_are_compact_and_one_byte_up_to_256_characters(tmp_path):
-    from interpret.scan_stream import _codes
+    from interpret.scan.stream import _codes
     ix = np.array([7, 3, 3, 500, 7, 0], dtype=np.int16)
     codes, counts = _codes(ix, 6, str(tmp_path))
     assert codes.dtype == np.uint8 and list(codes) == [2, 1, 1, 3, 2, 0]

@@ -14,10 +14,10 @@ import pytest
 from bokeh.events import ButtonClick
 
 from cli_helpers import PROSE, fails, fake_server, ok, run
-from interpret import report
-from interpret.export import gallery_page, unit_page
-from interpret.model import Model
-from interpret.record import Recording, record
+from interpret.scan import run as report
+from interpret.export.html import gallery_page, unit_page
+from interpret.model.model import Model
+from interpret.recording.record import Recording, record
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # viewer/ is a bokeh app directory, not an installed package
@@ -177,7 +177,7 @@ def calls(source, name):
 
 def test_no_source_file_can_unpickle():
     """Every np.load in the product says allow_pickle=False; nothing imports a pickle module."""
-    files = sorted((ROOT / "interpret").glob("*.py")) + sorted((ROOT / "viewer").glob("*.py"))
+    files = sorted((ROOT / "interpret").rglob("*.py")) + sorted((ROOT / "viewer").rglob("*.py"))
     loads = 0
     for path in files:
         source = path.read_text(encoding="utf-8")

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from interpret.text_blocks import read_blocks
-from interpret.train import read_text
+from interpret._util.textfile import read_blocks
+from interpret.train.gist import read_text
 
 
 def whole_file(path, encoding):

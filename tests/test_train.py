@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from interpret.model import Model
-from interpret.train import (TrainState, effective_seq_length, loss_and_grads, read_text, sample,
+from interpret.model.model import Model
+from interpret.train.gist import (TrainState, effective_seq_length, loss_and_grads, read_text, sample,
                              train)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -207,7 +207,7 @@ def test_read_text_errors(tmp_path):
 @pytest.mark.parametrize("scale", [0.3, 12.0])  # 12: large weights, gradients hit the +-5 clip
 def test_fast_step_equals_the_plain_step_bit_for_bit(scale):
     """GistStep (flat buffers, reversed time, einsum sums) == loss_and_grads + the gist's Adagrad."""
-    from interpret.faithful import GistStep
+    from interpret.train.faithful import GistStep
     rng = np.random.RandomState(3)
     H, V, T, lr = 24, 11, 9, 0.1
     plain = {"Wxh": rng.randn(H, V) * scale, "Whh": rng.randn(H, H) * scale,
@@ -238,6 +238,6 @@ def test_fast_step_equals_the_plain_step_bit_for_bit(scale):
 
 
 def test_short_text_starts_its_smoothed_loss_at_uniform_per_character():
-    from interpret.train import TrainState
+    from interpret.train.gist import TrainState
     st = TrainState.fresh("hello", 8, 25, 0.1, 0)  # the window shrinks to 4 characters
     assert st.smooth_loss / 4 == pytest.approx(np.log(4))  # uniform over h, e, l, o; not 7.85

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from interpret import train_batched as tb
-from interpret.model import Model
+from interpret.train import batched as tb
+from interpret.model.model import Model
 
 TEXT = ('"Come here," said the old man. "Look at this."\nShe did not move; the rain went on.\n') * 40
 
@@ -106,14 +106,14 @@ def test_batched_rnn_saves_the_gists_file_format(tmp_path):
     back = tb.BatchedState.load(tmp_path / "r.npz", TEXT)
     np.testing.assert_array_equal(back.params["L0_Wx"], st.params["L0_Wx"])
     ix = m.encode(TEXT[:50])[0]  # the batched layer and Model.run agree
-    top, _, _ = __import__("interpret.gated", fromlist=["x"]).stack_forward(
+    top, _, _ = __import__("interpret.model.stack", fromlist=["x"]).stack_forward(
         "rnn", {k: v.astype(np.float64) for k, v in back.params.items()}, ix[:, None],
         [(np.zeros((1, 16)),)])
     np.testing.assert_allclose(top[:, 0], m.run(ix)[0][(0, "h")], atol=1e-6)
 
 
 def test_reset_state_starts_every_window_from_zeros(monkeypatch):
-    from interpret import gated
+    from interpret.model import stack as gated
     seen, real = [], gated.loss_and_grads
 
     def spy(arch, params, X, Y, state, work=None):

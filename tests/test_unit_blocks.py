@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from interpret.unit_blocks import read_block
+from interpret.scan.unit_blocks import read_block
 
 
 def test_blocks_of_a_memmap_and_its_views_equal_the_array(tmp_path):

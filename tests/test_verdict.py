@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from interpret.verdict import add_verdicts, control_best, feature_support, strength, verdict
+from interpret.scan.verdict import add_verdicts, control_best, feature_support, strength, verdict
 
 QUOTE = dict(feature="in_quote", feature_kind="binary", metric="auroc", score=0.96, q=1e-30, beyond_char=0.95,
              saturated=0.1, n_pos=5000, n_runs=300)
@@ -58,7 +58,7 @@ def test_strength_and_support_by_hand():
 
 
 def test_support_is_the_same_read_in_chunks(monkeypatch):
-    from interpret import verdict as V
+    from interpret.scan import verdict as V
     rng = np.random.default_rng(0)
     f = (rng.random(1000) < 0.3).astype(np.uint8)
     d = rng.integers(0, 40, 1000).astype(np.float64)
@@ -73,8 +73,8 @@ def test_planted_cells_are_found_and_noise_is_not_a_cell():
     """Through the real scan: a planted quote unit and a planted (curved) line unit are cells against an
     untrained-like control of pure noise; the noise units never are."""
     from scipy.signal import lfilter
-    from interpret.report import add_support
-    from interpret.scan import FeatureValues, add_qvalues, scan
+    from interpret.scan.run import add_support
+    from interpret.scan.memory import FeatureValues, add_qvalues, scan
     rng = np.random.default_rng(5)
     n, units = 6000, 12
     noise = lambda: lfilter([1.0], [1.0, -0.95], rng.standard_normal((n, units)) * 0.31, axis=0)  # noqa: E731

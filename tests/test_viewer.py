@@ -17,11 +17,11 @@ from click.testing import CliRunner
 
 from chromium import Browser, Server, find_chromium
 from cli_helpers import fake_server
-from interpret import report
-from interpret.cli import main as cli
-from interpret.features import in_quote
-from interpret.model import Model
-from interpret.record import Recording, record
+from interpret.scan import run as report
+from interpret.cli.main import main as cli
+from interpret.features.registry import in_quote
+from interpret.model.model import Model
+from interpret.recording.record import Recording, record
 
 VIEWER = Path(__file__).resolve().parent.parent / "viewer"
 if str(VIEWER.parent) not in sys.path:  # viewer/ is a bokeh app directory, not an installed package

@@ -6,9 +6,9 @@ import time
 import pytest
 
 from chromium import FIRST_RENDER_JS, HELPERS_JS, Browser, Server, find_chromium
-from interpret import report
-from interpret.model import Model
-from interpret.record import Recording, record
+from interpret.scan import run as report
+from interpret.model.model import Model
+from interpret.recording.record import Recording, record
 
 SESSIONS = 5
 EVIL = '<script>alert(1)</script> "><img src=x onerror=alert(1)> &amp;'

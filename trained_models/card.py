@@ -17,11 +17,12 @@ import tempfile
 
 import numpy as np
 
-from interpret import features as F, report
-from interpret.model import Model
-from interpret.record import record
-from interpret.train_batched import cell_health
-from interpret.verdict import control_best
+from interpret.features import registry as F
+from interpret.scan import run as report
+from interpret.model.model import Model
+from interpret.recording.record import record
+from interpret.train.batched import cell_health
+from interpret.scan.verdict import control_best
 
 
 def parse_text(spec):

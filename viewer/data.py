@@ -15,11 +15,11 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
-from interpret import features as F
-from interpret import report
-from interpret.record import Recording
-from interpret.scan import top_rows
-from interpret.verdict import strength
+from interpret.features import registry as F
+from interpret.scan import run as report
+from interpret.recording.record import Recording
+from interpret.scan.memory import top_rows
+from interpret.scan.verdict import strength
 
 from .layout import WRAP, layout_window, shown, to_grid
 from .summaries import histogram, top_contexts

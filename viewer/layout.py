@@ -1,7 +1,7 @@
 """Where each character of a window is drawn, and in what colour: pure functions of the text."""
 import numpy as np
 
-from interpret.export import BLUE, RED
+from interpret.export.html import BLUE, RED
 
 WRAP = 100  # columns per drawn row; longer source lines wrap
 SHOWN = {"\n": "\u21b5", "\t": "\u21e5", "\r": "\u240d"}  # how invisible characters are drawn

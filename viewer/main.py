@@ -21,8 +21,8 @@ from bokeh.models import (Button, ColorBar, ColumnDataSource, CustomJSHover, Div
                           MultiSelect, NumericInput, Range1d, Select, Slider, TextInput)
 from bokeh.plotting import figure
 
-from interpret import report
-from interpret.export import write_html
+from interpret.scan import run as report
+from interpret.export.html import write_html
 
 from . import data, layout, summaries
 

@@ -561,7 +561,7 @@ def view(rec, scan_json, port, show, origins):
         recording.activations(layer, kind)
     if scan_json:
         load_scan_json(scan_json, recording)
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     if not (root / "viewer" / "main.py").is_file():
         raise click.ClickException(f"{root / 'viewer'} is missing; run the viewer from a source checkout "
                                    "(pip install -e .) that has viewer/")

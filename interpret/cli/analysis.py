@@ -1,72 +1,14 @@
-"""The gated-model commands (ablate, gates, probe) and the batched side of `train` / `sample --clamp`."""
+"""`interpret ablate`, `interpret gates` and `interpret probe`: the causal and gate analyses."""
 import json
 import os
-import sys
-import time
 
 import click
 
-from interpret.cli.main import CONTEXT, IN_FILE, IN_PATH, bar, check_out, encoding_option, friendly, info, main, quiet_option
+from interpret.cli.common import (CONTEXT, IN_FILE, IN_PATH, bar, check_out, encoding_option, friendly, quiet_option)
 
 
-def is_batched(path):
-    from interpret.model.model import Model
-    return Model.load(path).meta.get("trainer") == "batched"
 
-
-def train_batched(data, text, out, resume, iters, checkpoint_every, quiet, settings, val_every,
-                  lr_given=False):
-    from interpret.train import batched as tb
-
-    if resume:
-        st = tb.BatchedState.load(resume, data)
-        info(f"resuming {resume} at iteration {st.n}", quiet)
-        if lr_given:  # e.g. a lower rate for the last stretch of a long run
-            st.meta["learning_rate"] = settings["lr"]
-            info(f"learning rate set to {settings['lr']}", quiet)
-    else:
-        st = tb.BatchedState.fresh(data, corpus_name=os.path.basename(text), **settings)
-        if st.meta["seq_length"] < settings["seq_length"]:
-            info(f"note: the text has {len(data)} characters; training on windows of {st.meta['seq_length']}", quiet)
-    if st.n >= iters:
-        raise click.ClickException(f"the checkpoint is already at iteration {st.n}; ask for more with --iters")
-    t0, n0, last_val = time.perf_counter(), st.n, [None]
-    with bar(iters - st.n, "training", quiet) as pbar:
-        def on_progress(n, loss, val):
-            if val is not None:
-                last_val[0] = val
-                health = st.meta.get("cell_health") if st.meta["arch"] == "lstm" else None
-                h = f"; {tb.health_text(health)}" if health else ""
-                info(f"\niteration {n}: train loss {loss:.4f}, validation loss {val:.4f} nats/char{h}", quiet)
-            v = "" if last_val[0] is None else f", val {last_val[0]:.3f}"
-            pbar.label = f"training  loss {loss:.3f}{v} nats/char"
-            pbar.update(n - on_progress.done)
-            on_progress.done = n
-        on_progress.done = n0
-        try:
-            tb.train(st, data, iters, checkpoint_path=out, checkpoint_every=checkpoint_every,
-                     val_every=val_every, on_progress=on_progress)
-        except KeyboardInterrupt:
-            click.echo(f"\ninterrupted at iteration {st.n}; checkpoint saved to {out}; continue with "
-                       f"--resume {out}", err=True)
-            sys.exit(130)
-    m, secs = st.meta, time.perf_counter() - t0
-    n_chars = (st.n - n0) * m["batch_size"] * m["seq_length"]
-    val = f"; best validation loss {m['best_val_loss']:.4f}" if "best_val_loss" in m else ""
-    click.echo(f"trained {st.n} iterations ({n_chars} characters in {secs:.1f} s, "
-               f"{n_chars / max(secs, 1e-9):.0f} chars/s); smoothed loss {m['smooth_loss']:.4f} "
-               f"nats/char{val}; saved {out}")
-
-
-def parse_clamp(spec):
-    try:
-        j, v = spec.split("=")
-        return int(j), float(v)
-    except ValueError:
-        raise click.BadParameter(f"{spec!r} is not J=VALUE (e.g. 42=1.0)", param_hint="--clamp") from None
-
-
-@main.command(context_settings=CONTEXT)
+@click.command(context_settings=CONTEXT)
 @click.argument("model", type=IN_FILE)
 @click.argument("text", type=IN_FILE)
 @click.option("--unit", required=True, type=int, help="The unit to ablate.")
@@ -131,7 +73,7 @@ def ablate(model, text, unit, layer, kind, mode, n_random, start, length, featur
                    f"{r['random_mean']:+8.4f}+-{r['random_std']:.4f} {r['p_random']:8.3f}")
 
 
-@main.command(context_settings=CONTEXT)
+@click.command(context_settings=CONTEXT)
 @click.argument("rec", type=IN_PATH)
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="HTML page to write.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
@@ -167,7 +109,7 @@ def gates(rec, out, json_out, quiet):
     click.echo(f"wrote {out}" + (f" and {json_out}" if json_out else ""))
 
 
-@main.command(context_settings=CONTEXT)
+@click.command(context_settings=CONTEXT)
 @click.argument("rec", type=IN_PATH)
 @click.option("-f", "--feature", "features", multiple=True, required=True, help="Feature to probe (repeatable).")
 @click.option("--layer", type=int, default=None, help="Only this layer's units (default: all).")

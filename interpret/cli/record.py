@@ -1,0 +1,43 @@
+"""`interpret record`."""
+import os
+
+import click
+
+from interpret.cli.common import (CONTEXT, IN_FILE, bar, encoding_option, friendly, quiet_option)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("model", type=IN_FILE)
+@click.argument("texts", type=IN_FILE, nargs=-1, required=True)
+@click.option("-o", "--out", required=True, type=click.Path(), help="Recording directory to write.")
+@click.option("--dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True,
+              help="Storage type of the activations (float16 halves the size).")
+@click.option("--unknown", type=click.Choice(["error", "skip", "space"]), default="error",
+              show_default=True, help="What to do with characters outside the model's vocabulary.")
+@encoding_option
+@quiet_option
+@friendly
+def record(model, texts, out, dtype, unknown, encoding, quiet):
+    """Run a model over texts and record every unit at every character.
+
+    Each TEXT file is one document: the hidden state starts at zero at its first character
+    and is carried through the rest of it. Row t of each activation array is the state after
+    reading character t.
+
+    \b
+    Example:
+      interpret record wp.npz chapter1.txt chapter2.txt -o run.rec
+      interpret record wp.npz notes.txt -o notes.rec --unknown skip --dtype float16
+    """
+    from interpret.model.model import Model
+    from interpret.recording.record import record as run_record
+    from interpret._util.textfile import TextFile
+
+    m = Model.load(model)
+    docs = [(os.path.basename(t), TextFile(t, encoding)) for t in texts]  # read while recording
+    with bar(None, "recording", quiet) as pbar:
+        rec = run_record(m, docs, out, dtype=dtype, unknown=unknown, model_path=model,
+                         progress=pbar.update, on_total=lambda n: setattr(pbar, "length", n))
+    click.echo(f"recorded {rec.n_chars} characters in {len(docs)} document(s), "
+               f"{', '.join(f'layer {a} {k} ({n} units)' for a, k, n in rec.kinds())}; "
+               f"mean loss {rec.mean_loss():.4f} nats/char; wrote {out}")

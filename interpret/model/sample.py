@@ -52,7 +52,8 @@ def sample(model, n=200, *, prime="", temperature=1.0, argmax=False, seed=None, 
     if argmax and (model.gated or clamp):
         raise ValueError("greedy (argmax) sampling is only for the vanilla rnn without --clamp; "
                          "use a low --temperature")
-    check_target(model, layer, array, [u for u, _ in clamp])
+    if clamp or model.gated:  # the layer and array a clamp would use must exist
+        check_target(model, layer, array, [u for u, _ in clamp])
     shown = prime
     if not prime:
         prime = "\n" if "\n" in model.char_to_ix else model.chars[0]

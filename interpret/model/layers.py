@@ -15,6 +15,8 @@ one-hot characters, so its `x @ Wx` is just row x of Wx (a gather, never a one-h
           h_t = (1 - z) * n_t + z * h_{t-1}
 
 All functions keep the parameters' dtype: float32 for training speed, float64 for gradient checks.
+Each step's nonlinear part is a cell function (lstm_cell_c / lstm_cell_h, gru_cell) that
+model.step's clamped single step calls too: each architecture's step is written once.
 
 Speed notes (profiled at B=32, T=100, H=256 on one core): the gate sigmoids are computed as
 sigmoid(a) = (1 + tanh(a / 2)) / 2, because numpy's tanh is vectorised and scipy's expit is

@@ -114,7 +114,7 @@ def onehot_loop(model, ix):
 
 
 def bench_record(repeats, n_single, n_many, doc_len):
-    from interpret.recording import record as R
+    from interpret.recording import recorder as R
     model = Model.load(MODEL)
     text = read(CORPUS)
     ix, _ = model.encode(text[:n_single])
@@ -132,7 +132,7 @@ def bench_record(repeats, n_single, n_many, doc_len):
 
     def ours_single():
         h, loss = np.empty((len(ix), model.hidden_size), np.float32), np.empty(len(ix), np.float32)
-        return timed(lambda: R._fill(model, ix, [0], {(0, "h"): h}, loss), len(ix), "one")
+        return timed(lambda: R.fill_arrays(model, ix, [0], {(0, "h"): h}, loss), len(ix), "one")
 
     peer, ours = median_of(repeats, lambda: timed(lambda: onehot_loop(model, ix), len(ix), "gist"),
                            ours_single)
@@ -141,14 +141,14 @@ def bench_record(repeats, n_single, n_many, doc_len):
              f"ours computes the output layer on a second thread; {cpu_note('gist', 'one')}")]
     docs = [model.encode(text[a:a + doc_len])[0] for a in range(0, n_many, doc_len)]
     starts = np.cumsum([0] + [len(d) for d in docs])
-    all_ix = np.concatenate(docs)  # (N,) the documents back to back, as _fill takes them
+    all_ix = np.concatenate(docs)  # (N,) the documents back to back, as fill_arrays takes them
     h, loss = np.empty((starts[-1], model.hidden_size), np.float32), np.empty(starts[-1], np.float32)
 
     def by_document():  # the plain form: Model.run per document, one after the other
         return timed(lambda: [model.run(d) for d in docs[:50]], int(starts[50]), "run")
 
     def lanes():
-        return timed(lambda: R._fill(model, all_ix, starts[:-1], {(0, "h"): h}, loss), int(starts[-1]),
+        return timed(lambda: R.fill_arrays(model, all_ix, starts[:-1], {(0, "h"): h}, loss), int(starts[-1]),
                      "lanes")
 
     peer, ours = median_of(repeats, by_document, lanes)
@@ -178,8 +178,10 @@ def make_scan_fixture(folder, n, units, seed=0):
 
 def scan_child(folder):
     """In a fresh process: features + scan + q-values over the memmap; print time and peak RSS."""
-    from interpret.features import registry as F
-    from interpret.scan.memory import FeatureValues, add_qvalues, scan
+    from interpret import features as F
+    from interpret.scan.common import FeatureValues
+    from interpret.scan.memory import scan_in_memory
+    from interpret.scan.rows import add_qvalues
     folder = Path(folder)
     text = read(folder / "text.txt")
     acts = np.load(folder / "acts.npy", mmap_mode="r")
@@ -189,7 +191,7 @@ def scan_child(folder):
     chars = sorted(set(text))
     codes = np.searchsorted(np.array([ord(c) for c in chars]),
                             np.frombuffer(text.encode("utf-32-le"), dtype="<u4"))
-    rows = scan(acts, fvals, codes)
+    rows = scan_in_memory(acts, fvals, codes)
     add_qvalues(rows)
     secs = time.perf_counter() - t
     print(json.dumps({"secs": secs, "cpu": time.process_time(), "rows": len(rows),
@@ -222,7 +224,7 @@ def bench_scan(repeats, n, units):
 
 def bench_export(repeats, n):
     from interpret.export.html import unit_page
-    from interpret.recording.record import run_in_memory
+    from interpret.recording.recorder import run_in_memory
     model = Model.load(MODEL)
     text = read(CORPUS)[:n]
     h = run_in_memory(model, text)[(0, "h")]

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from chromium import Browser, Server  # noqa: E402
-from interpret.recording.record import Recording  # noqa: E402
+from interpret.recording.recorder import Recording  # noqa: E402
 
 MODEL = ROOT / "trained_models" / "warpeace-rnn.npz"
 CORPUS = ROOT.parent / "shared" / "corpora" / "warandpeace.txt"

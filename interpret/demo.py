@@ -5,35 +5,36 @@ Peace model on a prose passage (quote and line-length cells) and the Linux C mod
 (comment and brace-depth cells). Each text is recorded (h and c), scanned against the features
 of its kind beside an untrained model of the same shape, and judged; the cells go into one page.
 """
-import json
 import os
 from pathlib import Path
 
+from interpret._util.paths import shipped_models
 from interpret.export import gallery
-from interpret.scan import run as report
+from interpret.features.choose import choose_features
+from interpret.scan.rows import top_rows
 from interpret.export.html import gallery_page, write_html
 from interpret.model.model import Model
-from interpret.recording.record import record
+from interpret.recording.recorder import record
+from interpret.scan.result import scan
 from interpret.scan.verdict import control_best
 
-MODELS = Path(__file__).resolve().parent.parent / "trained_models"
 # (part, model, text): the parts whose model is shipped are run
 PARTS = (("prose", "warpeace-lstm.npz", "demo_passage.txt"), ("C code", "c-lstm.npz", "demo_code.c"))
 EXCERPT = 600
 
 
 def find_shipped(name):
-    path = MODELS / name
+    path = shipped_models() / name
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; run the demo from a source checkout "
-                                "(pip install -e .) that has trained_models/")
+        raise FileNotFoundError(f"{path} is missing; reinstall interpret (pip install .) or run from a "
+                                "source checkout that has trained_models/")
     return path
 
 
-def run_demo(out, *, progress_factory=None, log=print):
+def run_demo(out, *, progress=None, log=print):
     """Record, scan and judge each part; write the recordings, the scans and one gallery page."""
     os.makedirs(out, exist_ok=True)
-    parts = [p for p in PARTS if (MODELS / p[1]).is_file()] or [PARTS[0]]
+    parts = [p for p in PARTS if (shipped_models() / p[1]).is_file()] or [PARTS[0]]
     entries, no_cells, summaries, views = [], {}, [], []
     for part, model_name, text_name in parts:
         model_path, text_path = find_shipped(model_name), find_shipped(text_name)
@@ -42,14 +43,13 @@ def run_demo(out, *, progress_factory=None, log=print):
         text = text_path.read_text(encoding="utf-8")
         rec_path = os.path.join(out, f"{Path(text_name).stem}.rec")
         keep = (lambda l, k: k in ("h", "c")) if model.gated else None  # gates are for `interpret gates`
-        with report._bar(progress_factory, len(text), "recording") as pbar:
-            rec = record(model, [(text_name, text)], rec_path, model_path=str(model_path), keep=keep,
-                         progress=pbar.update)
-        feats = report.choose_features(text)
-        rows, control = report.judged(rec, feats, progress_factory=progress_factory)
+        rec = record(model, [(text_name, text)], rec_path, model_path=str(model_path), keep=keep,
+                     progress=progress)
+        feats = choose_features(text)
+        result = scan(rec, feats, progress=progress)
+        rows, control = result.rows, result.control
         scan_path = os.path.join(out, f"{Path(text_name).stem}.scan.json")
-        _write_json(scan_path, {"rows": [report.jsonable(r) for r in rows],
-                                "control": [report.jsonable(r) for r in control]})
+        result.to_json(scan_path)
         entries += gallery.entries(rec, rows, feats, top=1, length=EXCERPT, group_prefix=f"{part}: ")
         views.append(f"interpret view {rec_path} --scan {scan_path}")
         no_cells.update({f"{part}: {k}": v for k, v in gallery.no_cell_lines(rows, control).items()})
@@ -65,10 +65,6 @@ INTRO = ("Two shipped LSTMs, each on a text written for this project that it nev
          "Peace model on a prose passage, the Linux C model on a C file. " + gallery.INTRO)
 
 
-def _write_json(path, data):
-    write_html(path, json.dumps(data, indent=1))  # any text, atomically: temp file beside it, then os.replace
-
-
 def _summary(part, rec, rows, control, rec_path, scan_path):
     """The best unit per feature with its verdict and the untrained control's best score."""
     best_control = control_best(control)
@@ -77,7 +73,7 @@ def _summary(part, rec, rows, control, rec_path, scan_path):
              f"  {'feature':20s} {'unit':>9s} {'metric':>12s} {'score':>6s} {'q':>9s} {'beyond':>7s} "
              f"{'untrained':>9s}  verdict"]
     for name in dict.fromkeys(r["feature"] for r in rows):
-        top = report.top_rows(rows, feature=name, top=1)
+        top = top_rows(rows, feature=name, top=1)
         if not top or top[0].get("score") is None:
             lines.append(f"  {name:20s}  (constant on this text: not scored)")
             continue

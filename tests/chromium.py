@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tornado.websocket import websocket_connect
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT
 NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 # Injected before any page script: notes when the viewer's text is first drawn (performance.now()).

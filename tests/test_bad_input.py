@@ -13,14 +13,13 @@ import os
 import shlex
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from interpret.features import registry as F
+from interpret import features as F
 from interpret.model.model import Model
-from interpret.recording.record import Recording, record
+from interpret.recording.recorder import Recording, record
 from interpret.train.gist import TrainState
 
 from cli_helpers import PROSE, ok, run
@@ -94,7 +93,7 @@ def _write_feature_files(d):
     (d / "ff_binary.py").write_bytes(b"def feature_x(t):\x00\x01\x02\n")
 
 
-def _damage(src, dst, how):
+def damage(src, dst, how):
     """A copy of the recording `src` at `dst`, damaged in one way."""
     shutil.copytree(src, dst)
     man = json.loads((dst / "manifest.json").read_text())
@@ -214,7 +213,7 @@ def ws(tmp_path_factory):
     record(lstm, [("a.txt", PROSE[:400]), ("b.txt", PROSE[400:800])], d / "lstm.rec", model_path=d / "lstm.npz")
     record(rnn, [("short.txt", PROSE[:20])], d / "short.rec")
     for how in DAMAGES:
-        _damage(d / "lstm.rec", d / f"r_{how}.rec", how)
+        damage(d / "lstm.rec", d / f"r_{how}.rec", how)
     man = json.loads((d / "rnn.rec" / "manifest.json").read_text())
     shutil.copytree(d / "rnn.rec", d / "r_model_info.rec")
     shutil.copytree(d / "rnn.rec", d / "r_model_size.rec")
@@ -475,7 +474,7 @@ def test_bad_input(ws, tmp_path, monkeypatch, cmd, needles, out):
     args = [tok.format(**p) for tok in shlex.split(cmd)]
     needles = [n.format(**p) for n in needles]
     before = _snapshot(ws)
-    _fails_cleanly(run(*args), needles)
+    fails_cleanly(run(*args), needles)
     assert os.listdir(tmp_path) == [], "a failed run left files behind"
     assert _snapshot(ws) == before, "a failed run changed its inputs"
     if out is None:
@@ -485,11 +484,11 @@ def test_bad_input(ws, tmp_path, monkeypatch, cmd, needles, out):
     else:
         target.write_bytes(PREVIOUS)
     previous = _snapshot(tmp_path, contents=True)
-    _fails_cleanly(run(*args), needles)
+    fails_cleanly(run(*args), needles)
     assert _snapshot(tmp_path, contents=True) == previous, "a failed run changed the previous output"
 
 
-def _fails_cleanly(r, needles):
+def fails_cleanly(r, needles):
     assert r.exit_code not in (0, None), r.output
     assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
     err = r.stderr

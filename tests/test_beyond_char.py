@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from scipy.stats import rankdata
 
-from interpret.scan.memory import FeatureValues, scan
+from interpret.scan.common import FeatureValues
+from interpret.scan.memory import scan_in_memory
 from interpret.scan.stream import scan_streaming
 
 ENGINES = ["memory", "stream"]
@@ -36,7 +37,7 @@ def reference(x, f, chars, binary):
 def run(engine, acts, feats, chars, kind="h"):
     """The rows of one engine; the streaming one in small chunks and unit groups."""
     if engine == "memory":
-        return scan(acts, feats, chars, n_shifts=20, kind=kind)
+        return scan_in_memory(acts, feats, chars, n_shifts=20, kind=kind)
     return scan_streaming(acts, feats, chars, n_shifts=20, kind=kind, rows=333, budget=1 << 14)
 
 
@@ -132,7 +133,7 @@ def test_a_noisy_character_unit_is_at_chance_where_the_per_character_mean_was_no
     g[3] = -0.6                                                      # the quote: near -1
     unit = np.tanh(5 * g[chars] + 0.7 * rng.standard_normal(n))
     f = ((chars == 3) | (rng.random(n) < 0.02)).astype(float)
-    [row] = scan(unit[:, None], [FeatureValues("quote_or_rare", "binary", f)], chars, n_shifts=20)
+    [row] = scan_in_memory(unit[:, None], [FeatureValues("quote_or_rare", "binary", f)], chars, n_shifts=20)
     means = np.bincount(chars, weights=unit) / np.bincount(chars)
     residual = rankdata(unit - means[chars]) - (n + 1) / 2
     old = 0.5 + residual @ f / (f.sum() * (n - f.sum()))

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from interpret.scan import budget
-from interpret.features import registry as F
-from interpret.scan import run as report
+from interpret import features as F
+from interpret.features.choose import choose_features
+from interpret.scan.run import feature_values, scan_control, scan_recording
 from interpret.model.model import Model
-from interpret.recording.record import Recording, record
+from interpret.recording.recorder import Recording, record
 
 from test_scan_stream import assert_same_rows
 
@@ -61,9 +62,9 @@ def test_a_damaged_text_is_named_when_read_a_block_at_a_time(rec, tmp_path):
 def test_features_evaluated_into_files_equal_the_whole_text_ones(rec, tmp_path):
     r = Recording(rec)
     feats = F.get_features(["in_quote", "position_in_line", "paren_depth", "line_length"])
-    want = report.feature_values(Recording(rec), feats, compact=True)
-    got = report.feature_values(r, feats, folder=str(tmp_path))
-    assert r._text is None                                          # never read whole
+    want = feature_values(Recording(rec), feats, compact=True)
+    got = feature_values(r, feats, folder=str(tmp_path))
+    assert not r.text_loaded                                          # never read whole
     for w, g in zip(want, got):
         assert isinstance(g.values, np.memmap) and g.values.dtype == w.values.dtype
         assert np.array_equal(w.values, g.values), w.name
@@ -73,21 +74,21 @@ def test_features_evaluated_into_files_equal_the_whole_text_ones(rec, tmp_path):
 def test_a_bad_user_feature_fails_the_same_way_evaluated_into_files(rec, tmp_path):
     odd = F.Feature("odd", lambda t: np.full(len(t), 2.0), "binary", True, "any", "")
     with pytest.raises(ValueError, match="binary feature 'odd' returned 2.0"):
-        report.feature_values(Recording(rec), [odd], folder=str(tmp_path))
+        feature_values(Recording(rec), [odd], folder=str(tmp_path))
     nan = F.Feature("nan", lambda t: np.where(np.arange(len(t)) == 3, np.nan, 1.0), "ordinal", True,
                     "any", "")
     with pytest.raises(ValueError, match="'nan' returned nan at position 3 \\(3 non-finite"):
-        report.feature_values(Recording(rec), [nan], folder=str(tmp_path))
+        feature_values(Recording(rec), [nan], folder=str(tmp_path))
 
 
 def test_the_streaming_scan_of_a_recording_never_loads_its_text(rec, monkeypatch):
-    feats = report.choose_features(Recording(rec).head(200_000), ["in_quote", "position_in_line",
+    feats = choose_features(Recording(rec).head(200_000), ["in_quote", "position_in_line",
                                                                   "paren_depth"])
-    want = report.scan_recording(Recording(rec), feats, n_shifts=20)
+    want = scan_recording(Recording(rec), feats, n_shifts=20)
     monkeypatch.setenv(budget.STREAM_ENV, "stream")
     r = Recording(rec)
-    got = report.scan_recording(r, feats, n_shifts=20)
-    assert r._text is None                                          # char_ix.npy, documents
+    got = scan_recording(r, feats, n_shifts=20)
+    assert not r.text_loaded                                          # char_ix.npy, documents
     assert_same_rows(want, got)
 
 
@@ -99,7 +100,7 @@ STREAM_DAMAGES = ("text_short", "text_not_utf8", "text_missing", "char_ix_short"
 def test_a_damaged_recording_fails_cleanly_on_the_streaming_path(tmp_path, monkeypatch, how):
     """What test_bad_input checks of every command, for `scan` taking the streaming path."""
     from cli_helpers import PROSE, run
-    from test_bad_input import DAMAGE_NEEDLE, _damage, _fails_cleanly
+    from test_bad_input import DAMAGE_NEEDLE, damage, fails_cleanly
     monkeypatch.setenv(budget.STREAM_ENV, "stream")
     good = tmp_path / "good.rec"
     record(Model.init(sorted(set(PROSE)), hidden_size=6, seed=1),
@@ -113,20 +114,20 @@ def test_a_damaged_recording_fails_cleanly_on_the_streaming_path(tmp_path, monke
         h.flush()
         del h
     else:
-        _damage(good, bad, how)
+        damage(good, bad, how)
     needle = "NaN or Inf" if how == "nan_in_h" else DAMAGE_NEEDLE[how]
     listing = sorted(p.name for p in tmp_path.iterdir())
-    _fails_cleanly(run("scan", bad, "--shifts", 10), [needle])
+    fails_cleanly(run("scan", bad, "--shifts", 10), [needle])
     assert sorted(p.name for p in tmp_path.iterdir()) == listing
 
 
 def test_a_failing_feature_file_fails_cleanly_on_the_streaming_path(tmp_path, monkeypatch, rec):
     from cli_helpers import run
-    from test_bad_input import _fails_cleanly
+    from test_bad_input import fails_cleanly
     monkeypatch.setenv(budget.STREAM_ENV, "stream")
     ff = tmp_path / "ff.py"
     ff.write_text("def feature_boom(t):\n    raise RuntimeError('no luck')\n", encoding="utf-8")
-    _fails_cleanly(run("scan", rec, "--feature-file", ff, "--shifts", 10),
+    fails_cleanly(run("scan", rec, "--feature-file", ff, "--shifts", 10),
                    ["feature 'boom' failed: no luck"])
 
 
@@ -138,7 +139,7 @@ def _no_room(fd, offset, length):
 def test_a_recording_that_does_not_fit_on_the_disk_fails_before_writing(tmp_path, monkeypatch):
     """The arrays' blocks are allocated up front: a full disk is one line, not a SIGBUS later."""
     from cli_helpers import PROSE, run
-    from test_bad_input import _fails_cleanly
+    from test_bad_input import fails_cleanly
     model = Model.init(sorted(set(PROSE)), hidden_size=6, seed=1)
     model.save(tmp_path / "m.npz")
     (tmp_path / "t.txt").write_text(PROSE, encoding="utf-8")
@@ -148,7 +149,7 @@ def test_a_recording_that_does_not_fit_on_the_disk_fails_before_writing(tmp_path
     assert ok_run.exit_code == 0
     before = sorted((p.name, p.stat().st_size) for p in (out / "r.rec").iterdir())
     monkeypatch.setattr(os, "posix_fallocate", _no_room)
-    _fails_cleanly(run("record", tmp_path / "m.npz", tmp_path / "t.txt", "-o", out / "r.rec"),
+    fails_cleanly(run("record", tmp_path / "m.npz", tmp_path / "t.txt", "-o", out / "r.rec"),
                    ["not enough disk space for", "r.rec (L0_h.npy)", "--dtype float16"])
     assert sorted(p.name for p in out.iterdir()) == ["r.rec"]        # no temporary left
     assert sorted((p.name, p.stat().st_size) for p in (out / "r.rec").iterdir()) == before
@@ -166,17 +167,17 @@ def test_a_file_system_that_cannot_allocate_ahead_still_records(tmp_path, monkey
 def test_the_streaming_scan_names_tmpdir_when_its_disk_is_full(rec, tmp_path, monkeypatch):
     import tempfile
     from cli_helpers import run
-    from test_bad_input import _fails_cleanly
+    from test_bad_input import fails_cleanly
     monkeypatch.setenv(budget.STREAM_ENV, "stream")
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr(os, "posix_fallocate", _no_room)
-    _fails_cleanly(run("scan", rec, "--shifts", 10), ["not enough disk space for feature", "TMPDIR"])
+    fails_cleanly(run("scan", rec, "--shifts", 10), ["not enough disk space for feature", "TMPDIR"])
     assert list(tmp_path.iterdir()) == []                           # its temporaries removed
 
 
 def test_a_full_disk_while_writing_is_one_line_naming_the_output(rec, tmp_path, monkeypatch):
     from cli_helpers import run
-    from test_bad_input import _fails_cleanly
+    from test_bad_input import fails_cleanly
 
     class Full:
         def __init__(self, fd, *args, **kwargs):
@@ -192,7 +193,7 @@ def test_a_full_disk_while_writing_is_one_line_naming_the_output(rec, tmp_path, 
             raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(os, "fdopen", Full)
     page = tmp_path / "u.html"
-    _fails_cleanly(run("export", rec, "--unit", 1, "-o", page),
+    fails_cleanly(run("export", rec, "--unit", 1, "-o", page),
                    [f"the disk is full writing {page}", "free some space"])
     assert list(tmp_path.iterdir()) == []
 
@@ -206,8 +207,8 @@ def test_the_untrained_control_of_a_big_recording_is_recorded_and_streamed(rec, 
     (tmp_path / "tmp").mkdir()
     r = Recording(rec)
     feats = F.get_features(["in_quote", "position_in_line"])
-    got = report.scan_control(r, feats, n_shifts=20)
-    assert r._text is None and list((tmp_path / "tmp").iterdir()) == []
+    got = scan_control(r, feats, n_shifts=20)
+    assert not r.text_loaded and list((tmp_path / "tmp").iterdir()) == []
     fresh = Model.init(r.chars, 5, seed=12345)
     by_hand = record(fresh, DOCS, tmp_path / "by_hand.rec", dtype="float16")
-    assert_same_rows(report.scan_recording(by_hand, feats, n_shifts=20), got)
+    assert_same_rows(scan_recording(by_hand, feats, n_shifts=20), got)

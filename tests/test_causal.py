@@ -6,7 +6,7 @@ from interpret.analysis import gates
 from interpret.model import step
 from interpret.model.model import Model
 from interpret.model.sample import sample
-from interpret.recording.record import record
+from interpret.recording.recorder import record
 
 CHARS = list('\n "().abcde')
 

@@ -1,5 +1,4 @@
 """Features: hand-written ground truth, alignment conventions, evaluate(), user features."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,7 +6,7 @@ import pytest
 from interpret.features import registry as F
 from interpret.features.registry import FEATURES, Feature, evaluate, get_features, load_feature_file, regex_feature
 
-CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+from conftest import CORPORA
 
 
 def run(name, text):
@@ -372,7 +371,12 @@ def test_load_feature_file_errors(tmp_path, source, match):
     path.write_text(source)
     with pytest.raises(ValueError, match=match):
         load_feature_file(path)
-    assert F._loading is None  # the registry swap is undone
+    # the registry swap is undone: a feature registered now goes into FEATURES again
+    F.register("_after_failed_load", kind="binary", causal=True)(lambda text: np.zeros(len(text)))
+    try:
+        assert "_after_failed_load" in F.FEATURES
+    finally:
+        del F.FEATURES["_after_failed_load"]
 
 
 def test_load_feature_file_missing(tmp_path):
@@ -412,7 +416,8 @@ def test_compact_evaluation_keeps_binary_features_in_one_byte_and_checks_every_d
 def test_long_documents_evaluated_in_pieces_equal_the_whole(size, monkeypatch):
     """Every built-in cut where its split allows, pieces evaluated alone (or carried) == whole."""
     import random
-    monkeypatch.setattr(F, "PIECE", size)
+    from interpret.features import registry
+    monkeypatch.setattr(registry, "PIECE", size)
     parts = ['"', "\n", "\r", "\r\n", " ", "\t", "(", ")", "[", "]", "{", "}", "ab", "é", "\U0001F600",
              "\n\n", "\n \n", "\n\t\r\n", "/*", "*/", "//", "#", "if (", "'"]
     rng = random.Random(size)

@@ -5,7 +5,7 @@ import pytest
 
 from interpret.model import model as model_mod
 from interpret.model.model import Model
-from interpret.recording.record import Recording, record
+from interpret.recording.recorder import Recording, record
 
 from cli_helpers import PROSE, fails, ok, run
 
@@ -169,11 +169,11 @@ def test_record_float16_refuses_values_beyond_its_range(tmp_path):
 
 
 def test_the_control_scans_only_the_arrays_the_recording_has(work, tmp_path):
-    from interpret.features import registry as F
-    from interpret.scan import run as report
+    from interpret import features as F
+    from interpret.scan.run import judged
     model = Model.load(work / "m.npz")
     rec = record(model, [("p.txt", PROSE)], tmp_path / "hc.rec", keep=lambda l, k: k in ("h", "c"))
-    rows, control = report.judged(rec, F.get_features(["in_quote"]), n_shifts=10)
+    rows, control = judged(rec, F.get_features(["in_quote"]), n_shifts=10)
     want = {(l, k) for l in (0, 1) for k in "hc"}
     assert {(r["layer"], r["kind"]) for r in rows} == want
     assert {(r["layer"], r["kind"]) for r in control} == want  # no gates: the text's recording has none

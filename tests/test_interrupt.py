@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,10 +14,10 @@ import pytest
 from cli_helpers import PROSE, ok, run
 from interpret.train import batched as tb
 from interpret.model.model import Model
-from interpret.recording.record import Recording
+from interpret.recording.recorder import Recording
 from interpret.train.gist import TrainState
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT
 TEXT = PROSE * 4  # about 12k characters
 TRAINERS = {  # name -> (extra `train` options, the checkpoint loader)
     "faithful": (["--hidden", "32", "--seq-length", "25"], TrainState.load),
@@ -227,14 +226,14 @@ def test_only_temporaries_of_gone_processes_of_this_host_are_swept(tmp_path):
     target = tmp_path / "page.html"
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    mine = f".page.html.{atomic._host()}-"
+    mine = f".page.html.{atomic.host_tag()}-"
     names = {
         "stale_file": f"{mine}{gone.pid}.abc_1.tmp",                 # its process has ended
         "stale_dir": f"{mine}{gone.pid}.xyz.tmp",
         "live": f"{mine}{os.getppid()}.abc.tmp",                     # a running process's
         "own": f"{mine}{os.getpid()}.abc.tmp",
         "other_host": f".page.html.elsewhere-{gone.pid}.abc.tmp",
-        "other_target": f".other.html.{atomic._host()}-{gone.pid}.abc.tmp",
+        "other_target": f".other.html.{atomic.host_tag()}-{gone.pid}.abc.tmp",
         "not_ours": f"{mine}{gone.pid}.abc.txt",
     }
     for key, name in names.items():

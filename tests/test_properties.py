@@ -10,12 +10,16 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from interpret.features import registry as F
-from interpret.scan import run as report
+from interpret import features as F
+from interpret.export.unit import unit_export
+from interpret.features.choose import choose_features
+from interpret.scan.rows import add_qvalues, top_rows
+from interpret.scan.run import scan_recording
 from interpret.export.html import gallery_page, unit_page
 from interpret.model.model import Model
-from interpret.recording.record import Recording, record
-from interpret.scan.memory import MIN_CHARS, FeatureValues, scan
+from interpret.recording.recorder import Recording, record
+from interpret.scan.common import FeatureValues, MIN_CHARS
+from interpret.scan.memory import scan_in_memory
 
 PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink]  # no "explain": it parses source
 # The suite is deterministic: the same examples every run (derandomized, no example database), so a
@@ -129,8 +133,8 @@ def scan_inputs(text, seed, compact=False):
 def test_scan_on_any_text_keeps_its_invariants(text, seed):
     text, acts, feats, char_ix = scan_inputs(text, seed)
     pos = F.position_in_line(text)
-    rows = scan(acts.astype(np.float32), feats, char_ix, n_shifts=10, seed=seed % 1000)
-    report.add_qvalues(rows)
+    rows = scan_in_memory(acts.astype(np.float32), feats, char_ix, n_shifts=10, seed=seed % 1000)
+    add_qvalues(rows)
     assert len(rows) == 3 * len(feats)
     for r in rows:
         assert r["unit"] in (0, 1, 2)
@@ -140,7 +144,7 @@ def test_scan_on_any_text_keeps_its_invariants(text, seed):
         assert lo - 1e-9 <= r["score"] <= 1 + 1e-9, r
         assert 0 < r["p"] <= 1 and 0 <= r["q"] <= 1, r
     if np.ptp(pos) > 0:  # the planted unit follows position_in_line exactly
-        best = report.top_rows(rows, feature="position_in_line", top=1)[0]
+        best = top_rows(rows, feature="position_in_line", top=1)[0]
         assert best["unit"] == 1 and best["score"] > 0.99
 
 
@@ -193,13 +197,13 @@ def test_record_scan_export_round_trip_any_text(a, b):
         assert again.activations().shape == (len(a) + len(b), 4)
         assert [doc["start"] for doc in again.documents] == [0, len(a)]
         assert np.isnan(again.loss[[len(a) - 1, -1]]).all()
-        feats = report.choose_features(again.text, ["in_quote", "position_in_line", "bracket_depth"])
+        feats = choose_features(again.text, ["in_quote", "position_in_line", "bracket_depth"])
         if again.n_chars < MIN_CHARS:  # too short to scan: refused in words, not a crash
             with pytest.raises(ValueError, match=f"at least {MIN_CHARS}"):
-                report.scan_recording(again, feats, n_shifts=10)
+                scan_recording(again, feats, n_shifts=10)
         else:
-            assert len(report.scan_recording(again, feats, n_shifts=10)) == 3 * 4
-        page = report.unit_export(again, 3, start=0, length=len(a) + len(b))
+            assert len(scan_recording(again, feats, n_shifts=10)) == 3 * 4
+        page = unit_export(again, 3, start=0, length=len(a) + len(b))
         assert Excerpts(page).out == [a + b]
 
 
@@ -207,14 +211,15 @@ def test_record_scan_export_round_trip_any_text(a, b):
 @FAST
 @given(texts, st.integers(1, 50))
 def test_features_of_a_document_cut_into_pieces_equal_the_whole(text, size):
-    old, F.PIECE = F.PIECE, size
+    from interpret.features import registry
+    old, registry.PIECE = registry.PIECE, size
     try:
         for f in F.FEATURES.values():
             got = np.empty(len(text))
             F.evaluate_documents([f], [(0, text)], [got])
             np.testing.assert_array_equal(got, f.func(text), err_msg=f.name)
     finally:
-        F.PIECE = old
+        registry.PIECE = old
 
 
 @SLOW
@@ -226,6 +231,6 @@ def test_the_streaming_scan_equals_the_in_memory_scan_on_any_text(text, seed):
     from test_scan_stream import assert_same_rows
     _, acts, feats, char_ix = scan_inputs(text, seed, compact=True)
     acts = acts.astype(np.float16)
-    want = scan(acts, feats, char_ix, n_shifts=10, seed=seed % 1000)
+    want = scan_in_memory(acts, feats, char_ix, n_shifts=10, seed=seed % 1000)
     assert_same_rows(want, scan_streaming(acts, feats, char_ix, n_shifts=10, seed=seed % 1000,
                                           rows=max(7, len(text) // 3)))

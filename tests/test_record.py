@@ -4,9 +4,10 @@ import os
 import numpy as np
 import pytest
 
-from interpret.recording import record as R
+from interpret.recording import recorder as R
+from interpret.model.lanes import log_softmax_pick
 from interpret.model.model import Model
-from interpret.recording.record import Recording, record, run_in_memory
+from interpret.recording.recorder import Recording, record, run_in_memory
 
 VOCAB = sorted(set("abc \n\"().,xyz"))
 
@@ -216,13 +217,13 @@ def test_documents_in_lanes_equal_each_document_alone(model, monkeypatch, lanes)
     h = np.empty((starts[-1], model.hidden_size))
     loss = np.empty(starts[-1])
     seen = []
-    R._fill(model, np.concatenate(ix), starts[:-1], {(0, "h"): h}, loss, progress=seen.append,
+    R.fill_arrays(model, np.concatenate(ix), starts[:-1], {(0, "h"): h}, loss, progress=seen.append,
             lanes=lanes)
     assert sum(seen) == starts[-1]  # progress counts every character once
     for d, a, b in zip(ix, starts[:-1], starts[1:]):
         acts, ys, _ = model.run(d)
         np.testing.assert_allclose(h[a:b], acts[(0, "h")], rtol=0, atol=1e-12)
-        want = np.append(R._log_softmax_pick(ys[:-1], d[1:]), np.nan)
+        want = np.append(log_softmax_pick(ys[:-1], d[1:]), np.nan)
         np.testing.assert_allclose(loss[a:b], want, rtol=1e-12, equal_nan=True)
 
 
@@ -240,12 +241,12 @@ def test_float32_lanes_stay_within_float32_error_of_each_document_alone(model, m
     ix = [model.encode(d)[0] for d in docs]
     h = np.empty((starts[-1], model.hidden_size), np.float32)
     loss = np.empty(starts[-1], np.float32)
-    R._fill(model, np.concatenate(ix), starts[:-1], {(0, "h"): h}, loss, lanes=lanes)
+    R.fill_arrays(model, np.concatenate(ix), starts[:-1], {(0, "h"): h}, loss, lanes=lanes)
     errs = []
     for d, a, b in zip(ix, starts[:-1], starts[1:]):
         acts, ys, _ = model.run(d)
         np.testing.assert_allclose(h[a:b], acts[(0, "h")], rtol=0, atol=3e-4 if lanes > 1 else 1e-7)
-        want = np.append(R._log_softmax_pick(ys[:-1], d[1:]), np.nan)
+        want = np.append(log_softmax_pick(ys[:-1], d[1:]), np.nan)
         np.testing.assert_allclose(loss[a:b], want, rtol=0, atol=3e-3 if lanes > 1 else 2e-5,
                                    equal_nan=True)  # the loss scales the error by |Why| ~ 10
         errs.append(np.abs(h[a:b] - acts[(0, "h")]).ravel())
@@ -257,11 +258,11 @@ def test_next_char_loss_equals_the_plain_log_softmax_even_when_every_exp_underfl
     rng = np.random.default_rng(0)
     states, nxt = np.tanh(rng.standard_normal((50, 6))), rng.integers(0, 9, 50)
     WhyT, by = rng.standard_normal((6, 9)), rng.standard_normal(9)
-    plain = R._log_softmax_pick(states @ WhyT + by, nxt)
+    plain = log_softmax_pick(states @ WhyT + by, nxt)
     np.testing.assert_allclose(next_char_loss(states, WhyT, by, nxt), plain, rtol=1e-12)
     WhyT[0, 0] = 5000.0  # the bound rises to ~5000: rows whose logits stay near 0 underflow
     states[:25, 0] = 0.0
-    plain = R._log_softmax_pick(states @ WhyT + by, nxt)
+    plain = log_softmax_pick(states @ WhyT + by, nxt)
     got = next_char_loss(states, WhyT, by, nxt)
     assert np.all(np.isfinite(got))
     np.testing.assert_allclose(got, plain, rtol=1e-9)

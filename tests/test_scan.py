@@ -9,12 +9,13 @@ import pytest
 from scipy import stats
 from scipy.signal import lfilter
 
-from interpret.features import registry as F
-from interpret.scan import memory as scan_mod
+from interpret.scan import run as scan_run
+from interpret import features as F
 from interpret.scan import shift_null
 from interpret.scan.unit_blocks import read_block
-from interpret.scan.memory import (COLUMNS, FeatureValues, add_qvalues, draw_shifts, format_table,
-                            rows_to_csv, scan, shifted_statistics, top_rows)
+from interpret.scan.common import COLUMNS, FeatureValues
+from interpret.scan.memory import draw_shifts, scan_in_memory, shifted_statistics
+from interpret.scan.rows import add_qvalues, format_table, rows_to_csv, top_rows
 
 
 # ---- synthetic data -------------------------------------------------------------------------
@@ -72,7 +73,7 @@ def test_auroc_matches_pairwise_oracle_with_ties():
     acts[:, 2] = (acts[:, 2] > 0.8).astype(float)     # a 0/1 unit: mostly ties
     f = (rng.random(n) < 0.3).astype(float)
     acts[:, 3] -= 2 * f                               # a clearly negative unit
-    rows = scan(acts, [FeatureValues("f", "binary", f)], np.zeros(n, int), n_shifts=20)
+    rows = scan_in_memory(acts, [FeatureValues("f", "binary", f)], np.zeros(n, int), n_shifts=20)
     for u, r in by_unit(rows, "f").items():
         want = auroc_pairwise(acts[:, u], f)
         assert r["raw"] == pytest.approx(want, abs=1e-12)
@@ -94,7 +95,7 @@ def test_rho_and_pearson_r_match_scipy(kind):
     acts[:, 2] -= 0.1 * depth
     feats = [FeatureValues("depth", "ordinal", depth),
              FeatureValues("wave", "continuous", np.sin(np.arange(n) / 7))]
-    rows = scan(acts, feats, rng.integers(0, 5, n), n_shifts=20, kind=kind)
+    rows = scan_in_memory(acts, feats, rng.integers(0, 5, n), n_shifts=20, kind=kind)
     shown = np.tanh(acts) if kind == "c" else acts
     for feat in feats:
         for u, r in by_unit(rows, feat.name).items():
@@ -178,7 +179,7 @@ def test_a_unit_that_flips_sign_every_character_gets_the_random_shift_null():
                             flip + 0.5 * (np.arange(n) % 3)])      # period 2, none, period 6
     feats = [FeatureValues("pos", "ordinal", line_position(rng, n, 40)),
              FeatureValues("q", "binary", runs(rng, n, 3, 30))]
-    rows = scan(acts, feats, np.zeros(n, int), n_shifts=200)
+    rows = scan_in_memory(acts, feats, np.zeros(n, int), n_shifts=200)
     random_shifts = np.random.default_rng(0).integers(n // 20, n - n // 20 + 1, 2000)
     for feat in feats:
         plain = shifted_statistics(acts, feat, random_shifts)   # (U, 2000) random shifts
@@ -197,7 +198,7 @@ def test_scan_summarises_the_plain_shift_null(kind):
     values = runs(rng, n) if kind == "binary" else line_position(rng, n)
     feat = FeatureValues("q", kind, values)
     acts[:, 1] += 3 * values / values.max()           # something to be extreme about
-    rows = by_unit(scan(acts, [feat], np.zeros(n, int), n_shifts=50, seed=7), "q")
+    rows = by_unit(scan_in_memory(acts, [feat], np.zeros(n, int), n_shifts=50, seed=7), "q")
     shifts = draw_shifts(n, 50, seed=7)
     assert shifts.min() >= n // 20 and shifts.max() <= n - n // 20
     null = shifted_statistics(acts, feat, shifts)     # (U, S)
@@ -235,8 +236,8 @@ def test_a_cell_state_is_scored_as_the_tanh_of_its_values(dtype, tmp_path):
     path = tmp_path / "L0_c.npy"
     np.save(path, acts)
     mm = np.load(path, mmap_mode="r+")                 # writable: a write would land in the file
-    as_c = scan(mm, feats, char_ix, n_shifts=40, kind="c", block_units=2)
-    as_h = scan(shown, feats, char_ix, n_shifts=40, kind="h", block_units=2)
+    as_c = scan_in_memory(mm, feats, char_ix, n_shifts=40, kind="c", block_units=2)
+    as_h = scan_in_memory(shown, feats, char_ix, n_shifts=40, kind="h", block_units=2)
     assert np.array_equal(np.load(path), acts)
     for rc, rh in zip(as_c, as_h):
         assert rc["kind"] == "c"
@@ -256,7 +257,7 @@ def test_saturated_share_equals_a_brute_force_count(kind):
     acts = np.column_stack([3 * ar1(rng, n, 2), rng.random(n), edges, np.full(n, 0.999)])
     feats = [FeatureValues("pos", "ordinal", line_position(rng, n, 30)),
              FeatureValues("never", "binary", np.zeros(n))]
-    rows = scan(acts, feats, rng.integers(0, 4, n), n_shifts=20, kind=kind)
+    rows = scan_in_memory(acts, feats, rng.integers(0, 4, n), n_shifts=20, kind=kind)
     v = np.tanh(acts) if kind == "c" else acts
     for u in range(acts.shape[1]):
         col = v[:, u]
@@ -280,7 +281,7 @@ def test_a_monotone_but_curved_unit_ranks_first_by_rho():
     acts[:, 2] = 1 - pos / 40 + 0.25 * ar1(rng, n, 1)[:, 0]
     shown = np.tanh(acts[:, 5])
     assert shown[pos < 10].mean() > 0.7 and shown[pos >= 70].mean() < -0.9   # not all saturated
-    rows = scan(acts, [FeatureValues("pos", "ordinal", pos)], rng.integers(0, 30, n), kind="c",
+    rows = scan_in_memory(acts, [FeatureValues("pos", "ordinal", pos)], rng.integers(0, 30, n), kind="c",
                 n_shifts=100)
     add_qvalues(rows)
     first, second = top_rows(rows, "pos", top=2)
@@ -301,7 +302,7 @@ def test_planted_units_rank_first_and_are_significant():
     acts[:, 21] = -pos / 60 + 0.5 * ar1(rng, n, 1)[:, 0]
     feats = [FeatureValues("in_quote", "binary", quote),
              FeatureValues("line_pos", "ordinal", pos)]
-    rows = scan(acts, feats, rng.integers(0, 30, n))
+    rows = scan_in_memory(acts, feats, rng.integers(0, 30, n))
     add_qvalues(rows)
     best_q, best_pos = top_rows(rows, "in_quote", top=1)[0], top_rows(rows, "line_pos", top=1)[0]
     assert best_q["unit"] == 7 and best_q["q"] < 0.05 and best_q["sign"] == 1
@@ -315,7 +316,7 @@ def noise_scan(seed, n=3000, units=20, n_shifts=100):
     feats = [FeatureValues("in_quote", "binary", runs(rng, n)),
              FeatureValues("line_pos", "ordinal", line_position(rng, n))]
     acts = ar1(rng, n, units)
-    rows = scan(acts, feats, rng.integers(0, 30, n), n_shifts=n_shifts, seed=seed)
+    rows = scan_in_memory(acts, feats, rng.integers(0, 30, n), n_shifts=n_shifts, seed=seed)
     add_qvalues(rows)
     return acts, feats, rows
 
@@ -377,7 +378,7 @@ def test_beyond_char_separates_delimiter_units_from_quote_cells():
     acts[:, 0] = (text == '"')                        # fires on the quote character only
     acts[:, 1] = inside + 0.5 * rng.standard_normal(n)   # a real quote cell
     acts[:, 2] = -acts[:, 1]
-    rows = by_unit(scan(acts, [FeatureValues("in_quote", "binary", inside)], char_ix), "in_quote")
+    rows = by_unit(scan_in_memory(acts, [FeatureValues("in_quote", "binary", inside)], char_ix), "in_quote")
     assert 0.5 < rows[0]["score"] < 0.6               # delimiters are a small part of a quote
     assert rows[0]["beyond_char"] == pytest.approx(0.5, abs=1e-12)
     assert rows[1]["score"] > 0.9 and rows[1]["beyond_char"] > 0.9
@@ -396,7 +397,7 @@ def test_beyond_char_matches_per_character_scores_computed_by_hand():
     quote, pos = runs(rng, n, 5, 40), line_position(rng, n, 30)
     acts[:, 1] -= quote + pos / 30
     feats = [FeatureValues("q", "binary", quote), FeatureValues("pos", "ordinal", pos)]
-    rows = scan(acts, feats, char_ix, n_shifts=20)
+    rows = scan_in_memory(acts, feats, char_ix, n_shifts=20)
     for u in range(3):
         rq, rp = by_unit(rows, "q")[u], by_unit(rows, "pos")[u]
         aucs, weights, ru, rf = [], [], [], []
@@ -419,7 +420,7 @@ def test_beyond_char_of_rho_is_zero_for_a_function_of_the_character():
     char_ix = rng.integers(0, 7, n)
     pos = line_position(rng, n, 30)
     acts = np.column_stack([np.sin(char_ix * 1.3), pos + rng.standard_normal(n)])
-    rows = by_unit(scan(acts, [FeatureValues("pos", "ordinal", pos)], char_ix, n_shifts=20), "pos")
+    rows = by_unit(scan_in_memory(acts, [FeatureValues("pos", "ordinal", pos)], char_ix, n_shifts=20), "pos")
     assert rows[0]["beyond_char"] == 0.0
     assert rows[1]["beyond_char"] > 0.9
 
@@ -474,26 +475,26 @@ def test_float16_memmap_gives_the_rows_of_float64_in_memory(tmp_path):
     block = read_block(mm, 2, 9, rows=100)            # row chunks, pages let go after each
     assert block.dtype == np.float32 and block.shape == (7, len(acts))
     np.testing.assert_array_equal(block, np.asarray(acts, dtype=np.float16)[:, 2:9].T)
-    from_mm = scan(mm, feats, char_ix, n_shifts=60, block_units=4, read_units=8)
-    in_mem = scan(np.asarray(mm, dtype=np.float64), feats, char_ix, n_shifts=60)
+    from_mm = scan_in_memory(mm, feats, char_ix, n_shifts=60, block_units=4, read_units=8)
+    in_mem = scan_in_memory(np.asarray(mm, dtype=np.float64), feats, char_ix, n_shifts=60)
     assert_same_rows(in_mem, from_mm)
 
 
 def test_block_sizes_and_threads_do_not_change_results():
     acts, feats, char_ix = some_data()
-    base = scan(acts, feats, char_ix, n_shifts=60)
-    assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=5))
-    assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=1))
-    assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=4, workers=1))
-    assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=4, workers=3))
+    base = scan_in_memory(acts, feats, char_ix, n_shifts=60)
+    assert_same_rows(base, scan_in_memory(acts, feats, char_ix, n_shifts=60, block_units=5))
+    assert_same_rows(base, scan_in_memory(acts, feats, char_ix, n_shifts=60, block_units=1))
+    assert_same_rows(base, scan_in_memory(acts, feats, char_ix, n_shifts=60, block_units=4, workers=1))
+    assert_same_rows(base, scan_in_memory(acts, feats, char_ix, n_shifts=60, block_units=4, workers=3))
     # units read 7 at a time (the next 7 while these are scored), scored 3 at a time
-    assert_same_rows(base, scan(acts, feats, char_ix, n_shifts=60, block_units=3, read_units=7))
+    assert_same_rows(base, scan_in_memory(acts, feats, char_ix, n_shifts=60, block_units=3, read_units=7))
 
 
 def test_progress_reports_every_unit_and_rows_are_plain_json():
     acts, feats, char_ix = some_data(units=10)
     seen = []
-    rows = scan(acts, feats, char_ix, n_shifts=30, block_units=4, layer=1, kind="c",
+    rows = scan_in_memory(acts, feats, char_ix, n_shifts=30, block_units=4, layer=1, kind="c",
                 progress=seen.append)
     assert seen == [4, 4, 2]
     assert len(rows) == 3 * 10 and set(COLUMNS) <= set(rows[0])
@@ -509,7 +510,7 @@ def test_constant_features_and_units_give_empty_rows_that_sort_last():
     n = len(acts)
     feats += [FeatureValues("never", "binary", np.zeros(n)),
               FeatureValues("flat", "continuous", np.full(n, 3.0))]
-    rows = scan(acts, feats, char_ix, n_shifts=30)
+    rows = scan_in_memory(acts, feats, char_ix, n_shifts=30)
     add_qvalues(rows)
     dead = [r for r in rows if r["unit"] == 2 or r["feature"] in ("never", "flat")]
     assert len(dead) == 5 + 2 * 5                     # unit 2 x 5 features, 2 features x 5 units
@@ -526,37 +527,37 @@ def test_constant_features_and_units_give_empty_rows_that_sort_last():
 def test_bad_input_raises_with_a_way_out():
     rng = np.random.default_rng(9)
     with pytest.raises(ValueError, match="has 19 characters; scanning needs at least 20"):
-        scan(rng.random((19, 3)), [FeatureValues("f", "binary", np.ones(19))], np.zeros(19, int))
+        scan_in_memory(rng.random((19, 3)), [FeatureValues("f", "binary", np.ones(19))], np.zeros(19, int))
     acts = rng.random((100, 3))
     ok = [FeatureValues("f", "ordinal", np.arange(100.0))]
     with pytest.raises(ValueError, match="n_shifts=5 is too few"):
-        scan(acts, ok, np.zeros(100, int), n_shifts=5)
+        scan_in_memory(acts, ok, np.zeros(100, int), n_shifts=5)
     with pytest.raises(ValueError, match="min_shift=60 leaves no shifts"):
-        scan(acts, ok, np.zeros(100, int), min_shift=60)
+        scan_in_memory(acts, ok, np.zeros(100, int), min_shift=60)
     with pytest.raises(ValueError, match="kind 'nominal'"):
-        scan(acts, [FeatureValues("f", "nominal", np.ones(100))], np.zeros(100, int))
+        scan_in_memory(acts, [FeatureValues("f", "nominal", np.ones(100))], np.zeros(100, int))
     with pytest.raises(ValueError, match="values other than 0 and 1"):
-        scan(acts, [FeatureValues("f", "binary", np.arange(100.0))], np.zeros(100, int))
+        scan_in_memory(acts, [FeatureValues("f", "binary", np.arange(100.0))], np.zeros(100, int))
     with pytest.raises(ValueError, match="shape"):
-        scan(acts, [FeatureValues("f", "ordinal", np.arange(99.0))], np.zeros(100, int))
+        scan_in_memory(acts, [FeatureValues("f", "ordinal", np.arange(99.0))], np.zeros(100, int))
     with pytest.raises(ValueError, match="block_units=0"):
-        scan(acts, ok, np.zeros(100, int), block_units=0)
+        scan_in_memory(acts, ok, np.zeros(100, int), block_units=0)
     with pytest.raises(ValueError, match="min_shift=48 leaves no shifts .* from 1 to 45"):
-        scan(acts, ok, np.zeros(100, int), min_shift=48)   # 5 shifts: fewer than the null needs
+        scan_in_memory(acts, ok, np.zeros(100, int), min_shift=48)   # 5 shifts: fewer than the null needs
     acts[5, 1] = np.inf
     with pytest.raises(ValueError, match="unit 1 .*non-finite"):
-        scan(acts, [FeatureValues("f", "ordinal", np.arange(100.0))], np.zeros(100, int))
+        scan_in_memory(acts, [FeatureValues("f", "ordinal", np.arange(100.0))], np.zeros(100, int))
     acts = rng.random((100, 12))
     acts[7, 9] = np.nan                                # in the third block read
     with pytest.raises(ValueError, match="unit 9 .*non-finite"):
-        scan(acts, ok, np.zeros(100, int), block_units=2, read_units=4)
+        scan_in_memory(acts, ok, np.zeros(100, int), block_units=2, read_units=4)
 
 
 # ---- ranking and output ---------------------------------------------------------------------
 
 def test_top_rows_orders_by_score_and_filters_by_q():
     acts, feats, char_ix = some_data()
-    rows = scan(acts, feats, char_ix, n_shifts=60)
+    rows = scan_in_memory(acts, feats, char_ix, n_shifts=60)
     add_qvalues(rows)
     best = top_rows(rows, top=3)
     assert [r["feature"] for r in best] == ["in_quote"] * 3 + ["line_pos"] * 3 + ["spaces"] * 3
@@ -569,11 +570,11 @@ def test_top_rows_orders_by_score_and_filters_by_q():
 def test_format_table_is_readable_and_shows_each_rows_verdict():
     from interpret.scan.verdict import add_verdicts
     acts, feats, char_ix = some_data()
-    rows = scan(acts, feats, char_ix, n_shifts=60)
+    rows = scan_in_memory(acts, feats, char_ix, n_shifts=60)
     add_qvalues(rows)
-    control = scan(ar1(np.random.default_rng(1), len(acts), 23), feats, char_ix, n_shifts=60)
+    control = scan_in_memory(ar1(np.random.default_rng(1), len(acts), 23), feats, char_ix, n_shifts=60)
     for r in rows:
-        r.update(n_runs=50, n_distinct=50)  # what report.add_support puts there
+        r.update(n_runs=50, n_distinct=50)  # what add_support puts there
     add_verdicts(rows, control)
     table = format_table(rows, top=4, control_rows=control)
     lines = table.splitlines()
@@ -591,7 +592,7 @@ def test_format_table_is_readable_and_shows_each_rows_verdict():
 
 def test_rows_to_csv_writes_the_fixed_columns(tmp_path):
     acts, feats, char_ix = some_data(units=4)
-    rows = scan(acts, feats, char_ix, n_shifts=30)
+    rows = scan_in_memory(acts, feats, char_ix, n_shifts=30)
     buf = io.StringIO()
     rows_to_csv(rows, buf)
     back = list(csv.DictReader(io.StringIO(buf.getvalue())))
@@ -604,7 +605,7 @@ def test_rows_to_csv_writes_the_fixed_columns(tmp_path):
 
 
 def test_named_features_keep_the_users_regex_features():
-    from interpret.scan.run import choose_features
+    from interpret.features import choose_features
     names = [f.name for f in choose_features('say "hi"\n', ["in_quote"], ["vowel=[aeiou]"])]
     assert names == ["in_quote", "vowel"]
     names = [f.name for f in choose_features('say "hi"\n', ["vowel", "in_quote"], ["vowel=[aeiou]"])]
@@ -639,20 +640,21 @@ def test_a_float16_recording_streams_rather_than_shrink_the_in_memory_layout(mon
 
 def test_a_recording_too_big_for_the_memory_is_refused_before_any_work(tmp_path, monkeypatch):
     from interpret.scan import budget
-    from interpret.scan import run as report
+    from interpret.features.choose import choose_features
+    from interpret.scan.run import scan_recording
     from interpret.model.model import Model
-    from interpret.recording.record import Recording, record
+    from interpret.recording.recorder import Recording, record
     text = 'say "hi" (twice)\n' * 20
     record(Model.init(sorted(set(text)), hidden_size=3, seed=0), [("t.txt", text)], tmp_path / "r.rec")
     rec = Recording(tmp_path / "r.rec")
-    feats = report.choose_features(text, ["in_quote"])
+    feats = choose_features(text, ["in_quote"])
     monkeypatch.setattr(budget, "available", lambda: 10 * 2**20)  # 10 MB free: not even the base
     with pytest.raises(ValueError, match="needs about"):
-        report.scan_recording(rec, feats, n_shifts=10)
+        scan_recording(rec, feats, n_shifts=10)
     monkeypatch.setattr(budget, "available", lambda: budget.scan_bytes(len(text), 1, 1, 1))
     seen = []
-    monkeypatch.setattr(report, "scan", lambda *a, **kw: seen.append((kw["block_units"], kw["workers"])) or [])
-    report.scan_recording(rec, feats, n_shifts=10)
+    monkeypatch.setattr(scan_run, "scan_in_memory", lambda *a, **kw: seen.append((kw["block_units"], kw["workers"])) or [])
+    scan_recording(rec, feats, n_shifts=10)
     assert seen == [(1, 1)]  # one unit at a time, one worker
 
 
@@ -668,7 +670,7 @@ def test_a_null_flat_but_for_rounding_gives_the_empirical_p_not_zero():
                             np.tile([0.1, 0.5, 0.9], 12)])
     word = FeatureValues("word_position", "ordinal", F.word_position(text))
     chars = sorted(set(text))
-    rows = scan(acts.astype(np.float32), [word], np.array([chars.index(c) for c in text]),
+    rows = scan_in_memory(acts.astype(np.float32), [word], np.array([chars.index(c) for c in text]),
                 n_shifts=10, seed=0)
     flat = [r for r in rows if r["null_sd"] < 1e-6]
     assert flat, [r["null_sd"] for r in rows]                       # the case is still made

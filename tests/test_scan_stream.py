@@ -2,9 +2,12 @@
 import numpy as np
 import pytest
 
-from interpret.scan.memory import FeatureValues, scan
-from interpret.scan.stream import float16_keys, key_values, scan_streaming
-from interpret.scan.stream_beyond import _unit_groups
+from interpret.scan import run as scan_run
+from interpret.scan.common import FeatureValues
+from interpret.scan.memory import scan_in_memory
+from interpret.scan.chunks import float16_keys, key_values
+from interpret.scan.stream import scan_streaming
+from interpret.scan.stream_beyond import unit_groups
 
 STATS = ("score", "raw", "sign", "p", "p_empirical", "beyond_char", "pearson_r", "saturated",
          "null_mean", "null_sd", "n_pos", "metric", "kind")
@@ -57,7 +60,7 @@ def test_streaming_scan_equals_the_in_memory_scan_for_any_chunk_size(rows, kind)
     """Every column, for h, for cell states (both through the same float32 tanh, which ties
     distinct float16 values) and for a sigmoid gate (its own saturation rule)."""
     acts, char_ix, feats = planted()
-    want = scan(acts, feats, char_ix, n_shifts=50, seed=3, kind=kind)
+    want = scan_in_memory(acts, feats, char_ix, n_shifts=50, seed=3, kind=kind)
     got = scan_streaming(acts, feats, char_ix, n_shifts=50, seed=3, rows=rows, kind=kind)
     assert_same_rows(want, got)
     wide = acts[:, 6].astype(np.float64)
@@ -81,10 +84,10 @@ def test_streaming_scan_equals_the_in_memory_scan_for_any_chunk_size(rows, kind)
 def test_a_tight_budget_splits_the_units_into_groups_and_changes_nothing(monkeypatch):
     from interpret.scan import stream_beyond as stream_residuals
     acts, char_ix, feats = planted(n=3001, seed=1)
-    want = scan(acts, feats, char_ix, n_shifts=30)
+    want = scan_in_memory(acts, feats, char_ix, n_shifts=30)
     groups = []
-    monkeypatch.setattr(stream_residuals, "_unit_groups",
-                        lambda *a: groups.append(_unit_groups(*a)) or groups[-1])
+    monkeypatch.setattr(stream_residuals, "unit_groups",
+                        lambda *a: groups.append(unit_groups(*a)) or groups[-1])
     assert_same_rows(want, scan_streaming(acts, feats, char_ix, n_shifts=30, rows=500,
                                           budget=1 << 17))
     assert len(groups[0]) > 2 and groups[0][-1][1] == 8
@@ -106,7 +109,7 @@ def test_a_uint8_binary_feature_streams_chunk_by_chunk_to_the_same_rows():
     acts, char_ix, feats = planted(n=2001)
     binary = [f for f in feats if f.kind == "binary"]
     small = [FeatureValues(f.name, f.kind, f.values.astype(np.uint8)) for f in binary]
-    want = scan(acts, binary, char_ix, n_shifts=20)
+    want = scan_in_memory(acts, binary, char_ix, n_shifts=20)
     assert_same_rows(want, scan_streaming(acts, small, char_ix, n_shifts=20, rows=300))
     as_lists = [FeatureValues(f.name, f.kind, list(f.values)) for f in small]
     assert_same_rows(want, scan_streaming(acts, as_lists, char_ix, n_shifts=20, rows=300))
@@ -123,36 +126,37 @@ def test_float32_activations_are_refused_with_the_way_out():
 
 def test_the_scan_streams_when_memory_is_short_or_when_asked(tmp_path, monkeypatch):
     from interpret.scan import budget
-    from interpret.scan import run as report
+    from interpret.features.choose import choose_features
+    from interpret.scan.run import scan_recording
     from interpret.model.model import Model
-    from interpret.recording.record import Recording, record
+    from interpret.recording.recorder import Recording, record
     rng = np.random.default_rng(5)  # not periodic: a periodic text ties nulls with the raw value
     text = "".join(rng.choice(['say "hi"', " and", " (twice)", "\n", ' "again"', " here"], 150))
     for dtype in ("float16", "float32"):
         record(Model.init(sorted(set(text)), hidden_size=4, seed=0), [("t.txt", text)],
                tmp_path / f"{dtype}.rec", dtype=dtype)
     rec16, rec32 = Recording(tmp_path / "float16.rec"), Recording(tmp_path / "float32.rec")
-    feats = report.choose_features(text, ["in_quote", "position_in_line"])
-    want = report.scan_recording(rec16, feats, n_shifts=20)
+    feats = choose_features(text, ["in_quote", "position_in_line"])
+    want = scan_recording(rec16, feats, n_shifts=20)
     monkeypatch.setattr(budget, "available", lambda: 10 * 2**20)  # too little for whole columns
-    assert_same_rows(want, report.scan_recording(rec16, feats, n_shifts=20))
+    assert_same_rows(want, scan_recording(rec16, feats, n_shifts=20))
     with pytest.raises(ValueError, match="needs about .* record with --dtype float16"):
-        report.scan_recording(rec32, feats, n_shifts=20)
+        scan_recording(rec32, feats, n_shifts=20)
     monkeypatch.setattr(budget, "available", lambda: 2**40)
     monkeypatch.setenv(budget.STREAM_ENV, "stream")
     calls = []
-    monkeypatch.setattr(report, "scan_streaming",
+    monkeypatch.setattr(scan_run, "scan_streaming",
                         lambda *a, **kw: calls.append(a[0].shape) or scan_streaming(*a, **kw))
-    assert_same_rows(want, report.scan_recording(rec16, feats, n_shifts=20))
+    assert_same_rows(want, scan_recording(rec16, feats, n_shifts=20))
     assert calls == [(len(text), 4)]
     with pytest.raises(ValueError, match="needs float16"):
-        report.scan_recording(rec32, feats, n_shifts=20)
+        scan_recording(rec32, feats, n_shifts=20)
 
 
 def test_codes_and_features_prepared_in_small_pieces_change_nothing(monkeypatch):
     from interpret.scan import stream as scan_stream
     acts, char_ix, feats = planted(n=3001, seed=2)
-    want = scan(acts, feats, char_ix, n_shifts=30)
+    want = scan_in_memory(acts, feats, char_ix, n_shifts=30)
     monkeypatch.setattr(scan_stream, "PREP", 333)                   # codes, features: 10 pieces
     assert_same_rows(want, scan_streaming(acts, feats, char_ix, n_shifts=30, rows=700))
     monkeypatch.setattr(scan_stream, "MAX_DISTINCT", 50)            # 'noise' is then prepared whole
@@ -160,16 +164,16 @@ def test_codes_and_features_prepared_in_small_pieces_change_nothing(monkeypatch)
 
 
 def test_character_codes_are_compact_and_one_byte_up_to_256_characters(tmp_path):
-    from interpret.scan.stream import _codes
+    from interpret.scan.stream import char_codes
     ix = np.array([7, 3, 3, 500, 7, 0], dtype=np.int16)
-    codes, counts = _codes(ix, 6, str(tmp_path))
+    codes, counts = char_codes(ix, 6, str(tmp_path))
     assert codes.dtype == np.uint8 and list(codes) == [2, 1, 1, 3, 2, 0]
     assert list(counts) == [1, 2, 2, 1]
     wide = np.arange(300, dtype=np.int64)[::-1] * 2
-    codes, counts = _codes(wide, 300, str(tmp_path))
+    codes, counts = char_codes(wide, 300, str(tmp_path))
     assert codes.dtype == np.uint16 and list(codes) == list(range(300))[::-1]
     with pytest.raises(ValueError, match="non-negative integer"):
-        _codes(np.array([1, -1, 2]), 3, str(tmp_path))
+        char_codes(np.array([1, -1, 2]), 3, str(tmp_path))
 
 
 def test_an_ordinal_feature_with_bad_values_gets_the_in_memory_error():
@@ -198,7 +202,7 @@ def test_nulls_tied_with_the_raw_value_up_to_rounding_count_on_both_paths():
     acts = np.column_stack([rng.standard_normal(30), np.arange(30) / 30 - 0.5]).astype(np.float16)
     word = [FeatureValues("word_position", "ordinal", np.tile([1.0, 0.0], 15))]
     char_ix = np.tile([0, 1], 15)
-    want = scan(acts, word, char_ix, n_shifts=10, seed=0)
+    want = scan_in_memory(acts, word, char_ix, n_shifts=10, seed=0)
     got = scan_streaming(acts, word, char_ix, n_shifts=10, seed=0, rows=10)
     assert_same_rows(want, got)
     assert [r["p_empirical"] for r in got] == [1.0, 1.0]

@@ -5,23 +5,18 @@ import os
 import pickle
 import re
 import shutil
-import sys
 from html.parser import HTMLParser
-from pathlib import Path
 
 import numpy as np
 import pytest
 from bokeh.events import ButtonClick
 
 from cli_helpers import PROSE, fails, fake_server, ok, run
-from interpret.scan import run as report
 from interpret.export.html import gallery_page, unit_page
 from interpret.model.model import Model
-from interpret.recording.record import Recording, record
+from interpret.recording.recorder import Recording, record
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # viewer/ is a bokeh app directory, not an installed package
-    sys.path.insert(0, str(ROOT))
+from conftest import ROOT  # noqa: E402
 from test_viewer import build, get, settle  # noqa: E402  (the headless viewer driver)
 
 SCRIPT = "<script>alert(1)</script>"

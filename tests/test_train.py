@@ -1,7 +1,6 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ from interpret.model.model import Model
 from interpret.model.sample import sample
 from interpret.train.gist import TrainState, effective_seq_length, loss_and_grads, read_text, train
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+from conftest import SHARED
 TEXT = ("It was the best of times, it was the worst of times; \"quoted (nested) text\" here.\n" * 12)
 
 

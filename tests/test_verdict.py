@@ -74,7 +74,9 @@ def test_planted_cells_are_found_and_noise_is_not_a_cell():
     untrained-like control of pure noise; the noise units never are."""
     from scipy.signal import lfilter
     from interpret.scan.run import add_support
-    from interpret.scan.memory import FeatureValues, add_qvalues, scan
+    from interpret.scan.common import FeatureValues
+    from interpret.scan.memory import scan_in_memory
+    from interpret.scan.rows import add_qvalues
     rng = np.random.default_rng(5)
     n, units = 6000, 12
     noise = lambda: lfilter([1.0], [1.0, -0.95], rng.standard_normal((n, units)) * 0.31, axis=0)  # noqa: E731
@@ -86,8 +88,8 @@ def test_planted_cells_are_found_and_noise_is_not_a_cell():
     acts = noise()
     acts[:, 2] += 3 * quote - 1.5
     acts[:, 7] = np.tanh(np.exp(col / 25.0) / 10) + 0.05 * rng.standard_normal(n)  # monotone, curved
-    rows = scan(acts, feats, char_ix, n_shifts=50)
-    control = scan(noise(), feats, char_ix, n_shifts=50)
+    rows = scan_in_memory(acts, feats, char_ix, n_shifts=50)
+    control = scan_in_memory(noise(), feats, char_ix, n_shifts=50)
     add_qvalues(rows)
     add_support(rows, feats)
     add_verdicts(rows, control)

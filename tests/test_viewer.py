@@ -11,21 +11,23 @@ import pytest
 from bokeh.application.handlers import DirectoryHandler
 from bokeh.document import Document
 from bokeh.server.callbacks import NextTickCallback
-from bokeh.document.events import ColumnDataChangedEvent, ModelChangedEvent
+from bokeh.document.events import ColumnDataChangedEvent
 from bokeh.events import ButtonClick, DocumentReady
 from click.testing import CliRunner
 
 from chromium import Browser, Server, find_chromium
 from cli_helpers import fake_server
-from interpret.scan import run as report
+from interpret.features.choose import choose_features
+from interpret.scan.rows import jsonable
+from interpret.scan.run import judged, scan_recording
 from interpret.cli.main import main as cli
-from interpret.features.registry import in_quote
+from interpret.features import in_quote
 from interpret.model.model import Model
-from interpret.recording.record import Recording, record
+from interpret.recording.recorder import Recording, record
 
-VIEWER = Path(__file__).resolve().parent.parent / "viewer"
-if str(VIEWER.parent) not in sys.path:  # viewer/ is a bokeh app directory, not an installed package
-    sys.path.insert(0, str(VIEWER.parent))
+from conftest import ROOT
+
+VIEWER = ROOT / "viewer"
 EVIL = '<script>alert("x")</script> & \'q\' "><b>'
 PARAGRAPH = ('"Come here," said the old man. "Look at this (if you can)."\n'
              'She did not move; the rain went on, and on.\n\n')
@@ -45,10 +47,10 @@ def rec(tmp_path_factory):
 @pytest.fixture(scope="module")
 def scan_json(rec):
     recording = Recording(rec)
-    feats = report.choose_features(recording.text, ["in_quote", "position_in_line"])
-    rows = report.scan_recording(recording, feats, n_shifts=20)
+    feats = choose_features(recording.text, ["in_quote", "position_in_line"])
+    rows = scan_recording(recording, feats, n_shifts=20)
     path = rec.parent / "scan.json"
-    path.write_text(json.dumps([report.jsonable(r) for r in rows]), encoding="utf-8")
+    path.write_text(json.dumps([jsonable(r) for r in rows]), encoding="utf-8")
     return path
 
 
@@ -412,8 +414,8 @@ def test_without_a_scan_the_viewer_ranks_the_units_itself(rec, tmp_path):
     assert not [cb for cb in doc.session_callbacks if isinstance(cb, PeriodicCallback)]  # polling stopped
     feature, unit = get(doc, "feature_select").value, get(doc, "unit_input").value
     recording = Recording(own)
-    feats = report.choose_features(recording.text)
-    rows, _ = report.judged(recording, feats)  # what `interpret scan` would say
+    feats = choose_features(recording.text)
+    rows, _ = judged(recording, feats)  # what `interpret scan` would say
     scored = [r for r in rows if r.get("score") is not None]
     best = max([r for r in scored if r["verdict"] == "cell"] or scored,
                key=lambda r: 2 * r["score"] - 1 if r["metric"] == "auroc" else r["score"])
@@ -424,9 +426,10 @@ def test_without_a_scan_the_viewer_ranks_the_units_itself(rec, tmp_path):
 
 
 def test_the_ranking_note_shows_progress_and_failure(rec):
-    view = [m for m in sys.modules.values() if getattr(m, "__file__", None) == str(VIEWER / "data.py")][0].View(rec)
-    assert view.ranking_note() == ""
-    view._ranking = {"state": "running", "done": 30, "total": 120, "label": "scanning layer 0 h"}
-    assert view.ranking_note().startswith("ranking the units in the background (scanning layer 0 h 25%)")
-    view._ranking.update(state="failed", label="out of memory")
-    assert view.ranking_note() == "could not rank the units: out of memory"
+    data = [m for m in sys.modules.values() if getattr(m, "__file__", None) == str(VIEWER / "data.py")][0]
+    assert data.View(rec).ranking_note() == ""  # nothing started yet
+    state = {"state": "running", "done": 30, "total": 120, "label": "scanning layer 0 h"}
+    assert data.ranking_note(state).startswith("ranking the units in the background (scanning layer 0 h 25%)")
+    state.update(state="failed", label="out of memory")
+    assert data.ranking_note(state) == "could not rank the units: out of memory"
+    assert data.ranking_note(dict(state, state="done")) == ""

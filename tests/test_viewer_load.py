@@ -6,9 +6,11 @@ import time
 import pytest
 
 from chromium import FIRST_RENDER_JS, HELPERS_JS, Browser, Server, find_chromium
-from interpret.scan import run as report
+from interpret.features.choose import choose_features
+from interpret.scan.rows import jsonable
+from interpret.scan.run import scan_recording
 from interpret.model.model import Model
-from interpret.recording.record import Recording, record
+from interpret.recording.recorder import Recording, record
 
 SESSIONS = 5
 EVIL = '<script>alert(1)</script> "><img src=x onerror=alert(1)> &amp;'
@@ -35,9 +37,9 @@ def rec(tmp_path_factory):
     model = Model.init(sorted(set(TEXT)), hidden_size=8, seed=5)
     model.params["Wxh"] *= 300.0  # saturated units: every switch changes the colours
     record(model, [("story.txt", TEXT)], d / "run.rec")
-    feats = report.choose_features(TEXT, ["in_quote", "position_in_line"])
-    rows = [dict(report.jsonable(r), feature=EVIL if r["feature"] == "in_quote" else r["feature"])
-            for r in report.scan_recording(Recording(d / "run.rec"), feats, n_shifts=20)]
+    feats = choose_features(TEXT, ["in_quote", "position_in_line"])
+    rows = [dict(jsonable(r), feature=EVIL if r["feature"] == "in_quote" else r["feature"])
+            for r in scan_recording(Recording(d / "run.rec"), feats, n_shifts=20)]
     (d / "scan.json").write_text(json.dumps(rows), encoding="utf-8")
     return d
 

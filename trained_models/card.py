@@ -17,10 +17,11 @@ import tempfile
 
 import numpy as np
 
-from interpret.features import registry as F
-from interpret.scan import run as report
+from interpret import features as F
+from interpret.scan.rows import top_rows
+from interpret.scan.run import judged
 from interpret.model.model import Model
-from interpret.recording.record import record
+from interpret.recording.recorder import record
 from interpret.train.batched import cell_health
 from interpret.scan.verdict import control_best
 
@@ -46,7 +47,7 @@ def health(recording):
 
 
 def best_rows(rows, feature, top):
-    return [r for r in report.top_rows(rows, feature=feature, top=top) if r.get("score") is not None]
+    return [r for r in top_rows(rows, feature=feature, top=top) if r.get("score") is not None]
 
 
 def table(rows, control, names, top):
@@ -92,7 +93,7 @@ def main(argv=None):
             print(f"recording {name} ({len(text)} characters) ...", file=sys.stderr)
             rec = record(model, [(name, text)], os.path.join(d, "r.rec"), unknown="space",
                          keep=lambda l, k: k in a.kind.split(","))
-            rows, control = report.judged(rec, feats, kind=a.kind)
+            rows, control = judged(rec, feats, kind=a.kind)
             loss = float(np.nanmean(rec.loss))
             print(f"**{name}** ({rec.n_chars} characters, mean loss {loss:.3f} nats/char; {health(rec)})\n")
             print(table(rows, control, a.feature, a.top) + "\n")

@@ -15,10 +15,14 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
-from interpret.features import registry as F
-from interpret.scan import run as report
-from interpret.recording.record import Recording
-from interpret.scan.memory import top_rows
+from interpret import features as F
+from interpret._util.progress import NoBar
+from interpret.export.unit import display_values
+from interpret.features.choose import choose_features
+from interpret.scan.rows import load_scan_json
+from interpret.scan.run import judged
+from interpret.recording.recording import Recording
+from interpret.scan.rows import top_rows
 from interpret.scan.verdict import strength
 
 from .layout import WRAP, layout_window, shown, to_grid
@@ -105,12 +109,12 @@ class View:
         self.n = self.recording.n_chars
         for layer, kind, _ in self.recording.kinds():  # fail now, not at the first click
             self.recording.activations(layer, kind)
-        self.rows = report.load_scan_json(scan_path) if scan_path else []
+        self.rows = load_scan_json(scan_path) if scan_path else []
         self.scan_path = scan_path
         self._check_rows()
         names = list(dict.fromkeys(r["feature"] for r in self.rows))
         known = {f.name: f for f in F.get_features(None)}
-        default = report.choose_features(self.text[:200000])
+        default = choose_features(self.text[:200000])
         self.features = OrderedDict((n, known.get(n)) for n in names)
         for f in default:
             self.features.setdefault(f.name, f)
@@ -130,7 +134,7 @@ class View:
 
         def compute():
             try:
-                rows, _ = report.judged(self.recording, feats, progress_factory=self._progress)
+                rows, _ = judged(self.recording, feats, progress=self._progress)
             except (ValueError, OSError, MemoryError) as e:
                 self._ranking.update(state="failed", label=str(e))
                 return
@@ -144,24 +148,18 @@ class View:
         return None if self._ranking is None else dict(self._ranking)
 
     def _progress(self, total, label):
-        """report's progress_factory: a bar that counts into self._ranking."""
+        """report's progress: a bar that counts into self._ranking."""
         ranking = self._ranking
         ranking.update(done=0, total=total, label=label)
 
-        class Bar(report.NoBar):
+        class Bar(NoBar):
             def update(self, n, current_item=None):
                 ranking["done"] += n
         return Bar()
 
     def ranking_note(self):
         """A line for the status: what the background ranking is doing ('' when there is none)."""
-        r = self._ranking
-        if r is None or r["state"] == "done":
-            return ""
-        if r["state"] == "failed":
-            return f"could not rank the units: {r['label']}"
-        pct = 100 * r["done"] / r["total"] if r["total"] else 0
-        return f"ranking the units in the background ({r['label']} {pct:.0f}%); they are in numeric order until then"
+        return ranking_note(self._ranking)
 
     def _check_rows(self):
         """Every scan row must name a unit of this recording (else the scan is of another one)."""
@@ -284,7 +282,7 @@ class View:
     def window_values(self, layer, kind, unit, start, stop):
         """(stop-start,) float32 display values (cell states through tanh) of one unit."""
         acts = self.recording.activations(layer, kind)
-        return report.display_values(kind, acts[start:stop, unit]).astype(np.float32)
+        return display_values(kind, acts[start:stop, unit]).astype(np.float32)
 
     def column(self, layer, kind, unit):
         """(N,) float32 display values of one unit over the whole text (a few kept in memory)."""
@@ -377,3 +375,11 @@ def open_view(rec_path, scan_path=None):
     return View(rec_path, scan_path)
 
 
+def ranking_note(r):
+    """The status line for a ranking state {state, done, total, label} (or None): '' when done or none."""
+    if r is None or r["state"] == "done":
+        return ""
+    if r["state"] == "failed":
+        return f"could not rank the units: {r['label']}"
+    pct = 100 * r["done"] / r["total"] if r["total"] else 0
+    return f"ranking the units in the background ({r['label']} {pct:.0f}%); they are in numeric order until then"

@@ -21,7 +21,7 @@ from bokeh.models import (Button, ColorBar, ColumnDataSource, CustomJSHover, Div
                           MultiSelect, NumericInput, Range1d, Select, Slider, TextInput)
 from bokeh.plotting import figure
 
-from interpret.scan import run as report
+from interpret.export.unit import unit_export
 from interpret.export.html import write_html
 
 from . import data, layout, summaries
@@ -294,7 +294,7 @@ if view is not None:
     def on_export():
         lay, knd, unit, _, start, length = current()
         try:
-            page = report.unit_export(view.recording, unit, start=start, length=length, layer=lay, kind=knd)
+            page = unit_export(view.recording, unit, start=start, length=length, layer=lay, kind=knd)
             write_html(export_path.value, page)
             export_status.text = data.note_html(f"wrote {os.path.abspath(export_path.value)}")
         except (ValueError, OSError) as e:

@@ -5,6 +5,7 @@ A run killed outright (SIGKILL, the out-of-memory killer, a power cut) cannot re
 temporary, so each one is named after its target, host and process, .NAME.HOST-PID.XXXX.tmp,
 and the next write of the same target removes those whose process on this host is gone.
 """
+import contextlib
 import errno
 import os
 import re
@@ -15,12 +16,12 @@ import tempfile
 import numpy as np
 
 
-def _host():
+def host_tag():
     return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:40] or "host"
 
 
 def _prefix(target):
-    return f".{os.path.basename(os.fspath(target))}.{_host()}-"
+    return f".{os.path.basename(os.fspath(target))}.{host_tag()}-"
 
 
 def _alive(pid):
@@ -106,3 +107,41 @@ def name_full_disk(exc, target):
     target's, so the one-line error says what could not be written."""
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) and not exc.filename:
         exc.filename = os.fspath(target)
+
+
+def umask():
+    """The process's umask (read without changing it for long)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def replacing(path, mode="w"):
+    """The one atomic writer: yields a file open on a temporary beside path ("w": UTF-8 text with
+    newlines as written, "wb": bytes); on success it gets the usual permissions (0666 minus the
+    umask) and replaces path; on any error it is removed and path is untouched."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"directory {folder!r} does not exist; create it before writing {path!r}")
+    fd, tmp = temp_file(path)
+    try:
+        with (os.fdopen(fd, "wb") if "b" in mode else os.fdopen(fd, "w", encoding="utf-8", newline="")) as f:
+            yield f
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600
+        os.replace(tmp, path)
+    except BaseException as e:
+        name_full_disk(e, path)
+        raise
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text(path, text):
+    """Write a str to path atomically (see replacing)."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    with replacing(path) as f:
+        f.write(text)

@@ -42,7 +42,7 @@ def ablate(model, text, unit, layer, kind, mode, n_random, start, length, featur
       interpret ablate c.npz lua.txt --unit 7 --mode mean -f in_comment --json
     """
     from interpret.analysis import causal
-    from interpret.features import registry as F
+    from interpret import features as F
     from interpret.model.model import Model
     from interpret.train.gist import read_text
 
@@ -90,7 +90,7 @@ def gates(rec, out, json_out, quiet):
     """
     from interpret.analysis import gates as G
     from interpret.export.html import write_html
-    from interpret.recording.record import Recording
+    from interpret.recording.recording import Recording
 
     check_out(out)
     if json_out:
@@ -131,9 +131,9 @@ def probe(rec, features, layer, kind, max_rows, as_json, quiet):
     """
     import numpy as np
 
-    from interpret.features import registry as F
+    from interpret import features as F
     from interpret.analysis.probe import sparse_probe
-    from interpret.recording.record import Recording
+    from interpret.recording.recording import Recording
 
     recording = Recording(rec)
     arrays = [(l, k, n) for l, k, n in recording.kinds()

@@ -4,8 +4,7 @@ import sys
 
 import click
 
-from interpret.cli.common import (CONTEXT, IN_FILE, IN_PATH, bar, check_out, friendly, info, quiet_option,
-                                  with_options)
+from interpret.cli.common import (CONTEXT, progress, IN_FILE, IN_PATH, check_out, friendly, info, quiet_option, with_options)
 import re
 
 from interpret.cli.scan import FEATURE_OPTIONS
@@ -43,27 +42,30 @@ def export(rec, out, unit, start, length, gallery, top, scan_json, features, fea
     JSON, and shows an excerpt only for units whose verdict is cell; every other feature gets
     one line with its best unit and the control.
     """
-    from interpret.scan import run as report
+    from interpret.export.unit import unit_export
+    from interpret.features.choose import SNIFF, choose_features
+    from interpret.scan.rows import load_scan
+    from interpret.scan.run import judged
     from interpret.export.html import write_html
-    from interpret.recording.record import Recording
+    from interpret.recording.recording import Recording
 
     check_out(out, inputs=[scan_json] if scan_json else [])
     recording = Recording(rec)
     if gallery:
         from interpret.export.gallery import gallery as gallery_page
         if scan_json:
-            rows, control_rows = report.load_scan(scan_json, recording)
+            rows, control_rows = load_scan(scan_json, recording)
         else:
-            feats = report.choose_features(recording.head(report.SNIFF), features, feature_regex, feature_file)
-            rows, control_rows = report.judged(recording, feats, layer=layer, kind=kind, n_shifts=shifts,
-                                               seed=seed, progress_factory=lambda n, lab: bar(n, lab, quiet))
+            feats = choose_features(recording.head(SNIFF), features, feature_regex, feature_file)
+            rows, control_rows = judged(recording, feats, layer=layer, kind=kind, n_shifts=shifts,
+                                               seed=seed, progress=progress(quiet))
         length = length if length != 3000 else 500
         page = gallery_page(recording, rows, control_rows, top=top, length=length,
                             feature_extra=(feature_regex, feature_file))
     else:
         if unit is None:
             raise click.UsageError("give --unit N (or --gallery for the top cells)")
-        page = report.unit_export(recording, unit, start=start, length=length, layer=layer, kind=kind)
+        page = unit_export(recording, unit, start=start, length=length, layer=layer, kind=kind)
     write_html(out, page)
     click.echo(f"wrote {out}")
 
@@ -86,7 +88,7 @@ def demo(out, quiet):
     """
     from interpret.demo import run_demo
 
-    summary = run_demo(out, progress_factory=lambda n, lab: bar(n, lab, quiet), log=lambda s: info(s, quiet))
+    summary = run_demo(out, progress=progress(quiet), log=lambda s: info(s, quiet))
     click.echo(summary)
 
 
@@ -115,10 +117,10 @@ def view(rec, scan_json, port, show, origins):
     """
     import signal
     import subprocess
-    from pathlib import Path
 
-    from interpret.recording.record import Recording
-    from interpret.scan.run import load_scan_json
+    from interpret._util.paths import checkout_root, viewer_dir
+    from interpret.recording.recording import Recording
+    from interpret.scan.rows import load_scan_json
 
     for o in origins:
         if not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+", o) or o.startswith(":"):
@@ -130,17 +132,15 @@ def view(rec, scan_json, port, show, origins):
         recording.activations(layer, kind)
     if scan_json:
         load_scan_json(scan_json, recording)
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "viewer" / "main.py").is_file():
-        raise click.ClickException(f"{root / 'viewer'} is missing; run the viewer from a source checkout "
-                                   "(pip install -e .) that has viewer/")
+    app = viewer_dir()  # FileNotFoundError (one line, via @friendly) when neither installed nor checked out
     args = [os.path.abspath(rec)] + (["--scan", os.path.abspath(scan_json)] if scan_json else [])
-    cmd = [sys.executable, "-m", "bokeh", "serve", str(root / "viewer"), "--address", "127.0.0.1",
+    cmd = [sys.executable, "-m", "bokeh", "serve", str(app), "--address", "127.0.0.1",
            "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}",
            "--allow-websocket-origin", f"localhost:{port}",
            *[a for o in origins for a in ("--allow-websocket-origin", o)],
            *(["--show"] if show else []), "--args", *args]
-    paths = (str(root), os.environ.get("PYTHONPATH"))  # the subprocess imports this same interpret
+    root = checkout_root()  # None when installed: the subprocess finds interpret in site-packages
+    paths = (root and str(root), os.environ.get("PYTHONPATH"))  # the subprocess imports this same interpret
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
     info(f"serving http://127.0.0.1:{port}/viewer  (Ctrl-C to stop)")
     server = subprocess.Popen(cmd, env=env)

@@ -4,7 +4,7 @@ Each command group lives in its own file; this one builds the group and adds the
 """
 import click
 
-from interpret import __version__
+from interpret._util.version import __version__
 from interpret.cli import analysis, export, record, scan, train
 from interpret.cli.common import CONTEXT
 

@@ -1,9 +1,8 @@
 """`interpret record`."""
-import os
 
 import click
 
-from interpret.cli.common import (CONTEXT, IN_FILE, bar, encoding_option, friendly, quiet_option)
+from interpret.cli.common import (CONTEXT, progress, IN_FILE, encoding_option, friendly, quiet_option)
 
 
 @click.command(context_settings=CONTEXT)
@@ -14,10 +13,12 @@ from interpret.cli.common import (CONTEXT, IN_FILE, bar, encoding_option, friend
               help="Storage type of the activations (float16 halves the size).")
 @click.option("--unknown", type=click.Choice(["error", "skip", "space"]), default="error",
               show_default=True, help="What to do with characters outside the model's vocabulary.")
+@click.option("--arrays", default=None, metavar="LIST",
+              help="Only these arrays, e.g. h,c (default: every one the model has; an LSTM: h c i f g o).")
 @encoding_option
 @quiet_option
 @friendly
-def record(model, texts, out, dtype, unknown, encoding, quiet):
+def record(model, texts, out, dtype, unknown, arrays, encoding, quiet):
     """Run a model over texts and record every unit at every character.
 
     Each TEXT file is one document: the hidden state starts at zero at its first character
@@ -28,16 +29,12 @@ def record(model, texts, out, dtype, unknown, encoding, quiet):
     Example:
       interpret record wp.npz chapter1.txt chapter2.txt -o run.rec
       interpret record wp.npz notes.txt -o notes.rec --unknown skip --dtype float16
+      interpret record lstm.npz book.txt -o book.rec --arrays h,c
     """
-    from interpret.model.model import Model
-    from interpret.recording.record import record as run_record
-    from interpret._util.textfile import TextFile
+    from interpret.recording.recorder import record as run_record
 
-    m = Model.load(model)
-    docs = [(os.path.basename(t), TextFile(t, encoding)) for t in texts]  # read while recording
-    with bar(None, "recording", quiet) as pbar:
-        rec = run_record(m, docs, out, dtype=dtype, unknown=unknown, model_path=model,
-                         progress=pbar.update, on_total=lambda n: setattr(pbar, "length", n))
-    click.echo(f"recorded {rec.n_chars} characters in {len(docs)} document(s), "
+    rec = run_record(model, files=texts, out=out, arrays=arrays, dtype=dtype, unknown=unknown, encoding=encoding,
+                     progress=progress(quiet))
+    click.echo(f"recorded {rec.n_chars} characters in {len(rec.documents)} document(s), "
                f"{', '.join(f'layer {a} {k} ({n} units)' for a, k, n in rec.kinds())}; "
                f"mean loss {rec.mean_loss():.4f} nats/char; wrote {out}")

@@ -1,10 +1,9 @@
 """`interpret scan` and `interpret features`."""
-import json
 import sys
 
 import click
 
-from interpret.cli.common import (CONTEXT, IN_FILE, IN_PATH, bar, friendly, quiet_option, with_options)
+from interpret.cli.common import (CONTEXT, progress, IN_FILE, IN_PATH, friendly, quiet_option, with_options)
 
 FEATURE_OPTIONS = [
     click.option("-f", "--feature", "features", multiple=True,
@@ -59,27 +58,20 @@ def scan(rec, features, feature_regex, feature_file, layer, kind, shifts, seed, 
       interpret scan run.rec --feature-regex vowel='[aeiou]' --control none   (faster; no cells)
       interpret features          (lists the built-in features)
     """
-    from interpret.scan import run as report
-    from interpret.recording.record import Recording
-    from interpret.scan.memory import format_table, rows_to_csv, top_rows
+    from interpret.recording.recording import Recording
+    from interpret.scan.result import scan as run_scan
 
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
-    recording = Recording(rec)
-    feats = report.choose_features(recording.head(report.SNIFF), features, feature_regex, feature_file)
-    rows, control_rows = report.judged(recording, feats, control=control == "untrained", layer=layer, kind=kind,
-                                       n_shifts=shifts, seed=seed,
-                                       progress_factory=lambda n, lab: bar(n, lab, quiet))
-    if as_json or as_csv:
-        chosen = top_rows(rows, top=top) if top else rows
-        if as_json:
-            ctrl = None if control_rows is None else [report.jsonable(r) for r in
-                                                      (top_rows(control_rows, top=top) if top else control_rows)]
-            click.echo(json.dumps({"rows": [report.jsonable(r) for r in chosen], "control": ctrl}, indent=1))
-        else:
-            rows_to_csv(chosen, sys.stdout)
-        return
-    click.echo(format_table(rows, top=top or 5, control_rows=control_rows))
+    result = run_scan(Recording.open(rec), list(features), control=control, layer=layer, arrays=kind,
+                      n_shifts=shifts, seed=seed, regexes=feature_regex, feature_files=feature_file,
+                      progress=progress(quiet))
+    if as_json:
+        click.echo(result.to_json(top=top))
+    elif as_csv:
+        result.to_csv(sys.stdout, top=top)
+    else:
+        click.echo(result.table(top=top or 5))
 
 
 @click.command("features", context_settings=CONTEXT)
@@ -90,7 +82,7 @@ def list_features():
     Example:
       interpret features
     """
-    from interpret.features.registry import FEATURES
+    from interpret.features import FEATURES
 
     for f in FEATURES.values():
         click.echo(f"{f.name:20s} {f.kind:10s} {'causal' if f.causal else 'acausal':8s} "

@@ -10,9 +10,9 @@ started at a line start when one is near.
 import numpy as np
 
 from interpret.export import html as export
-from interpret.features import registry as F
-from interpret.scan.run import display_values
-from interpret.scan.memory import top_rows
+from interpret import features as F
+from interpret.export.unit import display_values
+from interpret.scan.rows import top_rows
 from interpret.scan.verdict import control_best
 
 

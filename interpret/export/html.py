@@ -16,7 +16,6 @@ Pages are pure HTML + CSS (no JavaScript, no external resources). The excerpt si
 leading newline), so concatenating its text gives back the excerpt exactly.
 """
 import html
-import os
 
 import numpy as np
 
@@ -372,22 +371,7 @@ def gallery_page(entries, *, title="interpret: interpretable cells", intro="", n
 
 
 def write_html(path, html):
-    """Write html to path atomically (temp file beside it, then os.replace); nothing left on error."""
+    """Write html to path atomically; nothing left on error."""
     if not isinstance(html, str):
         raise TypeError(f"html must be a str, got {type(html).__name__}")
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"directory {folder!r} does not exist; create it before writing {path!r}")
-    fd, tmp = atomic.temp_file(path)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(html)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a page is meant to be shared
-        os.replace(tmp, path)
-    except OSError as e:
-        atomic.name_full_disk(e, path)
-        raise
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic.write_text(path, html)

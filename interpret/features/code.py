@@ -10,7 +10,8 @@ import re
 
 import numpy as np
 
-from interpret.features.registry import _codes, _depth, _f, _spans_mask, register
+from interpret.features.registry import register
+from interpret.features.spans import as_values, code_points, depth_after, spans_mask
 
 # ---- the lexer: comment style, comment and string-literal spans ----------------------------
 
@@ -72,7 +73,7 @@ def _lex(text, style):
 # ---- code features: comments, strings, brackets in code, if-conditions ----------------------
 
 def _comments(text, style):
-    return _f(_spans_mask(len(text), _lex(text, style)[0]))
+    return as_values(spans_mask(len(text), _lex(text, style)[0]))
 
 
 @register(kind="binary", causal=True, domain="code",
@@ -101,21 +102,21 @@ def in_comment_hash(text):
 def _code_mask(text):
     """(n,) bool: True for chars outside comments and string literals."""
     comments, strings = _lex(text, comment_style(text))
-    return ~(_spans_mask(len(text), comments) | _spans_mask(len(text), strings))
+    return ~(spans_mask(len(text), comments) | spans_mask(len(text), strings))
 
 
 @register(kind="ordinal", causal=True, domain="code",
           description="nesting depth of (), [] and {} in code, skipping strings and comments")
 def code_depth(text):
     """bracket_depth counting only brackets outside strings and comments (a '[' in "%s[" is text)."""
-    return _f(_depth(np.where(_code_mask(text), _codes(text), 0), (40, 91, 123), (41, 93, 125)))
+    return as_values(depth_after(np.where(_code_mask(text), code_points(text), 0), (40, 91, 123), (41, 93, 125)))
 
 
 @register(kind="binary", causal=True, domain="code",
           description="inside a string or char literal, quotes included")
 def in_string(text):
     """1 inside "..." or '...' with backslash escapes, both quotes included; ends before a newline."""
-    return _f(_spans_mask(len(text), _lex(text, comment_style(text))[1]))
+    return as_values(spans_mask(len(text), _lex(text, comment_style(text))[1]))
 
 
 _IF = re.compile(r"\bif\s*\(")
@@ -130,9 +131,9 @@ def in_if_condition(text):
     strings/comments are skipped; `#if`, `ifdef`, `elif`, `notif(` are not conditions. An unclosed
     condition ends before the next ';' or '{' in code, which cannot sit inside one.
     """
-    codes, n = _codes(text), len(text)
+    codes, n = code_points(text), len(text)
     code = _code_mask(text)
-    depth = _depth(np.where(code, codes, 0), (40,), (41,))
+    depth = depth_after(np.where(code, codes, 0), (40,), (41,))
     closes = np.flatnonzero(code & (codes == 41))
     stops = np.flatnonzero(code & ((codes == 59) | (codes == 123)))
     order = np.argsort(depth[closes], kind="stable")  # group ')' positions by depth after them
@@ -152,4 +153,4 @@ def in_if_condition(text):
         if (k := np.searchsorted(stops, p, side="right")) < len(stops):
             end = min(end, int(stops[k]))
         spans.append((p, end))
-    return _f(_spans_mask(n, spans))
+    return as_values(spans_mask(n, spans))

@@ -8,12 +8,9 @@ they end. Each feature's docstring states its exact convention.
 The code features (a C/Python lexer for comments, strings and if-conditions) live in
 code_features.py; this module imports them at its end and stays the one public entry point.
 """
-import inspect
+import contextlib
 import re
-import sys
-import types
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -68,182 +65,15 @@ def register(name=None, *, kind, causal, domain="any", description="", registry=
     return decorate
 
 
-# ---- helpers on code points, lines and spans -----------------------------------------------
-
-def _codes(text):
-    """Code points of text, (n,) uint32."""
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
-
-
-def _spans_mask(n, spans):
-    """(n,) bool, True inside any of the non-overlapping half-open spans [(start, end), ...]."""
-    if not spans:
-        return np.zeros(n, dtype=bool)
-    start, end = np.asarray(spans, dtype=np.int64).T
-    edges = np.bincount(start, minlength=n + 1) - np.bincount(end, minlength=n + 1)
-    return np.cumsum(edges[:n]) > 0
-
-
-def _lines(codes):
-    """Per char: line index, column, content length of its line (without terminator), is-terminator."""
-    n = len(codes)
-    nl, cr = codes == 10, codes == 13
-    cr_of_crlf = np.zeros(n, dtype=bool)
-    cr_of_crlf[:-1] = cr[:-1] & nl[1:]  # "\r\n" is one break: it ends at the "\n"
-    ends = nl | (cr & ~cr_of_crlf)
-    term = nl | cr
-    line = np.cumsum(ends) - ends  # (n,) breaks strictly before t
-    starts = np.concatenate(([0], np.flatnonzero(ends) + 1))
-    length = np.bincount(line, weights=~term, minlength=len(starts)).astype(np.int64)[line]
-    # the terminator sits at the column just past the content; both chars of "\r\n" get it
-    column = np.minimum(np.arange(n) - starts[line], length)
-    return line, column, length, term
-
-
-def _depth(codes, opens, closes, start=0):
-    """Nesting depth after reading each char, clamped at 0 (an unmatched closer is ignored),
-    from depth `start` before the first char."""
-    step = np.isin(codes, opens).astype(np.int64) - np.isin(codes, closes)
-    s = np.cumsum(step)
-    s += start
-    # a walk clamped at 0 is the free walk minus its running minimum below 0 (Skorokhod reflection)
-    return s - np.minimum(np.minimum.accumulate(s), 0)
-
-
-def _depth_carry(opens, closes, test=None):
-    """carry for a depth feature (or depth > 0 if test): the state is the depth."""
-    def carry(text, state):
-        d = _depth(_codes(text), opens, closes, state or 0)
-        return _f(d > 0 if test else d), (int(d[-1]) if len(d) else state)
-    return carry
-
-
-def _f(mask):
-    """As float64, the dtype every feature returns."""
-    return np.asarray(mask, dtype=np.float64)
-
-
-# ---- prose and layout ----------------------------------------------------------------------
-
-_BLANK = (9, 11, 12, 32)  # tab, vertical tab, form feed, space
-
-
-# paired quotation marks, opener -> closer: English curly, guillemets, CJK corner brackets
-PAIRED_QUOTES = {"\u201c": "\u201d", "\u00ab": "\u00bb", "\u300c": "\u300d", "\u300e": "\u300f"}
-
-
-@register(kind="binary", causal=True, domain="prose", split="paragraph",
-          description="inside double quotes: straight \" \" or paired \u201c \u201d, \u00ab \u00bb, "
-                      "\u300c \u300d, \u300e \u300f; resets to outside at each blank line")
-def in_quote(text):
-    """1 from an opening quote (inclusive) to its closing quote (exclusive: after reading it we are out).
-
-    Straight quotes '"' toggle; paired marks nest (an unmatched closer is ignored). Quotes pair
-    up within a paragraph: every char of a blank line (empty or only spaces/tabs) is 0 and
-    pairing restarts after it, so a paragraph that leaves a quote open (War and Peace reopens a
-    multi-paragraph quote on each new paragraph) cannot invert the rest of the text.
-    """
-    codes = _codes(text)
-    line, _, _, term = _lines(codes)
-    blank = np.bincount(line, weights=~term & ~np.isin(codes, _BLANK))[line] == 0  # per char: on a blank line
-    quotes = np.cumsum(codes == 34)
-    base = np.maximum.accumulate(np.where(blank, quotes, 0))  # quotes before the last blank line
-    inside = (quotes - base) % 2 == 1
-    opens = [ord(c) for c in PAIRED_QUOTES]
-    if np.isin(codes, opens).any():
-        inside |= _paired_depth(codes, blank, opens, [ord(c) for c in PAIRED_QUOTES.values()]) > 0
-    return _f(inside)
-
-
-def _paired_depth(codes, blank, opens, closes):
-    """Nesting depth of paired marks, restarting from 0 after every run of blank-line chars."""
-    depth = np.zeros(len(codes), dtype=np.int64)
-    cuts = np.flatnonzero(np.diff(blank.astype(np.int8)) != 0) + 1
-    for a, b in zip(np.concatenate(([0], cuts)), np.append(cuts, len(codes))):  # paragraphs and gaps
-        if not blank[a]:
-            depth[a:b] = _depth(codes[a:b], opens, closes)
-    return depth
-
-
-@register(kind="ordinal", causal=True, domain="any", split="line",
-          description="column of the character: 0 for the first character of a line")
-def position_in_line(text):
-    """Column of text[t], 0 for a line's first char; the terminator gets the line's length."""
-    return _f(_lines(_codes(text))[1])
-
-
-@register(kind="ordinal", causal=False, domain="any", split="line",
-          description="length of the current line without its terminator")
-def line_length(text):
-    """Content length of text[t]'s line (terminator excluded); its terminator chars get it too."""
-    return _f(_lines(_codes(text))[2])
-
-
-@register(kind="ordinal", causal=False, domain="any", split="line",
-          description="characters from this one to the end of the line")
-def chars_to_line_end(text):
-    """line_length - position_in_line: chars from text[t] (inclusive) to the terminator, which is 0."""
-    _, column, length, _ = _lines(_codes(text))
-    return _f(length - column)
-
-
-_WORD = re.compile(r"\w+")
-
-
-@register(kind="ordinal", causal=True, domain="prose", split="line",
-          description="letters read so far in the current word (0 outside words)")
-def word_position(text):
-    """1 for a word's first char, 2 for its second, ...; 0 for non-word chars (word = regex \\w+)."""
-    inside = _spans_mask(len(text), [m.span() for m in _WORD.finditer(text)])
-    count = np.cumsum(inside)
-    return _f(count - np.maximum.accumulate(np.where(inside, 0, count)))
-
-
-_INDENT = re.compile(r"(?<![^\r\n])[ \t]+")  # leading blanks: at text start or after a line break
-
-
-@register(kind="ordinal", causal=False, domain="code", split="line",
-          description="width of the current line's leading whitespace (tab stops every 8)")
-def indent_level(text):
-    """Width of the leading spaces/tabs of text[t]'s line, a tab advancing to the next multiple of 8.
-
-    Every char of the line, terminator included, gets the same value; a blank line its own width.
-    """
-    line = _lines(_codes(text))[0]
-    widths = np.zeros(int(line[-1]) + 1 if len(line) else 0)
-    for m in _INDENT.finditer(text):
-        widths[line[m.start()]] = len(m.group().expandtabs(8))
-    return widths[line]
-
-
-# ---- brackets ------------------------------------------------------------------------------
-
-def _bracket_feature(name, opens, closes, what):
-    @register(name, kind="ordinal", causal=True, domain="any", split="any",
-              carry=_depth_carry(opens, closes),
-              description=f"nesting depth of {what} after reading the character")
-    def depth(text):
-        """Depth after reading text[t]: an opener counts itself, its closer is back outside.
-
-        Every bracket char counts, also in strings and comments (see code_depth for source code);
-        unmatched closers are ignored, so it is never negative.
-        """
-        return _f(_depth(_codes(text), opens, closes))
-
-    depth.__name__ = depth.__qualname__ = name
-
-_bracket_feature("bracket_depth", (40, 91, 123), (41, 93, 125), "(), [] and {} combined")
-_bracket_feature("paren_depth", (40,), (41,), "()")
-_bracket_feature("square_depth", (91,), (93,), "[]")
-_bracket_feature("curly_depth", (123,), (125,), "{}")
-
-
-@register(kind="binary", causal=True, domain="prose", split="any",
-          carry=_depth_carry((40,), (41,), test=True),
-          description="inside parentheses (paren_depth > 0)")
-def in_parens(text):
-    """1 from '(' (inclusive) to its matching ')' (exclusive): paren_depth > 0."""
-    return _f(_depth(_codes(text), (40,), (41,)) > 0)
+@contextlib.contextmanager
+def collecting():
+    """While inside, @register (without registry=) puts features into the dict it yields, not FEATURES."""
+    global _loading
+    previous, _loading = _loading, {}
+    try:
+        yield _loading
+    finally:
+        _loading = previous
 
 
 # ---- registry access, evaluation, user features --------------------------------------------
@@ -385,83 +215,3 @@ class _Check:
                              f"({self.n_bad} non-finite values); it must return finite numbers")
         if self.odd is not None:
             raise ValueError(f"binary feature {name!r} returned {self.odd}; it must return 0/1 or booleans")
-
-
-def regex_feature(spec):
-    """Binary feature from "NAME=PATTERN": 1 for chars inside any non-empty match (re.MULTILINE)."""
-    name, sep, pattern = spec.partition("=")
-    name = name.strip()
-    if not sep or not name or not pattern:
-        raise ValueError(f"regex feature {spec!r} must look like NAME=PATTERN, e.g. digits=[0-9]+")
-    try:
-        rx = re.compile(pattern, re.MULTILINE)
-    except re.error as exc:
-        raise ValueError(f"regex feature {spec!r} has an invalid pattern ({exc}); fix the part after '='") \
-            from None
-
-    def func(text):
-        return _f(_spans_mask(len(text), [m.span() for m in rx.finditer(text) if m.end() > m.start()]))
-
-    return Feature(name, func, "binary", False, "any", f"inside a match of /{pattern}/")
-
-
-def load_feature_file(path):
-    """Run a user's Python file; return its @register'ed features, then its feature_<name> functions."""
-    global _loading
-    path = Path(path)
-    where = f"feature file {str(path)!r}"
-    try:
-        code = compile(path.read_text(encoding="utf-8"), str(path), "exec")
-    except FileNotFoundError:
-        raise ValueError(f"{where} does not exist; check the path") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{where} is not UTF-8 text") from None
-    except OSError as exc:
-        raise ValueError(f"cannot read {where}: {exc.strerror}") from None
-    except SyntaxError as exc:
-        raise ValueError(f"{where} has a syntax error on line {exc.lineno}: {exc.msg}") from None
-    except ValueError:  # compile() of a source with NUL bytes (Python < 3.12)
-        raise ValueError(f"{where} is not Python source (it contains NUL bytes)") from None
-    module = types.ModuleType(f"_interpret_user_features_{path.stem}")
-    module.__file__ = str(path)
-    previous = _loading
-    loaded = _loading = {}
-    sys.modules[module.__name__] = module  # dataclasses and the like look their module up here
-    try:
-        exec(code, module.__dict__)  # by design: a feature file is the user's own code
-    except (Exception, SystemExit) as exc:  # any error in user code (even sys.exit) is the user's to fix
-        raise ValueError(f"{where} raised {type(exc).__name__} while loading: {exc}") from exc
-    finally:
-        _loading = previous
-        del sys.modules[module.__name__]
-    taken = {f.func for f in loaded.values()}
-    for attr, obj in vars(module).items():
-        if attr.startswith("feature_") and len(attr) > 8 and inspect.isfunction(obj) and obj not in taken:
-            if attr[8:] in loaded:
-                raise ValueError(f"{where} defines feature {attr[8:]!r} twice; rename one")
-            doc = (obj.__doc__ or "").strip().split("\n")[0] or f"{attr} from {path.name}"
-            loaded[attr[8:]] = Feature(attr[8:], obj, "continuous", False, "any", doc)
-    if not loaded:
-        raise ValueError(f"{where} defines no features; decorate a function with "
-                         "@register(kind=..., causal=...) from interpret.features, or name it feature_<name>")
-    return list(loaded.values())
-
-
-# ---- code features: code_features.py registers them here, last (it imports register above) ----
-
-from interpret.features import code as code_features  # noqa: E402  (also fine mid-import, if code_features came first)
-
-_CODE_NAMES = ("comment_style", "in_comment", "in_comment_c", "in_comment_hash", "code_depth", "in_string",
-               "in_if_condition")
-
-
-def __getattr__(name):
-    """comment_style and the code features' functions, re-exported (PEP 562): looked up on use, so
-    `import interpret.code_features` before this module, which is a cycle, works too."""
-    if name in _CODE_NAMES:
-        return getattr(code_features, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *_CODE_NAMES])

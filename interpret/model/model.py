@@ -61,12 +61,6 @@ ARCHS = {"rnn": RNNCell, "lstm": GatedStack("lstm"), "gru": GatedStack("gru")}
 GATED_CHUNK = 4096  # steps per forward call in Model.run: bounds the gate cache of a long text
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _file_sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -251,20 +245,8 @@ class Model:
         arrays.update(extra or {})
         arrays["chars"] = np.array(self.chars)
         arrays["meta"] = np.array(json.dumps(self.meta, sort_keys=True))
-        directory = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(directory):
-            raise FileNotFoundError(f"directory {directory!r} does not exist; create it before writing {path!r}")
-        fd, tmp = atomic.temp_file(path)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-            os.replace(tmp, path)
-        except BaseException as e:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            atomic.name_full_disk(e, path)
-            raise
+        with atomic.replacing(path, "wb") as f:
+            np.savez(f, **arrays)
         self.sha256 = _file_sha256(path)
 
     @classmethod

@@ -2,7 +2,7 @@
 import os
 from datetime import datetime, timezone
 
-from interpret import __version__
+from interpret._util.version import __version__
 
 FORMAT = "interpret-recording"
 FORMAT_VERSION = 1

@@ -87,104 +87,30 @@ versions is gone: for ordinal rows it is now raw.
 
 from __future__ import annotations
 
-import csv
 import os
-import tempfile
-import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import false_discovery_control, norm
 
 from interpret._util.alloc import reuse_freed_memory
 from interpret._util.blas import one_thread
 from interpret.scan.ranks import Groups, centred_ranks, ranks_in_groups
 from interpret.scan.shift_null import ShiftGrid, feature_spectra, grid_dots, make_grid, rolled_dots
 from interpret.scan.unit_blocks import read_block
-from interpret.scan.verdict import control_best
-
-MIN_CHARS = 20
-# what the shift null's float32 sums cannot tell apart, in units of the statistic (AUROC, r):
-# a null value this close to the raw one counts as reaching it (a tie: the conservative side),
-# and a null sd below it is rounding noise (a real one is about 1 / sqrt(N) or more, 1e-5
-# even at 10^10 characters)
-NULL_ROUNDING = 1e-6
-SIGN_ROUNDING = 1e-9  # |raw - centre| below this is "no effect", and gets sign +1 in every engine
-METRICS = {"binary": "auroc", "ordinal": "spearman_rho", "continuous": "spearman_rho"}
-COLUMNS = ("feature", "unit", "layer", "kind", "feature_kind", "metric", "score", "raw", "sign",
-           "p", "p_empirical", "q", "beyond_char", "pearson_r", "saturated", "n_pos",
-           "n_runs", "n_distinct", "null_mean", "null_sd", "verdict")
-SIGMOID_KINDS = ("i", "f", "o", "r", "z")  # gate arrays in 0..1; h, c (as tanh), g, n in -1..1
-SATURATED = 0.99                            # |v| beyond it, or min(v, 1 - v) below 1 - it
+from interpret.scan.common import (MIN_CHARS, FeatureValues, PreparedFeature, check_finite, feature_rows, prepare,
+                                   saturated_share, shown_values, standardise)
 
 
-@dataclass
-class FeatureValues:
-    """One feature over the recording: kind is binary | ordinal | continuous; values is (N,)."""
-    name: str
-    kind: str
-    values: np.ndarray
 
 
-@dataclass
-class _Feature:
-    """A feature prepared once for scanning; f is None if it is constant."""
-    spec: FeatureValues
-    binary: bool
-    f: np.ndarray | None      # (N,) float64 dotted with a unit's centred ranks: the 0/1 values
-                              # (binary), or the feature's centred average ranks scaled to norm 1
-    denom: float              # dot -> statistic: n1 * n0 (AUROC - 0.5); 1 for rho (the unit's
-                              # rank norm divides per unit)
-    z: np.ndarray | None      # (N,) standardised values, for pearson_r; None for binary features
-    n_pos: int | None
-    g: np.ndarray | None = None   # (N,) non-binary: the feature's centred ranks within each
-                                  # character, scaled to norm 1; None if they are all 0
-    g_denom: float = 0.0      # beyond_char's dot -> statistic: sum_c n1_c n0_c / n_c (binary),
+
                               # 1 (rho); 0 where beyond_char is undefined (the feature is a
                               # function of the character)
 
 
-def beyond_denom(n1: np.ndarray, counts: np.ndarray) -> float:
-    """sum_c n1_c n0_c / n_c over the characters c, from the feature's positives n1 (V,) and
-    the characters' counts (V,): the weight of the stratified AUROC; 0 if no character holds
-    both classes."""
-    return float(np.sum(n1 * (counts - n1) / counts))
 
 
-def _prepare(spec: FeatureValues, n: int, chars: Groups | None = None) -> _Feature:
-    """Check one feature and precompute what every unit block reuses; chars: the positions
-    grouped by character, for beyond_char (None: no beyond_char, it is left undefined)."""
-    if spec.kind not in METRICS:
-        raise ValueError(f"feature {spec.name!r} has kind {spec.kind!r}; "
-                         f"use one of {', '.join(METRICS)}")
-    v = np.asarray(spec.values, dtype=np.float64)
-    if v.shape != (n,):
-        raise ValueError(f"feature {spec.name!r} has shape {v.shape} but the recording has "
-                         f"{n} characters; compute it on the recording's text")
-    if not np.isfinite(v).all():
-        raise ValueError(f"feature {spec.name!r} has {int((~np.isfinite(v)).sum())} non-finite "
-                         "values; give every character a finite value")
-    binary = spec.kind == "binary"
-    if binary and not np.isin(v, (0.0, 1.0)).all():
-        raise ValueError(f"binary feature {spec.name!r} has values other than 0 and 1; "
-                         "declare it ordinal or continuous")
-    n_pos = int(v.sum()) if binary else None
-    if (binary and not 0 < n_pos < n) or np.ptp(v) == 0:
-        return _Feature(spec, binary, None, 1.0, None, n_pos)
-    if binary:
-        feat = _Feature(spec, True, v, float(n_pos) * (n - n_pos), None, n_pos)
-        if chars is not None:
-            n1 = np.bincount(chars.codes, weights=v, minlength=len(chars.counts))
-            feat.g_denom = beyond_denom(n1, chars.counts)
-        return feat
-    if chars is None:
-        ranks, within = centred_ranks(v[None, :])[0], None
-    else:
-        ranks, within = (r[0] for r in ranks_in_groups(v[None, :], chars))
-    g_norm = 0.0 if within is None else np.linalg.norm(within)
-    return _Feature(spec, False, ranks / np.linalg.norm(ranks), 1.0, (v - v.mean()) / v.std(),
-                    None, within / g_norm if g_norm else None, 1.0 if g_norm else 0.0)
 
 
 @dataclass
@@ -192,19 +118,19 @@ class _Group:
     """The non-constant features, scored together from a unit's ranks; the binary ones first."""
     ix: list[int]             # positions in the scan's feature list
     n_binary: int             # ix[:n_binary] are binary
-    fs: np.ndarray            # (F, N) the prepared rank-form values (_Feature.f)
+    fs: np.ndarray            # (F, N) the prepared rank-form values (PreparedFeature.f)
     binary: np.ndarray        # (F,) bool
     centre: np.ndarray        # (F,) 0.5 (AUROC) or 0 (rho)
     denom: np.ndarray         # (F,) n1 n0 (AUROC); 1 for rho
     spectra: np.ndarray       # (W, L, F) shift_null.feature_spectra of fs
     z_ix: list[int]           # positions of the non-binary ones in the scan's feature list
     zs: np.ndarray | None     # (Fz, N) their standardised values (pearson_r)
-    g_denom: np.ndarray       # (F,) _Feature.g_denom (0: beyond_char undefined)
-    gs: np.ndarray | None     # (Fz, N) the non-binary ones' within-character ranks (_Feature.g,
+    g_denom: np.ndarray       # (F,) PreparedFeature.g_denom (0: beyond_char undefined)
+    gs: np.ndarray | None     # (Fz, N) the non-binary ones' within-character ranks (PreparedFeature.g,
                               # 0 where None)
 
 
-def _group(feats: list[_Feature], grid: ShiftGrid, map=map) -> _Group | None:
+def _group(feats: list[PreparedFeature], grid: ShiftGrid, map=map) -> _Group | None:
     """The non-constant features stacked, binary ones first (one copy of each kept); None if
     every one is constant."""
     ix = sorted((i for i, f in enumerate(feats) if f.f is not None),
@@ -226,38 +152,12 @@ def _group(feats: list[_Feature], grid: ShiftGrid, map=map) -> _Group | None:
                   z_ix, zs, np.array([feats[i].g_denom for i in ix]), gs)
 
 
-def shown_values(a: np.ndarray, kind: str) -> np.ndarray:
-    """a (..., N) as the viewer shows it, in place: tanh for cell states (kind "c"), in a's own
-    precision (float32 for recordings); anything else as it is. a must be the caller's copy."""
-    if kind == "c":
-        np.tanh(a, out=a)
-    return a
 
 
-def saturated(v: np.ndarray, kind: str) -> np.ndarray:
-    """Where shown values v (float64) are saturated: a sigmoid gate (SIGMOID_KINDS) within 0.01
-    of 0 or 1, anything else (h, tanh(c), the tanh candidates g and n) beyond +-0.99."""
-    if kind in SIGMOID_KINDS:
-        return np.minimum(v, 1.0 - v) < 1.0 - SATURATED
-    return np.abs(v) > SATURATED
 
 
-def _saturated_share(a: np.ndarray, kind: str) -> np.ndarray:
-    """(B,) share of characters where each row of shown values a (B, N) is saturated (compared
-    in float64, as the streaming scan compares its float64 table of values)."""
-    return np.array([np.count_nonzero(saturated(row.astype(np.float64), kind))
-                     for row in a]) / a.shape[1]
 
 
-def _standardise(x: np.ndarray) -> np.ndarray:
-    """Rows of x (B, N) to mean 0, sd 1, in place; constant rows become all 0."""
-    const = np.ptp(x, axis=1) == 0
-    x -= x.mean(axis=1, keepdims=True)
-    sd = np.sqrt(np.mean(x * x, axis=1))
-    sd[const] = 1.0
-    x /= sd[:, None]
-    x[const] = 0.0
-    return x
 
 
 def draw_shifts(n: int, n_shifts: int = 200, seed: int = 0, min_shift: int | None = None):
@@ -273,7 +173,7 @@ def _block_stats(a: np.ndarray, group: _Group | None, chars: Groups, grid: Shift
     and within each character (beyond)."""
     b, n = a.shape
     shown_values(a, kind)
-    out = dict(const=np.ptp(a, axis=1) == 0, saturated=_saturated_share(a, kind),
+    out = dict(const=np.ptp(a, axis=1) == 0, saturated=saturated_share(a, kind),
                raw=np.full((b, n_feats), np.nan), null=np.full((b, n_feats, grid.m_shifts), np.nan),
                pearson=np.full((b, n_feats), np.nan), beyond=np.full((b, n_feats), np.nan))
     if group is None:
@@ -287,7 +187,7 @@ def _block_stats(a: np.ndarray, group: _Group | None, chars: Groups, grid: Shift
                                                         scale[:, :, None])
     del rc
     if group.z_ix:  # Pearson r of the shown values: z-scores . standardised feature / N
-        out["pearson"][:, group.z_ix] = (_standardise(a.astype(np.float64)) @ group.zs.T) / n
+        out["pearson"][:, group.z_ix] = (standardise(a.astype(np.float64)) @ group.zs.T) / n
     return out
 
 
@@ -326,7 +226,7 @@ def shifted_statistics(acts, feature: FeatureValues, shifts, kind="h"):
     acts = np.asarray(acts)
     x = centred_ranks(shown_values(read_block(acts, 0, acts.shape[1]), kind))   # (U, N)
     n = x.shape[1]
-    feat = _prepare(feature, n)
+    feat = prepare(feature, n)
     if feat.f is None:
         raise ValueError(f"feature {feature.name!r} is constant; it has no null distribution")
     dots = rolled_dots(x.T, feat.f, np.asarray(shifts) % n)                     # (U, S)
@@ -355,7 +255,7 @@ def _check(acts, features, char_ix) -> tuple[int, int, np.ndarray]:
     return n, n_units, np.unique(char_ix, return_inverse=True)[1].ravel()
 
 
-def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", min_shift=None,
+def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", min_shift=None,
          progress=None, block_units=None, read_units=None, workers=None) -> list[dict]:
     """Score every unit of acts (N, U) against every feature; one row per (feature, unit).
 
@@ -390,14 +290,14 @@ def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", mi
 
     workers = workers or min(2, os.cpu_count() or 1)
     with one_thread(), reuse_freed_memory(), ThreadPoolExecutor(max_workers=workers) as pool:
-        feats = list(pool.map(lambda f: _prepare(f, n, chars), features))
+        feats = list(pool.map(lambda f: prepare(f, n, chars), features))
         group = _group(feats, grid, pool.map)
         scoring: list = []                            # the blocks of the previous read
         queued: list = []
         try:
             for r0 in range(0, n_units, read_units):
                 a = read_block(acts, r0, min(r0 + read_units, n_units))   # (R, N), while the
-                _check_finite(a, r0, layer, kind)                        # workers score the last
+                check_finite(a, r0, layer, kind)                        # workers score the last
                 queued = [pool.submit(_block_stats, a[j:j + block_units], group, chars, grid,
                                       len(feats), kind) for j in range(0, len(a), block_units)]
                 collect(scoring)
@@ -415,140 +315,23 @@ def scan(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, kind="h", mi
                                            ("raw", "null", "pearson", "beyond")}
         if per is not None:
             per["const"] = st["const"]
-        rows.extend(_feature_rows(feat, per, n_units, layer, kind, st["saturated"]))
+        rows.extend(feature_rows(feat, per, n_units, layer, kind, st["saturated"]))
     return rows
 
 
-def _check_finite(a, j0, layer, kind):
-    """Raise if a unit of the block a (B, N) (units j0...) has a NaN or infinity."""
-    bad = ~np.isfinite(a).all(axis=1)
-    if bad.any():
-        raise ValueError(f"unit {j0 + int(np.argmax(bad))} (layer {layer}, kind {kind}) has "
-                         "non-finite activations (NaN or Inf); re-record it (float16 may overflow)")
 
 
-def _feature_rows(feat: _Feature, st: dict | None, n_units: int, layer, kind,
-                  saturated_share: np.ndarray) -> list[dict]:
-    """Turn one feature's statistics over all units (and the units' saturated shares (U,),
-    in every row) into row dicts."""
-    spec = feat.spec
-    base = dict.fromkeys(COLUMNS)
-    base.update(feature=spec.name, layer=layer, kind=kind, feature_kind=spec.kind,
-                metric=METRICS[spec.kind], n_pos=feat.n_pos)
-    rows = [dict(base, unit=u, saturated=_plain(saturated_share[u])) for u in range(n_units)]
-    if st is None:
-        return rows
-    c = 0.5 if feat.binary else 0.0
-    raw, null = st["raw"], st["null"]                 # (U,), (U, S)
-    # +1 at no effect; a raw value within rounding of it (the two engines sum in other orders) too
-    sign = np.where(raw >= c - SIGN_ROUNDING, 1, -1)
-    null_mean, null_sd = null.mean(axis=1), null.std(axis=1, ddof=1)
-    reach = np.abs(null - c) >= np.abs(raw - c)[:, None] - NULL_ROUNDING   # ties within rounding count
-    p_emp = (1 + np.sum(reach, axis=1)) / (1 + null.shape[1])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(null_sd > NULL_ROUNDING, 2 * norm.sf(np.abs(raw - null_mean) / null_sd), p_emp)
-    values = dict(score=c + np.abs(raw - c), raw=raw, sign=sign, p=p, p_empirical=p_emp,
-                  beyond_char=c + sign * (st["beyond"] - c), pearson_r=st["pearson"],
-                  null_mean=null_mean, null_sd=null_sd)
-    for u, row in enumerate(rows):
-        if not st["const"][u]:
-            row.update({k: _plain(v[u]) for k, v in values.items()})
-    return rows
 
 
-def _plain(x):
-    """numpy scalar -> Python int/float; NaN -> None."""
-    if isinstance(x, np.integer):
-        return int(x)
-    x = float(x)
-    return None if np.isnan(x) else x
 
 
-def add_qvalues(rows: list[dict]) -> None:
-    """Benjamini-Hochberg q over every row with a p (all units x features x kinds), in place."""
-    valid = [r for r in rows if r.get("p") is not None]
-    qs = false_discovery_control([r["p"] for r in valid], method="bh") if valid else []
-    for r in rows:
-        r["q"] = None
-    for r, q in zip(valid, qs):
-        r["q"] = float(q)
 
 
-def _rank_key(r: dict):
-    """Best first: score desc, then p asc; rows without a score last."""
-    missing = r.get("score") is None
-    return (missing, 0.0 if missing else -r["score"],
-            1.0 if r.get("p") is None else r["p"], r["layer"], str(r["kind"]), r["unit"])
 
 
-def top_rows(rows, feature=None, top=5, q_max=None) -> list[dict]:
-    """The best `top` units per feature (or for one feature), by score descending.
-
-    q_max keeps only rows with q <= q_max (call add_qvalues first); top=None keeps all.
-    """
-    names = list(dict.fromkeys(r["feature"] for r in rows))
-    if feature is not None:
-        names = [n for n in names if n == feature]
-    out = []
-    for name in names:
-        sel = [r for r in rows if r["feature"] == name and
-               (q_max is None or (r.get("q") is not None and r["q"] <= q_max))]
-        out.extend(sorted(sel, key=_rank_key)[:top])
-    return out
 
 
-def _fmt(x, spec: str, width: int) -> str:
-    return ("-" if x is None else format(x, spec)).rjust(width)
 
 
-def format_table(rows, top=5, control_rows=None) -> str:
-    """Per feature, a header line (with the untrained control's best score) and its top units,
-    each with its verdict (verdict.py: cell / weak / none); sat is `saturated`."""
-    lines = []
-    for name in dict.fromkeys(r["feature"] for r in rows):
-        mine = [r for r in rows if r["feature"] == name]
-        head = f"{name} ({mine[0]['feature_kind']}, {mine[0]['metric']})"
-        if mine[0].get("n_pos") is not None:
-            head += f"  n_pos={mine[0]['n_pos']}"
-        if control_rows is not None:
-            ctrl = control_best(r for r in control_rows if r["feature"] == name).get(name)
-            head += "  untrained control: -" if ctrl is None else f"  untrained control's best unit: {ctrl:.3f}"
-        lines.append(head)
-        best = [r for r in top_rows(mine, top=top) if r.get("score") is not None]
-        if not best:
-            lines.append("  (no valid scores: the feature or every unit is constant)")
-            continue
-        lines.append(f"  {'layer':>5} {'kind':<4} {'unit':>5} {'score':>6} {'sign':>4} "
-                     f"{'q':>9} {'beyond_char':>11} {'r':>6} {'sat':>5}  verdict")
-        for r in best:
-            lines.append(f"  {r['layer']:>5} {str(r['kind']):<4} {r['unit']:>5} "
-                         f"{r['score']:6.3f} {'+' if r['sign'] > 0 else '-':>4} "
-                         f"{_fmt(r.get('q'), '.2g', 9)} {_fmt(r['beyond_char'], '.3f', 11)} "
-                         f"{_fmt(r.get('pearson_r'), '.3f', 6)} {_fmt(r.get('saturated'), '.2f', 5)}  "
-                         f"{r.get('verdict') or '-'}")
-    lines += textwrap.wrap(
-        "verdict: cell = q < 0.01, a large effect (AUROC >= 0.8 or |rho| >= 0.6) that survives taking out the "
-        "current character and beats the untrained control by 0.2 (on 2 AUROC - 1 or |rho|), with enough "
-        "support, not saturated; weak = q < 0.05 and a smaller effect, or no control (--control none); "
-        "none = the rest. q: Benjamini-Hochberg over every unit x feature against a circular-shift null; "
-        "r: Pearson r; sat: share of characters saturated as shown (|v| > 0.99; sigmoid gates within 0.01 "
-        "of 0 or 1).", 100)
-    return "\n".join(lines) + "\n"
 
 
-def rows_to_csv(rows, file) -> None:
-    """Write rows as CSV with the COLUMNS order (None -> empty); file is a text file or a path."""
-    if hasattr(file, "write"):
-        writer = csv.DictWriter(file, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-        return
-    path = os.fspath(file)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            rows_to_csv(rows, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

@@ -42,33 +42,17 @@ import numpy as np
 
 from interpret._util import atomic
 from interpret.scan.ranks import Groups, ranks_from_counts
-from interpret.scan.memory import (METRICS, MIN_CHARS, _check_finite, _Feature, _feature_rows, _prepare,
-                            beyond_denom, saturated, shown_values)
+from interpret.scan.chunks import KEYS, count_dtype, float16_keys, key_values, read_rows, row_chunks
+from interpret.scan.common import (METRICS, MIN_CHARS, PreparedFeature, beyond_denom, check_finite, feature_rows, prepare,
+                                   saturated, shown_values)
 from interpret.scan.shift_null import make_grid
-from interpret.scan.unit_blocks import _drop_pages
 
-KEYS = 1 << 16
 BUDGET = 128 << 20
 PREP = 1 << 20  # characters at a time when preparing codes and features
 
 
-def float16_keys(x: np.ndarray) -> np.ndarray:
-    """float16 array -> uint16 keys with the same order (-0.0 and +0.0 share one key)."""
-    bits = x.view(np.uint16)
-    flip = (bits.view(np.int16) >> 15).view(np.uint16) | np.uint16(0x8000)   # all bits or sign
-    key = bits ^ flip
-    np.add(key, key == 0x7FFF, out=key, casting="unsafe")            # -0.0 (0x7FFF) to +0.0
-    return key
 
 
-def key_values() -> np.ndarray:
-    """(65536,) float64: the float16 value of each key (0 for the keys of NaN and infinity,
-    which a checked recording never holds)."""
-    k = np.arange(KEYS, dtype=np.uint32)
-    bits = np.where(k & 0x8000, k ^ 0x8000, ~k & 0xFFFF).astype(np.uint16)
-    vals = bits.view(np.float16).astype(np.float64)
-    vals[~np.isfinite(vals)] = 0.0
-    return vals
 
 
 def shown_table(kind: str) -> np.ndarray:
@@ -78,7 +62,7 @@ def shown_table(kind: str) -> np.ndarray:
     return shown_values(key_values().astype(np.float32), kind).astype(np.float64)
 
 
-def _codes(char_ix, n: int, folder: str) -> tuple[np.ndarray, np.ndarray]:
+def char_codes(char_ix, n: int, folder: str) -> tuple[np.ndarray, np.ndarray]:
     """char_ix (N,) as compact codes 0..V-1 (uint8, or uint16 past 256 characters) in a
     memory-mapped file in folder, and the count of each code (V,); read PREP rows at a time."""
     ix = char_ix
@@ -88,7 +72,7 @@ def _codes(char_ix, n: int, folder: str) -> tuple[np.ndarray, np.ndarray]:
     if ix.dtype.kind not in "iu":
         raise ValueError("char_ix must hold non-negative integer character indices")
     counts = np.zeros(0, dtype=np.int64)
-    for c0, c1 in _chunks(n, PREP):
+    for c0, c1 in row_chunks(n, PREP):
         part = np.asarray(ix[c0:c1])
         if part.min() < 0:
             raise ValueError("char_ix must hold non-negative integer character indices")
@@ -103,20 +87,15 @@ def _codes(char_ix, n: int, folder: str) -> tuple[np.ndarray, np.ndarray]:
     remap = (np.cumsum(present) - 1).astype(small)
     path = f"{folder}/codes.npy"
     out = atomic.new_memmap(path, small, (n,), atomic.TMP_WAY_OUT, f"the character codes in {folder}")
-    for c0, c1 in _chunks(n, PREP):
+    for c0, c1 in row_chunks(n, PREP):
         out[c0:c1] = remap[np.asarray(ix[c0:c1])]
     out.flush()
     del out
     return np.load(path, mmap_mode="r", allow_pickle=False), counts[present].astype(np.float64)
 
 
-def count_dtype(n: int):
-    """Counters of up to n characters: 4 bytes each below 2^32."""
-    return np.uint32 if n < 2 ** 32 else np.int64
 
 
-def _chunks(n: int, rows: int):
-    return [(c0, min(c0 + rows, n)) for c0 in range(0, n, rows)]
 
 
 def _pass_counts(acts, codes, v, rows, layer, kind, tick=lambda done: None):
@@ -128,9 +107,9 @@ def _pass_counts(acts, codes, v, rows, layer, kind, tick=lambda done: None):
     cmin = np.full((v, u), np.inf)
     cmax = np.full((v, u), -np.inf)
     offs = np.arange(u, dtype=np.int64) * KEYS
-    for c0, c1 in _chunks(n, rows):
-        x = _read(acts, c0, c1)                                     # (U, L) float16
-        _check_finite(x, 0, layer, kind)
+    for c0, c1 in row_chunks(n, rows):
+        x = read_rows(acts, c0, c1)                                     # (U, L) float16
+        check_finite(x, 0, layer, kind)
         keys = float16_keys(x)                                      # (U, L) uint16
         flat = (keys.astype(np.int64) + offs[:, None]).ravel()
         np.add.at(hist.ravel(), flat, one)            # not bincount: no (U, 65536) temporary
@@ -147,12 +126,6 @@ def _pass_counts(acts, codes, v, rows, layer, kind, tick=lambda done: None):
     return hist, cmin, cmax
 
 
-def _read(acts, c0, c1, g0=0, g1=None):
-    """acts[c0:c1, g0:g1] as a unit-major (G, L) float16 array (each unit's table lookups then
-    stay in one place of the cache)."""
-    x = np.ascontiguousarray(np.asarray(acts[c0:c1, g0:g1]).T)
-    _drop_pages(acts)
-    return x
 
 
 def _unit_tables(hist, n, shown, kind):
@@ -223,13 +196,13 @@ class _Derived:
 
 
 def _prepare_binary(spec, n, codes, counts):
-    """scan._prepare of a uint8 binary feature, chunk by chunk (no float64 copy anywhere);
+    """scan.prepare of a uint8 binary feature, chunk by chunk (no float64 copy anywhere);
     codes (N,) and counts (V,): the characters, for beyond_char's weights."""
     values = spec.values
     if values.shape != (n,):
-        return _prepare(spec, n)                                    # its error message
+        return prepare(spec, n)                                    # its error message
     n_pos, n1 = 0, np.zeros(len(counts))                            # n1: positives per character
-    for c0, c1 in _chunks(n, PREP):
+    for c0, c1 in row_chunks(n, PREP):
         chunk = np.asarray(values[c0:c1])
         if chunk.max() > 1:
             raise ValueError(f"binary feature {spec.name!r} has values other than 0 and 1; "
@@ -237,8 +210,8 @@ def _prepare_binary(spec, n, codes, counts):
         n_pos += int(chunk.sum(dtype=np.int64))
         n1 += np.bincount(codes[c0:c1], weights=chunk, minlength=len(counts))
     if not 0 < n_pos < n:
-        return _Feature(spec, True, None, 1.0, None, n_pos)
-    return _Feature(spec, True, _Derived(values, lambda v: v),   # values: in memory or mapped
+        return PreparedFeature(spec, True, None, 1.0, None, n_pos)
+    return PreparedFeature(spec, True, _Derived(values, lambda v: v),   # values: in memory or mapped
                     float(n_pos) * (n - n_pos), None, n_pos, g_denom=beyond_denom(n1, counts))
 
 
@@ -259,7 +232,7 @@ def _distinct(values, n, codes=None, uniq=None):
     of its (character, value) pairs as keys code * len(uniq) + value index; None past
     MAX_DISTINCT or at a non-finite value."""
     keys, counts = np.zeros(0, dtype=np.float64 if codes is None else np.int64), np.zeros(0)
-    for c0, c1 in _chunks(n, PREP):
+    for c0, c1 in row_chunks(n, PREP):
         v = np.asarray(values[c0:c1], dtype=np.float64)
         if not np.isfinite(v).all() or len(keys) > MAX_DISTINCT:
             return None
@@ -270,24 +243,24 @@ def _distinct(values, n, codes=None, uniq=None):
 
 
 def _prepare_ordinal(spec, n, folder, name, codes, counts, chars):
-    """scan._prepare of an ordinal or continuous feature, chunk by chunk: its distinct values
+    """scan.prepare of an ordinal or continuous feature, chunk by chunk: its distinct values
     and their counts give the mean, sd and exact average ranks, its distinct (character, value)
     pairs (codes (N,), counts (V,) of the characters) its ranks within each character, and the
     passes standardise and rank each chunk as they read it. A feature with more than
-    MAX_DISTINCT distinct values or pairs (or a bad one: scan._prepare's error) is prepared in
-    memory, as scan._prepare does (chars(): the Groups it needs)."""
+    MAX_DISTINCT distinct values or pairs (or a bad one: scan.prepare's error) is prepared in
+    memory, as scan.prepare does (chars(): the Groups it needs)."""
     values = spec.values
     if spec.kind not in METRICS or getattr(values, "shape", None) != (n,):
-        return _prepare(spec, n)                                    # its error message
+        return prepare(spec, n)                                    # its error message
     found = _distinct(values, n)
     if found is None:
-        return _in_memory(_prepare(spec, n, chars()), folder, name)
+        return _in_memory(prepare(spec, n, chars()), folder, name)
     uniq, ucounts = found
     if len(uniq) < 2:
-        return _Feature(spec, False, None, 1.0, None, None)
+        return PreparedFeature(spec, False, None, 1.0, None, None)
     pairs = _distinct(values, n, codes, uniq)
     if pairs is None:
-        return _in_memory(_prepare(spec, n, chars()), folder, name)
+        return _in_memory(prepare(spec, n, chars()), folder, name)
     mean = ucounts @ uniq / n
     sd = np.sqrt(ucounts @ (uniq - mean) ** 2 / n)
     below = np.cumsum(ucounts) - ucounts
@@ -297,7 +270,7 @@ def _prepare_ordinal(spec, n, folder, name, codes, counts, chars):
     within = ranks_from_counts(keys // len(uniq), pcounts, counts)   # (P,) within the character
     g_norm = np.sqrt(pcounts @ within ** 2)
     g = None if g_norm == 0 else _Derived(values, _pair_lookup(within / g_norm, keys, uniq), codes)
-    return _Feature(spec, False, _Derived(values, lambda v: ranks[np.searchsorted(uniq, v)]), 1.0,
+    return PreparedFeature(spec, False, _Derived(values, lambda v: ranks[np.searchsorted(uniq, v)]), 1.0,
                     _Derived(values, lambda v: (v - mean) / sd), None, g, 1.0 if g_norm else 0.0)
 
 
@@ -310,7 +283,7 @@ def _pair_lookup(table, keys, uniq):
 
 
 def _in_memory(feat, folder, name):
-    """A feature prepared by scan._prepare, its arrays moved to memory-mapped files."""
+    """A feature prepared by scan.prepare, its arrays moved to memory-mapped files."""
     if feat.f is not None:
         feat.f = _to_disk(feat.f, folder, name)
         if feat.z is not None:
@@ -328,8 +301,8 @@ def _pass_dots(acts, feats, tab, shown, shifts, rows, tick=lambda done: None):
     acc = dict(raw=np.zeros((u, nf)), null=np.zeros((u, nf, m)), pearson=np.zeros((u, nf)))
     offs = np.arange(u, dtype=np.int64) * KEYS
     pearson = any(f.f is not None and not f.binary for f in feats)
-    for c0, c1 in _chunks(n, rows):
-        keys = float16_keys(_read(acts, c0, c1)).astype(np.int64)   # (U, L)
+    for c0, c1 in row_chunks(n, rows):
+        keys = float16_keys(read_rows(acts, c0, c1)).astype(np.int64)   # (U, L)
         ranks = tab["ranks"].ravel()[keys + offs[:, None]]           # (U, L) centred ranks
         ranks32 = ranks.astype(np.float32)
         z = (shown[keys] - tab["mean"][:, None]) / tab["sd"][:, None] if pearson else None
@@ -366,7 +339,7 @@ def scan_streaming(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ki
     grid = make_grid(n, n_shifts, seed, min_shift)
     rows = rows or chunk_rows(u, grid.m_shifts, budget)
     with tempfile.TemporaryDirectory(prefix="interpret-scan-") as folder:
-        codes, counts = _codes(char_ix, n, folder)
+        codes, counts = char_codes(char_ix, n, folder)
         feats = _prepare_all(features, n, folder, codes, counts)
         ticks = _Ticks(progress, u * len(feats))  # the passes: a quarter, a quarter, a half
         shown = shown_table(kind)
@@ -382,14 +355,14 @@ def scan_streaming(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ki
         rows_out = []
         for i, feat in enumerate(feats):
             st = None if feat.f is None else _statistics(feat, i, acc, tab, beyond, rg_norm, n)
-            rows_out.extend(_feature_rows(feat, st, u, layer, kind, tab["saturated"]))
+            rows_out.extend(feature_rows(feat, st, u, layer, kind, tab["saturated"]))
             del feat.f, feat.z, feat.g
         ticks.to(1.0)
     return rows_out
 
 
 def _prepare_all(features, n, folder, codes, counts):
-    """Every feature prepared for the passes (_Feature), reading it chunk by chunk where it can;
+    """Every feature prepared for the passes (PreparedFeature), reading it chunk by chunk where it can;
     codes (N,) and counts (V,) of the characters (beyond_char)."""
     chars = cache(lambda: Groups(np.asarray(codes)))   # only for features prepared in memory
     feats = []
@@ -397,7 +370,7 @@ def _prepare_all(features, n, folder, codes, counts):
         if spec.kind == "binary" and getattr(spec.values, "dtype", None) == np.uint8:
             feats.append(_prepare_binary(spec, n, codes, counts))
         elif spec.kind == "binary":
-            feats.append(_in_memory(_prepare(spec, n, chars()), folder, f"f{i}"))
+            feats.append(_in_memory(prepare(spec, n, chars()), folder, f"f{i}"))
         else:
             feats.append(_prepare_ordinal(spec, n, folder, f"f{i}", codes, counts, chars))
     return feats
@@ -417,7 +390,7 @@ class _Ticks:
 
 
 def _statistics(feat, i, acc, tab, beyond, rg_norm, n) -> dict:
-    """scan._feature_rows's input for feature i from the accumulated sums: AUROC (binary) or
+    """scan.feature_rows's input for feature i from the accumulated sums: AUROC (binary) or
     rho (the rest) of the ranks, and beyond_char from the within-character rank sums (rg_norm
     (U,): their norms), NaN where it is undefined (feat.g_denom 0), as scan._beyond."""
     if feat.binary:

@@ -14,7 +14,7 @@ the score of residuals from per-character means.)
 import numpy as np
 
 from interpret.scan.ranks import ranks_from_counts
-from interpret.scan.stream import KEYS, _chunks, _read, count_dtype, float16_keys
+from interpret.scan.chunks import KEYS, count_dtype, float16_keys, read_rows, row_chunks
 
 CELL_BYTES = 12
 
@@ -48,7 +48,7 @@ def _ranges(hist, cmin, cmax):
     return kidx, lo, np.where(seen, hi - lo + 1, 0)
 
 
-def _unit_groups(cells, budget):
+def unit_groups(cells, budget):
     """Contiguous unit ranges whose rank tables (cells (U,)) fit in budget (a 4-byte count and
     an 8-byte rank a cell)."""
     groups, start, size = [], 0, 0
@@ -75,13 +75,13 @@ def beyond_rank_dots(acts, feats, hist, cmin, cmax, counts, shown, codes, rows, 
         return out, np.ones(u)
     inv_count = 1.0 / counts                                        # (V,)
     kidx, lo, width = _ranges(hist, cmin, cmax)
-    groups = _unit_groups(width.sum(axis=1), budget)
+    groups = unit_groups(width.sum(axis=1), budget)
     for k, (g0, g1) in enumerate(groups):
         ends = np.cumsum(width[g0:g1].ravel()).reshape(g1 - g0, -1)   # (G, V) cells per group
         base = ends - width[g0:g1] - lo[g0:g1]                         # cell = base[j, c] + index
         table = np.zeros(ends[-1, -1], dtype=count_dtype(n))
         one = table.dtype.type(1)  # of the table's type: ufunc.at's fast path
-        for c0, c1 in _chunks(n, rows):
+        for c0, c1 in row_chunks(n, rows):
             np.add.at(table, _cell_ids(acts, c0, c1, g0, g1, kidx, base, codes).ravel(), one)
             tick((2 * k + c1 / n) / (2 * len(groups)))
         lut = np.empty(len(table))
@@ -91,7 +91,7 @@ def beyond_rank_dots(acts, feats, hist, cmin, cmax, counts, shown, codes, rows, 
                                      shown[hist[g0 + j] > 0])
             sq[g0 + j] = table[cells].astype(np.float64) @ (lut[cells] * lut[cells])
         del table
-        for c0, c1 in _chunks(n, rows):
+        for c0, c1 in row_chunks(n, rows):
             r = lut[_cell_ids(acts, c0, c1, g0, g1, kidx, base, codes)]   # (G, L)
             if ranked:
                 gs = np.stack([np.asarray(feats[i].g[c0:c1]) for i in ranked], axis=1)   # (L, F)
@@ -108,6 +108,6 @@ def beyond_rank_dots(acts, feats, hist, cmin, cmax, counts, shown, codes, rows, 
 def _cell_ids(acts, c0, c1, g0, g1, kidx, base, codes):
     """(G, L) rank table cell of each character and unit of the group."""
     g = np.arange(g1 - g0)[:, None]
-    keys = float16_keys(_read(acts, c0, c1, g0, g1)).astype(np.int64)   # (G, L)
+    keys = float16_keys(read_rows(acts, c0, c1, g0, g1)).astype(np.int64)   # (G, L)
     ki = kidx[g0:g1].ravel()[keys + g * KEYS]                            # (G, L) value index
     return base.ravel()[codes[c0:c1][None, :] + g * base.shape[1]] + ki

@@ -16,11 +16,11 @@ def read_block(acts, j0: int, j1: int, rows: int = 1 << 14) -> np.ndarray:
     a = np.empty((j1 - j0, acts.shape[0]), dtype=dtype)
     for r0 in range(0, acts.shape[0], rows):
         a[:, r0:r0 + rows] = np.array(acts[r0:r0 + rows, j0:j1], dtype=dtype).T  # copy, then turn
-        _drop_pages(acts)
+        drop_pages(acts)
     return a
 
 
-def _drop_pages(acts):
+def drop_pages(acts):
     """Let go of a read-only memmap's pages once a chunk is copied out (they stay in the page
     cache, but no longer count as this process's memory)."""
     mm = getattr(acts, "_mmap", None)

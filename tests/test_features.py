@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from interpret.features import registry as F
-from interpret.features.registry import FEATURES, Feature, evaluate, get_features, load_feature_file, regex_feature
+from interpret import features as F
+from interpret.features import FEATURES, Feature, evaluate, get_features, load_feature_file, regex_feature
 
 from conftest import CORPORA
 
@@ -332,7 +332,7 @@ def test_regex_feature_bad_specs(spec, match):
 
 GOOD_FILE = '''
 import numpy as np
-from interpret.features.registry import register
+from interpret.features import register
 
 @register(kind="binary", causal=True, domain="prose", description="a vowel")
 def vowel(text):

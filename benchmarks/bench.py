@@ -187,7 +187,7 @@ def scan_child(folder):
     acts = np.load(folder / "acts.npy", mmap_mode="r")
     t = time.perf_counter()
     starts = [0, len(text) // 2]
-    fvals = [FeatureValues(f.name, f.kind, F.evaluate(f, text, starts)) for f in F.get_features(None)]
+    fvals = [FeatureValues(f.name, f.type, F.evaluate(f, text, starts)) for f in F.get_features(None)]
     chars = sorted(set(text))
     codes = np.searchsorted(np.array([ord(c) for c in chars]),
                             np.frombuffer(text.encode("utf-32-le"), dtype="<u4"))

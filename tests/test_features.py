@@ -247,24 +247,27 @@ REQUIRED = {  # name: (kind, causal, domain)
 def test_registry_metadata():
     for name, (kind, causal, domain) in REQUIRED.items():
         f = FEATURES[name]
-        assert (f.kind, f.causal, f.domain) == (kind, causal, domain), name
+        assert (f.type, f.causal, f.domain) == (kind, causal, domain), name
     for name, f in FEATURES.items():
-        assert f.name == name and f.kind in F.KINDS and f.domain in F.DOMAINS
+        assert f.name == name and f.type in F.TYPES and f.domain in F.DOMAINS
         assert isinstance(f.causal, bool) and f.description and "\n" not in f.description
 
 
 def test_register_into_a_given_registry_and_bad_kind():
     reg = {}
 
-    @F.register(kind="continuous", causal=False, registry=reg)
+    @F.register(type="continuous", causal=False, registry=reg)
     def twice(text):
         """Twice the column."""
         return np.zeros(len(text))
 
     assert list(reg) == ["twice"] and reg["twice"].description == "Twice the column."
     assert "twice" not in FEATURES
-    with pytest.raises(ValueError, match="kind 'bool'"):
-        F.register(kind="bool", causal=True)
+    with pytest.raises(ValueError, match="type 'bool'"):
+        F.register(type="bool", causal=True)
+    older = {}  # feature files written for kind= still load
+    F.register("older", kind="ordinal", causal=True, registry=older)(len)
+    assert older["older"].type == "ordinal"
 
 
 # ---- evaluate ------------------------------------------------------------------------------
@@ -283,8 +286,8 @@ def test_evaluate_rejects_bad_doc_starts():
         evaluate(FEATURES["in_quote"], "abc", doc_starts=[0, 5])
 
 
-def user(func, kind="continuous"):
-    return Feature("mine", func, kind, False, "any", "test feature")
+def user(func, type="continuous"):
+    return Feature("mine", func, type, False, "any", "test feature")
 
 
 def test_evaluate_rejects_wrong_length_nan_and_non_binary():
@@ -295,7 +298,7 @@ def test_evaluate_rejects_wrong_length_nan_and_non_binary():
     with pytest.raises(ValueError, match=r"'mine' returned nan at position 1"):
         evaluate(user(lambda t: np.array([0.0, np.nan, 1.0])), "abc")
     with pytest.raises(ValueError, match=r"binary feature 'mine' returned 2"):
-        evaluate(user(lambda t: np.full(len(t), 2), kind="binary"), "abc")
+        evaluate(user(lambda t: np.full(len(t), 2), type="binary"), "abc")
 
 
 def test_evaluate_wraps_user_errors_and_casts_bools():
@@ -304,7 +307,7 @@ def test_evaluate_wraps_user_errors_and_casts_bools():
 
     with pytest.raises(ValueError, match=r"feature 'mine' failed: boom"):
         evaluate(user(boom), "ab")
-    out = evaluate(user(lambda t: np.array([c == "a" for c in t]), kind="binary"), "aba")
+    out = evaluate(user(lambda t: np.array([c == "a" for c in t]), type="binary"), "aba")
     assert out.dtype == np.float64 and out.tolist() == [1, 0, 1]
 
 
@@ -312,7 +315,7 @@ def test_evaluate_wraps_user_errors_and_casts_bools():
 
 def test_regex_feature_marks_matches():
     f = regex_feature("digits=[0-9]+")
-    assert (f.name, f.kind, f.causal) == ("digits", "binary", False)
+    assert (f.name, f.type, f.causal) == ("digits", "binary", False)
     assert evaluate(f, "a12b3").tolist() == [0, 1, 1, 0, 1]
     assert regex_feature("start=^x").func("x\nx").tolist() == [1, 0, 1]  # MULTILINE
     assert regex_feature("as=a*").func("bab").tolist() == [0, 1, 0]  # empty matches mark nothing
@@ -334,7 +337,7 @@ GOOD_FILE = '''
 import numpy as np
 from interpret.features import register
 
-@register(kind="binary", causal=True, domain="prose", description="a vowel")
+@register(type="binary", causal=True, domain="prose", description="a vowel")
 def vowel(text):
     return np.array([c in "aeiou" for c in text])
 
@@ -353,8 +356,8 @@ def test_load_feature_file_decorated_and_prefixed(tmp_path):
     feats = load_feature_file(path)
     assert [f.name for f in feats] == ["vowel", "code_point"]
     vowel, cp = feats
-    assert (vowel.kind, vowel.causal, vowel.domain, vowel.description) == ("binary", True, "prose", "a vowel")
-    assert (cp.kind, cp.causal, cp.domain, cp.description) == ("continuous", False, "any", "The code point.")
+    assert (vowel.type, vowel.causal, vowel.domain, vowel.description) == ("binary", True, "prose", "a vowel")
+    assert (cp.type, cp.causal, cp.domain, cp.description) == ("continuous", False, "any", "The code point.")
     assert evaluate(vowel, "bab").tolist() == [0, 1, 0]
     assert evaluate(cp, "ab").tolist() == [97, 98]
     assert "vowel" not in FEATURES  # the file's features go to its own registry
@@ -446,4 +449,4 @@ def test_pieces_cut_only_where_the_split_allows():
 def test_a_split_is_checked_when_a_feature_is_registered():
     for split, carry in [("sentence", None), ("any", None), ("line", lambda t, s: (t, s))]:
         with pytest.raises(ValueError, match="feature split"):
-            F.register("x", kind="binary", causal=True, split=split, carry=carry, registry={})(len)
+            F.register("x", type="binary", causal=True, split=split, carry=carry, registry={})(len)

@@ -32,11 +32,11 @@ def test_pick_window_for_a_line_cell_counts_line_ends_not_every_step():
 
 
 ROWS = [dict(feature="in_quote", unit=3, layer=0, kind="h", metric="auroc", score=0.97, q=1e-9, verdict="cell",
-             feature_kind="binary"),
+             feature_type="binary"),
         dict(feature="in_quote", unit=5, layer=0, kind="h", metric="auroc", score=0.99, q=1e-9, verdict="weak",
-             feature_kind="binary"),
+             feature_type="binary"),
         dict(feature="position_in_line", unit=40, layer=0, kind="c", metric="spearman_rho", score=0.074, q=1e-3,
-             verdict="none", feature_kind="ordinal")]
+             verdict="none", feature_type="ordinal")]
 CONTROL = [dict(feature="position_in_line", unit=1, layer=0, kind="c", metric="spearman_rho", score=0.08),
            dict(feature="in_quote", unit=1, layer=0, kind="h", metric="auroc", score=0.6)]
 

@@ -82,9 +82,9 @@ def test_every_feature_gives_one_finite_value_per_character(text, data):
         assert raw.shape == (len(text),), f.name
         v = F.evaluate(f, text, starts)  # also raises on NaN/Inf and on non-0/1 binary values
         assert v.shape == (len(text),) and v.dtype == np.float64, f.name
-        if f.kind == "binary":
+        if f.type == "binary":
             assert set(np.unique(v)) <= {0.0, 1.0}, f.name
-        if f.kind == "ordinal":  # depths, positions, lengths: counts, never negative
+        if f.type == "ordinal":  # depths, positions, lengths: counts, never negative
             assert v.min(initial=0) >= 0 and np.all(v == np.round(v)), f.name
 
 
@@ -123,7 +123,7 @@ def scan_inputs(text, seed, compact=False):
     n = len(text)
     pos = F.position_in_line(text)
     acts = np.column_stack([rng.standard_normal(n), pos / (1 + pos.max()) - 0.5, rng.standard_normal(n)])
-    feats = [FeatureValues(f.name, f.kind, F.evaluate(f, text, compact=compact)) for f in F.FEATURES.values()]
+    feats = [FeatureValues(f.name, f.type, F.evaluate(f, text, compact=compact)) for f in F.FEATURES.values()]
     chars = sorted(set(text))
     return text, acts, feats, np.array([chars.index(c) for c in text])
 

@@ -346,7 +346,7 @@ def test_character_shuffle_null_would_flag_the_same_noise():
     naive_p = []
     for feat in feats:
         perms = np.stack([rng.permutation(feat.values) for _ in range(200)], axis=1)  # (N, 200)
-        if feat.kind == "binary":
+        if feat.type == "binary":
             n1 = feat.values.sum()
             obs = 0.5 + ranks.T @ feat.values / (n1 * (n - n1))
             null = 0.5 + ranks.T @ perms / (n1 * (n - n1))
@@ -534,7 +534,7 @@ def test_bad_input_raises_with_a_way_out():
         scan_in_memory(acts, ok, np.zeros(100, int), n_shifts=5)
     with pytest.raises(ValueError, match="min_shift=60 leaves no shifts"):
         scan_in_memory(acts, ok, np.zeros(100, int), min_shift=60)
-    with pytest.raises(ValueError, match="kind 'nominal'"):
+    with pytest.raises(ValueError, match="type 'nominal'"):
         scan_in_memory(acts, [FeatureValues("f", "nominal", np.ones(100))], np.zeros(100, int))
     with pytest.raises(ValueError, match="values other than 0 and 1"):
         scan_in_memory(acts, [FeatureValues("f", "binary", np.arange(100.0))], np.zeros(100, int))

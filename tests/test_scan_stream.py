@@ -107,11 +107,11 @@ def test_float16_keys_sort_like_the_values_and_map_back_to_them():
 
 def test_a_uint8_binary_feature_streams_chunk_by_chunk_to_the_same_rows():
     acts, char_ix, feats = planted(n=2001)
-    binary = [f for f in feats if f.kind == "binary"]
-    small = [FeatureValues(f.name, f.kind, f.values.astype(np.uint8)) for f in binary]
+    binary = [f for f in feats if f.type == "binary"]
+    small = [FeatureValues(f.name, f.type, f.values.astype(np.uint8)) for f in binary]
     want = scan_in_memory(acts, binary, char_ix, n_shifts=20)
     assert_same_rows(want, scan_streaming(acts, small, char_ix, n_shifts=20, rows=300))
-    as_lists = [FeatureValues(f.name, f.kind, list(f.values)) for f in small]
+    as_lists = [FeatureValues(f.name, f.type, list(f.values)) for f in small]
     assert_same_rows(want, scan_streaming(acts, as_lists, char_ix, n_shifts=20, rows=300))
     small[0].values[5] = 2
     with pytest.raises(ValueError, match="'quote' has values other than 0 and 1"):

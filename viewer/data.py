@@ -232,7 +232,7 @@ class View:
         if f is None:
             return np.zeros(stop - start, np.float32), np.full(stop - start, np.nan, np.float32)
         raw = f[start:stop]
-        if self.feature_kind(name) == "binary":
+        if self.feature_type(name) == "binary":
             return raw.astype(np.float32), raw.astype(np.float32)
         lo, hi = self._range(name)
         return ((raw - lo) / (hi - lo if hi > lo else 1.0)).astype(np.float32), raw.astype(np.float32)
@@ -301,7 +301,7 @@ class View:
     def summaries(self, layer, kind, unit, feature):
         """(histogram columns, its two labels, top contexts) of one unit over the whole text."""
         col = self.column(layer, kind, unit)
-        hist, labels = histogram(col, self.feature(feature), self.feature_kind(feature), feature)
+        hist, labels = histogram(col, self.feature(feature), self.feature_type(feature), feature)
         return hist, labels, top_contexts(self.text, col)
 
     @functools.lru_cache(maxsize=32)
@@ -310,11 +310,11 @@ class View:
         f = self.features.get(name)
         return None if f is None else F.evaluate(f, self.text, self.recording.doc_starts)
 
-    def feature_kind(self, name):
+    def feature_type(self, name):
         f = self.features.get(name)
         if f is not None:
-            return f.kind
-        return next((r.get("feature_kind") for r in self.rows if r["feature"] == name), None)
+            return f.type
+        return next((r.get("feature_type") for r in self.rows if r["feature"] == name), None)
 
     def ranked_units(self, feature, layer, kind):
         """[(unit, label)]: scanned units best first (cells first, then by score; score, q and the

@@ -6,7 +6,7 @@ the limit for the duration of a `with` block; without it, this is a no-op.
 """
 from contextlib import nullcontext
 
-import numpy  # noqa: F401  numpy's BLAS and scipy's own (scipy.linalg.blas, used by record_fast)
+import numpy  # noqa: F401  numpy's BLAS and scipy's own (scipy.linalg.blas, used by model/lanes.py)
 import scipy.linalg.blas  # noqa: F401  are both loaded before the controller looks for them
 
 try:

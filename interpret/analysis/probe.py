@@ -1,17 +1,10 @@
 """Sparse (L1) probes: how much of a feature all units together carry, and how few units it takes.
 
-For one feature, a linear read-out of every unit (logistic for binary features, least squares
-for ordinal/continuous ones) is fit with an L1 penalty on the first part of the text and scored
-on the held-out rest. Walking the penalty from strong to weak traces how the held-out score grows
-with the number of units used. Reported next to each other:
-
-    full_score     the weakest penalty's held-out score (AUROC for binary, |Pearson r| otherwise)
-    best_unit      the single unit chosen on the training part, scored on the held-out part
-    gap            full_score - best_unit_score: the "distributedness gap"
-    units_for_95   fewest units whose probe reaches 95% of the full probe's score above chance
-                   (chance: AUROC 0.5, r 0)
-
-Fitting is FISTA (accelerated proximal gradient) on standardised units, warm-started along the path.
+A linear read-out of every unit (logistic for binary features, least squares otherwise) is fit
+with an L1 penalty (FISTA, warm-started along the path from strong to weak) on the first part of
+the text and scored on the held-out rest. Reported: full_score (the weakest penalty's held-out
+AUROC or |r|), best_unit and its score, gap = full_score - best_unit_score (how distributed the
+feature is), and units_for_95 (fewest units reaching 95% of the full probe's score above chance).
 """
 import math
 

@@ -152,7 +152,7 @@ def probe(rec, features, layer, kind, max_rows, as_json, quiet):
     with bar(len(feats), "probing", quiet) as pbar:
         for f in feats:
             y = F.evaluate(f, recording.text, recording.doc_starts)[rows]
-            r = sparse_probe(X, y, f.kind == "binary", max_rows=len(rows))
+            r = sparse_probe(X, y, f.type == "binary", max_rows=len(rows))
             r.update(feature=f.name, best_unit=labels[r["best_unit"]])
             out.append(r)
             pbar.update(1)

@@ -7,6 +7,8 @@ import time
 
 import click
 
+from interpret._util.progress import NoBar
+
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 IN_FILE = click.Path(exists=True, dir_okay=False)
 IN_PATH = click.Path(exists=True)
@@ -31,17 +33,6 @@ def friendly(fn):
             raise click.ClickException(f"the disk is full{where}; free some space or write "
                                        "elsewhere") from None
     return wrapper
-
-
-class NoBar:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def update(self, n, current_item=None):
-        pass
 
 
 class _LazyBar:

@@ -85,5 +85,5 @@ def list_features():
     from interpret.features import FEATURES
 
     for f in FEATURES.values():
-        click.echo(f"{f.name:20s} {f.kind:10s} {'causal' if f.causal else 'acausal':8s} "
+        click.echo(f"{f.name:20s} {f.type:10s} {'causal' if f.causal else 'acausal':8s} "
                    f"{f.domain:6s} {f.description}")

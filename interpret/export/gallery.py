@@ -78,7 +78,7 @@ def entries(recording, rows, feats, *, top=1, length=500, group_prefix=""):
         start = pick_window(text, fv, shown, length)
         end = min(len(text), start + length)
         out.append(dict(row, text=text[start:end], start=start, values=shown[start:end],
-                        feature_values=None if fv is None or f.kind != "binary" else fv[start:end],
+                        feature_values=None if fv is None or f.type != "binary" else fv[start:end],
                         feature_trace=None if fv is None else fv[start:end],
                         group=group_prefix + row["feature"]))
     return out

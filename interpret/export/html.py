@@ -1,19 +1,10 @@
 """Static, self-contained HTML: text coloured per character by one unit, like the lecture figures.
 
-Colours follow the paper: -1 red, 0 white, +1 blue, linear in between, values clipped to [-1, 1]
-and quantised to N_BINS (odd) bins so that 0 is exactly white. Each bin is one CSS class (`b0` ..
-`b{N_BINS-1}`) in the page's single <style> block; NaN (e.g. the last character's loss) is `bn`.
-
-Consecutive characters in the same bin are merged into one run, an <i> element (the shortest
-inline tag; styled upright, it only carries the colour class and the title, which keeps a page of
-per-character colours under 40 bytes per character). Every character is wrapped,
-white ones too, so hovering anywhere shows a title: "1042–1049: 0.120 … 0.150" gives the run's
-absolute positions (the excerpt's `start` offset applied, inclusive) and the min … max of its
-values; a single character reads "1042: 0.123"; NaN reads "n/a".
-
-Pages are pure HTML + CSS (no JavaScript, no external resources). The excerpt sits in a
-<div class="excerpt"> with `white-space: pre-wrap` (a div, not <pre>: browsers drop a <pre>'s
-leading newline), so concatenating its text gives back the excerpt exactly.
+Colours follow the paper: -1 red, 0 white, +1 blue, values clipped to [-1, 1] and quantised to
+N_BINS (odd) bins, one CSS class each, so that 0 is exactly white; NaN is `bn`. Runs of one bin
+are one <i> element whose title gives the run's absolute positions and min ... max, which keeps a
+page under 40 bytes per character. Pure HTML + CSS, no JavaScript, no external resources; the
+excerpt's text, concatenated, gives back the excerpt exactly (a pre-wrap div, not <pre>).
 """
 import html
 

@@ -76,7 +76,7 @@ def _comments(text, style):
     return as_values(spans_mask(len(text), _lex(text, style)[0]))
 
 
-@register(kind="binary", causal=True, domain="code",
+@register(type="binary", causal=True, domain="code",
           description="inside a comment (C or # style, guessed from the text)")
 def in_comment(text):
     """1 inside a comment, delimiters included; the newline ending a // or # comment is 0.
@@ -87,13 +87,13 @@ def in_comment(text):
     return _comments(text, comment_style(text))
 
 
-@register(kind="binary", causal=True, domain="code", description="inside a C comment: // or /* */")
+@register(type="binary", causal=True, domain="code", description="inside a C comment: // or /* */")
 def in_comment_c(text):
     """in_comment with C style forced: // to line end and /* */, delimiters included."""
     return _comments(text, "c")
 
 
-@register(kind="binary", causal=True, domain="code", description="inside a # comment (Python, shell)")
+@register(type="binary", causal=True, domain="code", description="inside a # comment (Python, shell)")
 def in_comment_hash(text):
     """in_comment with hash style forced: # to line end, the newline excluded."""
     return _comments(text, "hash")
@@ -105,14 +105,14 @@ def _code_mask(text):
     return ~(spans_mask(len(text), comments) | spans_mask(len(text), strings))
 
 
-@register(kind="ordinal", causal=True, domain="code",
+@register(type="ordinal", causal=True, domain="code",
           description="nesting depth of (), [] and {} in code, skipping strings and comments")
 def code_depth(text):
     """bracket_depth counting only brackets outside strings and comments (a '[' in "%s[" is text)."""
     return as_values(depth_after(np.where(_code_mask(text), code_points(text), 0), (40, 91, 123), (41, 93, 125)))
 
 
-@register(kind="binary", causal=True, domain="code",
+@register(type="binary", causal=True, domain="code",
           description="inside a string or char literal, quotes included")
 def in_string(text):
     """1 inside "..." or '...' with backslash escapes, both quotes included; ends before a newline."""
@@ -122,7 +122,7 @@ def in_string(text):
 _IF = re.compile(r"\bif\s*\(")
 
 
-@register(kind="binary", causal=True, domain="code",
+@register(type="binary", causal=True, domain="code",
           description="inside the parentheses of an if (...) condition")
 def in_if_condition(text):
     """1 from the '(' after keyword `if` to its matching ')', both inclusive (also `else if`).

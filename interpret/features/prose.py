@@ -15,7 +15,7 @@ BLANK = (9, 11, 12, 32)  # tab, vertical tab, form feed, space
 PAIRED_QUOTES = {"\u201c": "\u201d", "\u00ab": "\u00bb", "\u300c": "\u300d", "\u300e": "\u300f"}
 
 
-@register(kind="binary", causal=True, domain="prose", split="paragraph",
+@register(type="binary", causal=True, domain="prose", split="paragraph",
           description="inside double quotes: straight \" \" or paired \u201c \u201d, \u00ab \u00bb, "
                       "\u300c \u300d, \u300e \u300f; resets to outside at each blank line")
 def in_quote(text):
@@ -48,21 +48,21 @@ def _paired_depth(codes, blank, opens, closes):
     return depth
 
 
-@register(kind="ordinal", causal=True, domain="any", split="line",
+@register(type="ordinal", causal=True, domain="any", split="line",
           description="column of the character: 0 for the first character of a line")
 def position_in_line(text):
     """Column of text[t], 0 for a line's first char; the terminator gets the line's length."""
     return as_values(line_bounds(code_points(text))[1])
 
 
-@register(kind="ordinal", causal=False, domain="any", split="line",
+@register(type="ordinal", causal=False, domain="any", split="line",
           description="length of the current line without its terminator")
 def line_length(text):
     """Content length of text[t]'s line (terminator excluded); its terminator chars get it too."""
     return as_values(line_bounds(code_points(text))[2])
 
 
-@register(kind="ordinal", causal=False, domain="any", split="line",
+@register(type="ordinal", causal=False, domain="any", split="line",
           description="characters from this one to the end of the line")
 def chars_to_line_end(text):
     """line_length - position_in_line: chars from text[t] (inclusive) to the terminator, which is 0."""
@@ -73,7 +73,7 @@ def chars_to_line_end(text):
 _WORD = re.compile(r"\w+")
 
 
-@register(kind="ordinal", causal=True, domain="prose", split="line",
+@register(type="ordinal", causal=True, domain="prose", split="line",
           description="letters read so far in the current word (0 outside words)")
 def word_position(text):
     """1 for a word's first char, 2 for its second, ...; 0 for non-word chars (word = regex \\w+)."""
@@ -85,7 +85,7 @@ def word_position(text):
 _INDENT = re.compile(r"(?<![^\r\n])[ \t]+")  # leading blanks: at text start or after a line break
 
 
-@register(kind="ordinal", causal=False, domain="code", split="line",
+@register(type="ordinal", causal=False, domain="code", split="line",
           description="width of the current line's leading whitespace (tab stops every 8)")
 def indent_level(text):
     """Width of the leading spaces/tabs of text[t]'s line, a tab advancing to the next multiple of 8.
@@ -102,7 +102,7 @@ def indent_level(text):
 # ---- brackets ------------------------------------------------------------------------------
 
 def _bracket_feature(name, opens, closes, what):
-    @register(name, kind="ordinal", causal=True, domain="any", split="any",
+    @register(name, type="ordinal", causal=True, domain="any", split="any",
               carry=depth_carry(opens, closes),
               description=f"nesting depth of {what} after reading the character")
     def depth(text):
@@ -121,7 +121,7 @@ _bracket_feature("square_depth", (91,), (93,), "[]")
 _bracket_feature("curly_depth", (123,), (125,), "{}")
 
 
-@register(kind="binary", causal=True, domain="prose", split="any",
+@register(type="binary", causal=True, domain="prose", split="any",
           carry=depth_carry((40,), (41,), test=True),
           description="inside parentheses (paren_depth > 0)")
 def in_parens(text):

@@ -6,7 +6,7 @@ Lines end at "\\n", "\\r\\n" (one break) or a lone "\\r"; terminator characters 
 they end. Each feature's docstring states its exact convention.
 
 The code features (a C/Python lexer for comments, strings and if-conditions) live in
-code_features.py; this module imports them at its end and stays the one public entry point.
+code.py; the package imports every module, so FEATURES holds them all.
 """
 import contextlib
 import re
@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-KINDS = ("binary", "ordinal", "continuous")
+TYPES = ("binary", "ordinal", "continuous")
 DOMAINS = ("prose", "code", "any")
 SPLITS = ("document", "line", "paragraph", "any")  # see Feature.split
 
@@ -26,7 +26,7 @@ class Feature:
 
     name: str
     func: Callable[[str], np.ndarray]
-    kind: str  # "binary" | "ordinal" | "continuous"
+    type: str  # "binary" | "ordinal" | "continuous"
     causal: bool  # knowable from text[:t+1] alone
     domain: str  # "prose" | "code" | "any"
     description: str  # one line, for `interpret features`
@@ -42,11 +42,12 @@ FEATURES: dict[str, Feature] = {}
 _loading = None  # the registry @register fills while load_feature_file runs a user's file
 
 
-def register(name=None, *, kind, causal, domain="any", description="", registry=None,
+def register(name=None, *, type=None, causal, kind=None, domain="any", description="", registry=None,
              split="document", carry=None):
     """Decorator: record func as a Feature in registry (default FEATURES, or the file being loaded)."""
-    if kind not in KINDS:
-        raise ValueError(f"feature kind {kind!r} is not one of {', '.join(KINDS)}")
+    type = type or kind  # kind=: the older spelling, still taken from feature files
+    if type not in TYPES:
+        raise ValueError(f"feature type {type!r} is not one of {', '.join(TYPES)}")
     if domain not in DOMAINS:
         raise ValueError(f"feature domain {domain!r} is not one of {', '.join(DOMAINS)}")
     if split not in SPLITS or (split == "any") != (carry is not None):
@@ -59,7 +60,7 @@ def register(name=None, *, kind, causal, domain="any", description="", registry=
         if fname in target:
             raise ValueError(f"feature {fname!r} is registered twice; give one of them another name")
         doc = description or (func.__doc__ or "").strip().split("\n")[0]
-        target[fname] = Feature(fname, func, kind, bool(causal), domain, doc, split, carry)
+        target[fname] = Feature(fname, func, type, bool(causal), domain, doc, split, carry)
         return func
 
     return decorate
@@ -137,7 +138,7 @@ def evaluate(feature, text, doc_starts=None, compact=False):
     or uint8 for a binary feature if compact (1 byte a character: big texts). Each document's
     values go straight into the result, so the peak is the result and one document's float64."""
     bounds = _doc_bounds(doc_starts, len(text))
-    out = np.empty(len(text), dtype=np.uint8 if compact and feature.kind == "binary" else np.float64)
+    out = np.empty(len(text), dtype=np.uint8 if compact and feature.type == "binary" else np.float64)
     evaluate_documents([feature], ((a, text[a:b]) for a, b in zip(bounds, bounds[1:])), [out])
     return out
 
@@ -204,7 +205,7 @@ class _Check:
         if bad.size and self.first_bad is None:
             self.first_bad = (values[bad[0]], a + bad[0])
         self.n_bad += bad.size
-        if self.feature.kind == "binary" and self.odd is None and not np.isin(values, (0.0, 1.0)).all():
+        if self.feature.type == "binary" and self.odd is None and not np.isin(values, (0.0, 1.0)).all():
             self.odd = values[~np.isin(values, (0.0, 1.0))][0]
         return values
 

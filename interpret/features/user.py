@@ -64,5 +64,5 @@ def load_feature_file(path):
             loaded[attr[8:]] = Feature(attr[8:], obj, "continuous", False, "any", doc)
     if not loaded:
         raise ValueError(f"{where} defines no features; decorate a function with "
-                         "@register(kind=..., causal=...) from interpret.features, or name it feature_<name>")
+                         "@register(type=..., causal=...) from interpret.features, or name it feature_<name>")
     return list(loaded.values())

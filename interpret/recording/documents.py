@@ -2,7 +2,7 @@
 
 text.txt receives the text as recorded (after --unknown), char_ix.npy its indices into the
 model's vocabulary, (n_chars,) of index_dtype(V). A document is (name, text) with text a str or
-anything with .blocks() (text_blocks.TextFile: a file read on demand); only one block of one
+anything with .blocks() (_util.textfile.TextFile: a file read on demand); only one block of one
 document is in memory at a time. The errors are those of reading the whole file and then
 Model.encode on it, in that order, with the whole document's counts of unknown characters.
 """

@@ -1,24 +1,12 @@
-"""Recording: run a model over text and keep every unit's activation per character.
+"""record(): run a model over text and keep every unit's activation per character.
 
-A recording is a directory:
-
-    manifest.json      what is inside (model hash, vocabulary, arrays, documents, dtype, version)
-    text.txt           the recorded text, UTF-8, exactly as read (after --unknown handling)
-    L{layer}_{kind}.npy  activations (n_chars, n_units), memory-mappable; row t is the state
-                       *after reading* text[t], position first, unit last
-    loss.npy           (n_chars,) float32: -log p(text[t+1] | state after text[t]) in nats;
-                       NaN at the last character of each document (nothing follows it there)
-    char_ix.npy        (n_chars,) index of text[t] in the vocabulary (uint8 for up to 256
-                       characters); optional: recordings made before it compute it from the text
-
-One text file is one document: the hidden state is reset to zeros at each document start and
-carried exactly across everything inside a document (the text is processed in chunks).
-A vanilla RNN steps many documents together in float32 lanes (record_fast: within float32
-rounding of the plain per-document float64 run, about 3e-5 for the shipped model over 2,000
-characters); one document alone steps in float64.
-Recording takes two passes, one document at a time (record_text: read, encode, write the text
-and char_ix.npy; then the model over the memory-mapped indices), so its memory stays the same
-however long the input is.
+One text is one document: the state is reset to zeros at its start and carried exactly across
+the rest (in chunks). Two passes, one document at a time: the text and its character indices are
+written (documents.py), then the model runs over the memory-mapped indices into memory-mapped
+arrays, so memory stays the same however long the input is. A vanilla RNN steps many documents
+together in float32 lanes (model/lanes.py); one document alone steps in float64. Written to a
+temporary directory beside the target, then moved into place. The directory's layout is in
+recording.py and the README (File formats).
 """
 import json
 import os
@@ -95,7 +83,7 @@ def write_recording(model, documents, out, *, dtype="float32", unknown="error", 
                     progress=None, on_total=None, keep=None):
     """Record `documents` [(name, text), ...] into the directory `out`; returns the Recording.
 
-    text: a str, or a text_blocks.TextFile (read on demand, block by block). Two passes, one
+    text: a str, or a _util.textfile.TextFile (read on demand, block by block). Two passes, one
     document at a time: the text and its character indices are written (char_ix.npy), then
     the model runs over the memory-mapped indices; memory does not grow with the length.
     progress(n): n more characters recorded; on_total(n_chars): called between the passes.
@@ -170,7 +158,7 @@ def fill_arrays(model, ix, doc_starts, outs, loss, progress=None, lanes=LANES):
 
     ix (N,): every document's character indices, back to back (an array or a memmap);
     doc_starts: each document's first row. A vanilla RNN runs all documents together in
-    lanes (record_fast); other architectures run document by document through Model.run.
+    lanes (model/lanes.py); other architectures run document by document through Model.run.
     """
     if model.arch != "rnn" or list(outs) != [(0, "h")]:
         return _fill_by_document(model, ix, doc_starts, outs, loss, progress)

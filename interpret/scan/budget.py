@@ -1,5 +1,5 @@
 """How much memory a scan needs and how much the machine has: a smaller layout, the streaming
-scan (scan_stream.py, float16 recordings), or a clear error, instead of the kernel's
+scan (scan/stream.py, float16 recordings), or a clear error, instead of the kernel's
 out-of-memory killer.
 
 The scan keeps whole columns: each worker thread holds a block of units as several float64
@@ -61,7 +61,7 @@ STREAM_ENV = "INTERPRET_SCAN"  # "stream" or "memory" forces the scan's path (te
 
 def scan_plan(n_chars, n_units, n_features, dtype, free=None):
     """("memory", block_units, workers) if the in-memory scan fits, else ("stream", None, None)
-    for float16 activations (scan_stream.py: memory bounded whatever n_chars); ValueError if
+    for float16 activations (scan/stream.py: memory bounded whatever n_chars); ValueError if
     neither can run. A float16 recording is scanned in memory only with the full layout in half
     the available memory (a shrunken layout is slower than streaming and would take the rest);
     a float32 one shrinks its layout to fit. INTERPRET_SCAN=stream|memory forces a path."""

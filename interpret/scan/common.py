@@ -28,7 +28,7 @@ SIGN_ROUNDING = 1e-9  # |raw - centre| below this is "no effect", and gets sign 
 METRICS = {"binary": "auroc", "ordinal": "spearman_rho", "continuous": "spearman_rho"}
 
 
-COLUMNS = ("feature", "unit", "layer", "kind", "feature_kind", "metric", "score", "raw", "sign",
+COLUMNS = ("feature", "unit", "layer", "kind", "feature_type", "metric", "score", "raw", "sign",
            "p", "p_empirical", "q", "beyond_char", "pearson_r", "saturated", "n_pos",
            "n_runs", "n_distinct", "null_mean", "null_sd", "verdict")
 
@@ -41,9 +41,9 @@ SATURATED = 0.99                            # |v| beyond it, or min(v, 1 - v) be
 
 @dataclass
 class FeatureValues:
-    """One feature over the recording: kind is binary | ordinal | continuous; values is (N,)."""
+    """One feature over the recording: type is binary | ordinal | continuous; values is (N,)."""
     name: str
-    kind: str
+    type: str
     values: np.ndarray
 
 
@@ -73,8 +73,8 @@ def beyond_denom(n1: np.ndarray, counts: np.ndarray) -> float:
 def prepare(spec: FeatureValues, n: int, chars: Groups | None = None) -> PreparedFeature:
     """Check one feature and precompute what every unit block reuses; chars: the positions
     grouped by character, for beyond_char (None: no beyond_char, it is left undefined)."""
-    if spec.kind not in METRICS:
-        raise ValueError(f"feature {spec.name!r} has kind {spec.kind!r}; "
+    if spec.type not in METRICS:
+        raise ValueError(f"feature {spec.name!r} has type {spec.type!r}; "
                          f"use one of {', '.join(METRICS)}")
     v = np.asarray(spec.values, dtype=np.float64)
     if v.shape != (n,):
@@ -83,7 +83,7 @@ def prepare(spec: FeatureValues, n: int, chars: Groups | None = None) -> Prepare
     if not np.isfinite(v).all():
         raise ValueError(f"feature {spec.name!r} has {int((~np.isfinite(v)).sum())} non-finite "
                          "values; give every character a finite value")
-    binary = spec.kind == "binary"
+    binary = spec.type == "binary"
     if binary and not np.isin(v, (0.0, 1.0)).all():
         raise ValueError(f"binary feature {spec.name!r} has values other than 0 and 1; "
                          "declare it ordinal or continuous")
@@ -153,8 +153,8 @@ def feature_rows(feat: PreparedFeature, st: dict | None, n_units: int, layer, ki
     in every row) into row dicts."""
     spec = feat.spec
     base = dict.fromkeys(COLUMNS)
-    base.update(feature=spec.name, layer=layer, kind=kind, feature_kind=spec.kind,
-                metric=METRICS[spec.kind], n_pos=feat.n_pos)
+    base.update(feature=spec.name, layer=layer, kind=kind, feature_type=spec.type,
+                metric=METRICS[spec.type], n_pos=feat.n_pos)
     rows = [dict(base, unit=u, saturated=plain(saturated_share[u])) for u in range(n_units)]
     if st is None:
         return rows

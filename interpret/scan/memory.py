@@ -1,88 +1,9 @@
-"""Score every unit against every feature: effect sizes, a circular-shift null, BH q-values.
+"""The in-memory scan engine: every unit against every feature, in blocks of units.
 
-Units are scored as they are shown: an LSTM cell state (kind "c") through tanh, as the paper and
-the viewer show it, everywhere (scores, ranks, nulls, beyond_char, pearson_r, saturated). tanh
-is taken in the precision the scan reads the recording in (unit_blocks.read_block, a copy):
-float32 for float16 / float32 recordings, float64 for float64 arrays. numpy's float32 tanh is
-within 1 ulp of float32(tanh in float64), the value the viewer shows (checked on every float16
-value), and 5x cheaper; a float64 result would also push the ranking off the float32 radix sort
-(ranks.py) onto np.argsort. Ties are those of float32: tanh takes the 63487 distinct float16
-values to 36219 distinct float32 ones (saturated cells tie at +-1, as they look; float64 would
-keep 39103). The streaming engine maps each float16 value through the same float32 tanh
-(scan_stream.shown_table), so both engines rank the same values.
-
-Effect sizes (one row per (feature, unit)), all from the unit's average ranks rc (minus (N+1)/2):
-
-- binary features: metric "auroc". raw = AUROC of the unit for feature == 1 against feature == 0
-  (ties count half): AUROC = 0.5 + sum_t rc[t] f[t] / (n1 n0) (Mann-Whitney U / (n1 n0)).
-  score = max(raw, 1 - raw) in 0.5..1, sign = +1 if raw >= 0.5 else -1. pearson_r is None.
-- ordinal / continuous features: metric "spearman_rho". raw = Spearman's rho (Pearson r of the
-  unit's and the feature's average ranks) = sum_t rc[t] rf[t] / (|rc| |rf|), score = |rho|,
-  sign = sign(rho) (+1 at 0). pearson_r = Pearson r of the shown values, signed, reported only.
-  Why ranks: a unit that counts monotonically but with a curve is judged by the count, not by
-  how straight it is; the line-length cell, whose tanh(c) accelerates towards the line end, has
-  rho 0.987 but r 0.87 (DESIGN.md).
-
-Null hypothesis, p and q. Character-level signals are strongly autocorrelated (a quote lasts a
-hundred characters, a unit's state drifts slowly), so shuffling characters gives a null far too
-narrow and flags noise. Instead the feature is rotated against the activations, np.roll(f, k),
-for `n_shifts` shifts k spread over [min_shift, N - min_shift], an odd prime number of characters
-apart (no periodic pattern shorter than that, such as a unit that flips sign at every character,
-aliases with them), from a seeded random start (default min_shift = max(1, min(N // 20, 2000));
-if that range holds fewer than 3 * n_shifts shifts, every one of them is used); a rotation keeps
-the autocorrelation of both series and only breaks their alignment. The same raw statistic is
-computed for every shift, on ranks for both metrics (the ranks of a rotated feature are its
-rotated ranks): each unit is ranked once, and all shifts of all features come from one FFT of
-its ranks (shift_null.grid_dots; summed in float32, it agrees with the plain rolled dot products
-to about 1e-6 of |x| |f|, and to float64 rounding with complex128 spectra).
-Two p-values per row:
-
-- p_empirical = (1 + #{|null - c| >= |raw - c| - NULL_ROUNDING}) / (1 + S), S the shifts used,
-  c = 0.5 for AUROC, 0 for rho (a null within float32 rounding of the raw value is a tie). Never
-  below 1 / (S + 1), which makes Benjamini-Hochberg over thousands of rows powerless.
-- p (the one used for q) = 2 * norm.sf(|raw - null_mean| / null_sd), a normal approximation to
-  the shift null (null_mean, null_sd are stored in the row). If null_sd is 0 -- every shift
-  gives the same value, as on a periodic text; below NULL_ROUNDING, the float32 null's rounding
-  noise -- p = p_empirical.
-  On AR(1) noise (phi 0.95) against quote-like runs and line positions, 6% of rows get
-  p < 0.05 and 1% p < 0.01: close to nominal, far from a character shuffle's verdict.
-
-The shift null assumes the alignment is the only thing that matters: a feature with an exact
-period (every line exactly 60 characters) re-aligns itself under shifts by whole periods, so its
-p-values come out large; real text is not periodic.
-
-q = Benjamini-Hochberg over every row passed to add_qvalues (all units x features x kinds).
-
-beyond_char is the effect size with the current character taken out, by ranking the unit within
-each character (among the n_c positions holding character c; average ranks, ties half, minus
-(n_c + 1) / 2: rg), in the orientation of `score` (raw's sign applied):
-
-- binary: the stratified (Van Elteren) AUROC. Each character's AUROC_c = 0.5 + sum_{t in c}
-  rg_t f_t / (n1_c n0_c), averaged with weights n1_c n0_c / n_c: beyond = 0.5 + [sum_t rg_t f_t /
-  n_c(t)] / [sum_c n1_c n0_c / n_c]. A character holding one class only adds nothing; if none
-  holds both, the feature is a function of the character and beyond_char is None (undefined).
-- ordinal / continuous: the pooled within-character rho, sum_t rg_t rf_t / (|rg| |rf|), rf the
-  feature's centred average ranks within each character. None if rf is all 0 (the feature is
-  constant within every character: a function of it); 0 if rg is all 0 (the unit is).
-
-Why not residuals from each character's mean (what beyond_char was): with rank metrics they do
-not take a function of the character to chance, since per-character distributions are skewed
-and saturated (tanh(c) stuck near +1 for most characters leaves most residuals just above the
-mean and a few far below); on a 1x512 LSTM 9.5% of current-character-only pairs still scored
-AUROC >= 0.6 after the mean, up to 0.999. Ranked within its character, a unit that is any
-function of the character ties everywhere and scores exactly 0.5 / 0, whatever its shape. The
-ranks are of the shown values (tanh for c), in the precision they are scored in, and come from
-the same sort as the unit's ranks (ranks.ranks_in_groups).
-
-saturated = the share of characters where the unit's shown value is saturated: |v| > 0.99 for
-h, tanh(c) and the tanh candidates g, n; min(v, 1 - v) < 0.01 for the sigmoid gates i f o r z.
-A property of the unit: the same in every row of it, constant units and features included.
-
-Row values are plain Python int / float / str; anything undefined (a constant feature or unit,
-q before add_qvalues, pearson_r for binary features, n_pos for non-binary ones, beyond_char of
-a feature that is a function of the character) is None, so a row is JSON-ready. Constant rows
-(constant as shown) are excluded from BH and sorted last. The column `spearman` of earlier
-versions is gone: for ordinal rows it is now raw.
+Units are ranked once (as shown: cell states through tanh); the raw statistic (AUROC or
+Spearman rho from the ranks), the circular-shift null (one FFT per unit, shift_null.py),
+beyond_char (ranks within each current character), pearson_r and the saturated share come from
+the same ranks. The statistics and their reasons are in docs/statistics.md.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Two kinds: over the whole series (centred_ranks), and within groups of positions that share a
 code, the current character (ranks_in_groups). Ranked within its character, any function of the
-character ties inside every group and scores exactly chance, whatever its shape (scan.py's
+character ties inside every group and scores exactly chance, whatever its shape (the in-memory engine.s
 beyond_char). Both come from one sort by value: a stable sort of the codes in value order
 puts the positions in (code, value) order, and codes of up to 16 bits sort by radix too.
 """

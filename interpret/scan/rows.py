@@ -57,7 +57,7 @@ def format_table(rows, top=5, control_rows=None) -> str:
     lines = []
     for name in dict.fromkeys(r["feature"] for r in rows):
         mine = [r for r in rows if r["feature"] == name]
-        head = f"{name} ({mine[0]['feature_kind']}, {mine[0]['metric']})"
+        head = f"{name} ({mine[0]['feature_type']}, {mine[0]['metric']})"
         if mine[0].get("n_pos") is not None:
             head += f"  n_pos={mine[0]['n_pos']}"
         if control_rows is not None:
@@ -129,6 +129,9 @@ def load_scan(path, recording=None):
         raise ValueError(f"{path} is not a list of scan rows; write it with `interpret scan --json`")
     if control is not None and not (isinstance(control, list) and all(isinstance(r, dict) for r in control)):
         raise ValueError(f"{path}: 'control' is not a list of scan rows; write it with `interpret scan --json`")
+    for r in rows + (control or []):
+        if "feature_kind" in r:  # scans written before the column was renamed
+            r.setdefault("feature_type", r.pop("feature_kind"))
     for r in rows:
         missing = [k for k in REQUIRED_KEYS if k not in r]
         if missing:

@@ -23,16 +23,16 @@ def feature_values(recording, feats, compact=False, folder=None):
     in memory grows with the text's length but its longest document."""
     if folder is None:
         text, starts = recording.text, recording.doc_starts
-        return [FeatureValues(f.name, f.kind, evaluate(f, text, starts, compact=compact))
+        return [FeatureValues(f.name, f.type, evaluate(f, text, starts, compact=compact))
                 for f in feats]
     outs = [atomic.new_memmap(os.path.join(folder, f"feature{i}.npy"),
-                              np.uint8 if f.kind == "binary" else np.float64, (recording.n_chars,),
+                              np.uint8 if f.type == "binary" else np.float64, (recording.n_chars,),
                               atomic.TMP_WAY_OUT, f"feature {f.name!r} in {folder}")
             for i, f in enumerate(feats)]
     evaluate_documents(feats, recording.iter_documents(), outs)
     for out in outs:
         out.flush()
-    return [FeatureValues(f.name, f.kind, out) for f, out in zip(feats, outs)]
+    return [FeatureValues(f.name, f.type, out) for f, out in zip(feats, outs)]
 
 
 def scan_arrays(kinds, fvals, char_ix, *, n_shifts=200, seed=0, progress=None):
@@ -56,7 +56,7 @@ def scan_arrays(kinds, fvals, char_ix, *, n_shifts=200, seed=0, progress=None):
 
 def add_support(rows, fvals):
     """Each row gets its feature's support: n_runs (binary) or n_distinct (the others)."""
-    support = {fv.name: feature_support(fv.kind, fv.values) for fv in fvals}
+    support = {fv.name: feature_support(fv.type, fv.values) for fv in fvals}
     for r in rows:
         r.update(support.get(r["feature"], {}))
 

@@ -1,21 +1,8 @@
 """The circular-shift null, fast: dot(x, np.roll(f, k)) for every unit x, feature f and shift k.
 
-The shifts form an evenly spaced grid k_m = k0 + m L (m = 0..M-1, a random start k0), which lets
-one FFT per unit give every shift of every feature. Plain form (rolled_dots, the reference):
-
-    out[b, i, m] = sum_t x[b, t] * np.roll(f[i], k_m)[t]
-
-Fast form (grid_dots). With h[u] = f[(u - (M-1) L - k0) mod N], np.roll(f, k_m)[t] =
-h[t + j L] for j = M-1-m. Cut time into rows of L characters, t = q L + r (X[q, r] = x[t], zero
-past N; H[q, r] = h[q L + r]); then
-
-    out[m] = sum_r sum_q X[q, r] H[q + j, r]
-
-is, for every column r, a correlation along q at lags j = 0..M-1. A DFT of length P >= Q + M - 1
-along q (Q = ceil(N / L) rows, so no lag wraps around) makes every lag of every column one
-product per frequency w, summed over r: a matrix product (B, L) @ (L, F) per frequency for B
-units and F features. The features' transforms are made once per scan (feature_spectra); a unit
-costs one real FFT of about 2N points and 8 N F flops, instead of 2 N F M for the plain form.
+rolled_dots is the plain form (the reference); grid_dots gets every shift of an evenly spaced
+grid from one FFT per unit and one matrix product per frequency (feature_spectra: the features'
+transforms, made once per scan). The derivation is in docs/statistics.md, "The fast shift null".
 """
 from dataclasses import dataclass
 

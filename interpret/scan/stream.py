@@ -1,37 +1,10 @@
-"""Out-of-core scan: the rows of scan.scan from passes over row chunks of a float16 recording.
+"""The streaming scan engine: the rows of the in-memory engine from passes over row chunks.
 
-Memory does not grow with N: per unit two tables of 65536 entries (value counts, ranks:
-0.8 MB; z-scores are computed from the values), the within-character rank tables of
-stream_residuals.py up to `budget` bytes, and chunks of `rows` rows (default: a quarter of the
-budget). The character codes go to a memory-mapped temporary file (1 byte a character up to 256
-characters); the features are read as given (the memory-mapped files report.feature_values
-writes for big recordings), a feature's mean, sd and value ranks come from its distinct values
-(its ranks within each character from its distinct (character, value) pairs, at most
-MAX_DISTINCT of each), and each chunk is standardised and ranked as it is read. Every statistic
-of scan.py is a sum over characters, accumulated chunk by chunk:
-
-- shown values: a float16 unit takes at most 65536 values, each an order-preserving 16-bit key.
-  shown_table gives the value each key is scored as: for cell states (kind c) tanh, computed
-  in float32 on the float16 value read as float32, exactly as scan.py computes it on the float32
-  blocks it reads (numpy's float32 tanh is elementwise, so both engines get the same bits);
-  tanh is monotone, so key order stays value order, but neighbouring keys may round to one
-  value (63487 distinct float16 values give 36219 tanh values), and such keys tie.
-- ranks: pass 1 counts the keys per unit (a histogram); the exact average rank of a shown value
-  is (count below) + (count of it + 1) / 2, over the run of keys holding that value: a lookup
-  table per unit. The same histogram gives means, sds and the saturated share.
-- raw statistics and the shift null: dot products of the ranked unit with each feature (0/1 for
-  AUROC, the feature's ranks for rho) rolled by every shift of scan's grid,
-  np.roll(f, k)[t] = f[(t - k) mod N]; per chunk, one matrix product of the unit chunk (U, L)
-  with the rolled feature chunks (L, M) (pass 2), which also sums z-scores against standardised
-  features for pearson_r. The null is summed in float32 per chunk (like scan's FFT null),
-  everything else in float64.
-- beyond_char: the unit ranked within each character (scan.py's stratified AUROC and pooled
-  within-character rho). Pass 1 also keeps each character's minimum and maximum value; the
-  within-character rank of a value is the same counting over (character, value) pairs: two
-  more passes per group of units (stream_residuals.py).
-
-Float32 recordings take up to 2^32 values per unit, so no table holds them: they are refused
-(record with --dtype float16). Temporary files go to the system's temporary directory (TMPDIR).
+For float16 recordings too big for memory: a unit's values are 16-bit keys, so ranks, means and
+sds come from per-unit histograms (pass 1), the raw statistics and the shift null from matrix
+products of row chunks with rolled feature chunks (pass 2), beyond_char from counting (character,
+key) pairs (stream_beyond.py). Memory does not grow with the text's length; temporary files go to
+TMPDIR. How and why: docs/statistics.md, "The streaming engine".
 """
 from __future__ import annotations
 
@@ -57,7 +30,7 @@ PREP = 1 << 20  # characters at a time when preparing codes and features
 
 def shown_table(kind: str) -> np.ndarray:
     """(65536,) float64: the value each key is scored as, scan.shown_values of its float16 value
-    read as float32 (as scan.py reads a float16 recording): tanh in float32 for kind c. Distinct
+    read as float32 (as the in-memory engine reads a float16 recording): tanh in float32 for kind c. Distinct
     keys may share a value (tanh saturates); the order stays that of the keys."""
     return shown_values(key_values().astype(np.float32), kind).astype(np.float64)
 
@@ -250,7 +223,7 @@ def _prepare_ordinal(spec, n, folder, name, codes, counts, chars):
     MAX_DISTINCT distinct values or pairs (or a bad one: scan.prepare's error) is prepared in
     memory, as scan.prepare does (chars(): the Groups it needs)."""
     values = spec.values
-    if spec.kind not in METRICS or getattr(values, "shape", None) != (n,):
+    if spec.type not in METRICS or getattr(values, "shape", None) != (n,):
         return prepare(spec, n)                                    # its error message
     found = _distinct(values, n)
     if found is None:
@@ -367,9 +340,9 @@ def _prepare_all(features, n, folder, codes, counts):
     chars = cache(lambda: Groups(np.asarray(codes)))   # only for features prepared in memory
     feats = []
     for i, spec in enumerate(features):
-        if spec.kind == "binary" and getattr(spec.values, "dtype", None) == np.uint8:
+        if spec.type == "binary" and getattr(spec.values, "dtype", None) == np.uint8:
             feats.append(_prepare_binary(spec, n, codes, counts))
-        elif spec.kind == "binary":
+        elif spec.type == "binary":
             feats.append(_in_memory(prepare(spec, n, chars()), folder, f"f{i}"))
         else:
             feats.append(_prepare_ordinal(spec, n, folder, f"f{i}", codes, counts, chars))

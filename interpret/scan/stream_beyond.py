@@ -1,15 +1,8 @@
 """beyond_char for the streaming scan: each unit ranked within each character, by counting.
 
-beyond_char ranks a unit among the positions holding the same character (scan.py). A unit's
-shown value (scan_stream.shown_table: tanh for kind c) comes from one of at most 65536 float16
-keys, so its within-character ranks follow from counting (character, key) pairs: a table holds
-one cell per value the unit takes, from each character's minimum to its maximum (pass 3), and
-the average rank of a cell is (characters of that character below its shown value) + (count of
-its shown value + 1) / 2, keys of equal shown value tying (ranks.ranks_from_counts). Pass 4 sums
-those ranks against every feature: rg_t f_t / n_c(t) (binary: the stratified AUROC) and rg_t g_t
-(the rest: g the feature's within-character ranks, scan_stream._prepare_ordinal). Units are
-taken in groups whose tables fit the budget. (The file's name dates from when beyond_char was
-the score of residuals from per-character means.)
+A float16 unit takes at most 65536 keys, so its within-character ranks follow from counting
+(character, key) pairs in tables that fit the budget (pass 3); pass 4 sums those ranks against
+every feature. Details: docs/statistics.md, "The streaming engine".
 """
 import numpy as np
 

@@ -1,16 +1,9 @@
 """Verdicts: is a scan row a cell, a weak tracker, or nothing?
 
-On a long text every faint correlation is "significant", and an untrained network of the same
-shape separates many features by its short memory of the last characters. So a row is a `cell`
-only when all of these hold: q < 0.01; a large effect (strength >= 0.6, where strength is
-2 AUROC - 1 for binary features and |rho| for ordinal ones, so AUROC >= 0.8 or |rho| >= 0.6);
-the effect survives taking out the current character (beyond_char keeps at least half of the
-strength); it beats the untrained control's best unit for the same feature by at least 0.2 of
-strength; the feature has support (binary: at least 50 positive characters in at least 10
-separate runs, the row's n_pos and n_runs; ordinal: at least 5 distinct values, n_distinct); and the unit is not stuck (saturated on
-at most 95% of the characters). A row that is significant (q < 0.05) with strength >= 0.2 that
-is not below the control by more than noise is `weak`; without a control a row is at most
-`weak`. Everything else is `none`.
+cell: q < 0.01, strength (2 AUROC - 1, or |rho|) >= 0.6, beyond_char keeps at least half of it,
+at least 0.2 above the untrained control's best unit, enough support, saturated on at most 95%
+of the characters. weak: q < 0.05 and strength >= 0.2, not below the control by more than noise
+(without a control, at most weak). none: the rest. Why: docs/statistics.md, "Verdicts".
 """
 import numpy as np
 
@@ -59,7 +52,7 @@ def verdict(row, control=None):
 
 def supported(row):
     """Enough evidence in the feature itself: positives in separate runs, or distinct values."""
-    if row.get("feature_kind", "binary" if row["metric"] == "auroc" else "ordinal") == "binary":
+    if row.get("feature_type", "binary" if row["metric"] == "auroc" else "ordinal") == "binary":
         return (row.get("n_pos") or 0) >= MIN_POS and (row.get("n_runs") or 0) >= MIN_RUNS
     return (row.get("n_distinct") or 0) >= MIN_DISTINCT
 
@@ -76,10 +69,10 @@ def add_verdicts(rows, control_rows=None):
 CHUNK = 1 << 20
 
 
-def feature_support(kind, values):
+def feature_support(feature_type, values):
     """{'n_runs'} of a binary feature's values (N,) (separate runs of 1s), or {'n_distinct'} of
     another's; read a chunk at a time, so a memory-mapped feature of any length is fine."""
-    if kind == "binary":
+    if feature_type == "binary":
         runs, prev = 0, False
         for a in range(0, len(values), CHUNK):
             on = np.asarray(values[a:a + CHUNK]) != 0

@@ -3,7 +3,9 @@ import pytest
 
 from interpret.analysis import causal
 from interpret.analysis import gates
+from interpret.model import step
 from interpret.model.model import Model
+from interpret.model.sample import sample
 from interpret.recording.recorder import record
 
 CHARS = list('\n "().abcde')
@@ -58,11 +60,11 @@ def test_zeroing_h_equals_cutting_its_outgoing_weights(arch, layer):
 @pytest.mark.parametrize("arch,kind", [("lstm", "c"), ("lstm", "h"), ("gru", "h")])
 def test_clamped_unit_stays_at_its_value(arch, kind):
     m = model(arch)
-    P = m.params
-    state = causal.start_state(m, 2, np.float64)
+    W = step.weights(m)
+    state = step.start_state(m, 2, np.float64)
     spec = {(1, kind): (np.array([1]), np.array([3]), np.array([0.7]))}
     for i in m.encode(TEXT[:10])[0]:
-        _, state = causal.step(m, P, np.array([i, i]), state, spec)
+        _, state = step.step(m, W, np.array([i, i]), state, spec)
         k = 0 if kind == "h" else 1
         assert state[1][k][1, 3] == 0.7 and state[1][k][0, 3] != 0.7  # stream 0 untouched
 
@@ -84,10 +86,10 @@ def test_ablate_reports_groups_and_random_baseline():
 
 def test_clamped_sample_is_repeatable_and_differs():
     m = model("lstm")
-    a = causal.sample(m, 40, clamp=[(1, 5.0)], kind="c", seed=3, prime="a ")
-    assert a == causal.sample(m, 40, clamp=[(1, 5.0)], kind="c", seed=3, prime="a ")
+    a = sample(m, 40, clamp=[(1, 5.0)], array="c", seed=3, prime="a ")
+    assert a == sample(m, 40, clamp=[(1, 5.0)], array="c", seed=3, prime="a ")
     assert a.startswith("a ") and len(a) == 42
-    assert a != causal.sample(m, 40, seed=3, prime="a ")
+    assert a != sample(m, 40, seed=3, prime="a ")
 
 
 def test_gate_saturation_matches_direct_count(tmp_path):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from interpret.model.model import Model
-from interpret.train.gist import (TrainState, effective_seq_length, loss_and_grads, read_text, sample,
-                             train)
+from interpret.model.sample import sample
+from interpret.train.gist import TrainState, effective_seq_length, loss_and_grads, read_text, train
 
 from conftest import SHARED
 TEXT = ("It was the best of times, it was the worst of times; \"quoted (nested) text\" here.\n" * 12)

@@ -1,85 +1,29 @@
-"""Causal tests of single units: ablate a unit (zero or hold at its mean) and clamp it while sampling.
+"""Causal tests of single units: ablate a unit (zero it, or hold it at its mean) against random units.
 
-Everything runs B streams of one text side by side, one character per step, with interventions:
-`clamp[(layer, kind)] = (rows, cols, values)` sets unit cols[k] of stream rows[k] in that layer's
-h (or, for the LSTM, its cell state c, before h = o * tanh(c) is formed) to values[k] after
-every step. So one pass over the text measures the intact model and many ablations at once.
+Everything runs B streams of one text side by side, one character per step (model.step.step),
+with interventions: stream b holds one unit at a value after every step, in that layer's h (or,
+for the LSTM, its cell state c, before h = o * tanh(c) is formed). So one pass over the text
+measures the intact model and many ablations at once. Sampling with clamped units is
+model.sample.sample.
 """
 import numpy as np
-from scipy.special import expit
 
-from interpret.model import stack as gated
+from interpret.model.step import check_target, start_state, step, weights
 
-CLAMP_KINDS = {"rnn": ("h",), "lstm": ("h", "c"), "gru": ("h",)}
-
-
-def _set(arr, spec):
-    if spec is not None:
-        rows, cols, values = spec
-        arr[rows, cols] = values
-
-
-def step(model, P, x, state, clamp):
-    """One character x (B,) for every stream; returns (logits (B, V), new state)."""
-    if model.arch == "rnn":
-        h = np.tanh(P["Wxh"].T[x] + state[0] @ P["Whh"].T + P["bh"])
-        _set(h, clamp.get((0, "h")))
-        return h @ P["Why"].T + P["by"], [h]
-    new, inp = [], None
-    for layer, st in enumerate(state):
-        Wx, Wh, b = P[f"L{layer}_Wx"], P[f"L{layer}_Wh"], P[f"L{layer}_b"]
-        H = Wh.shape[0]
-        a = (Wx[x] if layer == 0 else inp @ Wx) + b
-        hw = st[0] @ Wh
-        if model.arch == "lstm":
-            a += hw
-            ifo, g = expit(a[:, :3 * H]), np.tanh(a[:, 3 * H:])
-            c = ifo[:, H:2 * H] * st[1] + ifo[:, :H] * g
-            _set(c, clamp.get((layer, "c")))
-            h = ifo[:, 2 * H:] * np.tanh(c)
-            _set(h, clamp.get((layer, "h")))
-            new.append((h, c))
-        else:
-            rz = expit(a[:, :2 * H] + hw[:, :2 * H])
-            n = np.tanh(a[:, 2 * H:] + rz[:, :H] * hw[:, 2 * H:])
-            z = rz[:, H:]
-            h = (1 - z) * n + z * st[0]
-            _set(h, clamp.get((layer, "h")))
-            new.append((h,))
-        inp = h
-    return inp @ P["Why"].T + P["by"], new
-
-
-def start_state(model, B, dtype=np.float32):
-    if model.arch == "rnn":
-        return [np.zeros((B, model.hidden_size), dtype=dtype)]
-    return [tuple(s.astype(dtype) for s in layer) for layer in gated.zero_state(model.arch, model.params, B)]
-
-
-def check_target(model, layer, kind, units):
-    """Raise ValueError unless (layer, kind, unit) can be intervened on in this model."""
-    if kind not in CLAMP_KINDS[model.arch]:
-        raise ValueError(f"a {model.arch} model can be intervened on in kinds "
-                         f"{', '.join(CLAMP_KINDS[model.arch])} (got {kind!r})")
-    if not 0 <= layer < model.n_layers:
-        raise ValueError(f"layer {layer} does not exist; the model has {model.n_layers} layer(s) (0-{model.n_layers - 1})")
-    for u in units:
-        if not 0 <= u < model.hidden_size:
-            raise ValueError(f"unit {u} is out of range: the model has {model.hidden_size} units per layer "
-                             f"(0-{model.hidden_size - 1})")
+__all__ = ["ablate", "check_target", "losses", "unit_means"]
 
 
 def losses(model, ix, layer, kind, cols, values, dtype=np.float32, progress=None):
     """Per-character next-char loss (B, T-1) of B copies of ix (T,): stream b has unit cols[b]
     held at values[b] (cols[b] = -1: intact). progress(n) is called as steps are done."""
-    P = {k: v.astype(dtype) for k, v in model.params.items()}
+    W = weights(model, dtype)
     B = len(cols)
     cols, values = np.asarray(cols), np.asarray(values, dtype=dtype)
     rows = np.flatnonzero(cols >= 0)
     state, out = start_state(model, B, dtype), np.empty((B, len(ix) - 1))
     spec = {(layer, kind): (rows, cols[rows], values[rows])}
     for t in range(len(ix) - 1):
-        ys, state = step(model, P, np.full(B, ix[t]), state, spec)
+        ys, state = step(model, W, np.full(B, ix[t]), state, spec)
         m = ys.max(axis=1)
         out[:, t] = np.log(np.exp(ys - m[:, None]).sum(axis=1)) + m - ys[:, ix[t + 1]]
         if progress and (t + 1) % 256 == 0:
@@ -93,33 +37,6 @@ def unit_means(model, ix, layer, kind):
     """Mean activation of every unit of (layer, kind) over ix: the 'hold at mean' values."""
     acts, _, _ = model.run(ix, logits=False)
     return acts[(layer, kind)].mean(axis=0)
-
-
-def sample(model, n, *, clamp=(), layer=0, kind="h", prime="", temperature=1.0, seed=None):
-    """Primer + n characters generated with units held fixed: clamp = [(unit, value), ...]."""
-    check_target(model, layer, kind, [u for u, _ in clamp])
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0 (got {temperature})")
-    rng = np.random.RandomState(seed)
-    P = {k: v.astype(np.float64) for k, v in model.params.items()}
-    shown = prime
-    if not prime:
-        prime = "\n" if "\n" in model.char_to_ix else model.chars[0]
-    ix, _ = model.encode(prime, hint="remove them from --prime")
-    units = np.array([u for u, _ in clamp], dtype=np.int64)
-    spec = {(layer, kind): (np.zeros(len(units), dtype=np.int64), units,
-                            np.array([v for _, v in clamp], dtype=np.float64))}
-    state, out = start_state(model, 1, np.float64), []
-    for i in ix[:-1]:
-        _, state = step(model, P, np.array([i]), state, spec)
-    x = int(ix[-1])
-    for _ in range(n):
-        ys, state = step(model, P, np.array([x]), state, spec)
-        y = ys[0] / temperature
-        e = np.exp(y - y.max())
-        x = int(rng.choice(len(e), p=e / e.sum()))
-        out.append(x)
-    return shown + model.decode(out)
 
 
 TARGET_GROUPS = (("all characters", None), ('before a "', '"'), ("before a newline", "\n"),

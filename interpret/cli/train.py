@@ -1,60 +1,9 @@
 """`interpret train` and `interpret sample`."""
-import os
 import sys
-import time
 
 import click
 
-from interpret.cli.common import (CONTEXT, IN_FILE, bar, check_out, encoding_option, friendly, info, quiet_option)
-
-
-def is_batched(path):
-    from interpret.model.model import Model
-    return Model.load(path).meta.get("trainer") == "batched"
-
-
-def train_batched(data, text, out, resume, iters, checkpoint_every, quiet, settings, val_every,
-                  lr_given=False):
-    from interpret.train import batched as tb
-
-    if resume:
-        st = tb.BatchedState.load(resume, data)
-        info(f"resuming {resume} at iteration {st.n}", quiet)
-        if lr_given:  # e.g. a lower rate for the last stretch of a long run
-            st.meta["learning_rate"] = settings["lr"]
-            info(f"learning rate set to {settings['lr']}", quiet)
-    else:
-        st = tb.BatchedState.fresh(data, corpus_name=os.path.basename(text), **settings)
-        if st.meta["seq_length"] < settings["seq_length"]:
-            info(f"note: the text has {len(data)} characters; training on windows of {st.meta['seq_length']}", quiet)
-    if st.n >= iters:
-        raise click.ClickException(f"the checkpoint is already at iteration {st.n}; ask for more with --iters")
-    t0, n0, last_val = time.perf_counter(), st.n, [None]
-    with bar(iters - st.n, "training", quiet) as pbar:
-        def on_progress(n, loss, val):
-            if val is not None:
-                last_val[0] = val
-                health = st.meta.get("cell_health") if st.meta["arch"] == "lstm" else None
-                h = f"; {tb.health_text(health)}" if health else ""
-                info(f"\niteration {n}: train loss {loss:.4f}, validation loss {val:.4f} nats/char{h}", quiet)
-            v = "" if last_val[0] is None else f", val {last_val[0]:.3f}"
-            pbar.label = f"training  loss {loss:.3f}{v} nats/char"
-            pbar.update(n - on_progress.done)
-            on_progress.done = n
-        on_progress.done = n0
-        try:
-            tb.train(st, data, iters, checkpoint_path=out, checkpoint_every=checkpoint_every,
-                     val_every=val_every, on_progress=on_progress)
-        except KeyboardInterrupt:
-            click.echo(f"\ninterrupted at iteration {st.n}; checkpoint saved to {out}; continue with "
-                       f"--resume {out}", err=True)
-            sys.exit(130)
-    m, secs = st.meta, time.perf_counter() - t0
-    n_chars = (st.n - n0) * m["batch_size"] * m["seq_length"]
-    val = f"; best validation loss {m['best_val_loss']:.4f}" if "best_val_loss" in m else ""
-    click.echo(f"trained {st.n} iterations ({n_chars} characters in {secs:.1f} s, "
-               f"{n_chars / max(secs, 1e-9):.0f} chars/s); smoothed loss {m['smooth_loss']:.4f} "
-               f"nats/char{val}; saved {out}")
+from interpret.cli.common import CONTEXT, IN_FILE, check_out, encoding_option, friendly, info, progress, quiet_option
 
 
 def parse_clamp(spec):
@@ -125,60 +74,23 @@ def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoi
       interpret train book.txt -o book.npz --hidden 128 --seq-length 50 --sample-every 2000
       interpret train book.txt -o book.npz --resume book.npz --iters 40000
     """
-    from interpret.train.gist import TrainState, effective_seq_length, read_text
-    from interpret.train.gist import train as run_train
+    from interpret.train.run import Interrupted, train_model
 
     check_out(out, inputs=[text])
-    data = read_text(text, encoding)
-    if arch != "rnn" or batch_size > 1 or (resume and is_batched(resume)):
-        return train_batched(data, text, out, resume, iters, checkpoint_every, quiet,
-                              dict(arch=arch, hidden=hidden, layers=layers, batch_size=batch_size,
-                                   seq_length=seq_length, lr=lr or 2e-3, optimizer=optimizer, clip=clip,
-                                   val_fraction=val_fraction, seed=seed, reset_state=reset_state,
-                                   forget_bias=forget_bias),
-                              val_every, lr_given=lr is not None)
-    if layers != 1:
+    if arch == "rnn" and batch_size == 1 and layers != 1 and not resume:
         raise click.BadParameter(f"the vanilla rnn has one layer (got --layers {layers}); use --arch lstm "
                                  "or gru for stacked layers", param_hint="--layers")
-    if resume:
-        state = TrainState.load(resume, data)
-        info(f"resuming {resume} at iteration {state.n}", quiet)
-        if lr is not None:  # e.g. a lower rate for the last stretch of a long run
-            state.model.meta["learning_rate"] = lr
-            info(f"learning rate set to {lr}", quiet)
-    else:
-        state = TrainState.fresh(data, hidden, seq_length, lr or 0.1, seed, os.path.basename(text))
-    L = effective_seq_length(len(data), state.model.meta["seq_length"])
-    if L < state.model.meta["seq_length"]:
-        info(f"note: the text has {len(data)} characters; training on windows of {L}", quiet)
-    if state.n >= iters:
-        raise click.ClickException(f"the checkpoint is already at iteration {state.n}; "
-                                   f"ask for more with --iters (> {state.n})")
-    t0, n0 = time.perf_counter(), state.n
-    with bar(iters - state.n, "training", quiet) as pbar:
-        done = [n0]
-
-        def on_progress(n, loss):
-            pbar.label = f"training  loss {loss:.3f} nats/char"
-            pbar.update(n - done[0])
-            done[0] = n
-
-        def on_sample(s):
-            if not quiet:
-                click.echo(f"\n---- sample at iteration {state.n}\n{s}\n----", err=True)
-        try:
-            run_train(state, data, iters, checkpoint_path=out, checkpoint_every=checkpoint_every,
-                      sample_every=sample_every, on_progress=on_progress, on_sample=on_sample)
-        except KeyboardInterrupt:
-            click.echo(f"\ninterrupted at iteration {state.n}; checkpoint saved to {out}\n"
-                       f"continue with: interpret train {text} -o {out} --resume {out} --iters {iters}",
-                       err=True)
-            sys.exit(130)
-    secs = time.perf_counter() - t0
-    n_chars = (state.n - n0) * L
-    click.echo(f"trained {state.n} iterations ({n_chars} characters in {secs:.1f} s, "
-               f"{n_chars / max(secs, 1e-9):.0f} chars/s); smoothed loss "
-               f"{state.smooth_loss / L:.4f} nats/char; saved {out}")
+    try:
+        summary = train_model(text, out, arch=arch, hidden=hidden, layers=layers, seq_length=seq_length, lr=lr,
+                              iters=iters, seed=seed, batch_size=batch_size, optimizer=optimizer, clip=clip,
+                              val_fraction=val_fraction, val_every=val_every, reset_state=reset_state,
+                              forget_bias=forget_bias, sample_every=sample_every,
+                              checkpoint_every=checkpoint_every, resume=resume, encoding=encoding,
+                              progress=progress(quiet), log=lambda msg: info(msg, quiet))
+    except Interrupted as e:
+        click.echo(str(e), err=True)
+        sys.exit(130)
+    click.echo(str(summary))
 
 
 @click.command(context_settings=CONTEXT)
@@ -203,15 +115,11 @@ def sample(model, length, temperature, prime, argmax, seed, clamp, layer, kind):
       interpret sample wp.npz --argmax --prime "The "
       interpret sample lstm.npz --clamp 42=1.0 --kind c --layer 1 --seed 0
     """
-    from interpret.analysis import causal
     from interpret.model.model import Model
-    from interpret.train.gist import sample as run_sample
+    from interpret.model.sample import sample as run_sample
 
     m = Model.load(model)
-    if clamp or m.gated:
-        if argmax:
-            raise click.UsageError("--argmax works with the vanilla rnn without --clamp; use a low --temperature")
-        click.echo(causal.sample(m, length, clamp=[parse_clamp(c) for c in clamp], layer=layer, kind=kind,
-                                 prime=prime, temperature=temperature, seed=seed))
-        return
-    click.echo(run_sample(m, length, prime=prime, temperature=temperature, argmax=argmax, seed=seed))
+    if argmax and (clamp or m.gated):
+        raise click.UsageError("--argmax works with the vanilla rnn without --clamp; use a low --temperature")
+    click.echo(run_sample(m, length, prime=prime, temperature=temperature, argmax=argmax, seed=seed,
+                          clamp=[parse_clamp(c) for c in clamp], layer=layer, array=kind))

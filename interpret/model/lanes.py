@@ -108,7 +108,7 @@ def run_rnn_lanes(params, ix, doc_starts, write, lanes=LANES, chunk_chars=CHUNK_
         rows = np.minimum(first[None, :] + t, len(ix) - 1)        # (S, B) global rows (clipped)
         xh = np.take(table, ix[rows], axis=0, out=bufs[k % 2][:len(t)], mode="clip")  # (S, B, H):
         # the input terms Wxh x + bh, turned into the states in place
-        h = _steps_one(xh[:, 0], h[0], Whh, resets, t0)[None] if B == 1 else _steps(xh, h, Whh, resets, t0)
+        h = steps_one(xh[:, 0], h[0], Whh, resets, t0)[None] if B == 1 else _steps(xh, h, Whh, resets, t0)
         write(first + t0, np.clip(span - t0, 0, len(t)), xh)
 
 
@@ -128,8 +128,9 @@ def _steps(xh, h, Whh, resets, t0):
     return h.copy()
 
 
-def _steps_one(xh, h, Whh, resets, t0):
-    """One lane, float64: xh[s] = tanh(Whh @ h + xh[s]) in place, two calls per step.
+def steps_one(xh, h, Whh, resets=(), t0=0):
+    """One lane, float64: xh[s] = tanh(Whh @ h + xh[s]) in place, two calls per step; returns the
+    last state. xh (S, H) C-contiguous rows Wxh x + bh; h (H,); resets: steps whose state restarts.
 
     dgemv adds the product into xh[s] itself (beta = 1, overwrite_y); Whh.T is Whh's memory
     read as a Fortran array, so trans=1 multiplies by Whh without a copy. Positional arguments

@@ -15,6 +15,8 @@ one-hot characters, so its `x @ Wx` is just row x of Wx (a gather, never a one-h
           h_t = (1 - z) * n_t + z * h_{t-1}
 
 All functions keep the parameters' dtype: float32 for training speed, float64 for gradient checks.
+Each step's nonlinear part is a cell function (lstm_cell_c / lstm_cell_h, gru_cell) that
+model.step's clamped single step calls too: each architecture's step is written once.
 
 Speed notes (profiled at B=32, T=100, H=256 on one core): the gate sigmoids are computed as
 sigmoid(a) = (1 + tanh(a / 2)) / 2, because numpy's tanh is vectorised and scipy's expit is
@@ -38,7 +40,7 @@ def buffer(work, name, shape, dtype):
     return a
 
 
-def _input_gates(Wx, b, X, n_half=0, work=None):
+def input_gates(Wx, b, X, n_half=0, work=None):
     """x @ Wx + b for all steps at once, its first n_half columns halved (the sigmoid gates: see
     the module notes). X (T, B) indices or (T, B, D) floats -> (T, B, G*H)."""
     T, B = X.shape[:2]
@@ -54,7 +56,7 @@ def _input_gates(Wx, b, X, n_half=0, work=None):
     return A
 
 
-def _halved_T(Wh, n_half):
+def halved_T(Wh, n_half):
     """Wh.T (G*H, H) contiguous with its first n_half rows halved: BLAS runs this orientation
     ~30% faster, and the halving turns tanh into the sigmoid (module notes)."""
     WhT = np.ascontiguousarray(Wh.T)
@@ -83,26 +85,39 @@ def lstm_forward(Wx, Wh, b, X, h0, c0, work=None):
     """Run T steps. Returns (hs (T+1, B, H) with hs[0] = h0, cache for lstm_backward)."""
     T, B = X.shape[:2]
     H = Wh.shape[0]
-    gates = _input_gates(Wx, b, X, 3 * H, work)  # (T, B, 4H), turned into gate activations in place
+    gates = input_gates(Wx, b, X, 3 * H, work)  # (T, B, 4H), turned into gate activations in place
     hs = buffer(work, "hs", (T + 1, B, H), Wh.dtype)
     cs = buffer(work, "cs", (T + 1, B, H), Wh.dtype)
     tcs = buffer(work, "tcs", (T, B, H), Wh.dtype)  # tanh(c_t)
     hs[0], cs[0] = h0, c0
     ig = np.empty((B, H), dtype=Wh.dtype)
-    WhT = _halved_T(Wh, 3 * H)  # (4H, H)
+    WhT = halved_T(Wh, 3 * H)  # (4H, H)
     for t in range(T):
-        a = gates[t]  # plain form: i, f, o = sigmoid(pre-activations), g = tanh(...)
+        a = gates[t]
         a += (WhT @ hs[t].T).T
-        np.tanh(a, out=a)
-        sig = a[:, :3 * H]
-        sig *= 0.5  # sigmoid(x) = (1 + tanh(x / 2)) / 2; x / 2 is already in a
-        sig += 0.5
-        np.multiply(a[:, H:2 * H], cs[t], out=cs[t + 1])
-        np.multiply(a[:, :H], a[:, 3 * H:], out=ig)
-        cs[t + 1] += ig
-        np.tanh(cs[t + 1], out=tcs[t])
-        np.multiply(a[:, 2 * H:3 * H], tcs[t], out=hs[t + 1])
+        lstm_cell_c(a, cs[t], cs[t + 1], ig)
+        lstm_cell_h(a, cs[t + 1], tcs[t], hs[t + 1])
     return hs, (X, gates, hs, cs, tcs)
+
+
+def lstm_cell_c(a, c_prev, c, ig):
+    """The LSTM cell, first half: a (B, 4H) pre-activations (sigmoid blocks halved) become the
+    gate activations i, f, o, g in place; c (B, H) = f * c_prev + i * g. ig: (B, H) scratch."""
+    H = c.shape[1]
+    np.tanh(a, out=a)  # plain form: i, f, o = sigmoid(pre-activations), g = tanh(...)
+    sig = a[:, :3 * H]
+    sig *= 0.5  # sigmoid(x) = (1 + tanh(x / 2)) / 2; x / 2 is already in a
+    sig += 0.5
+    np.multiply(a[:, H:2 * H], c_prev, out=c)
+    np.multiply(a[:, :H], a[:, 3 * H:], out=ig)
+    c += ig
+
+
+def lstm_cell_h(a, c, tc, h):
+    """The LSTM cell, second half: tc = tanh(c), h = o * tc, all (B, H); a holds the activations."""
+    H = c.shape[1]
+    np.tanh(c, out=tc)
+    np.multiply(a[:, 2 * H:3 * H], tc, out=h)
 
 
 def lstm_backward(Wx, Wh, cache, dhs, dh_last=None, dc_last=None, work=None):
@@ -150,28 +165,34 @@ def gru_forward(Wx, Wh, b, X, h0, work=None):
     """Run T steps. Returns (hs (T+1, B, H) with hs[0] = h0, cache for gru_backward)."""
     T, B = X.shape[:2]
     H = Wh.shape[0]
-    gates = _input_gates(Wx, b, X, 2 * H, work)  # (T, B, 3H) -> r, z, n activations in place
+    gates = input_gates(Wx, b, X, 2 * H, work)  # (T, B, 3H) -> r, z, n activations in place
     hn = buffer(work, "hn", (T, B, H), Wh.dtype)  # h_{t-1} @ Whn, needed for dr
     hs = buffer(work, "hs", (T + 1, B, H), Wh.dtype)
     hs[0] = h0
-    WhT = _halved_T(Wh, 2 * H)  # (3H, H)
+    WhT = halved_T(Wh, 2 * H)  # (3H, H)
     for t in range(T):
-        a = gates[t]
         hw = (WhT @ hs[t].T).T  # (B, 3H)
-        rz = a[:, :2 * H]
-        rz += hw[:, :2 * H]
-        np.tanh(rz, out=rz)  # r, z = sigmoid(x) = (1 + tanh(x / 2)) / 2, x / 2 already in rz
-        rz *= 0.5
-        rz += 0.5
         hn[t] = hw[:, 2 * H:]
-        n = a[:, 2 * H:]
-        n += a[:, :H] * hn[t]
-        np.tanh(n, out=n)
-        z = a[:, H:2 * H]
-        np.subtract(hs[t], n, out=hs[t + 1])
-        hs[t + 1] *= z
-        hs[t + 1] += n
+        gru_cell(gates[t], hw, hs[t], hs[t + 1])
     return hs, (X, gates, hs, hn)
+
+
+def gru_cell(a, hw, h_prev, h):
+    """The GRU cell: a (B, 3H) input pre-activations (r, z halved) become r, z, n in place, given
+    hw (B, 3H) = h_prev @ Wh (r, z halved); h (B, H) = (1 - z) * n + z * h_prev."""
+    H = h.shape[1]
+    rz = a[:, :2 * H]
+    rz += hw[:, :2 * H]
+    np.tanh(rz, out=rz)  # r, z = sigmoid(x) = (1 + tanh(x / 2)) / 2, x / 2 already in rz
+    rz *= 0.5
+    rz += 0.5
+    n = a[:, 2 * H:]
+    n += a[:, :H] * hw[:, 2 * H:]
+    np.tanh(n, out=n)
+    z = a[:, H:2 * H]
+    np.subtract(h_prev, n, out=h)
+    h *= z
+    h += n
 
 
 def gru_backward(Wx, Wh, cache, dhs, dh_last=None, work=None):
@@ -201,7 +222,7 @@ def gru_backward(Wx, Wh, cache, dhs, dh_last=None, work=None):
 def rnn_forward(Wx, Wh, b, X, h0, work=None):
     """The vanilla layer h_t = tanh(x_t Wx + h_{t-1} Wh + b), batched; same contract as gru_forward."""
     T, B = X.shape[:2]
-    A = _input_gates(Wx, b, X, 0, work)  # (T, B, H)
+    A = input_gates(Wx, b, X, 0, work)  # (T, B, H)
     hs = buffer(work, "hs", (T + 1, B, Wh.shape[0]), Wh.dtype)
     hs[0] = h0
     WhT = np.ascontiguousarray(Wh.T)

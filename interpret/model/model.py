@@ -19,6 +19,7 @@ import numpy as np
 
 from interpret._util import atomic
 from interpret.model import stack as gated
+from interpret.model.lanes import steps_one
 
 UNKNOWN_POLICIES = ("error", "skip", "space")
 UNKNOWN_HINT = "use --unknown skip or --unknown space"
@@ -219,13 +220,8 @@ class Model:
             return self._run_gated(ix, state, logits)
         p = self.params
         h = self.initial_state() if state is None else np.array(state, dtype=np.float64)
-        T = len(ix)
-        xh = p["Wxh"].T[ix] + p["bh"]  # (T, H): Wxh x_t + bh, x one-hot so just a column
-        hs = np.empty((T, self.hidden_size))
-        WhhT = p["Whh"].T
-        for t in range(T):
-            h = np.tanh(xh[t] + h @ WhhT)
-            hs[t] = h
+        hs = p["Wxh"].T[np.asarray(ix)] + p["bh"]  # (T, H): Wxh x_t + bh, x one-hot so just a column,
+        h = steps_one(hs, h, np.ascontiguousarray(p["Whh"]))  # turned into the states in place
         ys = hs @ p["Why"].T + p["by"] if logits else None  # (T, V)
         return {(0, "h"): hs}, ys, h
 

@@ -1,6 +1,6 @@
 """A stack of LSTM, GRU or vanilla RNN layers with a softmax output: what Model.run and the
 batched trainer call. The layers themselves (forward and backward, their array conventions and
-speed notes) are in interpret.layers.
+speed notes) are in interpret.model.layers; one clamped step at a time is interpret.model.step.
 """
 import numpy as np
 

@@ -19,10 +19,9 @@ import numpy as np
 
 from interpret import __version__
 from interpret.model import stack as gated
-from interpret._util.blas import one_thread
-from interpret._util.interrupt import SafePoints
 from interpret.model.model import Model
-from interpret.train.gist import check_finite, diverged, load_checkpoint, text_sha256
+from interpret.train import loop
+from interpret.train.checkpoint import check_finite, load_checkpoint, text_sha256
 
 OPTIMIZERS = ("adam", "rmsprop")
 DTYPE = np.float32
@@ -215,69 +214,68 @@ def health_text(health):
                      f"units above {SATURATED_C:g}, max {h['max_abs_c']:.3g}" for k, h in enumerate(health))
 
 
-def train(st, text, iters, **kw):
-    """Train until st.n == iters (keywords: see _train), on one BLAS thread."""
-    with one_thread():
-        return _train(st, text, iters, **kw)
+class BatchedIteration:
+    """One batched iteration (a step for loop.run): window, gradients, update, validation, report.
+
+    on_progress(n, smooth_loss, val_loss or None), losses in nats/char."""
+
+    def __init__(self, st, text, *, checkpoint_path=None, val_every=0, on_progress=None, report_every=10):
+        meta = st.meta
+        B, T = meta["batch_size"], meta["seq_length"]
+        train_text, val_text = split_text(text, meta["val_fraction"])
+        self.S = streams(st.model.encode(train_text)[0], B, T)  # (L, B)
+        val_ix = st.model.encode(val_text)[0] if val_text else None
+        self.val_ix = None if val_ix is None or len(val_ix) < B * 2 else val_ix
+        self.st, self.B, self.T, self.checkpoint_path = st, B, T, checkpoint_path
+        self.val_every, self.on_progress, self.report_every = val_every, on_progress, report_every
+        self.smooth = meta.get("smooth_loss", np.log(len(st.model.chars)))
+        self.work = {}  # buffers reused by every step (layers.buffer)
+        self.t0, self.wall0 = time.perf_counter(), meta["wall_time_s"]
+
+    def __call__(self):
+        st, meta, B, T, S = self.st, self.st.meta, self.B, self.T, self.S
+        arch = meta["arch"]
+        if st.pos + T + 1 > len(S):  # the streams wrapped around: one epoch done
+            st.pos, meta["epochs"] = 0, meta["epochs"] + 1
+            st.state = gated.zero_state(arch, st.params, B)
+        if meta.get("reset_state"):  # every window starts from zeros: cell states cannot drift
+            st.state = gated.zero_state(arch, st.params, B)
+        X, Y = S[st.pos:st.pos + T], S[st.pos + 1:st.pos + T + 1]
+        loss, grads, st.state = gated.loss_and_grads(arch, st.params, X, Y, st.state, self.work)
+        if not np.isfinite(loss):
+            return loss  # diverged: the loop says so; the parameters keep the last good values
+        clip_global_norm(grads, meta["clip"])
+        st.n += 1
+        update(st.params, grads, st.opt, meta["optimizer"], meta["learning_rate"], st.n)
+        st.pos += T
+        self.smooth = smooth = loss if st.n == 1 else 0.99 * self.smooth + 0.01 * loss
+        meta["smooth_loss"], meta["chars_trained"] = smooth, meta["chars_trained"] + B * T
+        meta["wall_time_s"] = self.wall0 + time.perf_counter() - self.t0
+        val = self.validate() if self.val_ix is not None and self.val_every and st.n % self.val_every == 0 else None
+        if self.on_progress and (st.n % self.report_every == 0 or val is not None):
+            self.on_progress(st.n, smooth, val)
+        return loss
+
+    def validate(self):
+        """The validation loss now; recorded in meta with the cell health; the best kept on disk."""
+        st, meta = self.st, self.st.meta
+        health = []
+        val = evaluate(meta["arch"], st.params, self.val_ix, self.B, self.T, health)
+        meta["val_history"].append([st.n, meta["chars_trained"], self.smooth, val])
+        if health:
+            meta["cell_health"] = health
+            meta.setdefault("cell_health_history", []).append([st.n, health])
+        _keep_best(st, self.checkpoint_path, val)
+        return val
 
 
-def _train(st, text, iters, *, checkpoint_path=None, checkpoint_every=0, val_every=0,
-           on_progress=None, report_every=10):
-    """Train until st.n == iters. on_progress(n, smooth_loss, val_loss or None), losses in nats/char."""
-    meta, arch = st.meta, st.meta["arch"]
-    B, T = meta["batch_size"], meta["seq_length"]
-    train_text, val_text = split_text(text, meta["val_fraction"])
-    S = streams(st.model.encode(train_text)[0], B, T)  # (L, B)
-    val_ix = st.model.encode(val_text)[0] if val_text else None
-    if val_ix is not None and len(val_ix) < B * 2:
-        val_ix = None
-    smooth = meta.get("smooth_loss", np.log(len(st.model.chars)))
-    work = {}  # buffers reused by every step (layers.buffer)
-    t0 = time.perf_counter()
-    wall0 = meta["wall_time_s"]
-    saved_at = None  # the iteration last written to checkpoint_path in this call
-    # a diverging run overflows on its way to a non-finite loss: no warnings, the loss check says it
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), SafePoints() as ctrl_c:
-        try:
-            while st.n < iters:
-                ctrl_c.check()  # between two whole iterations: the state saved below is consistent
-                if st.pos + T + 1 > len(S):  # the streams wrapped around: one epoch done
-                    st.pos, meta["epochs"] = 0, meta["epochs"] + 1
-                    st.state = gated.zero_state(arch, st.params, B)
-                if meta.get("reset_state"):  # every window starts from zeros: cell states cannot drift
-                    st.state = gated.zero_state(arch, st.params, B)
-                X, Y = S[st.pos:st.pos + T], S[st.pos + 1:st.pos + T + 1]
-                loss, grads, st.state = gated.loss_and_grads(arch, st.params, X, Y, st.state, work)
-                if not np.isfinite(loss):
-                    raise diverged(loss, st.n + 1, checkpoint_path, saved_at)
-                clip_global_norm(grads, meta["clip"])
-                st.n += 1
-                update(st.params, grads, st.opt, meta["optimizer"], meta["learning_rate"], st.n)
-                st.pos += T
-                smooth = loss if st.n == 1 else 0.99 * smooth + 0.01 * loss
-                meta["smooth_loss"], meta["chars_trained"] = smooth, meta["chars_trained"] + B * T
-                meta["wall_time_s"] = wall0 + time.perf_counter() - t0
-                val = None
-                if val_ix is not None and val_every and st.n % val_every == 0:
-                    health = []
-                    val = evaluate(arch, st.params, val_ix, B, T, health)
-                    meta["val_history"].append([st.n, meta["chars_trained"], smooth, val])
-                    if health:
-                        meta["cell_health"] = health
-                        meta.setdefault("cell_health_history", []).append([st.n, health])
-                    _keep_best(st, checkpoint_path, val)
-                if on_progress and (st.n % report_every == 0 or val is not None):
-                    on_progress(st.n, smooth, val)
-                if checkpoint_path and checkpoint_every and st.n % checkpoint_every == 0:
-                    st.save(checkpoint_path)
-                    saved_at = st.n
-        except KeyboardInterrupt:
-            if checkpoint_path:
-                st.save(checkpoint_path)
-            raise
-    if checkpoint_path:
-        st.save(checkpoint_path)
-    return st
+def train(st, text, iters, *, checkpoint_path=None, checkpoint_every=0, val_every=0, on_progress=None,
+          report_every=10):
+    """Train until st.n == iters (see BatchedIteration), on one BLAS thread; checkpoint on the way,
+    on Ctrl-C and at the end."""
+    step = BatchedIteration(st, text, checkpoint_path=checkpoint_path, val_every=val_every,
+                            on_progress=on_progress, report_every=report_every)
+    return loop.run(st, iters, step, checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every)
 
 
 def best_path(checkpoint_path):

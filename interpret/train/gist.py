@@ -6,19 +6,19 @@ reaches the end of the data), the same loss, gradients, clipping and Adagrad upd
 seed and text give the same parameters, bit for bit.
 
 loss_and_grads below is the plain form of one step (no one-hot vectors: Wxh x is a column of Wxh).
-The training loop runs faithful.GistStep, which computes the same bits with preallocated buffers,
-far fewer numpy calls and one Adagrad update over a flat parameter vector.
+GistIteration (one iteration, run by loop.run) steps with faithful.GistStep, which computes the
+same bits with preallocated buffers, far fewer numpy calls and one flat Adagrad update.
 """
-import hashlib
-
 import numpy as np
 
 from interpret import __version__
-from interpret._util.blas import one_thread
-from interpret.train.faithful import GistStep
-from interpret._util.interrupt import SafePoints
-from interpret.model.model import Model
 from interpret._util.textfile import read_blocks
+from interpret.model.model import Model
+from interpret.model.sample import sample_ix
+from interpret.model.step import rnn_step
+from interpret.train import loop
+from interpret.train.checkpoint import check_finite, load_checkpoint, text_sha256
+from interpret.train.faithful import GistStep
 
 PARAM_NAMES = ("Wxh", "Whh", "Why", "bh", "by")
 
@@ -37,7 +37,7 @@ def loss_and_grads(params, inputs, targets, hprev):
     hs[0] = hprev
     ys = np.empty((T, Why.shape[0]))  # (T, V) unnormalised log-probabilities
     for t in range(T):
-        hs[t + 1] = np.tanh(Wxh[:, inputs[t]] + Whh @ hs[t] + bh)  # Wxh x_t is a column: no one-hot
+        hs[t + 1] = rnn_step(Wxh, Whh, bh, inputs[t], hs[t])  # the gist's tanh(Wxh x + Whh h + bh)
         ys[t] = Why @ hs[t + 1]
     ys += by
     ps = np.exp(ys)
@@ -122,46 +122,39 @@ class TrainState:
         return cls(model, mem, hprev, int(r["n"]), int(r["p"]), float(meta["smooth_loss"]))
 
 
-def load_checkpoint(path, text, trainer):
-    """A checkpoint's Model, checked to come from `trainer` ("faithful" | "batched") on this text."""
-    model = Model.load(path)
-    meta = model.meta
-    if meta.get("trainer") != trainer or "resume" not in meta:
-        what = "`interpret train`" if trainer == "faithful" else "batched training"
-        raise ValueError(f"{path} is not a checkpoint of {what} (no optimizer state); "
-                         "start a new run without --resume")
-    keys = ("n", "p") if trainer == "faithful" else ("n", "pos")
-    r = meta["resume"]
-    if not (isinstance(r, dict) and all(isinstance(r.get(k), int) and r[k] >= 0 for k in keys)):
-        raise ValueError(f"{path} has a damaged 'resume' entry in its meta ({r!r}); it cannot be resumed, "
-                         "start a new run without --resume")
-    if meta.get("corpus_sha256") != text_sha256(text):
-        raise ValueError(f"{path} was trained on a different text (corpus sha256 differs); "
-                         "resume with the same training text")
-    return model
+class GistIteration:
+    """One iteration of the gist's loop (a step for loop.run): window, sample, update, report."""
 
+    def __init__(self, state, text, *, sample_every=0, sample_len=200, on_progress=None, on_sample=None,
+                 report_every=100):
+        meta = state.model.meta
+        self.state, self.L = state, effective_seq_length(len(text), meta["seq_length"])
+        self.data, _ = state.model.encode(text)
+        self.rng = np.random.RandomState(meta["seed"] + 1)  # samples' own draws: parameters unaffected
+        self.stepper = GistStep(state.model.params, state.mem, self.L, meta["learning_rate"])
+        self.stepper.bind(state.model.params, state.mem)  # params and mem become views into its buffers
+        self.sample_every, self.sample_len, self.report_every = sample_every, sample_len, report_every
+        self.on_progress, self.on_sample = on_progress, on_sample
 
-def check_finite(params, n, path):
-    """FloatingPointError (nothing written) if a parameter is NaN or infinite."""
-    bad = [k for k, v in params.items() if not np.isfinite(v).all()]
-    if bad:
-        raise FloatingPointError(f"the parameters ({', '.join(bad)}) became NaN or infinite at iteration {n}; "
-                                 f"{path} was not overwritten with them; lower --lr")
-
-
-def diverged(loss, n, path, saved_at):
-    """The one-line error for a non-finite loss: what happened, what is on disk, the way out."""
-    if not path:
-        kept = "nothing was saved"
-    elif saved_at is None:
-        kept = f"{path} was not changed"
-    else:
-        kept = f"{path} keeps iteration {saved_at}, the last good state"
-    return FloatingPointError(f"the loss became {loss} at iteration {n} ({kept}); lower --lr")
-
-
-def text_sha256(text):
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    def __call__(self):
+        state, L, data = self.state, self.L, self.data
+        if state.p + L + 1 >= len(data) or state.n == 0:
+            state.hprev = np.zeros(state.model.hidden_size)  # back to the start: forget the state
+            state.p = 0
+        p = state.p
+        inputs, targets = data[p:p + L], data[p + 1:p + L + 1]
+        if self.sample_every and self.on_sample and state.n % self.sample_every == 0:
+            ix = sample_ix(state.model, inputs[0], self.sample_len, state.hprev, rng=self.rng)
+            self.on_sample(state.model.decode(ix))
+        # plain form: loss, grads, hprev = loss_and_grads(params, inputs, targets, hprev), then
+        # for each k: mem[k] += grads[k]**2; params[k] += -lr * grads[k] / sqrt(mem[k] + 1e-8)
+        loss, state.hprev = self.stepper.step(inputs, targets, state.hprev)
+        state.smooth_loss = state.smooth_loss * 0.999 + loss * 0.001
+        state.p += L
+        state.n += 1
+        if self.on_progress and state.n % self.report_every == 0:
+            self.on_progress(state.n, state.smooth_loss / L)
+        return loss
 
 
 def train(state, text, iters, *, checkpoint_path=None, checkpoint_every=0, sample_every=0,
@@ -171,89 +164,10 @@ def train(state, text, iters, *, checkpoint_path=None, checkpoint_every=0, sampl
     on_progress(n, smooth_loss_per_char) is called every few iterations; on_sample(text) with
     periodic samples drawn from the current state (its own RNG, so parameters are unaffected).
     """
-    model, meta = state.model, state.model.meta
-    params, mem = model.params, state.mem
-    L = effective_seq_length(len(text), meta["seq_length"])
-    lr = meta["learning_rate"]
-    data, _ = model.encode(text)
-    rng = np.random.RandomState(meta["seed"] + 1)
-    stepper = GistStep(params, mem, L, lr)  # fast exact form of loss_and_grads + Adagrad
-    stepper.bind(params, mem)  # params and mem become views into its flat buffers
-    report_every = max(1, min(100, iters // 1000 or 1))
-    saved_at = None  # the iteration last written to checkpoint_path in this call
-    # a diverging run overflows on its way to a NaN loss: no warnings, the loss check says it in one line
-    with one_thread(), np.errstate(over="ignore", invalid="ignore", divide="ignore"), SafePoints() as ctrl_c:
-        try:
-            while state.n < iters:
-                ctrl_c.check()  # between two whole iterations: the state saved below is consistent
-                if state.p + L + 1 >= len(data) or state.n == 0:
-                    state.hprev = np.zeros(model.hidden_size)  # back to the start: forget the state
-                    state.p = 0
-                p = state.p
-                inputs, targets = data[p:p + L], data[p + 1:p + L + 1]
-                if sample_every and on_sample and state.n % sample_every == 0:
-                    on_sample(sample_ix(model, inputs[0], sample_len, state.hprev, rng=rng))
-                # plain form: loss, grads, hprev = loss_and_grads(params, inputs, targets, hprev), then
-                # for each k: mem[k] += grads[k]**2; params[k] += -lr * grads[k] / sqrt(mem[k] + 1e-8)
-                loss, state.hprev = stepper.step(inputs, targets, state.hprev)
-                state.smooth_loss = state.smooth_loss * 0.999 + loss * 0.001
-                state.p += L
-                state.n += 1
-                if on_progress and state.n % report_every == 0:
-                    on_progress(state.n, state.smooth_loss / L)
-                if not np.isfinite(state.smooth_loss):
-                    raise diverged(loss, state.n, checkpoint_path, saved_at)
-                if checkpoint_path and checkpoint_every and state.n % checkpoint_every == 0:
-                    state.save(checkpoint_path)
-                    saved_at = state.n
-        except KeyboardInterrupt:
-            if checkpoint_path:
-                state.save(checkpoint_path)
-            raise
-        if checkpoint_path:
-            state.save(checkpoint_path)
-    return state
-
-
-def sample_ix(model, seed_ix, n, h=None, *, temperature=1.0, argmax=False, rng=None):
-    """Sample n characters after feeding seed_ix from state h (the gist's sample())."""
-    rng = rng or np.random
-    p = model.params
-    h = model.initial_state() if h is None else np.array(h, dtype=np.float64)
-    ix, out = seed_ix, []
-    for _ in range(n):
-        h = np.tanh(p["Wxh"][:, ix] + p["Whh"] @ h + p["bh"])
-        y = (p["Why"] @ h + p["by"])
-        if argmax:
-            ix = int(np.argmax(y))
-        else:
-            y = y / temperature
-            e = np.exp(y - y.max())
-            ix = int(rng.choice(len(e), p=e / e.sum()))
-        out.append(ix)
-    return model.decode(out)
-
-
-def sample(model, n=200, *, prime="", temperature=1.0, argmax=False, seed=None):
-    """Primer + n sampled characters. The primer is run through the model first."""
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0 (got {temperature}); use --argmax for greedy sampling")
-    if model.arch != "rnn":
-        if argmax:
-            raise ValueError("greedy (argmax) sampling is only for the vanilla rnn; use a low temperature")
-        from interpret.analysis.causal import sample as gated_sample
-        return gated_sample(model, n, prime=prime, temperature=temperature, seed=seed)
-    rng = np.random.RandomState(seed)
-    if not prime:
-        prime = "\n" if "\n" in model.char_to_ix else model.chars[0]
-        shown = ""
-    else:
-        shown = prime
-    ix, _ = model.encode(prime, hint="remove them from --prime")
-    h = None
-    if len(ix) > 1:
-        _, _, h = model.run(ix[:-1], logits=False)
-    return shown + sample_ix(model, int(ix[-1]), n, h, temperature=temperature, argmax=argmax, rng=rng)
+    step = GistIteration(state, text, sample_every=sample_every, sample_len=sample_len,
+                         on_progress=on_progress, on_sample=on_sample,
+                         report_every=max(1, min(100, iters // 1000 or 1)))
+    return loop.run(state, iters, step, checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every)
 
 
 def read_text(path, encoding="utf-8"):

@@ -319,7 +319,7 @@ def _catalogue():
     add("sample-clamp-format", "sample {model_npz} -n 5 --clamp 3", ["'3'", "J=VALUE"])
     add("sample-clamp-value", "sample {model_npz} -n 5 --clamp 3=big", ["'3=big'", "J=VALUE"])
     add("sample-clamp-layer", "sample {model_npz} -n 5 --clamp 1=1 --layer 3", ["layer 3", "1 layer"])
-    add("sample-clamp-kind", "sample {model_npz} -n 5 --clamp 1=1 --kind c", ["'c'"])
+    add("sample-clamp-array", "sample {model_npz} -n 5 --clamp 1=1 --array c", ["'c'"])
     add("sample-lstm-kind", "sample {lstm_npz} -n 5 --kind z", ["'z'"])
     add("sample-lstm-layer", "sample {lstm_npz} -n 5 --layer -1", ["layer -1"])
     add("sample-lstm-argmax", "sample {lstm_npz} -n 5 --argmax", ["--argmax", "--temperature"])
@@ -387,10 +387,10 @@ def _catalogue():
     add("probe-feature-constant", "probe {rnn_rec} -f in_comment_c", ["constant"])
     add("ablate-feature-unknown", "ablate {model_npz} {prose_txt} --unit 0 --length 50 -f nope", ["'nope'"])
 
-    # units, layers, kinds out of range; sizes
+    # units, layers, arrays out of range; sizes
     add("scan-layer", "scan {rnn_rec} --layer 4 -q", ["layer 4", "layer 0 array h"])
-    add("scan-kind", "scan {rnn_rec} --array z -q", ["'z'", "layer 0 array h"])
-    add("scan-kind-in-list", "scan {lstm_rec} -f in_quote --array h,z -q", ["'z'", "layer 0 array c"])
+    add("scan-array", "scan {rnn_rec} --array z -q", ["'z'", "layer 0 array h"])
+    add("scan-array-in-list", "scan {lstm_rec} -f in_quote --array h,z -q", ["'z'", "layer 0 array c"])
     add("scan-json-and-csv", "scan {rnn_rec} -q --json --csv", ["--json", "--csv"])
     for opt, val in [("--shifts", 0), ("--shifts", 5), ("--shifts", -1), ("--top", 0), ("--control", "trained"),
                      ("--seed", "x")]:

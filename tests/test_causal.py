@@ -57,21 +57,21 @@ def test_zeroing_h_equals_cutting_its_outgoing_weights(arch, layer):
     assert np.abs(L[1] - L[0]).max() > 1e-3  # the unit mattered
 
 
-@pytest.mark.parametrize("arch,kind", [("lstm", "c"), ("lstm", "h"), ("gru", "h")])
-def test_clamped_unit_stays_at_its_value(arch, kind):
+@pytest.mark.parametrize("arch,array", [("lstm", "c"), ("lstm", "h"), ("gru", "h")])
+def test_clamped_unit_stays_at_its_value(arch, array):
     m = model(arch)
     W = step.weights(m)
     state = step.start_state(m, 2, np.float64)
-    spec = {(1, kind): (np.array([1]), np.array([3]), np.array([0.7]))}
+    spec = {(1, array): (np.array([1]), np.array([3]), np.array([0.7]))}
     for i in m.encode(TEXT[:10])[0]:
         _, state = step.step(m, W, np.array([i, i]), state, spec)
-        k = 0 if kind == "h" else 1
+        k = 0 if array == "h" else 1
         assert state[1][k][1, 3] == 0.7 and state[1][k][0, 3] != 0.7  # stream 0 untouched
 
 
 def test_ablate_reports_groups_and_random_baseline():
     m = model("lstm")
-    res = causal.ablate(m, TEXT, 2, layer=1, kind="c", mode="mean", n_random=4, seed=1)
+    res = causal.ablate(m, TEXT, 2, layer=1, array="c", mode="mean", n_random=4, seed=1)
     names = [r["group"] for r in res["rows"]]
     assert names == ["all characters", 'before a "', "before a newline", "before ) ] }"]
     assert res["rows"][1]["n_chars"] == TEXT[1:].count('"')
@@ -80,8 +80,8 @@ def test_ablate_reports_groups_and_random_baseline():
         assert 0 < r["p_random"] <= 1
     with pytest.raises(ValueError, match="out of range"):
         causal.ablate(m, TEXT, 6)
-    with pytest.raises(ValueError, match="kinds h, c"):
-        causal.ablate(m, TEXT, 1, kind="f")
+    with pytest.raises(ValueError, match="arrays h, c"):
+        causal.ablate(m, TEXT, 1, array="f")
 
 
 def test_clamped_sample_is_repeatable_and_differs():
@@ -96,10 +96,10 @@ def test_gate_saturation_matches_direct_count(tmp_path):
     m = model("lstm")
     rec = record(m, [("t", TEXT)], tmp_path / "r.rec")
     sat = gates.saturation(rec)
-    assert [(s["layer"], s["kind"]) for s in sat] == [(0, "i"), (0, "f"), (0, "o"), (1, "i"), (1, "f"), (1, "o")]
+    assert [(s["layer"], s["array"]) for s in sat] == [(0, "i"), (0, "f"), (0, "o"), (1, "i"), (1, "f"), (1, "o")]
     acts, _, _ = m.run(m.encode(TEXT)[0])
     for s in sat:
-        a = acts[(s["layer"], s["kind"])].astype(np.float32)
+        a = acts[(s["layer"], s["array"])].astype(np.float32)
         np.testing.assert_allclose(s["left"], (a < 0.1).mean(0))
         np.testing.assert_allclose(s["right"], (a > 0.9).mean(0))
     html = gates.page(sat, "t <x>")

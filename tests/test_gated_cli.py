@@ -72,8 +72,8 @@ def test_gates_ablate_and_clamp_commands(work):
     r = ok(run("ablate", work / "m.npz", work / "prose.txt", "--unit", 3, "--layer", 1, "--array", "c",
                "--length", 300, "--random", 3, "-f", "in_quote"))
     assert "where in_quote is on" in r.output and "p_random" in r.output
-    a = ok(run("sample", work / "m.npz", "-n", 30, "--clamp", "3=1.5", "--kind", "c", "--seed", 1)).output
-    assert a == ok(run("sample", work / "m.npz", "-n", 30, "--clamp", "3=1.5", "--kind", "c", "--seed", 1)).output
+    a = ok(run("sample", work / "m.npz", "-n", 30, "--clamp", "3=1.5", "--array", "c", "--seed", 1)).output
+    assert a == ok(run("sample", work / "m.npz", "-n", 30, "--clamp", "3=1.5", "--array", "c", "--seed", 1)).output
     bad = run("sample", work / "m.npz", "--clamp", "3:1")
     assert bad.exit_code == 2 and "J=VALUE" in bad.stderr
     bad = run("ablate", work / "m.npz", work / "prose.txt", "--unit", 99)

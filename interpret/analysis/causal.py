@@ -13,7 +13,7 @@ from interpret.model.step import check_target, start_state, step, weights
 __all__ = ["ablate", "check_target", "losses", "unit_means"]
 
 
-def losses(model, ix, layer, kind, cols, values, dtype=np.float32, progress=None):
+def losses(model, ix, layer, array, cols, values, dtype=np.float32, progress=None):
     """Per-character next-char loss (B, T-1) of B copies of ix (T,): stream b has unit cols[b]
     held at values[b] (cols[b] = -1: intact). progress(n) is called as steps are done."""
     W = weights(model, dtype)
@@ -21,7 +21,7 @@ def losses(model, ix, layer, kind, cols, values, dtype=np.float32, progress=None
     cols, values = np.asarray(cols), np.asarray(values, dtype=dtype)
     rows = np.flatnonzero(cols >= 0)
     state, out = start_state(model, B, dtype), np.empty((B, len(ix) - 1))
-    spec = {(layer, kind): (rows, cols[rows], values[rows])}
+    spec = {(layer, array): (rows, cols[rows], values[rows])}
     for t in range(len(ix) - 1):
         ys, state = step(model, W, np.full(B, ix[t]), state, spec)
         m = ys.max(axis=1)
@@ -33,17 +33,17 @@ def losses(model, ix, layer, kind, cols, values, dtype=np.float32, progress=None
     return out
 
 
-def unit_means(model, ix, layer, kind):
-    """Mean activation of every unit of (layer, kind) over ix: the 'hold at mean' values."""
+def unit_means(model, ix, layer, array):
+    """Mean activation of every unit of (layer, array) over ix: the 'hold at mean' values."""
     acts, _, _ = model.run(ix, logits=False)
-    return acts[(layer, kind)].mean(axis=0)
+    return acts[(layer, array)].mean(axis=0)
 
 
 TARGET_GROUPS = (("all characters", None), ('before a "', '"'), ("before a newline", "\n"),
                  ("before ) ] }", ")]}"))
 
 
-def ablate(model, text, unit, *, layer=0, kind="h", mode="zero", n_random=20, seed=0, feature=None,
+def ablate(model, text, unit, *, layer=0, array="h", mode="zero", n_random=20, seed=0, feature=None,
            progress=None):
     """Change in next-char loss when `unit` is zeroed / held at its mean, against random units.
 
@@ -55,7 +55,7 @@ def ablate(model, text, unit, *, layer=0, kind="h", mode="zero", n_random=20, se
     """
     if mode not in ("zero", "mean"):
         raise ValueError(f"unknown ablation mode {mode!r}; use zero or mean")
-    check_target(model, layer, kind, [unit])
+    check_target(model, layer, array, [unit])
     ix, text = model.encode(text)
     if len(ix) < 2:
         raise ValueError("the text needs at least 2 characters to measure a next-character loss")
@@ -63,9 +63,9 @@ def ablate(model, text, unit, *, layer=0, kind="h", mode="zero", n_random=20, se
     others = np.setdiff1d(np.arange(model.hidden_size), [unit])
     randoms = rng.choice(others, size=min(n_random, len(others)), replace=False)
     cols = np.concatenate([[-1, unit], randoms]).astype(np.int64)
-    means = unit_means(model, ix, layer, kind) if mode == "mean" else np.zeros(model.hidden_size)
+    means = unit_means(model, ix, layer, array) if mode == "mean" else np.zeros(model.hidden_size)
     values = np.where(cols >= 0, means[np.maximum(cols, 0)], 0.0)
-    L = losses(model, ix, layer, kind, cols, values, progress=progress)  # (B, T-1)
+    L = losses(model, ix, layer, array, cols, values, progress=progress)  # (B, T-1)
     d = L[1:] - L[0]  # (1 + n_random, T-1): loss change of each ablation per position
     nxt = np.array(list(text[1:]))
     groups = [(name, np.ones(len(nxt), bool) if chars is None else np.isin(nxt, list(chars)))
@@ -84,5 +84,5 @@ def ablate(model, text, unit, *, layer=0, kind="h", mode="zero", n_random=20, se
                      "random_std": float(rnd.std()) if len(rnd) else float("nan"),
                      "p_random": float((1 + (rnd >= per[0]).sum()) / (1 + len(rnd))),
                      "base_loss": float(L[0][mask].mean())})
-    return {"unit": int(unit), "layer": layer, "kind": kind, "mode": mode,
+    return {"unit": int(unit), "layer": layer, "array": array, "mode": mode,
             "random_units": randoms.tolist(), "rows": rows}

@@ -61,7 +61,7 @@ def ablate(model, text, unit, layer, array, mode, n_random, start, length, featu
         f = F.get_features([feature])[0]
         fv = (feature, F.evaluate(f, data))
     with bar(max(len(data) - 1, 0), "ablating", quiet) as pbar:
-        res = causal.ablate(m, data, unit, layer=layer, kind=array, mode=mode, n_random=n_random, seed=seed,
+        res = causal.ablate(m, data, unit, layer=layer, array=array, mode=mode, n_random=n_random, seed=seed,
                             feature=fv, progress=pbar.update)
     if as_json:
         click.echo(json.dumps(res, indent=1))

@@ -104,16 +104,16 @@ def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoi
 @click.option("--seed", default=None, type=int, help="Random seed for a repeatable sample.")
 @click.option("--clamp", multiple=True, metavar="J=VALUE", help="Hold unit J at VALUE while generating (repeatable).")
 @click.option("--layer", default=0, show_default=True, type=int, help="--clamp: the units' layer.")
-@click.option("--kind", default="h", show_default=True, help="--clamp: h, or c (LSTM cell state).")
+@click.option("--array", "--kind", "array", default="h", show_default=True, help="--clamp: h, or c (LSTM cell state).")
 @friendly
-def sample(model, length, temperature, prime, argmax, seed, clamp, layer, kind):
+def sample(model, length, temperature, prime, argmax, seed, clamp, layer, array):
     """Generate text from a model (optionally with units clamped, to see what they do).
 
     \b
     Example:
       interpret sample wp.npz -n 300 --temperature 0.8 --prime "Prince "
       interpret sample wp.npz --argmax --prime "The "
-      interpret sample lstm.npz --clamp 42=1.0 --kind c --layer 1 --seed 0
+      interpret sample lstm.npz --clamp 42=1.0 --array c --layer 1 --seed 0
     """
     from interpret.model.model import Model
     from interpret.model.sample import sample as run_sample
@@ -122,4 +122,4 @@ def sample(model, length, temperature, prime, argmax, seed, clamp, layer, kind):
     if argmax and (clamp or m.gated):
         raise click.UsageError("--argmax works with the vanilla rnn without --clamp; use a low --temperature")
     click.echo(run_sample(m, length, prime=prime, temperature=temperature, argmax=argmax, seed=seed,
-                          clamp=[parse_clamp(c) for c in clamp], layer=layer, array=kind))
+                          clamp=[parse_clamp(c) for c in clamp], layer=layer, array=array))

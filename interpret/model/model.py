@@ -28,7 +28,7 @@ UNKNOWN_HINT = "use --unknown skip or --unknown space"
 class RNNCell:
     """The gist's vanilla layer: h_t = tanh(Wxh x_t + Whh h_{t-1} + bh)."""
 
-    kinds = ("h",)
+    arrays = ("h",)
 
     @staticmethod
     def shapes(H, V):
@@ -48,7 +48,7 @@ class GatedStack:
 
     def __init__(self, arch):
         self.arch = arch
-        self.kinds = ("h", "c") + gated.GATE_KINDS[arch] if arch == "lstm" else ("h",) + gated.GATE_KINDS[arch]
+        self.arrays = ("h", "c") + gated.GATE_ARRAYS[arch] if arch == "lstm" else ("h",) + gated.GATE_ARRAYS[arch]
 
     def shapes(self, H, V, n_layers=1):
         return gated.shapes(self.arch, H, V, n_layers)
@@ -105,11 +105,7 @@ class Model:
 
     def array_list(self):
         """Recordable arrays as (layer, array, n_units), in recording order."""
-        return self.kinds()
-
-    def kinds(self):
-        """Recordable arrays as (layer, kind, n_units), in recording order."""
-        return [(layer, k, self.hidden_size) for layer in range(self.n_layers) for k in self.cell.kinds]
+        return [(layer, k, self.hidden_size) for layer in range(self.n_layers) for k in self.cell.arrays]
 
     def _check(self):
         if len(set(self.chars)) != len(self.chars) or any(len(c) != 1 for c in self.chars):
@@ -212,7 +208,7 @@ class Model:
         return np.zeros(self.hidden_size)
 
     def run(self, ix, state=None, logits=True):
-        """Run over indices ix (T,). Returns ({(layer, kind): (T, n_units)}, logits (T, V) or None, state).
+        """Run over indices ix (T,). Returns ({(layer, array): (T, n_units)}, logits (T, V) or None, state).
 
         Row t is the state after reading ix[t]; logits[t] predicts ix[t+1].
         """

@@ -8,7 +8,7 @@ from interpret.model.layers import (buffer, gru_backward, gru_forward, lstm_back
                               rnn_backward, rnn_forward)
 
 N_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
-GATE_KINDS = {"lstm": ("i", "f", "o", "g"), "gru": ("r", "z", "n"), "rnn": ()}
+GATE_ARRAYS = {"lstm": ("i", "f", "o", "g"), "gru": ("r", "z", "n"), "rnn": ()}
 FORWARD = {"lstm": lstm_forward, "gru": gru_forward, "rnn": rnn_forward}
 BACKWARD = {"lstm": lstm_backward, "gru": gru_backward, "rnn": rnn_backward}
 
@@ -117,7 +117,7 @@ def shapes(arch, H, V, n_layers):
 
 
 def run_kinds(arch, params, ix, state):
-    """Run one stream ix (T,): ({(layer, kind): (T, H)}, top hs (T, H), new state); state per layer."""
+    """Run one stream ix (T,): ({(layer, array): (T, H)}, top hs (T, H), new state); state per layer."""
     st = [tuple(s[None, :] for s in layer) for layer in state]  # B = 1
     inp, acts, new_state = ix[:, None], {}, []
     for layer, s in enumerate(st):
@@ -131,7 +131,7 @@ def run_kinds(arch, params, ix, state):
             hs, (_, gates, _, _) = gru_forward(*W, inp, *s)
             new_state.append((hs[-1, 0].copy(),))
         acts[(layer, "h")] = hs[1:, 0]
-        for j, kind in enumerate(GATE_KINDS[arch]):
-            acts[(layer, kind)] = gates[:, 0, j * H:(j + 1) * H]
+        for j, array in enumerate(GATE_ARRAYS[arch]):
+            acts[(layer, array)] = gates[:, 0, j * H:(j + 1) * H]
         inp = hs[1:]
     return acts, inp[:, 0], new_state

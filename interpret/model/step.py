@@ -88,7 +88,7 @@ def step(model, W, x, state, clamp=None):
 def check_target(model, layer, array, units):
     """Raise ValueError unless (layer, array, unit) can be intervened on in this model."""
     if array not in CLAMP_ARRAYS[model.arch]:
-        raise ValueError(f"a {model.arch} model can be intervened on in kinds "
+        raise ValueError(f"a {model.arch} model can be intervened on in arrays "
                          f"{', '.join(CLAMP_ARRAYS[model.arch])} (got {array!r})")
     if not 0 <= layer < model.n_layers:
         raise ValueError(f"layer {layer} does not exist; the model has {model.n_layers} layer(s) "

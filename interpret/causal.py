@@ -10,7 +10,7 @@ from scipy.special import expit
 
 from interpret import gated
 
-CLAMP_KINDS = {"rnn": ("h",), "lstm": ("h", "c"), "gru": ("h",)}
+CLAMP_KINDS = {"rnn": ("h",), "lstm": ("h", "c"), "gru": ("h",), "rnn_stack": ("h",)}
 
 
 def _set(arr, spec):
@@ -39,8 +39,14 @@ def step(model, P, x, state, clamp):
             h = ifo[:, 2 * H:] * np.tanh(c)
             _set(h, clamp.get((layer, "h")))
             new.append((h, c))
+        elif model.arch == "rnn_stack":
+            h = np.tanh(a + hw)
+            _set(h, clamp.get((layer, "h")))
+            new.append((h,))
         else:
             rz = expit(a[:, :2 * H] + hw[:, :2 * H])
+            if f"L{layer}_bhn" in P:  # PyTorch's hidden-side candidate bias (imported GRUs)
+                hw[:, 2 * H:] += P[f"L{layer}_bhn"]
             n = np.tanh(a[:, 2 * H:] + rz[:, :H] * hw[:, 2 * H:])
             z = rz[:, H:]
             h = (1 - z) * n + z * st[0]

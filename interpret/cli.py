@@ -590,3 +590,5 @@ def view(rec, scan_json, port, show, origins):
 
 
 from interpret import cli_gated  # noqa: E402,F401  (registers ablate, gates, probe)
+from interpret.cli_import import import_command  # noqa: E402
+main.add_command(import_command)

@@ -1,7 +1,6 @@
 """Import a character model trained in PyTorch as an interpret Model, without unpickling anything.
 
-Reads a state_dict from `.safetensors` (the safetensors package's numpy API; torch not needed) or
-from a `torch.save` file (only with torch installed, `torch.load(..., weights_only=True)`): one
+A state_dict (read by interpret.torch_files from .safetensors, or weights-only from torch.save): one
 nn.RNN (tanh) / nn.LSTM / nn.GRU module of any depth, an optional nn.Embedding in front (folded
 exactly into layer 0's input weights: embedding row x times W_ih is row x of E @ W_ih^T) and an
 nn.Linear head. PyTorch's row blocks become interpret's column blocks (LSTM i f g o -> i f o g),
@@ -10,16 +9,15 @@ because PyTorch applies the reset gate after it. The vocabulary is put in sorted
 permutation, exact), as every interpret model has it.
 """
 import hashlib
-import json
 import os
 import re
 
 import numpy as np
 
+from interpret.torch_files import read_tensors, read_vocab
+
 SUPPORTED = ("supported: one nn.RNN (tanh), nn.LSTM or nn.GRU module (any num_layers, unidirectional, "
              "no proj_size), an optional nn.Embedding and an nn.Linear head")
-SAVE_AS_SAFETENSORS = ("save it as safetensors instead: safetensors.torch.save_file(model.state_dict(), "
-                       "'model.safetensors')")
 ARCH_OF_GATES = {1: "rnn", 3: "gru", 4: "lstm"}
 EMBEDDING_NAMES = ("embedding", "embed", "encoder", "emb", "embeddings", "char_embedding")
 HEAD_NAMES = ("fc", "decoder", "linear", "head", "out", "output", "proj", "lm_head", "classifier")
@@ -27,105 +25,6 @@ ROLES = ("rnn", "embedding", "head", "ignore")
 RECURRENT_KEY = re.compile(r"(?P<module>.*?)(?P<what>weight|bias)_(?P<side>ih|hh|hr)_l(?P<layer>\d+)"
                            r"(?P<reverse>_reverse)?\Z")
 LSTM_BLOCKS = (0, 1, 3, 2)  # PyTorch's i f g o blocks, in interpret's order i f o g
-
-
-# ---- reading the weights --------------------------------------------------------------------
-def read_tensors(path):
-    """{key: float64 array} of a .safetensors or torch.save'd state_dict file."""
-    with open(path, "rb") as f:
-        head = f.read(9)
-    if len(head) == 9 and head[8:9] == b"{":  # safetensors: 8-byte header length, then JSON
-        return _read_safetensors(path)
-    if head[:2] == b"PK" or head[:1] == b"\x80":  # torch.save: a zip, or the legacy pickle stream
-        return _read_torch(path)
-    raise ValueError(f"{path} is neither a .safetensors file nor a torch.save'd state_dict; "
-                     f"{SAVE_AS_SAFETENSORS}")
-
-
-def _read_safetensors(path):
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-    try:
-        arrays = load_file(path)
-    except (SafetensorError, ValueError, TypeError, OSError) as e:
-        raise ValueError(f"{path} is not a readable safetensors file ({e}); save the tensors "
-                         "as float32: {k: v.float() for k, v in model.state_dict().items()}") from None
-    return {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
-
-
-def _read_torch(path):
-    try:
-        import torch
-    except ImportError:
-        raise ValueError(f"{path} is a torch.save file, which needs torch installed to read; "
-                         f"{SAVE_AS_SAFETENSORS}") from None
-    import pickle
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise ValueError(f"{path} holds more than tensors (objects that only unpickling could read, "
-                         f"which interpret never does); {SAVE_AS_SAFETENSORS}") from None
-    except (RuntimeError, EOFError, OSError) as e:
-        raise ValueError(f"{path} is not a readable torch.save file ({e}); {SAVE_AS_SAFETENSORS}") from None
-    return {k: v.detach().cpu().double().numpy() for k, v in tensors_only(obj, path, torch.Tensor).items()}
-
-
-def tensors_only(obj, path, tensor_type):
-    """obj when it is a {str: tensor} state_dict; else ValueError naming the first other entry."""
-    if not isinstance(obj, dict):
-        raise ValueError(f"{path} holds a {type(obj).__name__}, not a state_dict; "
-                         f"save model.state_dict(), or {SAVE_AS_SAFETENSORS}")
-    for k, v in obj.items():
-        if not isinstance(v, tensor_type):
-            raise ValueError(f"{path} holds more than tensors (entry {k!r} is a {type(v).__name__}); "
-                             f"save only model.state_dict(), or {SAVE_AS_SAFETENSORS}")
-    return obj
-
-
-# ---- the vocabulary ---------------------------------------------------------------------------
-def read_vocab(path):
-    """Characters in index order from a .json list / {char: index} / {index: char}, or any other
-    file read verbatim as UTF-8 (every character, newlines included, is one entry; nothing stripped)."""
-    if str(path).lower().endswith(".json"):
-        with open(path, encoding="utf-8") as f:
-            try:
-                data = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"vocabulary {path} is not valid JSON ({e}); give a JSON list of characters") from None
-        chars = _vocab_from_json(data, path)
-    else:
-        with open(path, encoding="utf-8", newline="") as f:  # newline="": a "\r" stays a "\r"
-            chars = list(f.read())
-    if not chars:
-        raise ValueError(f"vocabulary {path} is empty")
-    for i, ch in enumerate(chars):
-        if not isinstance(ch, str) or len(ch) != 1:
-            raise ValueError(f"vocabulary {path}: entry {i} is {ch!r}, not a single character; "
-                             "interpret reads character-level models only")
-        if chars.index(ch) != i:
-            hint = " (a text vocabulary is read verbatim: is there a trailing newline?)" if ch == "\n" else ""
-            raise ValueError(f"vocabulary {path}: character {ch!r} appears twice, at {chars.index(ch)} "
-                             f"and {i}{hint}")
-    return chars
-
-
-def _vocab_from_json(data, path):
-    if isinstance(data, list):
-        return data
-    if not isinstance(data, dict):
-        raise ValueError(f"vocabulary {path} holds a JSON {type(data).__name__}; give a list of characters "
-                         "or a {char: index} object")
-    if data and all(isinstance(v, str) for v in data.values()):  # {index: char}, e.g. an ix_to_char
-        try:
-            data = {ch: int(i) for i, ch in data.items()}
-        except ValueError:
-            raise ValueError(f"vocabulary {path}: an object of strings needs index keys "
-                             "({\"0\": \"a\", ...}); or give {char: index}") from None
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in data.values()):
-        raise ValueError(f"vocabulary {path}: a {{char: index}} object needs integer indices")
-    if sorted(data.values()) != list(range(len(data))):
-        raise ValueError(f"vocabulary {path}: the indices are not 0..{len(data) - 1}, each once")
-    return sorted(data, key=data.get)
 
 
 # ---- which keys are which layer -------------------------------------------------------------

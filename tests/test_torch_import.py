@@ -20,7 +20,8 @@ from cli_helpers import fails, ok, run
 from interpret import causal
 from interpret.model import Model
 from interpret.record import Recording
-from interpret.torch_import import import_model, read_vocab, tensors_only
+from interpret.torch_files import read_vocab, tensors_only
+from interpret.torch_import import import_model
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "torch"
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -308,7 +309,7 @@ def test_a_pt_state_dict_is_loaded_weights_only(tmp_path, monkeypatch):
 def test_a_pt_holding_more_than_tensors_is_refused(tmp_path, monkeypatch):
     fake_torch(monkeypatch, lambda: {"model": {}, "chars": ["a"]})
     fails(run("import", FIX / "with_extras.pt", "--vocab", FIX / "lstm2_emb.vocab.json", "-o", tmp_path / "m.npz"),
-          "holds more than tensors (entry 'model' is a dict)", "save it as safetensors instead")
+          "holds more than tensors (entry 'model' is of type dict)", "save it as safetensors instead")
     import pickle
 
     def refuse():

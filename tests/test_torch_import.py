@@ -370,3 +370,14 @@ def test_the_readmes_import_command_runs_on_a_fixture(tmp_path, monkeypatch):
     ok(run(*args))
     m = Model.load(tmp_path / "model.npz")
     np.testing.assert_allclose(m.run(m.indices(TEXT))[0][(0, "h")], expected("lstm2_emb")["L0.h"], atol=TOL)
+
+
+@pytest.mark.parametrize("name", ["rnn2_nobias", "gru2_onehot", "rnn1_emb"])
+def test_other_architectures_scan_with_their_untrained_twin_and_sample(tmp_path, name):
+    model_path = imported(tmp_path, name)
+    (tmp_path / "t.txt").write_text(TEXT * 4, encoding="utf-8")
+    ok(run("record", model_path, tmp_path / "t.txt", "-o", tmp_path / "run.rec", "-q"))
+    data = json.loads(ok(run("scan", tmp_path / "run.rec", "-f", "in_quote", "--json", "--shifts", 20, "-q")).output)
+    assert len(data["control"]) == len(data["rows"]) > 0  # the untrained twin has the imported shape
+    out = ok(run("sample", model_path, "-n", 30, "--seed", 2)).output[:-1]  # echo's newline
+    assert len(out) == 30 and set(out) <= set(torch_chars(name))

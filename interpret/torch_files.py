@@ -8,6 +8,7 @@ any other file read verbatim as UTF-8: every character, a newline included, is o
 index order, and nothing is stripped (so a trailing newline is an entry: a duplicate, refused).
 """
 import json
+import zipfile
 
 import numpy as np
 
@@ -22,10 +23,19 @@ def read_tensors(path):
         head = f.read(9)
     if len(head) == 9 and head[8:9] == b"{":  # safetensors: 8-byte header length, then JSON
         return _read_safetensors(path)
-    if head[:2] == b"PK" or head[:1] == b"\x80":  # torch.save: a zip, or the legacy pickle stream
+    if head[:1] == b"\x80" or (head[:2] == b"PK" and _is_torch_zip(path)):  # torch.save: zip or legacy
         return _read_torch(path)
     raise ValueError(f"{path} is neither a .safetensors file nor a torch.save'd state_dict; "
                      f"{SAVE_AS_SAFETENSORS}")
+
+
+def _is_torch_zip(path):
+    """A torch.save zip holds ARCHIVE/data.pkl (an .npz, say, does not)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(name.endswith("/data.pkl") for name in z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 def _read_safetensors(path):
@@ -45,10 +55,10 @@ def _read_torch(path):
     except ImportError:
         raise ValueError(f"{path} is a torch.save file, which needs torch installed to read; "
                          f"{SAVE_AS_SAFETENSORS}") from None
-    import pickle
+    refused = torch.serialization.pickle.UnpicklingError  # what weights_only raises for anything else
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+    except refused:
         raise ValueError(f"{path} holds more than tensors (objects that only unpickling could read, "
                          f"which interpret never does); {SAVE_AS_SAFETENSORS}") from None
     except (RuntimeError, EOFError, OSError) as e:

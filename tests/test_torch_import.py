@@ -6,6 +6,7 @@ after every character of text.txt, and its logits, with the vocabulary in PyTorc
 """
 import hashlib
 import json
+import pickle
 import re
 import shlex
 import sys
@@ -262,6 +263,10 @@ def test_a_missing_key_is_named_and_the_keys_found_listed(tmp_path):
 def test_not_a_weights_file(tmp_path):
     fails(run("import", FIX / "text.txt", "--vocab", FIX / "lstm2_emb.vocab.json", "-o", tmp_path / "m.npz"),
           "neither a .safetensors file nor a torch.save'd state_dict", "save_file(model.state_dict()")
+    m = import_model(FIX / "lstm2_emb.safetensors", FIX / "lstm2_emb.vocab.json")
+    m.save(tmp_path / "native.npz")  # a zip too, but not torch.save's
+    fails(run("import", tmp_path / "native.npz", "--vocab", FIX / "lstm2_emb.vocab.json", "-o", tmp_path / "m.npz"),
+          "native.npz is neither a .safetensors file nor a torch.save'd state_dict")
 
 
 # ---- torch.save files ----------------------------------------------------------------------------------
@@ -293,7 +298,9 @@ def fake_torch(monkeypatch, load):
     def fake_load(path, map_location=None, weights_only=False):
         calls.append(weights_only)
         return load()
-    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(load=fake_load, Tensor=FakeTensor))
+    serialization = types.SimpleNamespace(pickle=pickle)
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(load=fake_load, Tensor=FakeTensor,
+                                                                     serialization=serialization))
     return calls
 
 
@@ -310,7 +317,6 @@ def test_a_pt_holding_more_than_tensors_is_refused(tmp_path, monkeypatch):
     fake_torch(monkeypatch, lambda: {"model": {}, "chars": ["a"]})
     fails(run("import", FIX / "with_extras.pt", "--vocab", FIX / "lstm2_emb.vocab.json", "-o", tmp_path / "m.npz"),
           "holds more than tensors (entry 'model' is of type dict)", "save it as safetensors instead")
-    import pickle
 
     def refuse():
         raise pickle.UnpicklingError("Weights only load failed")
@@ -318,7 +324,7 @@ def test_a_pt_holding_more_than_tensors_is_refused(tmp_path, monkeypatch):
     err = fails(run("import", FIX / "whole_module.pt", "--vocab", FIX / "lstm2_emb.vocab.json", "-o",
                     tmp_path / "m.npz"), "holds more than tensors", "never does", "save it as safetensors")
     assert err.strip().count("\n") == 0 and not (tmp_path / "m.npz").exists()
-    with pytest.raises(ValueError, match="holds a list, not a state_dict"):
+    with pytest.raises(ValueError, match="holds a list, not a state_dict"):  # (what torch.load gave)
         tensors_only([1], "x.pt", FakeTensor)
 
 

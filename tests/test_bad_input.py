@@ -449,6 +449,25 @@ def _catalogue():
         add(f"ablate-{args.replace(' ', '')}", f"{abl} {args}", needles)
     add("ablate-no-unit", "ablate {model_npz} {prose_txt}", ["--unit"])
 
+    # import (the PyTorch fixtures of test_torch_import.py)
+    fix = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "torch", "")
+    imp = "import " + fix + "lstm2_emb.safetensors --vocab " + fix + "lstm2_emb.vocab.json -o {OUT}"
+    for weights, needles in [("{missing}", ["nope.txt", "does not exist"]), ("{adir}", ["adir", "directory"]),
+                             ("{prose_txt}", ["prose.txt", "neither a .safetensors"]),
+                             ("{model_npz}", ["model.npz", "neither a .safetensors"]),
+                             (fix + "bidirectional.safetensors", ["bidirectional", "supported: one nn.RNN"]),
+                             (fix + "proj_size.safetensors", ["proj_size", "supported: one nn.RNN"]),
+                             (fix + "mixed.safetensors", ["different types", "supported: one nn.RNN"])]:
+        add(f"import-weights-{os.path.basename(weights).strip('{}')}",
+            imp.replace(fix + "lstm2_emb.safetensors", weights), needles, "file")
+    for vocab, needles in [("{missing}", ["nope.txt", "does not exist"]), ("{prose_txt}", ["prose.txt", "twice"]),
+                           ("{one_txt}", ["1 characters", "embedding embedding is 10"])]:
+        add(f"import-vocab-{vocab.strip('{}')}", imp.replace(fix + "lstm2_emb.vocab.json", vocab), needles, "file")
+    add("import-map-role", imp + " --map body=lstm", ["body=lstm", "ROLE=MODULE"], "file")
+    add("import-map-missing", imp + " --map rnn=nosuch", ["'nosuch'", "lstm.weight_ih_l0"], "file")
+    add("import-out-is-dir", imp.replace("{OUT}", "{adir}"), ["adir", "directory"])
+    add("import-out-missing-dir", imp.replace("{OUT}", "{OUTDIR}/no/such/m.npz"), ["no/such", "does not exist"])
+
     # demo, features
     add("demo-out-is-file", "demo -o {prose_txt} -q", ["prose.txt", "file"])
     add("demo-out-under-a-file", "demo -o {prose_txt}/sub -q", ["prose.txt/sub", "Not a directory"])

@@ -5,7 +5,7 @@ Each command group lives in its own file; this one builds the group and adds the
 import click
 
 from interpret._util.version import __version__
-from interpret.cli import analysis, export, record, scan, train
+from interpret.cli import analysis, export, importing, record, scan, train
 from interpret.cli.common import CONTEXT
 
 
@@ -24,9 +24,11 @@ def main():
       interpret record wp.npz book.txt -o run.rec
       interpret scan run.rec --feature in_quote --top 5
       interpret export run.rec --gallery -o cells.html
+      interpret import weights.safetensors --vocab vocab.json -o mine.npz
     """
 
 
 for command in (train.train, train.sample, record.record, scan.scan, scan.list_features, export.export,
-                export.demo, export.view, analysis.ablate, analysis.gates, analysis.probe):
+                export.demo, export.view, analysis.ablate, analysis.gates, analysis.probe,
+                importing.import_command):
     main.add_command(command)

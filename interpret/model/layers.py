@@ -11,8 +11,11 @@ and G = 3 for the GRU (r z n: reset, update gates and the tanh candidate). Layer
 one-hot characters, so its `x @ Wx` is just row x of Wx (a gather, never a one-hot matrix).
 
     LSTM  c_t = f * c_{t-1} + i * g        h_t = o * tanh(c_t)
-    GRU   n_t = tanh(x Wxn + b_n + r * (h_{t-1} Whn))
+    GRU   n_t = tanh(x Wxn + b_n + r * (h_{t-1} Whn + bhn))
           h_t = (1 - z) * n_t + z * h_{t-1}
+
+bhn (H,) is PyTorch's hidden-side candidate bias b_hn (models imported from PyTorch); a native
+GRU has none (zero), and its forward is then exactly as without it.
 
 All functions keep the parameters' dtype: float32 for training speed, float64 for gradient checks.
 Each step's nonlinear part is a cell function (lstm_cell_c / lstm_cell_h, gru_cell) that
@@ -161,8 +164,10 @@ def lstm_backward(Wx, Wh, cache, dhs, dh_last=None, dc_last=None, work=None):
     return {"Wx": dWx, "Wh": dWh, "b": db}, dX
 
 
-def gru_forward(Wx, Wh, b, X, h0, work=None):
-    """Run T steps. Returns (hs (T+1, B, H) with hs[0] = h0, cache for gru_backward)."""
+def gru_forward(Wx, Wh, b, X, h0, work=None, bhn=None):
+    """Run T steps. Returns (hs (T+1, B, H) with hs[0] = h0, cache for gru_backward).
+
+    bhn: optional (H,) hidden-side candidate bias (see the module notes; forward only)."""
     T, B = X.shape[:2]
     H = Wh.shape[0]
     gates = input_gates(Wx, b, X, 2 * H, work)  # (T, B, 3H) -> r, z, n activations in place
@@ -172,6 +177,8 @@ def gru_forward(Wx, Wh, b, X, h0, work=None):
     WhT = halved_T(Wh, 2 * H)  # (3H, H)
     for t in range(T):
         hw = (WhT @ hs[t].T).T  # (B, 3H)
+        if bhn is not None:
+            hw[:, 2 * H:] += bhn  # PyTorch's b_hn, inside r * (h Whn + b_hn)
         hn[t] = hw[:, 2 * H:]
         gru_cell(gates[t], hw, hs[t], hs[t + 1])
     return hs, (X, gates, hs, hn)

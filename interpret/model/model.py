@@ -57,7 +57,8 @@ class GatedStack:
         return gated.init_params(self.arch, H, V, n_layers, rng, forget_bias)
 
 
-ARCHS = {"rnn": RNNCell, "lstm": GatedStack("lstm"), "gru": GatedStack("gru")}
+ARCHS = {"rnn": RNNCell, "lstm": GatedStack("lstm"), "gru": GatedStack("gru"),
+         "rnn_stack": GatedStack("rnn_stack")}  # tanh layers stacked: multi-layer nn.RNN imports
 GATED_CHUNK = 4096  # steps per forward call in Model.run: bounds the gate cache of a long text
 
 
@@ -129,6 +130,10 @@ class Model:
                 )
             if not np.all(np.isfinite(a)):
                 raise ValueError(f"array {name!r} contains NaN or Inf; the model is unusable")
+        for layer in range(self.n_layers if self.arch == "gru" else 0):  # optional: PyTorch's b_hn
+            a = self.params.get(f"L{layer}_bhn")
+            if a is not None and (a.shape != (H,) or not np.all(np.isfinite(a))):
+                raise ValueError(f"array 'L{layer}_bhn' must be {H} finite numbers (shape {a.shape})")
 
     # ---- construction ------------------------------------------------------------------------
     @classmethod

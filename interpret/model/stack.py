@@ -7,10 +7,10 @@ import numpy as np
 from interpret.model.layers import (buffer, gru_backward, gru_forward, lstm_backward, lstm_forward,
                               rnn_backward, rnn_forward)
 
-N_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
-GATE_ARRAYS = {"lstm": ("i", "f", "o", "g"), "gru": ("r", "z", "n"), "rnn": ()}
-FORWARD = {"lstm": lstm_forward, "gru": gru_forward, "rnn": rnn_forward}
-BACKWARD = {"lstm": lstm_backward, "gru": gru_backward, "rnn": rnn_backward}
+N_GATES = {"lstm": 4, "gru": 3, "rnn": 1, "rnn_stack": 1}  # rnn_stack: tanh layers stacked (PyTorch imports)
+GATE_ARRAYS = {"lstm": ("i", "f", "o", "g"), "gru": ("r", "z", "n"), "rnn": (), "rnn_stack": ()}
+FORWARD = {"lstm": lstm_forward, "gru": gru_forward, "rnn": rnn_forward, "rnn_stack": rnn_forward}
+BACKWARD = {"lstm": lstm_backward, "gru": gru_backward, "rnn": rnn_backward, "rnn_stack": rnn_backward}
 
 
 def n_layers_of(params):
@@ -39,7 +39,8 @@ def stack_forward(arch, params, X, state, work=None):
     inp, caches, new_state = X, [], []
     for layer, st in enumerate(state):
         W = (params[f"L{layer}_Wx"], params[f"L{layer}_Wh"], params[f"L{layer}_b"])
-        hs, cache = FORWARD[arch](*W, inp, *st, work=_layer_work(work, layer))
+        more = {"bhn": params[f"L{layer}_bhn"]} if f"L{layer}_bhn" in params else {}  # imported GRUs only
+        hs, cache = FORWARD[arch](*W, inp, *st, work=_layer_work(work, layer), **more)
         if arch == "lstm":
             new_state.append((hs[-1].copy(), cache[3][-1].copy()))
         else:
@@ -127,8 +128,11 @@ def run_kinds(arch, params, ix, state):
             hs, (_, gates, _, cs, _) = lstm_forward(*W, inp, *s)
             acts[(layer, "c")] = cs[1:, 0]
             new_state.append((hs[-1, 0].copy(), cs[-1, 0].copy()))
-        else:
-            hs, (_, gates, _, _) = gru_forward(*W, inp, *s)
+        elif arch == "gru":
+            hs, (_, gates, _, _) = gru_forward(*W, inp, *s, bhn=params.get(f"L{layer}_bhn"))
+            new_state.append((hs[-1, 0].copy(),))
+        else:  # rnn_stack: no gates
+            hs, _ = rnn_forward(*W, inp, *s)
             new_state.append((hs[-1, 0].copy(),))
         acts[(layer, "h")] = hs[1:, 0]
         for j, array in enumerate(GATE_ARRAYS[arch]):

@@ -14,8 +14,8 @@ import numpy as np
 from interpret.model import stack
 from interpret.model.layers import gru_cell, halved_T, lstm_cell_c, lstm_cell_h
 
-CLAMP_ARRAYS = {"rnn": ("h",), "lstm": ("h", "c"), "gru": ("h",)}
-N_HALF = {"lstm": 3, "gru": 2}  # sigmoid blocks per gated layer, first in the gate order
+CLAMP_ARRAYS = {"rnn": ("h",), "lstm": ("h", "c"), "gru": ("h",), "rnn_stack": ("h",)}
+N_HALF = {"lstm": 3, "gru": 2, "rnn_stack": 0}  # sigmoid blocks per gated layer, first in the gate order
 
 
 def weights(model, dtype=np.float64):
@@ -30,7 +30,9 @@ def weights(model, dtype=np.float64):
         n_half = N_HALF[model.arch] * Wh.shape[0]
         table = Wx + b  # (V, G*H) layer 0: row x is Wx x + b; deeper layers: Wx, then b added
         table[:, :n_half] *= 0.5
-        out["layers"].append({"table": table, "Wx": Wx, "b": b, "WhT": halved_T(Wh, n_half), "n_half": n_half})
+        bhn = P.get(f"L{layer}_bhn")  # PyTorch's GRU candidate bias (imported models), or None
+        out["layers"].append({"table": table, "Wx": Wx, "b": b, "WhT": halved_T(Wh, n_half), "n_half": n_half,
+                              "bhn": bhn})
     return out
 
 
@@ -77,7 +79,11 @@ def step(model, W, x, state, clamp=None):
             lstm_cell_c(a, st[1], c, np.empty_like(c))
             clamp_units(c, clamp.get((layer, "c")))
             lstm_cell_h(a, c, np.empty_like(c), h)
+        elif model.arch == "rnn_stack":
+            np.tanh(a + hw, out=h)
         else:
+            if w["bhn"] is not None:
+                hw[:, 2 * (h.shape[1]):] += w["bhn"]  # inside r * (h Whn + b_hn)
             gru_cell(a, hw, st[0], h)
         clamp_units(h, clamp.get((layer, "h")))
         new.append((h, c) if model.arch == "lstm" else (h,))

@@ -4,7 +4,7 @@ Both sides train the same model from the same initial parameters on the same bat
 characters in, a vanilla tanh RNN or an LSTM, a linear output layer, mean cross-entropy, global
 gradient clipping at 5, Adam (lr 2e-3, betas 0.9/0.999). One training step is timed as a whole
 (forward, backward, clipping, update). PyTorch runs with its default thread count and with one
-thread; ours runs on one BLAS thread (interpret.blas.one_thread, as the trainer does).
+thread; ours runs on one BLAS thread (interpret._util.blas.one_thread, as the trainer does).
 
 Differences that remain (they can only move the curves, not the speed, and stay within noise):
 PyTorch's Adam adds eps to sqrt(v_hat) where ours adds it to sqrt(v) before the bias correction;

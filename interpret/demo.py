@@ -12,7 +12,8 @@ from interpret._util.paths import shipped_models
 from interpret.export import gallery
 from interpret.features.choose import choose_features
 from interpret.scanning.rows import top_rows
-from interpret.export.html import gallery_page, write_html
+from interpret.export.gallery_html import gallery_page
+from interpret.export.html import write_html
 from interpret.model.model import Model
 from interpret.recording.recorder import record
 from interpret.scanning.result import scan

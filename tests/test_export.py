@@ -6,7 +6,8 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from interpret.export.html import (N_BINS, NAN_BIN, colour_bins, gallery_page, unit_page, write_html)
+from interpret.export.gallery_html import gallery_page
+from interpret.export.html import N_BINS, NAN_BIN, colour_bins, unit_page, write_html
 
 MID = N_BINS // 2
 EVIL = '<script>alert(1)</script> &amp; "quoted" \'single\' "><img src=x onerror=alert(1)>'
@@ -287,7 +288,7 @@ def test_write_html_missing_directory(tmp_path):
 
 
 def test_trace_svg_draws_the_unit_the_feature_and_line_ends():
-    from interpret.export.html import TRACE_H, TRACE_W, trace_svg
+    from interpret.export.gallery_html import TRACE_H, TRACE_W, trace_svg
     text = "ab\ncd\n"
     v = np.array([1.0, 0.0, -1.0, 0.5, np.nan, 3.0])  # NaN draws at 0, 3 clips to +1
     svg = trace_svg(v, text, feature=[0, 1, 2, 0, 1, 2], feature_label='depth <"x">')

@@ -4,7 +4,7 @@ import re
 import numpy as np
 
 from interpret.export import gallery
-from interpret.export.html import gallery_page
+from interpret.export.gallery_html import gallery_page
 
 from cli_helpers import ok, run
 

@@ -15,7 +15,8 @@ from interpret.export.unit import unit_export
 from interpret.features.choose import choose_features
 from interpret.scanning.rows import add_qvalues, top_rows
 from interpret.scanning.run import scan_recording
-from interpret.export.html import gallery_page, unit_page
+from interpret.export.gallery_html import gallery_page
+from interpret.export.html import unit_page
 from interpret.model.model import Model
 from interpret.recording.recorder import Recording, record
 from interpret.scanning.common import FeatureValues, MIN_CHARS

@@ -12,7 +12,8 @@ import pytest
 from bokeh.events import ButtonClick
 
 from cli_helpers import PROSE, fails, fake_server, ok, run
-from interpret.export.html import gallery_page, unit_page
+from interpret.export.gallery_html import gallery_page
+from interpret.export.html import unit_page
 from interpret.model.model import Model
 from interpret.recording.recorder import Recording, record
 

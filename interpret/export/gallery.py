@@ -9,7 +9,7 @@ started at a line start when one is near.
 """
 import numpy as np
 
-from interpret.export import html as export
+from interpret.export.gallery_html import gallery_page
 from interpret import features as F
 from interpret.export.unit import display_values
 from interpret.scanning.rows import top_rows
@@ -67,7 +67,7 @@ def no_cell_lines(rows, control_rows):
 
 
 def entries(recording, rows, feats, *, top=1, length=500, group_prefix=""):
-    """Gallery entries (export.gallery_page) for the cell rows of one recording, grouped by
+    """Gallery entries (gallery_html.gallery_page) for the cell rows of one recording, grouped by
     group_prefix + feature."""
     text, by_name = recording.text, {f.name: f for f in feats}
     out = []
@@ -104,5 +104,5 @@ def gallery(recording, rows, control_rows=None, *, top=1, length=500, feature_ex
     """The whole gallery page for one recording's scan."""
     feats = known_features(sorted({r["feature"] for r in rows}), feature_extra)
     intro = (f"{recording.n_chars} characters from {len(recording.documents)} document(s). " + INTRO)
-    return export.gallery_page(entries(recording, rows, feats, top=top, length=length), intro=intro,
+    return gallery_page(entries(recording, rows, feats, top=top, length=length), intro=intro,
                                no_cells=no_cell_lines(rows, control_rows))

@@ -10,7 +10,6 @@ The gist keeps biases as (H, 1) columns; both forms load, and we hold them 1-D.
 The file also carries `chars` (the vocabulary, sorted(set(text))) and `meta` (a JSON string).
 Other architectures slot in through ARCHS: each names its arrays and how to run them.
 """
-import hashlib
 import json
 import os
 import zipfile
@@ -20,6 +19,7 @@ import numpy as np
 from interpret._util import atomic
 from interpret.model import stack as gated
 from interpret.model.lanes import steps_one
+from interpret._util.hashing import file_sha256
 
 UNKNOWN_POLICIES = ("error", "skip", "space")
 UNKNOWN_HINT = "use --unknown skip or --unknown space"
@@ -60,14 +60,6 @@ class GatedStack:
 ARCHS = {"rnn": RNNCell, "lstm": GatedStack("lstm"), "gru": GatedStack("gru"),
          "rnn_stack": GatedStack("rnn_stack")}  # tanh layers stacked: multi-layer nn.RNN imports
 GATED_CHUNK = 4096  # steps per forward call in Model.run: bounds the gate cache of a long text
-
-
-def _file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class Model:
@@ -252,7 +244,7 @@ class Model:
         arrays["meta"] = np.array(json.dumps(self.meta, sort_keys=True))
         with atomic.replacing(path, "wb") as f:
             np.savez(f, **arrays)
-        self.sha256 = _file_sha256(path)
+        self.sha256 = file_sha256(path)
 
     @classmethod
     def load(cls, path):
@@ -296,6 +288,6 @@ class Model:
             model = cls(arrays, chars, arch=arch, meta=meta)
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
-        model.sha256 = _file_sha256(path)
+        model.sha256 = file_sha256(path)
         model.extra = extra
         return model

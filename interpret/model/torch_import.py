@@ -8,13 +8,13 @@ b_ih + b_hh is one bias, and the GRU's hidden-side candidate bias b_hn stays apa
 because PyTorch applies the reset gate after it. The vocabulary is put in sorted order (a row
 permutation, exact), as every interpret model has it.
 """
-import hashlib
 import os
 import re
 
 import numpy as np
 
 from interpret.model.torch_files import read_tensors, read_vocab
+from interpret._util.hashing import file_sha256
 
 SUPPORTED = ("supported: one nn.RNN (tanh), nn.LSTM or nn.GRU module (any num_layers, unidirectional, "
              "no proj_size), an optional nn.Embedding and an nn.Linear head")
@@ -222,14 +222,6 @@ def sorted_vocabulary(arch, params, chars):
     return out, [chars[i] for i in order]
 
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def import_model(weights, vocab, mapping=None):
     """An interpret Model from a PyTorch state_dict file and its vocabulary file (see the module notes)."""
     from interpret._util.version import __version__
@@ -247,8 +239,8 @@ def import_model(weights, vocab, mapping=None):
     params, chars = sorted_vocabulary(arch, params, chars)
     H, n_layers = layout["layers"][0][2].shape[1], len(layout["layers"])
     meta = {"arch": arch, "hidden_size": H, "n_layers": n_layers, "trainer": "pytorch", "tool_version": __version__,
-            "imported": {"from": os.path.basename(weights), "sha256": _sha256(weights),
-                         "vocab": os.path.basename(vocab), "vocab_sha256": _sha256(vocab),
+            "imported": {"from": os.path.basename(weights), "sha256": file_sha256(weights),
+                         "vocab": os.path.basename(vocab), "vocab_sha256": file_sha256(vocab),
                          "rnn": [_show(m) for m in layout["rnn"]], "torch_arch": layout["arch"],
                          "embedding": _show(layout["embedding"]) if layout["embedding"] else None,
                          "head": _show(layout["head"])}}

@@ -42,25 +42,22 @@ def export(rec, out, unit, start, length, gallery, top, scan_json, features, fea
     JSON, and shows an excerpt only for units whose verdict is cell; every other feature gets
     one line with its best unit and the control.
     """
-    from interpret.export.unit import unit_export
-    from interpret.features.choose import SNIFF, choose_features
-    from interpret.scanning.rows import load_scan
-    from interpret.scanning.run import judged
     from interpret.export.html import write_html
+    from interpret.export.unit import unit_export
     from interpret.recording.recording import Recording
+    from interpret.scanning.result import Scan, scan
 
     check_out(out, inputs=[scan_json] if scan_json else [])
     recording = Recording(rec)
     if gallery:
         from interpret.export.gallery import gallery as gallery_page
         if scan_json:
-            rows, control_rows = load_scan(scan_json, recording)
+            result = Scan.load(scan_json, recording)
         else:
-            feats = choose_features(recording.head(SNIFF), features, feature_regex, feature_file)
-            rows, control_rows = judged(recording, feats, layer=layer, array=array, n_shifts=shifts,
-                                               seed=seed, progress=progress(quiet))
+            result = scan(recording, list(features), layer=layer, arrays=array, n_shifts=shifts, seed=seed,
+                          regexes=feature_regex, feature_files=feature_file, progress=progress(quiet))
         length = length if length != 3000 else 500
-        page = gallery_page(recording, rows, control_rows, top=top, length=length,
+        page = gallery_page(recording, result.rows, result.control, top=top, length=length,
                             feature_extra=(feature_regex, feature_file))
     else:
         if unit is None:

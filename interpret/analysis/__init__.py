@@ -1,0 +1,1 @@
+"""Causal tests of single units (ablate, clamp), sparse probes, gate saturation."""

@@ -1,0 +1,1 @@
+"""Static HTML: a unit over an excerpt, and the gallery of cells."""

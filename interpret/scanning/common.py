@@ -128,17 +128,6 @@ def saturated_share(a: np.ndarray, array: str) -> np.ndarray:
                      for row in a]) / a.shape[1]
 
 
-def standardise(x: np.ndarray) -> np.ndarray:
-    """Rows of x (B, N) to mean 0, sd 1, in place; constant rows become all 0."""
-    const = np.ptp(x, axis=1) == 0
-    x -= x.mean(axis=1, keepdims=True)
-    sd = np.sqrt(np.mean(x * x, axis=1))
-    sd[const] = 1.0
-    x /= sd[:, None]
-    x[const] = 0.0
-    return x
-
-
 def check_finite(a, j0, layer, array):
     """Raise if a unit of the block a (B, N) (units j0...) has a NaN or infinity."""
     bad = ~np.isfinite(a).all(axis=1)

@@ -20,18 +20,7 @@ from interpret.scanning.ranks import Groups, centred_ranks, ranks_in_groups
 from interpret.scanning.shift_null import ShiftGrid, feature_spectra, grid_dots, make_grid, rolled_dots
 from interpret.scanning.unit_blocks import read_block
 from interpret.scanning.common import (MIN_CHARS, FeatureValues, PreparedFeature, check_finite, feature_rows, prepare,
-                                   saturated_share, shown_values, standardise)
-
-
-
-
-
-                              # 1 (rho); 0 where beyond_char is undefined (the feature is a
-                              # function of the character)
-
-
-
-
+                                   saturated_share, shown_values)
 
 
 @dataclass
@@ -47,11 +36,11 @@ class _Group:
     z_ix: list[int]           # positions of the non-binary ones in the scan's feature list
     zs: np.ndarray | None     # (Fz, N) their standardised values (pearson_r)
     g_denom: np.ndarray       # (F,) PreparedFeature.g_denom (0: beyond_char undefined)
-    gs: np.ndarray | None     # (Fz, N) the non-binary ones' within-character ranks (PreparedFeature.g,
-                              # 0 where None)
+    bg: np.ndarray            # (F, N) what beyond_char dots the within-character ranks with:
+                              # f_t / n_c(t) (binary), PreparedFeature.g (the rest, 0 where None)
 
 
-def _group(feats: list[PreparedFeature], grid: ShiftGrid, map=map) -> _Group | None:
+def _group(feats: list[PreparedFeature], grid: ShiftGrid, chars: Groups, map=map) -> _Group | None:
     """The non-constant features stacked, binary ones first (one copy of each kept); None if
     every one is constant."""
     ix = sorted((i for i, f in enumerate(feats) if f.f is not None),
@@ -61,24 +50,18 @@ def _group(feats: list[PreparedFeature], grid: ShiftGrid, map=map) -> _Group | N
     fs = np.stack([feats[i].f for i in ix])
     z_ix = [i for i in ix if not feats[i].binary]
     zs = np.stack([feats[i].z for i in z_ix]) if z_ix else None
-    gs = np.stack([np.zeros(fs.shape[1]) if feats[i].g is None else feats[i].g for i in z_ix]
-                  ) if z_ix else None
+    nb = len(ix) - len(z_ix)
+    bg = np.empty_like(fs)
+    np.multiply(fs[:nb], chars.inv_count, out=bg[:nb])
     for k, i in enumerate(ix):                        # keep one copy of each feature's values
         feats[i].f = fs[k]
-    for k, i in enumerate(z_ix):
-        feats[i].z, feats[i].g = zs[k], None if feats[i].g is None else gs[k]
+    for k, i in enumerate(z_ix, nb):
+        bg[k] = 0.0 if feats[i].g is None else feats[i].g
+        feats[i].z, feats[i].g = zs[k - nb], None if feats[i].g is None else bg[k]
     binary = np.array([feats[i].binary for i in ix])
-    return _Group(ix, len(ix) - len(z_ix), fs, binary, np.where(binary, 0.5, 0.0),
+    return _Group(ix, nb, fs, binary, np.where(binary, 0.5, 0.0),
                   np.array([feats[i].denom for i in ix]), feature_spectra(grid, fs, map=map),
-                  z_ix, zs, np.array([feats[i].g_denom for i in ix]), gs)
-
-
-
-
-
-
-
-
+                  z_ix, zs, np.array([feats[i].g_denom for i in ix]), bg)
 
 
 def draw_shifts(n: int, n_shifts: int = 200, seed: int = 0, min_shift: int | None = None):
@@ -100,33 +83,43 @@ def _block_stats(a: np.ndarray, group: _Group | None, chars: Groups, grid: Shift
     if group is None:
         return out
     rc, rg = ranks_in_groups(a, chars)                              # (B, N) each
-    out["beyond"][:, group.ix] = _beyond(group, rg, chars)
+    out["beyond"][:, group.ix] = _beyond(group, rg)
     del rg
     scale = _scale(group, rc)                                       # (B, F)
     out["raw"][:, group.ix] = group.centre + (rc @ group.fs.T) / scale
     out["null"][:, group.ix] = group.centre[:, None] + (grid_dots(rc, group.spectra, grid) /
                                                         scale[:, :, None])
     del rc
-    if group.z_ix:  # Pearson r of the shown values: z-scores . standardised feature / N
-        out["pearson"][:, group.z_ix] = (standardise(a.astype(np.float64)) @ group.zs.T) / n
+    if group.z_ix:
+        out["pearson"][:, group.z_ix] = _pearson(a, group.zs, out["const"])
     return out
 
 
-def _beyond(group: _Group, rg: np.ndarray, chars: Groups) -> np.ndarray:
+def _pearson(a: np.ndarray, zs: np.ndarray, const: np.ndarray) -> np.ndarray:
+    """(B, Fz) Pearson r of the shown values a (B, N) with the standardised features zs (Fz, N):
+    the centred values (float64) dotted with zs, over N sd; 0 for constant rows."""
+    x = np.subtract(a, a.mean(axis=1, dtype=np.float64, keepdims=True), dtype=np.float64)
+    sd = np.sqrt(np.einsum("ij,ij->i", x, x) / a.shape[1])          # (B,)
+    sd[const] = 1.0
+    r = (x @ zs.T) / (a.shape[1] * sd[:, None])
+    r[const] = 0.0
+    return r
+
+
+def _beyond(group: _Group, rg: np.ndarray) -> np.ndarray:
     """(B, F) beyond_char (before orienting by the sign) from the units' within-character centred
-    ranks rg (B, N), which it scales in place: the stratified AUROC 0.5 + sum_t rg_t f_t / n_c(t)
-    / sum_c n1_c n0_c / n_c (binary), the pooled within-character rho rg . g / |rg| (the rest;
-    0 for a unit constant within every character); NaN where g_denom is 0."""
+    ranks rg (B, N): the stratified AUROC 0.5 + sum_t rg_t f_t / n_c(t) / sum_c n1_c n0_c / n_c
+    (binary), the pooled within-character rho rg . g / |rg| (the rest; 0 for a unit constant
+    within every character); NaN where g_denom is 0. One product with group.bg gives both."""
     nb = group.n_binary
-    out = np.empty((len(rg), len(group.ix)))
+    out = rg @ group.bg.T                                           # (B, F)
     if nb < len(group.ix):
-        norm = np.linalg.norm(rg, axis=1)
+        norm = _row_norms(rg)
         norm[norm == 0] = 1.0
-        out[:, nb:] = (rg @ group.gs.T) / norm[:, None]
+        out[:, nb:] /= norm[:, None]
     if nb:
-        rg *= chars.inv_count                                       # rg_t / n_c(t)
         denom = group.g_denom[:nb]
-        out[:, :nb] = 0.5 + (rg @ group.fs[:nb].T) / np.where(denom == 0, 1.0, denom)
+        out[:, :nb] = 0.5 + out[:, :nb] / np.where(denom == 0, 1.0, denom)
     out[:, group.g_denom == 0] = np.nan
     return out
 
@@ -134,9 +127,14 @@ def _beyond(group: _Group, rg: np.ndarray, chars: Groups) -> np.ndarray:
 def _scale(group: _Group, x: np.ndarray) -> np.ndarray:
     """(B, F) what turns the dot of centred ranks x (B, N) with a feature into its statistic's
     distance from the centre: n1 n0 (AUROC), the rank norm |x| (rho; 1 if x is all 0)."""
-    norm = np.linalg.norm(x, axis=1)
+    norm = _row_norms(x)
     norm[norm == 0] = 1.0
     return np.where(group.binary, group.denom, norm[:, None])
+
+
+def _row_norms(x: np.ndarray) -> np.ndarray:
+    """(B,) |x| of each row of x (B, N), in one pass (np.linalg.norm makes x * x first)."""
+    return np.sqrt(np.einsum("ij,ij->i", x, x))
 
 
 def shifted_statistics(acts, feature: FeatureValues, shifts, array="h"):
@@ -212,7 +210,7 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
     workers = workers or min(2, os.cpu_count() or 1)
     with one_thread(), reuse_freed_memory(), ThreadPoolExecutor(max_workers=workers) as pool:
         feats = list(pool.map(lambda f: prepare(f, n, chars), features))
-        group = _group(feats, grid, pool.map)
+        group = _group(feats, grid, chars, pool.map)
         scoring: list = []                            # the blocks of the previous read
         queued: list = []
         try:

@@ -1,10 +1,11 @@
-"""Average ranks of many long series, fast: a radix sort when the values are float32-exact.
+"""Average ranks of many long series, fast: one SIMD sort of packed keys when the values are float32-exact.
 
 Two kinds: over the whole series (centred_ranks), and within groups of positions that share a
 code, the current character (ranks_in_groups). Ranked within its character, any function of the
-character ties inside every group and scores exactly chance, whatever its shape (the in-memory engine.s
-beyond_char). Both come from one sort by value: a stable sort of the codes in value order
-puts the positions in (code, value) order, and codes of up to 16 bits sort by radix too.
+character ties inside every group and scores exactly chance, whatever its shape (the in-memory engine's
+beyond_char). Values that float32 holds map to 32-bit keys in value order (value_keys); each is
+packed with its position (and, for the groups, below its code) into a uint64, and one np.sort
+(numpy's SIMD sort) of those gives the order and the ties at once.
 """
 import numpy as np
 
@@ -40,59 +41,92 @@ def ranks_in_groups(x: np.ndarray, groups: Groups) -> tuple[np.ndarray, np.ndarr
 
 
 def _ranks(x, groups):
-    """centred_ranks of x (B, N) and, with groups, its ranks within them: one sort by value per
-    row serves both."""
+    """centred_ranks of x (B, N) and, with groups, its ranks within them: one sort of packed
+    (value, position) keys per row for each, or one sort by value and a radix pass by code."""
     b, n = x.shape
     rc = np.empty((b, n))
     rg = np.empty((b, n)) if groups is not None else None
     position = np.arange(n) - (n - 1) / 2.0           # centred rank of each sorted position
+    bits = max(1, (n - 1).bit_length())               # for a position
+    at = np.arange(n, dtype=np.uint64)
+    code_keys = None                                  # (N,) code << (32 + bits), if it fits
+    if groups is not None and 32 + bits + (len(groups.counts) - 1).bit_length() <= 64:
+        code_keys = groups.codes.astype(np.uint64) << np.uint64(32 + bits)
     for i, row in enumerate(x):
-        perms, s = sort_order(row)
-        order = perms[0] if len(perms) == 1 else perms[0][perms[1]]
-        rc[i, order] = _average_ties(position, s[1:] == s[:-1])
-        if groups is not None:                        # (code, value) order: stable sort by code
-            by_code = np.argsort(groups.codes[order], kind="stable")
-            s = s[by_code]
-            rg[i, order[by_code]] = _average_ties(groups.position, (s[1:] == s[:-1]) & groups.same)
+        keys = value_keys(row)                        # (N,) uint64 or None
+        if keys is None or (groups is not None and code_keys is None):
+            _ranks_by_argsort(row, groups, position, rc[i], None if rg is None else rg[i])
+            continue
+        keys <<= np.uint64(bits)
+        keys |= at                                    # value key, then position: (N,) distinct
+        if code_keys is not None:                     # code, value key, position: (N,)
+            _put_sorted(rg[i], np.bitwise_or(keys, code_keys), bits, groups.position)
+        _put_sorted(rc[i], keys, bits, position)
     return rc, rg
 
 
-def _average_ties(position: np.ndarray, tied: np.ndarray) -> np.ndarray:
-    """position (N,), the centred rank of each sorted position, with each run of tied sorted
-    positions (tied[i]: i ties with i + 1) given the run's mean; position itself if none tie.
-    Within a run position must grow by 1 a step (true inside a group)."""
+def _put_sorted(out: np.ndarray, packed: np.ndarray, bits: int, position: np.ndarray):
+    """Sort packed keys (N,) (a tie key above `bits` bits of position) in place and give each
+    position its average centred rank (position: the centred rank of each sorted place)."""
+    packed.sort()
+    order = (packed & np.uint64((1 << bits) - 1)).view(np.int64)
+    tie = packed >> np.uint64(bits)
+    _put_ranks(out, order, position, tie[1:] == tie[:-1])
+
+
+def _ranks_by_argsort(row, groups, position, rc, rg):
+    """rc (and rg) of one row (N,) from sort_order and a stable radix pass over the codes in
+    value order (values float32 does not hold, or too many codes to pack)."""
+    order, s = sort_order(row)                        # (N,) each
+    _put_ranks(rc, order, position, s[1:] == s[:-1])
+    if groups is not None:                            # (code, value) order: stable sort by code
+        by_code = np.argsort(groups.codes[order], kind="stable")
+        s = s[by_code]
+        _put_ranks(rg, order[by_code], groups.position, (s[1:] == s[:-1]) & groups.same)
+
+
+def _put_ranks(out: np.ndarray, order: np.ndarray, position: np.ndarray, tied: np.ndarray):
+    """out[order] = position (N,), the centred rank of each sorted position, with each run of
+    tied sorted positions (tied[i]: i ties with i + 1) given the run's mean. Within a run
+    position must grow by 1 a step (true inside a group)."""
+    out[order] = position
     tied = np.flatnonzero(tied)
     if not len(tied):
-        return position
+        return
     cut = np.flatnonzero(np.diff(tied) != 1)          # runs: [first, last] sorted positions
     first, last = tied[np.append(0, cut + 1)], tied[np.append(cut, len(tied) - 1)] + 1
     length = last - first + 1
     at = (np.repeat(first - np.cumsum(np.append(0, length[:-1])), length) +
           np.arange(length.sum()))                    # every sorted position inside a run
-    out = position.copy()
-    out[at] = np.repeat((position[first] + position[last]) / 2.0, length)
-    return out
+    out[order[at]] = np.repeat((position[first] + position[last]) / 2.0, length)
 
 
-def sort_order(col: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """([order] or [low, high] with order = low[high] = np.argsort(col), the sort keys in that
-    order): equal keys <=> equal values; ties in any order.
+def sort_order(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, keys): order (N,) = np.argsort(col) (ties in any order), keys (N,) the sort keys
+    in that order: equal keys <=> equal values. value_keys, with the position in the low 32 bits
+    and one np.sort (numpy's SIMD sort: 3-5x faster than two stable 16-bit radix passes); else
+    np.argsort."""
+    keys = value_keys(col)
+    if keys is None or len(col) >= 2**32:
+        order = np.argsort(col)
+        return order, col[order]
+    keys <<= np.uint64(32)
+    keys |= np.arange(len(col), dtype=np.uint64)
+    keys.sort()
+    return (keys & np.uint64(0xFFFFFFFF)).view(np.int64), keys >> np.uint64(32)
 
-    Float32 values (or float64 ones that float32 holds exactly) map to unsigned ints with the same
-    order (flip all bits of negatives, the sign bit of the rest; -0.0 is made +0.0 first); two
-    stable 16-bit radix passes (numpy sorts 16-bit keys by radix) sort them: `low` sorts by the
-    low 16 bits, `high` then by the high 16. Anything else falls back to np.argsort.
-    """
+
+def value_keys(col: np.ndarray) -> np.ndarray | None:
+    """(N,) uint64 keys below 2^32 in the order of the values col (N,), equal where they are
+    equal; None unless col is float32 or float64 that float32 holds exactly. Float32 values map
+    to unsigned ints with the same order: flip all bits of negatives, the sign bit of the rest
+    (-0.0 is made +0.0 first)."""
     c32 = np.add(col, np.float32(0.0), dtype=np.float32)   # + 0.0 turns -0.0 into +0.0
     if col.dtype != np.float32 and not np.array_equal(c32, col):
-        order = np.argsort(col)
-        return [order], col[order]
-    flip = (c32.view(np.int32) >> 31).view(np.uint32) | np.uint32(0x80000000)   # all bits or sign
-    key = c32.view(np.uint32) ^ flip
-    low = np.argsort(key.astype(np.uint16), kind="stable")
-    key = key[low]
-    high = np.argsort((key >> 16).astype(np.uint16), kind="stable")
-    return [low, high], key[high]
+        return None
+    i = c32.view(np.int32)
+    i ^= (i >> 31) | np.int32(-2**31)                 # all bits or the sign bit, in place
+    return i.view(np.uint32).astype(np.uint64)
 
 
 def ranks_from_counts(code: np.ndarray, count: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Two checkouts of interpret side by side: bench.py of each, alternating, medians and ratios.
 
-    python benchmarks/compare_checkouts.py OLD_CHECKOUT [NEW_CHECKOUT] --only train,record --rounds 3
+    python benchmarks/compare_checkouts.py OLD_CHECKOUT [NEW_CHECKOUT] --only train,record --rounds 3 [-- BENCH_ARGS]
 
 Each round runs `bench.py --repeats 1` of the old checkout, then of the new one (each imports its
 own interpret), so machine load hits both alike; the table gives every row's median per side and
@@ -43,9 +43,9 @@ def main():
     ap.add_argument("new", nargs="?", default=str(HERE))
     ap.add_argument("--only", default="train,batched,record,export")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("bench_args", nargs=argparse.REMAINDER, help="after --: passed to bench.py")
-    args = ap.parse_args()
-    extra = [a for a in args.bench_args if a != "--"]
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)  # after --: passed to bench.py as it is
+    args, extra = ap.parse_args(argv[:cut]), argv[cut + 1:]
     runs = {"old": [], "new": []}
     for r in range(args.rounds):
         for side in ("old", "new"):

@@ -18,10 +18,11 @@ from interpret._util import atomic
 from interpret._util.blas import one_thread
 from interpret.recording.manifest import array_file, make_manifest
 from interpret.recording.recording import Recording
+from interpret.model.gated_lanes import LANES as GATED_LANES, fill_gated_lanes
 from interpret.model.lanes import LANES, fill_rnn_lanes, log_softmax_pick
 from interpret.recording.documents import CHAR_IX_FILE, write_documents
 
-CHUNK = 1 << 14  # characters per forward chunk (LSTM/GRU): bounds the float64 working set to CHUNK x units
+CHUNK = 1 << 14  # characters per Model.run call in the plain form (_fill_by_document)
 LANE_CHUNK = 1 << 16  # lane steps x lanes per chunk for the vanilla RNN's lanes (H is small)
 DTYPES = ("float32", "float16")
 
@@ -153,22 +154,26 @@ def _write(model, docs, n_chars, directory, dtype, progress, out="the recording"
         arr.flush()
 
 
-def fill_arrays(model, ix, doc_starts, outs, loss, progress=None, lanes=LANES):
+def fill_arrays(model, ix, doc_starts, outs, loss, progress=None, lanes=None):
     """Run each document (state reset at its start, carried across chunks) into outs/loss.
 
     ix (N,): every document's character indices, back to back (an array or a memmap);
-    doc_starts: each document's first row. A vanilla RNN runs all documents together in
-    lanes (model/lanes.py); other architectures run document by document through Model.run.
+    doc_starts: each document's first row. All documents step together in lanes: the vanilla
+    RNN's (model/lanes.py) or a gated stack's (model/gated_lanes.py); lanes: at most that many.
     """
-    if model.arch != "rnn" or list(outs) != [(0, "h")]:
-        return _fill_by_document(model, ix, doc_starts, outs, loss, progress)
-    with one_thread():  # (lanes, H) x (H, H) products are too small to split across cores
-        fill_rnn_lanes(model.params, ix, doc_starts, outs[(0, "h")], loss, progress,
-                       lanes=lanes, chunk_chars=LANE_CHUNK)
+    with one_thread():  # (lanes, H) x (H, G*H) products are too small to split across cores
+        if model.arch == "rnn" and list(outs) == [(0, "h")]:
+            return fill_rnn_lanes(model.params, ix, doc_starts, outs[(0, "h")], loss, progress,
+                                  lanes=lanes or LANES, chunk_chars=LANE_CHUNK)
+        if model.arch == "rnn":  # nothing to record but the loss
+            return _fill_by_document(model, ix, doc_starts, outs, loss, progress)
+        check = _check_storable if any(a.dtype == np.float16 for a in outs.values()) else None
+        fill_gated_lanes(model, ix, doc_starts, outs, loss, progress, lanes=lanes or GATED_LANES,
+                         check=check)
 
 
 def _fill_by_document(model, ix, doc_starts, outs, loss, progress=None):
-    """fill_arrays through Model.run, one document at a time, in chunks."""
+    """fill_arrays through Model.run, one document at a time, in chunks: the plain form."""
     ends = list(doc_starts[1:]) + [len(ix)]
     for base, end in zip(doc_starts, ends):
         state, n = None, end - base
@@ -194,6 +199,7 @@ def _check_storable(arr, dtype, key, row0):
     bad = ~(np.abs(arr) <= limit)  # NaN compares False: caught too
     if not bad.any():
         return
+    arr = np.asarray(arr)
     t, unit = (int(i) for i in np.argwhere(bad)[0])
     layer, array = key
     value = float(arr[t, unit])

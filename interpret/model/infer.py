@@ -59,10 +59,12 @@ class Net:
         return {"Wx": cast(Wx), "b": cast(b), "Wh": cast(Wh), "table": cast(table),
                 "bhn": None if bhn is None else cast(bhn)}
 
-    def zero_state(self, B):
-        """Per layer (h, c) (LSTM) or (h,), each (B, H) zeros: the state at a document's start."""
+    def zero_state(self, B, shared_below=0):
+        """Per layer (h, c) (LSTM) or (h,), each (B, H) zeros: the state at a document's start.
+        Layers below shared_below get one lane: streams that differ only from there on share them."""
         k = 2 if self.arch == "lstm" else 1
-        return [tuple(np.zeros((B, self.H), self.dtype) for _ in range(k)) for _ in self.layers]
+        return [tuple(np.zeros((1 if n < shared_below else B, self.H), self.dtype) for _ in range(k))
+                for n in range(len(self.layers))]
 
 
 class Runner:
@@ -81,7 +83,8 @@ class Runner:
         return a[:shape[0]]
 
     def run(self, X, state, want=None, resets=None, clamp=None):
-        """X (S, B) character indices; state per layer as Net.zero_state. Returns
+        """X (S, B) character indices; state per layer as Net.zero_state (a layer whose state has
+        B lanes while its input has one runs that input in every lane: ablation). Returns
         ({(layer, array): (S, B, H) view}, top h (S, B, H) view, new state (copies)).
 
         want(layer, array) -> bool: arrays returned (default all; h is always computed).
@@ -89,8 +92,9 @@ class Runner:
         clamp {(layer, array): (lanes, cols, values)}: set after every step (c before h).
         """
         net, out, new, inp = self.net, {}, [], X
-        S, B = X.shape
+        S = X.shape[0]
         for n, w in enumerate(net.layers):
+            B = state[n][0].shape[0]  # this layer's lanes; a one-lane input is shared by all
             hs = self._inputs(n, w, inp, S, B, state[n])
             step = {"lstm": self._lstm, "gru": self._gru, "rnn_stack": self._rnn}[net.arch]
             extra = step(n, w, S, hs, resets or {}, clamp or {})
@@ -104,11 +108,11 @@ class Runner:
         """Fill layer n's gate buffer with its chunk's input terms; hs[0] (and c) = the state."""
         buf = self._buf(f"g{n}", (S + 1, B, w["table"].shape[1]))
         if inp.dtype.kind in "iu":  # characters: one gather of table rows
-            np.take(w["table"], inp, axis=0, out=buf[:S], mode="clip")
-        else:
-            GH = w["Wh"].shape[1]
-            z = np.dot(inp.reshape(S * B, -1), w["Wx"], out=self._buf("xz", (S * B, GH)))
-            np.add(z.reshape(S, B, GH), w["b"], out=buf[:S, :, :GH])
+            np.take(w["table"], np.broadcast_to(inp, (S, B)), axis=0, out=buf[:S], mode="clip")
+        else:  # the layer below's h (S, B or 1, H): one product for the chunk
+            GH, b_in = w["Wh"].shape[1], inp.shape[1]
+            z = np.dot(inp.reshape(S * b_in, -1), w["Wx"], out=self._buf("xz", (S * b_in, GH)))
+            np.add(z.reshape(S, b_in, GH), w["b"], out=buf[:S, :, :GH])
         hs = self._buf(f"h{n}", (S + 1, B, self.net.H))
         hs[0] = st[0]
         if self.net.arch == "lstm":

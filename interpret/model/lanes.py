@@ -19,6 +19,9 @@ import numpy as np
 LANES = 512           # documents stepped together at most
 CHUNK_CHARS = 1 << 16  # characters per chunk of steps: bounds the working set
 MAX_STEPS = 1024       # steps per chunk at most, so that one stream has chunks to overlap
+THREADED_ONE = False   # one stream's output layer on the worker thread? Its step loop holds the
+# GIL between tiny numpy calls, so the worker waits for it (the switch interval is 5 ms) and
+# each hand-off costs more than the output layer it moves (profiled on 2M characters)
 
 
 def log_softmax_pick(ys, nxt):
@@ -197,6 +200,11 @@ def fill_rnn_lanes(params, ix, doc_starts, out, loss, progress=None, lanes=LANES
     def write(rows, counts, states):                      # one chunk in flight at most
         if pending:
             finish()
+        if states.shape[1] == 1 and not THREADED_ONE:  # one stream: see THREADED_ONE
+            n = store(rows, counts, states)
+            if progress:
+                progress(n)
+            return
         pending.append(_worker().submit(store, rows, counts, states))
 
     try:

@@ -31,6 +31,8 @@ class NpyWriter:
         if step != 1:
             raise ValueError("NpyWriter takes contiguous row ranges only")
         data = np.ascontiguousarray(np.broadcast_to(values, (stop - start,) + self.shape[1:]), dtype=self.dtype)
+        if data.size == 0:  # nothing to write (and memoryview cannot cast an empty shape)
+            return
         view, pos = memoryview(data).cast("B"), self.offset + start * self.row_bytes
         while len(view):  # pwrite may write less than asked (e.g. past 2 GB at once)
             n = os.pwrite(self.fd, view, pos)

@@ -158,6 +158,13 @@ def bench_record(repeats, n_single, n_many, doc_len):
     return rows
 
 
+def gated_rows(name, repeats):
+    """Rows of bench_record_gated.py: gated recording against nn.LSTM (when PyTorch is installed),
+    ablate before/after, the whole record process against the gist-style loop."""
+    import bench_record_gated
+    return getattr(bench_record_gated, name)(repeats)
+
+
 # ---- 4. scanning -----------------------------------------------------------------------------
 
 def make_scan_fixture(folder, n, units, seed=0):
@@ -281,8 +288,8 @@ def table(rows):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--only", default="train,batched,record,scan,export",
-                    help="comma-separated subset of train,batched,record,scan,export")
+    ap.add_argument("--only", default="train,batched,record,scan,export,gated,ablate,process",
+                    help="comma-separated subset of train,batched,record,scan,export,gated,ablate,process")
     ap.add_argument("--repeats", type=int, default=3, help="runs per figure (median); default 3")
     ap.add_argument("--scan-repeats", type=int, default=1, help="scan runs (each takes minutes)")
     ap.add_argument("--train-iters", type=int, default=2000)
@@ -300,7 +307,10 @@ def main():
              ("batched", lambda: bench_batched(args.repeats)),
              ("record", lambda: bench_record(args.repeats, 20_000, 1_000_000, 2_000)),
              ("scan", lambda: bench_scan(args.scan_repeats, args.scan_chars, args.scan_units)),
-             ("export", lambda: bench_export(args.repeats, 100_000))]
+             ("export", lambda: bench_export(args.repeats, 100_000)),
+             ("gated", lambda: gated_rows("bench_gated", args.repeats)),      # bench_record_gated.py
+             ("ablate", lambda: gated_rows("bench_ablate", args.repeats)),
+             ("process", lambda: gated_rows("bench_process", args.repeats))]
     for name, step in steps:
         if name in only:
             print(f"running {name} ...", file=sys.stderr, flush=True)

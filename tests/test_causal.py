@@ -107,3 +107,49 @@ def test_gate_saturation_matches_direct_count(tmp_path):
     assert "How to read this" in html and "What the paper saw" in html
     j = gates.as_json(sat, rec.n_chars)
     assert j["gates"][1]["name"] == "forget gate" and len(j["gates"][1]["left"]) == 6
+
+
+@pytest.mark.parametrize("arch,layer,array", [("rnn", 0, "h"), ("lstm", 0, "c"), ("lstm", 1, "h"),
+                                              ("gru", 1, "h"), ("gru", 0, "h")])
+def test_batched_ablation_equals_each_unit_ablated_one_at_a_time(arch, layer, array):
+    """losses(): every ablation a lane of one batched pass (layers below `layer` shared) ==
+    losses_by_step() with one ablated stream beside the intact one, unit by unit, in float64."""
+    m = model(arch)
+    ix, _ = m.encode(TEXT)
+    cols, values = [-1, 2, 0, 5, 3], [0.0, 0.0, 0.3, -0.2, 0.0]
+    L = causal.losses(m, ix, layer, array, cols, values, dtype=np.float64)
+    for b in range(1, len(cols)):
+        one = causal.losses_by_step(m, ix, layer, array, [-1, cols[b]], [0.0, values[b]], dtype=np.float64)
+        np.testing.assert_allclose(L[b], one[1], rtol=0, atol=1e-10)
+        np.testing.assert_allclose(L[0], one[0], rtol=0, atol=1e-10)
+
+
+def test_ablate_fast_and_plain_paths_give_the_same_report():
+    m = model("lstm")
+    fast = causal.ablate(m, TEXT, 2, layer=1, array="c", mode="mean", n_random=4, seed=1)
+    plain = causal.ablate(m, TEXT, 2, layer=1, array="c", mode="mean", n_random=4, seed=1, by_step=True)
+    assert fast["random_units"] == plain["random_units"]
+    for a, b in zip(fast["rows"], plain["rows"]):
+        assert a["group"] == b["group"] and a["n_chars"] == b["n_chars"]
+        for k in ("unit_delta", "random_mean", "base_loss"):
+            assert abs(a[k] - b[k]) < 1e-5  # float32 both ways, summed in another order
+
+
+def test_ablate_reports_progress_through_the_factory():
+    m, seen = model("gru"), []
+
+    class Bar:
+        def __init__(self, total, label):
+            seen.append((total, label))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n):
+            seen.append(n)
+
+    causal.ablate(m, TEXT, 1, n_random=3, progress=Bar)
+    assert seen[0] == (len(TEXT) - 1, "ablating") and sum(seen[1:]) == len(TEXT) - 1

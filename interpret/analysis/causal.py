@@ -1,35 +1,64 @@
 """Causal tests of single units: ablate a unit (zero it, or hold it at its mean) against random units.
 
-Everything runs B streams of one text side by side, one character per step (model.step.step),
-with interventions: stream b holds one unit at a value after every step, in that layer's h (or,
-for the LSTM, its cell state c, before h = o * tanh(c) is formed). So one pass over the text
-measures the intact model and many ablations at once. Sampling with clamped units is
-model.sample.sample.
+B streams read one text side by side, with interventions: stream b holds one unit at a value
+after every step, in that layer's h (or, for the LSTM, its cell state c, before h = o * tanh(c)
+is formed). So one pass over the text measures the intact model and every ablation at once: the
+streams are lanes of model/infer.py's batched kernel (a chunk of steps per call, the output layer
+once per chunk), and `losses_by_step` is the plain form, one model.step.step per character.
+Sampling with clamped units is model.sample.sample.
 """
 import numpy as np
 
+from interpret._util.blas import one_thread
+from interpret._util.progress import open_bar
+from interpret.model.infer import Net, Runner
+from interpret.model.lanes import log_softmax_pick
 from interpret.model.step import check_target, start_state, step, weights
 
-__all__ = ["ablate", "check_target", "losses", "unit_means"]
+__all__ = ["ablate", "check_target", "losses", "losses_by_step", "unit_means"]
+
+CHUNK_STEPS = 256  # steps per kernel call: the output layer runs once per chunk, (S * B, H) x (H, V)
+
+
+def _streams(cols, values, dtype):
+    """(cols (B,), values (B,), rows of the clamped streams) with cols[b] = -1 meaning intact."""
+    cols, values = np.asarray(cols, dtype=np.int64), np.asarray(values, dtype=dtype)
+    return cols, values, np.flatnonzero(cols >= 0)
 
 
 def losses(model, ix, layer, array, cols, values, dtype=np.float32, progress=None):
     """Per-character next-char loss (B, T-1) of B copies of ix (T,): stream b has unit cols[b]
     held at values[b] (cols[b] = -1: intact). progress(n) is called as steps are done."""
+    cols, values, rows = _streams(cols, values, dtype)
+    B, T = len(cols), len(ix)
+    net = Net(model.arch, model.params, dtype)
+    run, state = Runner(net), net.zero_state(B, shared_below=layer)  # below `layer` all streams agree
+    clamp = {(layer, array): (rows, cols[rows], values[rows])}
+    WhyT, out = np.ascontiguousarray(net.Why.T), np.empty((B, T - 1))
+    ix = np.asarray(ix)
+    for a in range(0, T - 1, CHUNK_STEPS):
+        S = min(CHUNK_STEPS, T - 1 - a)
+        X = ix[a:a + S, None]                                   # (S, 1): one text in every stream
+        _, top, state = run.run(X, state, lambda l, k: False, clamp=clamp)
+        ys = np.dot(top.reshape(S * B, -1), WhyT) + net.by    # (S * B, V) logits
+        out[:, a:a + S] = log_softmax_pick(ys, np.repeat(ix[a + 1:a + 1 + S], B)).reshape(S, B).T
+        if progress:
+            progress(S)
+    return out
+
+
+def losses_by_step(model, ix, layer, array, cols, values, dtype=np.float32, progress=None):
+    """losses() the plain way: one model.step.step per character for all B streams."""
     W = weights(model, dtype)
+    cols, values, rows = _streams(cols, values, dtype)
     B = len(cols)
-    cols, values = np.asarray(cols), np.asarray(values, dtype=dtype)
-    rows = np.flatnonzero(cols >= 0)
     state, out = start_state(model, B, dtype), np.empty((B, len(ix) - 1))
     spec = {(layer, array): (rows, cols[rows], values[rows])}
     for t in range(len(ix) - 1):
         ys, state = step(model, W, np.full(B, ix[t]), state, spec)
-        m = ys.max(axis=1)
-        out[:, t] = np.log(np.exp(ys - m[:, None]).sum(axis=1)) + m - ys[:, ix[t + 1]]
-        if progress and (t + 1) % 256 == 0:
-            progress(256)
-    if progress:
-        progress((len(ix) - 1) % 256)
+        out[:, t] = log_softmax_pick(ys.astype(np.float64), np.full(B, ix[t + 1]))
+        if progress:
+            progress(1)
     return out
 
 
@@ -44,14 +73,15 @@ TARGET_GROUPS = (("all characters", None), ('before a "', '"'), ("before a newli
 
 
 def ablate(model, text, unit, *, layer=0, array="h", mode="zero", n_random=20, seed=0, feature=None,
-           progress=None):
+           progress=None, by_step=False):
     """Change in next-char loss when `unit` is zeroed / held at its mean, against random units.
 
     Returns rows, one per group of positions (all characters; those whose next character is a
     quote, a newline, a closing bracket; where `feature` (name, values) is on), each with the
     unit's mean loss change (nats), the random units' mean and std, and an empirical p-value:
     the share of random units whose change is at least as large (with +1 smoothing).
-    progress(n): called as the characters are run (len(text) - 1 in all).
+    progress: a factory progress(total, label) -> bar (interpret._util.progress); the bar counts
+    the len(text) - 1 steps. by_step: run the plain form (losses_by_step), for tests.
     """
     if mode not in ("zero", "mean"):
         raise ValueError(f"unknown ablation mode {mode!r}; use zero or mean")
@@ -65,7 +95,9 @@ def ablate(model, text, unit, *, layer=0, array="h", mode="zero", n_random=20, s
     cols = np.concatenate([[-1, unit], randoms]).astype(np.int64)
     means = unit_means(model, ix, layer, array) if mode == "mean" else np.zeros(model.hidden_size)
     values = np.where(cols >= 0, means[np.maximum(cols, 0)], 0.0)
-    L = losses(model, ix, layer, array, cols, values, progress=progress)  # (B, T-1)
+    run = losses_by_step if by_step else losses
+    with open_bar(progress, len(ix) - 1, "ablating") as bar, one_thread():  # (B, H) products: one core
+        L = run(model, ix, layer, array, cols, values, progress=bar.update)  # (B, T-1)
     d = L[1:] - L[0]  # (1 + n_random, T-1): loss change of each ablation per position
     nxt = np.array(list(text[1:]))
     groups = [(name, np.ones(len(nxt), bool) if chars is None else np.isin(nxt, list(chars)))

@@ -4,7 +4,8 @@ import os
 
 import click
 
-from interpret.cli.common import (CONTEXT, IN_FILE, IN_PATH, bar, check_out, encoding_option, friendly, quiet_option)
+from interpret.cli.common import (CONTEXT, IN_FILE, IN_PATH, bar, check_out, encoding_option, friendly, progress,
+                                  quiet_option)
 
 
 
@@ -60,9 +61,8 @@ def ablate(model, text, unit, layer, array, mode, n_random, start, length, featu
     if feature:
         f = F.get_features([feature])[0]
         fv = (feature, F.evaluate(f, data))
-    with bar(max(len(data) - 1, 0), "ablating", quiet) as pbar:
-        res = causal.ablate(m, data, unit, layer=layer, array=array, mode=mode, n_random=n_random, seed=seed,
-                            feature=fv, progress=pbar.update)
+    res = causal.ablate(m, data, unit, layer=layer, array=array, mode=mode, n_random=n_random, seed=seed,
+                        feature=fv, progress=progress(quiet))
     if as_json:
         click.echo(json.dumps(res, indent=1))
         return

@@ -15,11 +15,13 @@ float32 products run about three times faster; tests bound the difference to `Mo
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from scipy.linalg.blas import dgemv
 
 LANES = 512           # documents stepped together at most
 CHUNK_CHARS = 1 << 16  # characters per chunk of steps: bounds the working set
 MAX_STEPS = 1024       # steps per chunk at most, so that one stream has chunks to overlap
+THREADED_ONE = False   # one stream's output layer on the worker thread? Its step loop holds the
+# GIL between tiny numpy calls, so the worker waits for it (the switch interval is 5 ms) and
+# each hand-off costs more than the output layer it moves (profiled on 2M characters)
 
 
 def log_softmax_pick(ys, nxt):
@@ -76,6 +78,21 @@ def split_lanes(lengths, lanes):
     return list(zip(cuts[:-1], cuts[1:]))
 
 
+def lane_plan(doc_starts, n, lanes):
+    """Where each lane runs: (first (B,) global row, span (B,) steps, resets {step: [lanes]}).
+
+    resets: the lane steps at which a lane starts a new document (its state restarts at zeros)."""
+    lengths = doc_lengths(doc_starts, n)
+    groups = split_lanes(lengths, lanes)
+    first = np.array([doc_starts[a] for a, _ in groups], dtype=np.int64)  # (B,) lane's first row
+    span = np.array([lengths[a:b].sum() for a, b in groups], dtype=np.int64)  # (B,) lane length
+    resets = {}
+    for lane, (a, b) in enumerate(groups):
+        for d in range(a + 1, b):
+            resets.setdefault(int(doc_starts[d] - first[lane]), []).append(lane)
+    return first, span, resets
+
+
 def run_rnn_lanes(params, ix, doc_starts, write, lanes=LANES, chunk_chars=CHUNK_CHARS,
                   dtype=np.float64):
     """Step every document of a vanilla RNN; write(rows, counts, states) per chunk of steps.
@@ -88,16 +105,9 @@ def run_rnn_lanes(params, ix, doc_starts, write, lanes=LANES, chunk_chars=CHUNK_
     chunk's rows are read at a time); doc_starts: each document's first row. dtype: the lanes'
     arithmetic (a single lane always steps in float64).
     """
-    lengths = doc_lengths(doc_starts, len(ix))
-    groups = split_lanes(lengths, lanes)
-    B, H = len(groups), params["Whh"].shape[0]
+    first, span, resets = lane_plan(doc_starts, len(ix), lanes)
+    B, H = len(first), params["Whh"].shape[0]
     dtype = np.float64 if B == 1 else dtype
-    first = np.array([doc_starts[a] for a, _ in groups])          # (B,) lane's first global row
-    span = np.array([lengths[a:b].sum() for a, b in groups])      # (B,) lane length
-    resets = {}                                                   # step -> lanes starting a doc
-    for lane, (a, b) in enumerate(groups):
-        for d in range(a + 1, b):
-            resets.setdefault(int(doc_starts[d] - first[lane]), []).append(lane)
     table = (params["Wxh"].T + params["bh"]).astype(dtype)        # (V, H): Wxh x + bh per char
     Whh = params["Whh"].astype(dtype)
     h = np.zeros((B, H), dtype=dtype)
@@ -136,6 +146,8 @@ def steps_one(xh, h, Whh, resets=(), t0=0):
     read as a Fortran array, so trans=1 multiplies by Whh without a copy. Positional arguments
     (alpha, a, x, beta, y, offx, incx, offy, incy, trans, overwrite_y): f2py parses them faster.
     """
+    from scipy.linalg.blas import dgemv  # here: importing scipy.linalg costs ~0.3 s
+
     A, tanh = Whh.T, np.tanh
     if not resets:
         for row in xh:
@@ -170,15 +182,7 @@ def fill_rnn_lanes(params, ix, doc_starts, out, loss, progress=None, lanes=LANES
     def store(rows, counts, states):                      # states (S, B, H); lane b: counts[b] rows
         S, B, H = states.shape
         if loss is not None:
-            if not logits or len(logits[0]) < S * B:
-                logits[:] = [np.empty((S * B, len(by)), dtype=dtype)]
-            idx = np.minimum(rows[None, :] + np.arange(S)[:, None], N - 1)  # (S, B) global rows
-            nxt = ix[np.minimum(idx.ravel() + 1, N - 1)]  # the character each row predicts
-            chunk_loss = next_char_loss(states.reshape(S * B, H).astype(dtype, copy=False), WhyT,
-                                        by, nxt, logits[0][:S * B]).reshape(S, B)
-            lo, hi = np.searchsorted(ends, rows + 1), np.searchsorted(ends, rows + S + 1)  # (B,)
-            for b in np.flatnonzero(hi > lo):  # a document's last row (end - 1) predicts nothing
-                chunk_loss[ends[lo[b]:hi[b]] - 1 - rows[b], b] = np.nan
+            chunk_loss = lane_loss(states, rows, ix, ends, WhyT, by, logits)
         for b in range(B):                                # each lane's rows are one slice
             r, n = int(rows[b]), int(counts[b])
             out[r:r + n] = states[:n, b]
@@ -196,6 +200,11 @@ def fill_rnn_lanes(params, ix, doc_starts, out, loss, progress=None, lanes=LANES
     def write(rows, counts, states):                      # one chunk in flight at most
         if pending:
             finish()
+        if states.shape[1] == 1 and not THREADED_ONE:  # one stream: see THREADED_ONE
+            n = store(rows, counts, states)
+            if progress:
+                progress(n)
+            return
         pending.append(_worker().submit(store, rows, counts, states))
 
     try:
@@ -204,6 +213,25 @@ def fill_rnn_lanes(params, ix, doc_starts, out, loss, progress=None, lanes=LANES
     finally:  # on an error too: the last chunk's job must end before its buffers go
         if pending:
             finish()
+
+
+def lane_loss(states, rows, ix, ends, WhyT, by, scratch):
+    """(S, B) next-character loss of a chunk of lane states (S, B, H), NaN at each document's
+    last row; rows (B,) the lanes' first global rows, ends (n_docs,) one past each document.
+    scratch: a list holding the (M, V) logits buffer, kept across chunks by the caller."""
+    S, B, H = states.shape
+    N = len(ix)
+    if not scratch or len(scratch[0]) < S * B:
+        scratch[:] = [np.empty((S * B, len(by)), dtype=WhyT.dtype)]
+    idx = np.minimum(rows[None, :] + np.arange(S)[:, None], N - 1)  # (S, B) global rows
+    nxt = np.asarray(ix[np.minimum(idx.ravel() + 1, N - 1)])  # the character each row predicts
+    flat = np.ascontiguousarray(states).reshape(S * B, H)  # a view when states are contiguous
+    chunk_loss = next_char_loss(flat.astype(WhyT.dtype, copy=False), WhyT, by, nxt,
+                                scratch[0][:S * B]).reshape(S, B)
+    lo, hi = np.searchsorted(ends, rows + 1), np.searchsorted(ends, rows + S + 1)  # (B,)
+    for b in np.flatnonzero(hi > lo):  # a document's last row (end - 1) predicts nothing
+        chunk_loss[ends[lo[b]:hi[b]] - 1 - rows[b], b] = np.nan
+    return chunk_loss
 
 
 _WORKER = []

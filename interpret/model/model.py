@@ -17,9 +17,16 @@ import zipfile
 import numpy as np
 
 from interpret._util import atomic
-from interpret.model import stack as gated
+from interpret.model.infer import GATES
 from interpret.model.lanes import steps_one
 from interpret._util.hashing import file_sha256
+
+
+def _stack():
+    """model/stack.py, imported when a gated model needs it: it loads layers.py, which imports
+    scipy.sparse (~0.3 s) that recording a vanilla model never uses."""
+    from interpret.model import stack
+    return stack
 
 UNKNOWN_POLICIES = ("error", "skip", "space")
 UNKNOWN_HINT = "use --unknown skip or --unknown space"
@@ -48,13 +55,13 @@ class GatedStack:
 
     def __init__(self, arch):
         self.arch = arch
-        self.arrays = ("h", "c") + gated.GATE_ARRAYS[arch] if arch == "lstm" else ("h",) + gated.GATE_ARRAYS[arch]
+        self.arrays = ("h", "c") + GATES[arch] if arch == "lstm" else ("h",) + GATES[arch]
 
     def shapes(self, H, V, n_layers=1):
-        return gated.shapes(self.arch, H, V, n_layers)
+        return _stack().shapes(self.arch, H, V, n_layers)
 
     def init(self, H, V, rng=np.random, n_layers=1, forget_bias=None):
-        return gated.init_params(self.arch, H, V, n_layers, rng, forget_bias)
+        return _stack().init_params(self.arch, H, V, n_layers, rng, forget_bias)
 
 
 ARCHS = {"rnn": RNNCell, "lstm": GatedStack("lstm"), "gru": GatedStack("gru"),
@@ -94,7 +101,12 @@ class Model:
 
     @property
     def n_layers(self):
-        return gated.n_layers_of(self.params) if self.gated else 1
+        if not self.gated:
+            return 1
+        n = 0
+        while f"L{n}_Wx" in self.params:
+            n += 1
+        return n
 
     def array_list(self):
         """Recordable arrays as (layer, array, n_units), in recording order."""
@@ -201,7 +213,7 @@ class Model:
     def initial_state(self):
         """Vanilla: h (H,). Gated: per layer (h, c) (LSTM) or (h,) (GRU), each (H,)."""
         if self.gated:
-            return [tuple(s[0] for s in layer) for layer in gated.zero_state(self.arch, self.params, 1)]
+            return [tuple(s[0] for s in layer) for layer in _stack().zero_state(self.arch, self.params, 1)]
         return np.zeros(self.hidden_size)
 
     def run(self, ix, state=None, logits=True):
@@ -219,6 +231,7 @@ class Model:
         return {(0, "h"): hs}, ys, h
 
     def _run_gated(self, ix, state, logits):
+        gated = _stack()
         state = self.initial_state() if state is None else state
         parts, tops = [], []
         for a in range(0, max(len(ix), 1), GATED_CHUNK):

@@ -2,11 +2,11 @@
 
 One text is one document: the state is reset to zeros at its start and carried exactly across
 the rest (in chunks). Two passes, one document at a time: the text and its character indices are
-written (documents.py), then the model runs over the memory-mapped indices into memory-mapped
-arrays, so memory stays the same however long the input is. A vanilla RNN steps many documents
-together in float32 lanes (model/lanes.py); one document alone steps in float64. Written to a
-temporary directory beside the target, then moved into place. The directory's layout is in
-recording.py and the README (File formats).
+written (documents.py), then the model runs over the memory-mapped indices into the output files
+(written by position: outfile.py), so memory stays the same however long the input is. Documents
+step together in lanes: the vanilla RNN's (model/lanes.py; one document alone in float64) and the
+gated stacks' (model/gated_lanes.py). Written to a temporary directory beside the target, then
+moved into place. The directory's layout is in recording.py and the README (File formats).
 """
 import json
 import os
@@ -18,10 +18,12 @@ from interpret._util import atomic
 from interpret._util.blas import one_thread
 from interpret.recording.manifest import array_file, make_manifest
 from interpret.recording.recording import Recording
+from interpret.model.gated_lanes import LANES as GATED_LANES, fill_gated_lanes
 from interpret.model.lanes import LANES, fill_rnn_lanes, log_softmax_pick
 from interpret.recording.documents import CHAR_IX_FILE, write_documents
+from interpret.recording.outfile import NpyWriter
 
-CHUNK = 1 << 14  # characters per forward chunk (LSTM/GRU): bounds the float64 working set to CHUNK x units
+CHUNK = 1 << 14  # characters per Model.run call in the plain form (_fill_by_document)
 LANE_CHUNK = 1 << 16  # lane steps x lanes per chunk for the vanilla RNN's lanes (H is small)
 DTYPES = ("float32", "float16")
 
@@ -140,35 +142,45 @@ def _move_into_place(tmp, out):
 
 
 def _write(model, docs, n_chars, directory, dtype, progress, out="the recording", arrays=None):
-    """Pass 2: run the model over char_ix.npy (memory-mapped) into memory-mapped outputs."""
+    """Pass 2: run the model over char_ix.npy (memory-mapped) into the output files (outfile.py)."""
     way_out = "free some space, or record with --dtype float16 or to another disk (-o)"
-    outs = {(layer, array): atomic.new_memmap(os.path.join(directory, array_file(layer, array)), dtype,
-                                             (n_chars, n), way_out, f"{out} ({array_file(layer, array)})")
-            for layer, array, n in (model.array_list() if arrays is None else arrays)}
-    loss = atomic.new_memmap(os.path.join(directory, "loss.npy"), "float32", (n_chars,), way_out,
-                             f"{out} (loss.npy)")
-    ix = np.load(os.path.join(directory, CHAR_IX_FILE), mmap_mode="r", allow_pickle=False)  # (n_chars,)
-    fill_arrays(model, ix, [d["start"] for d in docs], outs, loss, progress)
-    for arr in list(outs.values()) + [loss]:
-        arr.flush()
+    outs, loss = {}, None
+    try:
+        for layer, array, n in (model.array_list() if arrays is None else arrays):
+            name = array_file(layer, array)
+            outs[(layer, array)] = NpyWriter(os.path.join(directory, name), dtype, (n_chars, n), way_out,
+                                             f"{out} ({name})")
+        loss = NpyWriter(os.path.join(directory, "loss.npy"), "float32", (n_chars,), way_out, f"{out} (loss.npy)")
+        ix = np.load(os.path.join(directory, CHAR_IX_FILE), mmap_mode="r", allow_pickle=False)  # (n_chars,)
+        fill_arrays(model, ix, [d["start"] for d in docs], outs, loss, progress)
+    finally:
+        for arr in list(outs.values()) + [loss]:
+            if arr is not None:
+                arr.close()
 
 
-def fill_arrays(model, ix, doc_starts, outs, loss, progress=None, lanes=LANES):
+def fill_arrays(model, ix, doc_starts, outs, loss, progress=None, lanes=None):
     """Run each document (state reset at its start, carried across chunks) into outs/loss.
 
     ix (N,): every document's character indices, back to back (an array or a memmap);
-    doc_starts: each document's first row. A vanilla RNN runs all documents together in
-    lanes (model/lanes.py); other architectures run document by document through Model.run.
+    doc_starts: each document's first row. All documents step together in lanes: the vanilla
+    RNN's (model/lanes.py) or a gated stack's (model/gated_lanes.py); lanes: at most that many.
     """
-    if model.arch != "rnn" or list(outs) != [(0, "h")]:
-        return _fill_by_document(model, ix, doc_starts, outs, loss, progress)
-    with one_thread():  # (lanes, H) x (H, H) products are too small to split across cores
-        fill_rnn_lanes(model.params, ix, doc_starts, outs[(0, "h")], loss, progress,
-                       lanes=lanes, chunk_chars=LANE_CHUNK)
+    if model.arch == "rnn":
+        import scipy.linalg.blas  # noqa: F401  lanes.steps_one's dgemv, loaded before one_thread looks
+    with one_thread():  # (lanes, H) x (H, G*H) products are too small to split across cores
+        if model.arch == "rnn" and list(outs) == [(0, "h")]:
+            return fill_rnn_lanes(model.params, ix, doc_starts, outs[(0, "h")], loss, progress,
+                                  lanes=lanes or LANES, chunk_chars=LANE_CHUNK)
+        if model.arch == "rnn":  # nothing to record but the loss
+            return _fill_by_document(model, ix, doc_starts, outs, loss, progress)
+        check = _check_storable if any(a.dtype == np.float16 for a in outs.values()) else None
+        fill_gated_lanes(model, ix, doc_starts, outs, loss, progress, lanes=lanes or GATED_LANES,
+                         check=check)
 
 
 def _fill_by_document(model, ix, doc_starts, outs, loss, progress=None):
-    """fill_arrays through Model.run, one document at a time, in chunks."""
+    """fill_arrays through Model.run, one document at a time, in chunks: the plain form."""
     ends = list(doc_starts[1:]) + [len(ix)]
     for base, end in zip(doc_starts, ends):
         state, n = None, end - base
@@ -194,6 +206,7 @@ def _check_storable(arr, dtype, key, row0):
     bad = ~(np.abs(arr) <= limit)  # NaN compares False: caught too
     if not bad.any():
         return
+    arr = np.asarray(arr)
     t, unit = (int(i) for i in np.argwhere(bad)[0])
     layer, array = key
     value = float(arr[t, unit])

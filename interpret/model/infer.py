@@ -1,0 +1,226 @@
+"""Inference for gated stacks (LSTM, GRU, stacked tanh RNN): B lanes step together, no cache.
+
+The training forward (layers.py) keeps every step's gates for its backward pass; recording,
+ablation and lanes need only the arrays asked for. A chunk of S steps runs layer by layer: the
+input terms of the whole chunk are one gather (layer 0) or one matrix product (deeper layers),
+then each step is one (B, H) x (H, G*H) product and a few in-place ufuncs. The LSTM's gate row
+is laid out so that its cell takes few numpy calls:
+
+    row (B, 5H) = [o | i | f | g | c_prev]   sigmoid blocks o i f halved (layers.py's notes)
+    [i f] * [g c_prev] is one multiply; c = the sum of its halves, written into the next row
+
+Per step and lane: resets (a document starts in that lane: its state restarts at zeros) and
+clamps (a unit held at a value after each step, as model.step does: ablation). The arithmetic
+is the caller's dtype; tests compare float64 with Model.run and model.step.
+"""
+import numpy as np
+
+GATES = {"lstm": ("i", "f", "o", "g"), "gru": ("r", "z", "n"), "rnn_stack": ()}  # recorded order
+BLOCK = {"lstm": {"o": 0, "i": 1, "f": 2, "g": 3}, "gru": {"r": 0, "z": 1, "n": 2}, "rnn_stack": {}}
+G = {"lstm": 4, "gru": 3, "rnn_stack": 1}
+N_SIG = {"lstm": 3, "gru": 2, "rnn_stack": 0}  # sigmoid blocks, first in our column order
+LSTM_ORDER = (2, 0, 1, 3)  # our blocks o i f g from the file's i f o g
+
+
+class Net:
+    """A stack's weights, prepared once for inference in one dtype.
+
+    arch: lstm, gru or rnn_stack; a vanilla 'rnn' model runs as a one-layer rnn_stack.
+    Per layer: Wx (D, G*H) (layer 0: `table` (V, G*H or 5H) = Wx + b, gathered by character),
+    b (G*H,), Wh (H, G*H), columns in our block order, sigmoid blocks halved; bhn (H,) or None.
+    """
+
+    def __init__(self, arch, params, dtype=np.float32):
+        if arch == "rnn":
+            arch, params = "rnn_stack", {"L0_Wx": params["Wxh"].T, "L0_Wh": params["Whh"].T,
+                                         "L0_b": params["bh"], "Why": params["Why"], "by": params["by"]}
+        self.arch, self.dtype, self.layers = arch, np.dtype(dtype), []
+        n = 0
+        while f"L{n}_Wx" in params:
+            self.layers.append(self._layer(params, n))
+            n += 1
+        self.Why, self.by = params["Why"].astype(dtype), params["by"].astype(dtype)
+        self.H = self.layers[0]["Wh"].shape[0]
+
+    def _layer(self, params, n):
+        Wx, Wh, b = (np.asarray(params[f"L{n}_{k}"], dtype=np.float64) for k in ("Wx", "Wh", "b"))
+        H = Wh.shape[0]
+        if self.arch == "lstm":  # i f o g -> o i f g
+            cols = np.concatenate([np.arange(k * H, (k + 1) * H) for k in LSTM_ORDER])
+            Wx, Wh, b = Wx[:, cols], Wh[:, cols], b[cols]
+        half = np.ones(Wh.shape[1])
+        half[:N_SIG[self.arch] * H] = 0.5  # exact: a power of two
+        Wx, Wh, b = Wx * half, Wh * half, b * half
+        width = 5 * H if self.arch == "lstm" else Wh.shape[1]  # the LSTM row carries c_prev
+        table = np.zeros((Wx.shape[0], width))
+        table[:, :Wh.shape[1]] = Wx + b
+        bhn = params.get(f"L{n}_bhn")
+        cast = lambda a: np.ascontiguousarray(a, dtype=self.dtype)  # noqa: E731
+        return {"Wx": cast(Wx), "b": cast(b), "Wh": cast(Wh), "table": cast(table),
+                "bhn": None if bhn is None else cast(bhn)}
+
+    def zero_state(self, B, shared_below=0):
+        """Per layer (h, c) (LSTM) or (h,), each (B, H) zeros: the state at a document's start.
+        Layers below shared_below get one lane: streams that differ only from there on share them."""
+        k = 2 if self.arch == "lstm" else 1
+        return [tuple(np.zeros((1 if n < shared_below else B, self.H), self.dtype) for _ in range(k))
+                for n in range(len(self.layers))]
+
+
+class Runner:
+    """Runs a Net over chunks of (S, B) characters, keeping the buffers across chunks.
+
+    run(X, state, ...) returns views into those buffers: they are overwritten by the next call.
+    """
+
+    def __init__(self, net):
+        self.net, self.bufs = net, {}
+
+    def _buf(self, name, shape):
+        a = self.bufs.get(name)
+        if a is None or a.shape[1:] != shape[1:] or a.shape[0] < shape[0]:
+            a = self.bufs[name] = np.empty(shape, self.net.dtype)
+        return a[:shape[0]]
+
+    def run(self, X, state, want=None, resets=None, clamp=None):
+        """X (S, B) character indices; state per layer as Net.zero_state (a layer whose state has
+        B lanes while its input has one runs that input in every lane: ablation). Returns
+        ({(layer, array): (S, B, H) view}, top h (S, B, H) view, new state (copies)).
+
+        want(layer, array) -> bool: arrays returned (default all; h is always computed).
+        resets {step s: lanes whose state restarts at zeros before step s};
+        clamp {(layer, array): (lanes, cols, values)}: set after every step (c before h).
+        """
+        net, out, new, inp = self.net, {}, [], X
+        S = X.shape[0]
+        for n, w in enumerate(net.layers):
+            B = state[n][0].shape[0]  # this layer's lanes; a one-lane input is shared by all
+            hs = self._inputs(n, w, inp, S, B, state[n])
+            step = {"lstm": self._lstm, "gru": self._gru, "rnn_stack": self._rnn}[net.arch]
+            extra = step(n, w, S, hs, resets or {}, clamp or {})
+            new.append((hs[S].copy(),) + ((extra[1][S].copy(),) if net.arch == "lstm" else ()))
+            out[(n, "h")] = hs[1:]
+            self._gates(n, extra, S, out, want)
+            inp = hs[1:]
+        return out, inp, new
+
+    def _inputs(self, n, w, inp, S, B, st):
+        """Fill layer n's gate buffer with its chunk's input terms; hs[0] (and c) = the state."""
+        buf = self._buf(f"g{n}", (S + 1, B, w["table"].shape[1]))
+        if inp.dtype.kind in "iu":  # characters: one gather of table rows
+            np.take(w["table"], np.broadcast_to(inp, (S, B)), axis=0, out=buf[:S], mode="clip")
+        else:  # the layer below's h (S, B or 1, H): one product for the chunk
+            GH, b_in = w["Wh"].shape[1], inp.shape[1]
+            z = np.dot(inp.reshape(S * b_in, -1), w["Wx"], out=self._buf("xz", (S * b_in, GH)))
+            np.add(z.reshape(S, b_in, GH), w["b"], out=buf[:S, :, :GH])
+        hs = self._buf(f"h{n}", (S + 1, B, self.net.H))
+        hs[0] = st[0]
+        if self.net.arch == "lstm":
+            buf[0, :, 4 * self.net.H:] = st[1]
+        return hs
+
+    def _gates(self, n, extra, S, out, want):
+        """Add layer n's gate arrays (and the LSTM's c) to out as (S, B, H) views."""
+        H, arch = self.net.H, self.net.arch
+        buf = extra[0]
+        if arch == "lstm" and (want is None or want(n, "c")):
+            out[(n, "c")] = extra[1][1:]
+        for name in GATES[arch]:
+            if want is None or want(n, name):
+                k = BLOCK[arch][name]
+                out[(n, name)] = buf[:S, :, k * H:(k + 1) * H]
+
+    def _lstm(self, n, w, S, hs, resets, clamp):
+        H, buf = self.net.H, self.bufs[f"g{n}"][:S + 1]
+        C = buf[:, :, 4 * H:]                                 # (S+1, B, H): C[t] = c_{t-1}
+        G4, SIG, O = buf[:, :, :4 * H], buf[:, :, :3 * H], buf[:, :, :H]
+        IF, GC = buf[:, :, H:3 * H], buf[:, :, 3 * H:]
+        B = hs.shape[1]
+        z = self._buf("z", (B, 4 * H))
+        p, tc = self._buf("p", (B, 2 * H)), self._buf("tc", (B, H))
+        Wh, dot, add, mul, tanh = w["Wh"], np.dot, np.add, np.multiply, np.tanh
+        cc, ch = clamp.get((n, "c")), clamp.get((n, "h"))
+        for t in range(S):
+            saved = _reset(resets.get(t), hs[t], C[t])
+            g4 = G4[t]
+            dot(hs[t], Wh, out=z)                             # (B, 4H) h_{t-1} Wh
+            add(g4, z, out=g4)
+            tanh(g4, out=g4)
+            sig = SIG[t]
+            mul(sig, 0.5, out=sig)                            # sigmoid = (1 + tanh(x / 2)) / 2
+            add(sig, 0.5, out=sig)
+            mul(IF[t], GC[t], out=p)                          # [i g, f c_prev]
+            c = C[t + 1]
+            add(p[:, :H], p[:, H:], out=c)
+            if cc is not None:
+                c[cc[0], cc[1]] = cc[2]
+            tanh(c, out=tc)
+            mul(O[t], tc, out=hs[t + 1])
+            if ch is not None:
+                hs[t + 1][ch[0], ch[1]] = ch[2]
+            _restore(saved, hs[t], C[t])
+        return buf, C
+
+    def _gru(self, n, w, S, hs, resets, clamp):
+        H, A = self.net.H, self.bufs[f"g{n}"][:S]
+        B = hs.shape[1]
+        hw, tmp = self._buf("z", (B, 3 * H)), self._buf("tc", (B, H))
+        Wh, bhn, dot, add, mul, tanh = w["Wh"], w["bhn"], np.dot, np.add, np.multiply, np.tanh
+        RZ, R, Z, N = A[:, :, :2 * H], A[:, :, :H], A[:, :, H:2 * H], A[:, :, 2 * H:]
+        hrz, hn = hw[:, :2 * H], hw[:, 2 * H:]
+        ch = clamp.get((n, "h"))
+        for t in range(S):
+            saved = _reset(resets.get(t), hs[t])
+            dot(hs[t], Wh, out=hw)                            # (B, 3H)
+            if bhn is not None:
+                add(hn, bhn, out=hn)                          # PyTorch's b_hn, inside r * (...)
+            rz = RZ[t]
+            add(rz, hrz, out=rz)
+            tanh(rz, out=rz)
+            mul(rz, 0.5, out=rz)
+            add(rz, 0.5, out=rz)
+            nt = N[t]
+            mul(R[t], hn, out=tmp)
+            add(nt, tmp, out=nt)
+            tanh(nt, out=nt)
+            h = hs[t + 1]
+            np.subtract(hs[t], nt, out=h)                     # h = n + z (h_prev - n)
+            mul(h, Z[t], out=h)
+            add(h, nt, out=h)
+            if ch is not None:
+                h[ch[0], ch[1]] = ch[2]
+            _restore(saved, hs[t])
+        return (A,)
+
+    def _rnn(self, n, w, S, hs, resets, clamp):
+        A = self.bufs[f"g{n}"][:S]
+        z = self._buf("z", (hs.shape[1], self.net.H))
+        Wh, ch = w["Wh"], clamp.get((n, "h"))
+        for t in range(S):
+            saved = _reset(resets.get(t), hs[t])
+            np.dot(hs[t], Wh, out=z)
+            h = hs[t + 1]
+            np.add(A[t], z, out=h)
+            np.tanh(h, out=h)
+            if ch is not None:
+                h[ch[0], ch[1]] = ch[2]
+            _restore(saved, hs[t])
+        return (A,)
+
+
+def _reset(lanes, *arrays):
+    """Zero the rows `lanes` of each (B, H) array for one step; returns what to put back."""
+    if lanes is None:
+        return None
+    saved = [a[lanes].copy() for a in arrays]
+    for a in arrays:
+        a[lanes] = 0.0
+    return lanes, saved
+
+
+def _restore(saved, *arrays):
+    """Undo _reset: the rows hold the previous step's recorded values."""
+    if saved is not None:
+        lanes, values = saved
+        for a, v in zip(arrays, values):
+            a[lanes] = v

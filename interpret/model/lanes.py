@@ -1,16 +1,9 @@
 """Fast forward passes for recording a vanilla RNN: one stream, or many documents in lanes.
 
-Many documents: the documents are cut, in order, into `lanes` contiguous groups of about equal
-length; each group is a lane that reads its documents back to back, and all lanes step together,
-so one step is one (B, H) @ (H, H) matrix product instead of B matrix-vector products. The
-state of a lane is set to zeros where a document starts, so every document sees the state it
-would see alone (the plain form: `Model.run` per document from a zero state). Each lane covers
-one contiguous range of rows of the output, so a chunk of steps is written back as B slices.
-
-Precision: a single lane (one stream) always steps in float64, like `Model.run` (equal to it
-within 1e-12). Several lanes step in the caller's dtype: float64 for float64 outputs (equal to
-`Model.run` within 1e-12), float32 otherwise -- a float32 recording keeps 24 bits anyway, and
-float32 products run about three times faster; tests bound the difference to `Model.run`.
+Many documents are cut into `lanes` contiguous groups stepped together (one (B, H) @ (H, H)
+product a step), each lane's state reset to zeros where a document starts, so every document
+sees what it would alone. One stream steps in float64 (Model.run's loop: equal to 1e-12);
+several lanes in the caller's dtype (float32 for float32 recordings). More: docs/internals.md.
 """
 from concurrent.futures import ThreadPoolExecutor
 

@@ -1,23 +1,10 @@
 """The gist's training step, fast and bit for bit: preallocated buffers, few numpy calls per step.
 
-`GistStep.step` computes exactly what `train.loss_and_grads` followed by the gist's Adagrad update
-computes, to the last bit. That matters: Adagrad divides by sqrt(mem + 1e-8), so early on a
-gradient error of 1e-16 moves a parameter by up to 1e-13, and the training dynamics amplify it
-further (a 1e-16 relative nudge to every parameter grows to ~1e-4 after 200 iterations on
-tinyshakespeare and to O(1) on War and Peace). So every float operation keeps the gist's order:
-
-- the H x H and V x H products stay matrix-vector products (BLAS gemv), one per step, as in the
-  gist; np.matmul over a stack of vectors calls the same gemv once per vector, so the output layer
-  (Why h_t for all t, and Why^T dy_t for all t) is one call each, with the same bits.
-- sum_t outer(dy_t, h_t) (and the Whh one) must be the gist's running sum, last step first, of
-  separately rounded products. A BLAS matrix product sums in another order and with fused
-  multiply-adds; np.einsum without optimize runs a plain loop over t that does exactly the gist's
-  additions. So those buffers hold time *reversed*: row r is step T-1-r, and every sum over rows
-  in ascending order is the gist's sum from the last step to the first.
-- the Adagrad update runs once over one flat vector that holds all five parameters (the dict
-  entries of model.params are views into it), likewise the gradients and the Adagrad memory.
-
-The plain form of all this is `train.loss_and_grads`; tests check the two agree bit for bit.
+`GistStep.step` computes exactly what `train.gist.loss_and_grads` followed by the gist's Adagrad
+update computes, to the last bit: Adagrad amplifies a 1e-16 difference into a different run, so
+every float operation keeps the gist's order (gemv per step, the gradient sums as the gist's
+running sums, one flat Adagrad vector). Why each choice keeps the bits: docs/internals.md.
+Tests check the two agree bit for bit.
 """
 import numpy as np
 

@@ -71,12 +71,13 @@ def _input_grads(Wx, X, dA):
     """dWx, db and dX (None for one-hot input) from the pre-activation gradients dA (T, B, G*H)."""
     GH = dA.shape[2]
     dA2 = dA.reshape(-1, GH)
-    db = dA2.sum(axis=0)
     if X.ndim == 2:  # dWx[v] = sum of the rows of dA whose input is character v
         n = dA2.shape[0]
         onehot_T = scipy.sparse.csr_matrix((np.ones(n, dtype=dA.dtype), (X.ravel(), np.arange(n))),
                                            shape=(Wx.shape[0], n))  # (V, T*B)
-        return np.asarray(onehot_T @ dA2), db, None
+        dWx = np.asarray(onehot_T @ dA2)
+        return dWx, dWx.sum(axis=0), None  # every row of dA is in one row of dWx: db without reading dA again
+    db = dA2.sum(axis=0)
     T, B, D = X.shape
     Xf = X.reshape(T * B, D)
     dWx = Xf.T @ dA2

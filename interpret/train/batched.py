@@ -152,24 +152,38 @@ def clip_global_norm(grads, max_norm):
 
 
 def update(params, grads, opt, optimizer, lr, n):
-    """One Adam (betas 0.9, 0.999) or RMSProp (decay 0.95) step; n counts steps from 1."""
+    """One Adam (betas 0.9, 0.999) or RMSProp (decay 0.95) step; n counts steps from 1.
+
+    In the parameters' dtype throughout (the step sizes are Python floats, so float32 arrays stay
+    float32), each gradient's array reused as scratch: the gradients are spent after this."""
     eps = 1e-8
     if optimizer == "adam":
         b1, b2 = 0.9, 0.999
-        step = lr * np.sqrt(1 - b2 ** n) / (1 - b1 ** n)
+        step = float(lr * np.sqrt(1 - b2 ** n) / (1 - b1 ** n))
         for k, g in grads.items():
             m, v = opt[f"m_{k}"], opt[f"v_{k}"]
             m *= b1
             m += (1 - b1) * g
             v *= b2
-            v += (1 - b2) * g * g
-            params[k] -= (step * m / (np.sqrt(v) + eps)).astype(DTYPE, copy=False)
+            g *= g
+            g *= 1 - b2
+            v += g
+            _descend(params[k], m, v, step, eps, g)
     else:
         for k, g in grads.items():
             v = opt[f"v_{k}"]
             v *= 0.95
             v += 0.05 * g * g
-            params[k] -= (lr * g / (np.sqrt(v) + eps)).astype(DTYPE, copy=False)
+            params[k] -= (lr * g / (np.sqrt(v) + eps)).astype(params[k].dtype, copy=False)
+
+
+def _descend(p, m, v, step, eps, scratch):
+    """p -= step * m / (sqrt(v) + eps), with scratch (p's shape) as the one temporary."""
+    np.sqrt(v, out=scratch)
+    scratch += eps
+    np.divide(m, scratch, out=scratch)
+    scratch *= step
+    p -= scratch
 
 
 def evaluate(arch, params, ix, B, T, health=None):

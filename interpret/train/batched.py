@@ -8,9 +8,9 @@ the same B-stream layout, in nats per character.
 
 Compute is float32 (the model file stores float32 too). BLAS stays on one thread (a step's
 (B, H) x (H, G*H) products are too small to share between cores); with threads > 1 the B streams
-are split into one part per thread instead (train.split), which is how more cores pay. A checkpoint is a model file plus
-opt_* arrays (optimizer moments, the carried hidden state) and meta["resume"], so --resume
-continues exactly where the run stopped.
+are split into one part per thread instead (train.split), which is how more cores pay. A
+checkpoint is a model file plus opt_* arrays (optimizer moments, the carried hidden state) and
+meta["resume"], so --resume continues exactly where the run stopped.
 """
 import os
 import time
@@ -162,11 +162,12 @@ def update(params, grads, opt, optimizer, lr, n):
         step = float(lr * np.sqrt(1 - b2 ** n) / (1 - b1 ** n))
         for k, g in grads.items():
             m, v = opt[f"m_{k}"], opt[f"v_{k}"]
+            m -= g  # m = b1 m + (1 - b1) g, as b1 (m - g) + g: no temporary array
             m *= b1
-            m += (1 - b1) * g
+            m += g
+            g *= g  # v = b2 v + (1 - b2) g^2, the same way
+            v -= g
             v *= b2
-            g *= g
-            g *= 1 - b2
             v += g
             _descend(params[k], m, v, step, eps, g)
     else:

@@ -25,7 +25,15 @@ def default_threads(arch, hidden, batch_size):
     mostly numpy's per-call cost, which threads do not share (the GIL)."""
     if arch == "rnn" or hidden < 128:
         return 1
-    return max(1, min(os.cpu_count() or 1, batch_size // 16))
+    return max(1, min(cores(), batch_size // 16))
+
+
+def cores():
+    """The cores this process may run on (its affinity where the OS says, else all)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def parts(B, threads):

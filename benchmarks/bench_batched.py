@@ -100,6 +100,12 @@ class Torch:
         self.losses.append(loss.item())
 
 
+def blas_threads(n):
+    """BLAS held to n threads inside the block (threadpoolctl, which one_thread uses too)."""
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(n, user_api="blas")
+
+
 def blas_arch():
     """numpy's OpenBLAS kernel family (threadpoolctl's 'architecture': SkylakeX, Haswell, ...)."""
     try:
@@ -129,23 +135,27 @@ def bench_config(torch, text, cfg, repeats):
     ours_batches, peer_batches = windows(S, T), windows(S, T)
     default_threads = torch.get_num_threads()
 
-    def timed(runner, batches, threads):
+    def timed(runner, batches, threads, blas=1):
         if runner is peer:
             torch.set_num_threads(threads)
         else:
             ours.threads = threads
-        t0 = time.perf_counter()
-        for _ in range(chunk):
-            runner.step(*next(batches))
-        return chunk * B * T / (time.perf_counter() - t0)
+        with blas_threads(blas):
+            t0 = time.perf_counter()
+            for _ in range(chunk):
+                runner.step(*next(batches))
+            return chunk * B * T / (time.perf_counter() - t0)
 
     loads = [os.getloadavg()[0]]
     with one_thread():
-        res = {(side, k): [] for side in ("ours", "torch") for k in THREADS}
-        for _ in range(repeats):  # interleaved: both sides do the same number of steps
+        res = {(side, k): [] for side in ("ours", "torch", "blas") for k in THREADS}
+        for _ in range(repeats):  # interleaved
             for k in THREADS:
                 res[("ours", k)].append(timed(ours, ours_batches, k))
                 res[("torch", k)].append(timed(peer, peer_batches, k))
+            res[("blas", 2)].append(timed(ours, ours_batches, 1, blas=2))  # the alternative to the split
+        while len(peer.losses) < len(ours.losses):  # the same number of steps on both sides
+            peer.step(*next(peer_batches))
         while len(ours.losses) < loss_at:  # untimed, to the step where the losses are compared
             ours.step(*next(ours_batches))
             peer.step(*next(peer_batches))
@@ -153,7 +163,7 @@ def bench_config(torch, text, cfg, repeats):
     loads.append(os.getloadavg()[0])
     for s in ours.splits.values():
         s.close()
-    med = {k: med_of(v) for k, v in res.items()}
+    med = {k: med_of(v) for k, v in res.items() if v}
     at = sorted({1, loss_at // 4, loss_at // 2, loss_at})
 
     def curve_of(losses):  # the loss at each step of `at`: the mean of the 10 steps up to it
@@ -165,8 +175,10 @@ def bench_config(torch, text, cfg, repeats):
     load = f"load average {loads[0]:.1f}-{loads[1]:.1f}; numpy's OpenBLAS: {blas_arch()}"
     return [(f"batched {arch} {layers}x{H} vs PyTorch, {k} thread{'s' * (k > 1)} each (chars/s)", peer_name,
              med[("torch", k)], med[("ours", k)], 1.0,
-             f"{what}; ours on {k} thread{'s' * (k > 1)} (split batch), PyTorch set_num_threads({k}); {load}"
-             + (f"; {curve}" if k == THREADS[0] else "")) for k in THREADS]
+             f"{what}; ours on {k} thread{'s' * (k > 1)}{' (the batch split)' * (k > 1)}, PyTorch "
+             f"set_num_threads({k}); {load}"
+             + (f"; {curve}" if k == THREADS[0] else
+                f"; ours unsplit with BLAS on 2 threads instead: {med[('blas', 2)]:,.0f} chars/s")) for k in THREADS]
 
 
 def bench_batched(text, repeats, configs=CONFIGS):

@@ -13,6 +13,7 @@ time until the tail loss first reaches the gist model's (the tail evaluations ar
 
 Run alone: python benchmarks/bench_tenx.py [--cap 120]
 """
+import os
 import re
 import subprocess
 import sys
@@ -99,7 +100,7 @@ def bench_tenx(gist_iters=2000, cap=120.0):
             f"batched: --arch {b['arch']} --hidden {b['hidden']} --batch-size {b['batch_size']} --seq-length "
             f"{b['seq_length']} --lr {b['lr']} (Adam, 1 thread), {n} iterations, {chars:,} chars, tail loss "
             f"{loss:.4f} {'<=' if reached else '>'} the gist model's {target:.4f} (War and Peace after char "
-            f"{SPLIT:,}, one stream)")
+            f"{SPLIT:,}, one stream); load average {os.getloadavg()[0]:.1f} at the end")
     return [("gist's model 10x sooner (seconds to its tail loss)", "gist trainer, 300k iterations", gist_s,
              wall if reached else float("inf"), "≤0.1× time", note)]
 

@@ -42,6 +42,18 @@ def test_batched_rnn_trains_and_a_stacked_rnn_is_refused(work):
     assert r.exit_code == 1 and "one layer" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_threads_option_trains_the_same_model(work):
+    """--threads 2 splits the 4 streams in two: the same model as one thread, to float32 rounding."""
+    for k in (1, 2):
+        ok(run("train", work / "prose.txt", "-o", work / f"t{k}.npz", "--arch", "gru", "--hidden", 8,
+               "--batch-size", 4, "--seq-length", 10, "--iters", 6, "--threads", k, "-q"))
+    one, two = (Model.load(work / f"t{k}.npz").params for k in (1, 2))
+    for name in one:
+        np.testing.assert_allclose(two[name], one[name], rtol=1e-4, atol=1e-5)
+    r = run("train", work / "prose.txt", "-o", work / "t0.npz", "--arch", "gru", "--threads", 0)
+    assert r.exit_code == 2 and "--threads" in r.stderr
+
+
 def test_recording_has_every_array_per_layer(work):
     rec = Recording(work / "run.rec")
     assert rec.array_list() == [(l, k, 12) for l in (0, 1) for k in ("h", "c", "i", "f", "o", "g")]

@@ -50,12 +50,16 @@ def parse_clamp(spec):
               help="LSTM/GRU: start every bias at 0 and the forget gate's at this value (e.g. 1). "
                    "Default: every bias uniform like the weights (PyTorch's init), which keeps "
                    "cell states bounded.")
+@click.option("--threads", default=None, type=click.IntRange(min=1),
+              help="Batched: split the streams across this many threads (each with one BLAS thread). "
+                   "Default: every core, up to one per 16 streams, for gated models of 128+ units; "
+                   "1 for smaller ones.")
 @encoding_option
 @quiet_option
 @friendly
 def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoint_every, resume,
-          arch, layers, batch_size, optimizer, val_fraction, val_every, clip, reset_state, forget_bias, encoding,
-          quiet):
+          arch, layers, batch_size, optimizer, val_fraction, val_every, clip, reset_state, forget_bias, threads,
+          encoding, quiet):
     """Train a char-RNN: the gist's vanilla trainer (default), or a batched LSTM/GRU.
 
     Defaults are the gist's: 100 hidden units, 25-character windows, Adagrad lr 0.1, gradient
@@ -71,6 +75,7 @@ def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoi
     Example:
       interpret train ../shared/corpora/warandpeace.txt -o wp.npz --iters 20000
       interpret train book.txt -o lstm.npz --arch lstm --hidden 256 --seq-length 100 --batch-size 32
+      interpret train book.txt -o lstm.npz --arch lstm --hidden 512 --batch-size 64 --threads 4
       interpret train book.txt -o book.npz --hidden 128 --seq-length 50 --sample-every 2000
       interpret train book.txt -o book.npz --resume book.npz --iters 40000
     """
@@ -86,7 +91,7 @@ def train(text, out, hidden, seq_length, lr, iters, seed, sample_every, checkpoi
                               val_fraction=val_fraction, val_every=val_every, reset_state=reset_state,
                               forget_bias=forget_bias, sample_every=sample_every,
                               checkpoint_every=checkpoint_every, resume=resume, encoding=encoding,
-                              progress=progress(quiet), log=lambda msg: info(msg, quiet))
+                              progress=progress(quiet), log=lambda msg: info(msg, quiet), threads=threads)
     except Interrupted as e:
         click.echo(str(e), err=True)
         sys.exit(130)

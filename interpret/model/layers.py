@@ -67,20 +67,23 @@ def halved_T(Wh, n_half):
     return WhT
 
 
-def _input_grads(Wx, X, dA):
-    """dWx, db and dX (None for one-hot input) from the pre-activation gradients dA (T, B, G*H)."""
+def _input_grads(Wx, X, dA, work=None):
+    """dWx, db and dX (None for one-hot input) from the pre-activation gradients dA (T, B, G*H).
+
+    With work, the dense results are buffers too (fresh multi-MB arrays cost page faults)."""
     GH = dA.shape[2]
     dA2 = dA.reshape(-1, GH)
-    db = dA2.sum(axis=0)
     if X.ndim == 2:  # dWx[v] = sum of the rows of dA whose input is character v
         n = dA2.shape[0]
         onehot_T = scipy.sparse.csr_matrix((np.ones(n, dtype=dA.dtype), (X.ravel(), np.arange(n))),
                                            shape=(Wx.shape[0], n))  # (V, T*B)
-        return np.asarray(onehot_T @ dA2), db, None
+        dWx = np.asarray(onehot_T @ dA2)
+        return dWx, dWx.sum(axis=0), None  # every row of dA is in one row of dWx: db without reading dA again
+    db = dA2.sum(axis=0)
     T, B, D = X.shape
     Xf = X.reshape(T * B, D)
-    dWx = Xf.T @ dA2
-    dX = (dA2 @ Wx.T).reshape(T, B, D)
+    dWx = np.dot(Xf.T, dA2, out=buffer(work, "dWx", Wx.shape, dA.dtype))
+    dX = np.dot(dA2, Wx.T, out=buffer(work, "dX", (T * B, D), dA.dtype)).reshape(T, B, D)
     return dWx, db, dX
 
 
@@ -159,8 +162,9 @@ def lstm_backward(Wx, Wh, cache, dhs, dh_last=None, dc_last=None, work=None):
         np.multiply(dc, u, out=d[:, 3 * H:])
         dc *= f
         dh_next = d @ WhT
-    dWh = hs[:-1].reshape(T * B, H).T @ dA.reshape(T * B, 4 * H)
-    dWx, db, dX = _input_grads(Wx, X, dA)
+    dWh = buffer(work, "dWh", Wh.shape, Wh.dtype)
+    np.dot(hs[:-1].reshape(T * B, H).T, dA.reshape(T * B, 4 * H), out=dWh)
+    dWx, db, dX = _input_grads(Wx, X, dA, work)
     return {"Wx": dWx, "Wh": dWh, "b": db}, dX
 
 
@@ -221,8 +225,9 @@ def gru_backward(Wx, Wh, cache, dhs, dh_last=None, work=None):
         dh_[:, :2 * H] = d[:, :2 * H]
         dh_[:, 2 * H:] = dan * r
         dh_next = dh * z + dh_ @ WhT
-    dWh = hs[:-1].reshape(T * B, H).T @ dAh.reshape(T * B, 3 * H)
-    dWx, db, dX = _input_grads(Wx, X, dA)
+    dWh = buffer(work, "dWh", Wh.shape, Wh.dtype)
+    np.dot(hs[:-1].reshape(T * B, H).T, dAh.reshape(T * B, 3 * H), out=dWh)
+    dWx, db, dX = _input_grads(Wx, X, dA, work)
     return {"Wx": dWx, "Wh": dWh, "b": db}, dX
 
 
@@ -250,6 +255,7 @@ def rnn_backward(Wx, Wh, cache, dhs, dh_last=None, work=None):
         h = hs[t + 1]
         np.multiply(dhs[t] + dh_next, 1 - h * h, out=dA[t])
         dh_next = dA[t] @ WhT
-    dWh = hs[:-1].reshape(T * B, H).T @ dA.reshape(T * B, H)
-    dWx, db, dX = _input_grads(Wx, X, dA)
+    dWh = buffer(work, "dWh", Wh.shape, Wh.dtype)
+    np.dot(hs[:-1].reshape(T * B, H).T, dA.reshape(T * B, H), out=dWh)
+    dWx, db, dX = _input_grads(Wx, X, dA, work)
     return {"Wx": dWx, "Wh": dWh, "b": db}, dX

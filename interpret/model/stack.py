@@ -57,7 +57,8 @@ def _layer_work(work, layer):
 def loss_and_grads(arch, params, X, Y, state, work=None):
     """Mean cross-entropy (nats/char) of targets Y (T, B) given inputs X (T, B); grads; new state.
 
-    work: optional dict of reusable buffers, kept by the caller across steps (see layers.buffer)."""
+    work: optional dict of reusable buffers, kept by the caller across steps (see layers.buffer);
+    the big gradients are then such buffers too, overwritten by the next call."""
     top, caches, new_state = stack_forward(arch, params, X, state, work)
     T, B, H = top.shape
     Why, by = params["Why"], params["by"]

@@ -6,11 +6,11 @@ is carried from one window to the next (truncated BPTT) and reset when the strea
 (one epoch). The held-out tail is the validation text: its loss is measured now and then with
 the same B-stream layout, in nats per character.
 
-Compute is float32 (the model file stores float32 too), on one BLAS thread: a step's (B, H) x
-(H, G*H) products are too small to share between cores (on the 2-core development machine,
-two threads made an LSTM step 2.5x slower). A checkpoint is a model file plus
-opt_* arrays (optimizer moments, the carried hidden state) and meta["resume"], so --resume
-continues exactly where the run stopped.
+Compute is float32 (the model file stores float32 too). BLAS stays on one thread (a step's
+(B, H) x (H, G*H) products are too small to share between cores); with threads > 1 the B streams
+are split into one part per thread instead (train.split), which is how more cores pay. A
+checkpoint is a model file plus opt_* arrays (optimizer moments, the carried hidden state) and
+meta["resume"], so --resume continues exactly where the run stopped.
 """
 import os
 import time
@@ -21,6 +21,7 @@ from interpret import __version__
 from interpret.model import stack as gated
 from interpret.model.model import Model
 from interpret.train import loop
+from interpret.train.split import SplitStep, default_threads
 from interpret.train.checkpoint import check_finite, load_checkpoint, text_sha256
 
 OPTIMIZERS = ("adam", "rmsprop")
@@ -151,24 +152,39 @@ def clip_global_norm(grads, max_norm):
 
 
 def update(params, grads, opt, optimizer, lr, n):
-    """One Adam (betas 0.9, 0.999) or RMSProp (decay 0.95) step; n counts steps from 1."""
+    """One Adam (betas 0.9, 0.999) or RMSProp (decay 0.95) step; n counts steps from 1.
+
+    In the parameters' dtype throughout (the step sizes are Python floats, so float32 arrays stay
+    float32), each gradient's array reused as scratch: the gradients are spent after this."""
     eps = 1e-8
     if optimizer == "adam":
         b1, b2 = 0.9, 0.999
-        step = lr * np.sqrt(1 - b2 ** n) / (1 - b1 ** n)
+        step = float(lr * np.sqrt(1 - b2 ** n) / (1 - b1 ** n))
         for k, g in grads.items():
             m, v = opt[f"m_{k}"], opt[f"v_{k}"]
+            m -= g  # m = b1 m + (1 - b1) g, as b1 (m - g) + g: no temporary array
             m *= b1
-            m += (1 - b1) * g
+            m += g
+            g *= g  # v = b2 v + (1 - b2) g^2, the same way
+            v -= g
             v *= b2
-            v += (1 - b2) * g * g
-            params[k] -= (step * m / (np.sqrt(v) + eps)).astype(DTYPE, copy=False)
+            v += g
+            _descend(params[k], m, v, step, eps, g)
     else:
         for k, g in grads.items():
             v = opt[f"v_{k}"]
             v *= 0.95
             v += 0.05 * g * g
-            params[k] -= (lr * g / (np.sqrt(v) + eps)).astype(DTYPE, copy=False)
+            params[k] -= (lr * g / (np.sqrt(v) + eps)).astype(params[k].dtype, copy=False)
+
+
+def _descend(p, m, v, step, eps, scratch):
+    """p -= step * m / (sqrt(v) + eps), with scratch (p's shape) as the one temporary."""
+    np.sqrt(v, out=scratch)
+    scratch += eps
+    np.divide(m, scratch, out=scratch)
+    scratch *= step
+    p -= scratch
 
 
 def evaluate(arch, params, ix, B, T, health=None):
@@ -217,9 +233,11 @@ def health_text(health):
 class BatchedIteration:
     """One batched iteration (a step for loop.run): window, gradients, update, validation, report.
 
-    on_progress(n, smooth_loss, val_loss or None), losses in nats/char."""
+    on_progress(n, smooth_loss, val_loss or None), losses in nats/char. threads: the workers
+    the batch is split across (None: split.default_threads); close() stops them."""
 
-    def __init__(self, st, text, *, checkpoint_path=None, val_every=0, on_progress=None, report_every=10):
+    def __init__(self, st, text, *, checkpoint_path=None, val_every=0, on_progress=None, report_every=10,
+                 threads=None):
         meta = st.meta
         B, T = meta["batch_size"], meta["seq_length"]
         train_text, val_text = split_text(text, meta["val_fraction"])
@@ -229,7 +247,9 @@ class BatchedIteration:
         self.st, self.B, self.T, self.checkpoint_path = st, B, T, checkpoint_path
         self.val_every, self.on_progress, self.report_every = val_every, on_progress, report_every
         self.smooth = meta.get("smooth_loss", np.log(len(st.model.chars)))
-        self.work = {}  # buffers reused by every step (layers.buffer)
+        if threads is None:
+            threads = default_threads(meta["arch"], st.params["L0_Wh"].shape[0], B)
+        self.split = SplitStep(threads)  # reuses each worker's buffers across steps (layers.buffer)
         self.t0, self.wall0 = time.perf_counter(), meta["wall_time_s"]
 
     def __call__(self):
@@ -241,7 +261,7 @@ class BatchedIteration:
         if meta.get("reset_state"):  # every window starts from zeros: cell states cannot drift
             st.state = gated.zero_state(arch, st.params, B)
         X, Y = S[st.pos:st.pos + T], S[st.pos + 1:st.pos + T + 1]
-        loss, grads, st.state = gated.loss_and_grads(arch, st.params, X, Y, st.state, self.work)
+        loss, grads, st.state = self.split(arch, st.params, X, Y, st.state)
         if not np.isfinite(loss):
             return loss  # diverged: the loop says so; the parameters keep the last good values
         clip_global_norm(grads, meta["clip"])
@@ -268,14 +288,20 @@ class BatchedIteration:
         _keep_best(st, self.checkpoint_path, val)
         return val
 
+    def close(self):
+        self.split.close()
+
 
 def train(st, text, iters, *, checkpoint_path=None, checkpoint_every=0, val_every=0, on_progress=None,
-          report_every=10):
-    """Train until st.n == iters (see BatchedIteration), on one BLAS thread; checkpoint on the way,
-    on Ctrl-C and at the end."""
+          report_every=10, threads=None):
+    """Train until st.n == iters (see BatchedIteration) on `threads` workers (None: the default),
+    BLAS on one thread each; checkpoint on the way, on Ctrl-C and at the end."""
     step = BatchedIteration(st, text, checkpoint_path=checkpoint_path, val_every=val_every,
-                            on_progress=on_progress, report_every=report_every)
-    return loop.run(st, iters, step, checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every)
+                            on_progress=on_progress, report_every=report_every, threads=threads)
+    try:
+        return loop.run(st, iters, step, checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every)
+    finally:
+        step.close()
 
 
 def best_path(checkpoint_path):

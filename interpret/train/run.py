@@ -47,17 +47,19 @@ def is_batched(path):
 def train_model(text_path, out, *, arch="rnn", hidden=100, layers=1, seq_length=25, lr=None, iters=10000,
                 seed=0, batch_size=1, optimizer="adam", clip=5.0, val_fraction=0.05, val_every=500,
                 reset_state=False, forget_bias=None, sample_every=0, checkpoint_every=1000, resume=None,
-                encoding="utf-8", progress=None, log=print):
+                encoding="utf-8", progress=None, log=print, threads=None):
     """Train on the text file text_path until iteration `iters`, checkpointing to out; a Summary.
 
-    lr None: 0.1 (the gist's Adagrad) or 2e-3 (Adam / RMSProp); with resume, the checkpoint's."""
+    lr None: 0.1 (the gist's Adagrad) or 2e-3 (Adam / RMSProp); with resume, the checkpoint's.
+    threads: the batched trainer's workers (None: train.split.default_threads); the gist's
+    trainer is one stream and ignores it."""
     data = read_text(text_path, encoding)
     if arch != "rnn" or batch_size > 1 or (resume and is_batched(resume)):
         settings = dict(arch=arch, hidden=hidden, layers=layers, batch_size=batch_size, seq_length=seq_length,
                         lr=lr or 2e-3, optimizer=optimizer, clip=clip, val_fraction=val_fraction, seed=seed,
                         reset_state=reset_state, forget_bias=forget_bias)
         return _batched(data, text_path, out, resume, iters, checkpoint_every, val_every, settings, lr is not None,
-                        progress, log)
+                        progress, log, threads)
     if layers != 1:
         raise ValueError(f"the vanilla rnn has one layer (got --layers {layers}); use --arch lstm "
                          "or gru for stacked layers")
@@ -97,7 +99,8 @@ def _resumed(meta, resume, n, lr, log):
         log(f"learning rate set to {lr}")
 
 
-def _batched(data, text_path, out, resume, iters, checkpoint_every, val_every, settings, lr_given, progress, log):
+def _batched(data, text_path, out, resume, iters, checkpoint_every, val_every, settings, lr_given, progress, log,
+             threads=None):
     """train_model for the batched trainer."""
     if resume:
         st = tb.BatchedState.load(resume, data)
@@ -124,7 +127,7 @@ def _batched(data, text_path, out, resume, iters, checkpoint_every, val_every, s
             done[0] = n
         try:
             tb.train(st, data, iters, checkpoint_path=out, checkpoint_every=checkpoint_every,
-                     val_every=val_every, on_progress=on_progress)
+                     val_every=val_every, on_progress=on_progress, threads=threads)
         except KeyboardInterrupt:
             raise Interrupted(f"\ninterrupted at iteration {st.n}; checkpoint saved to {out}; continue with "
                               f"--resume {out}") from None

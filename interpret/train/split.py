@@ -1,0 +1,89 @@
+"""Data-parallel training steps: the B streams split into one part per thread, run side by side.
+
+The streams of a batch are independent until their gradients are summed, so each of `threads`
+workers runs stack.loss_and_grads on its own columns of the window (T, B_k) and its own slice of
+the carried state, with its own reusable buffers; the parts' losses and gradients are then
+weighted by B_k / B and summed, which is the mean over all B streams that one thread computes
+(the same numbers up to float32 rounding: only the order of the sums changes).
+
+Threads share the process, so no data is copied: numpy releases the GIL inside BLAS calls and
+ufunc loops, and each worker's BLAS stays on one thread (blas.one_thread is process-wide).
+Measured on 2 cores (benchmarks/README.md): this beats two BLAS threads per matrix product,
+whose (B, H) x (H, G*H) products are too small to share.
+"""
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from interpret.model import stack as gated
+
+
+def default_threads(arch, hidden, batch_size):
+    """Threads the trainer uses unless told: every core (up to one per 16 streams) for gated
+    models of 128+ units, where the split measured faster; one for small ones, whose steps are
+    mostly numpy's per-call cost, which threads do not share (the GIL)."""
+    if arch == "rnn" or hidden < 128:
+        return 1
+    return max(1, min(cores(), batch_size // 16))
+
+
+def cores():
+    """The cores this process may run on (its affinity where the OS says, else all)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def parts(B, threads):
+    """The column slices of each thread's streams: threads nearly equal parts of range(B)."""
+    edges = np.linspace(0, B, min(threads, B) + 1).round().astype(int)
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+
+
+class SplitStep:
+    """loss_and_grads over B streams, split across `threads` workers; threads 1 runs in place.
+
+    Same contract as stack.loss_and_grads (mean loss, gradients, new state). Call close() (or use
+    it as a context manager) to stop the workers."""
+
+    def __init__(self, threads=1):
+        self.threads = max(1, int(threads))
+        self.pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
+        self.works = [{} for _ in range(self.threads)]  # each worker's buffers (layers.buffer)
+
+    def __call__(self, arch, params, X, Y, state):
+        B = X.shape[1]
+        if self.pool is None or B < 2:
+            return gated.loss_and_grads(arch, params, X, Y, state, self.works[0])
+        cols = parts(B, self.threads)
+        jobs = [self.pool.submit(gated.loss_and_grads, arch, params, X[:, s], Y[:, s],
+                                 [tuple(a[s] for a in layer) for layer in state], work)
+                for s, work in zip(cols, self.works)]
+        results = [j.result() for j in jobs]
+        return combine(results, [(s.stop - s.start) / B for s in cols])
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.pool = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def combine(results, weights):
+    """[(loss, grads, state)] of the parts -> (weighted mean loss, weighted gradient sum, joined state)."""
+    loss = sum(w * r[0] for w, r in zip(weights, results))
+    grads = results[0][1]
+    for k, g in grads.items():  # the first part's arrays are fresh: sum into them
+        g *= g.dtype.type(weights[0])
+        for w, r in zip(weights[1:], results[1:]):
+            g += g.dtype.type(w) * r[1][k]
+    state = [tuple(np.concatenate(arrays, axis=0) for arrays in zip(*layers))
+             for layers in zip(*(r[2] for r in results))]
+    return loss, grads, state

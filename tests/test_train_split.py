@@ -1,0 +1,60 @@
+"""The batch split across threads (train.split) computes what one thread computes, to float32 rounding."""
+import numpy as np
+import pytest
+
+from interpret.model import stack as gated
+from interpret.train import batched as tb
+from interpret.train.split import SplitStep, default_threads, parts
+
+TEXT = ('"Come here," said the old man. "Look at this."\nShe did not move; the rain went on.\n') * 40
+
+
+def test_parts_cover_the_batch_in_order():
+    for B, k in [(32, 2), (5, 2), (7, 3), (2, 4)]:
+        cols = parts(B, k)
+        assert np.concatenate([np.arange(B)[s] for s in cols]).tolist() == list(range(B))
+        assert len(cols) == min(k, B) and all(s.stop > s.start for s in cols)
+
+
+@pytest.mark.parametrize("arch,layers", [("lstm", 1), ("lstm", 2), ("gru", 2), ("rnn", 1)])
+@pytest.mark.parametrize("threads", [2, 3])
+def test_split_step_equals_one_thread(arch, layers, threads):
+    rng = np.random.RandomState(0)
+    p = {k: v.astype(np.float32) for k, v in gated.init_params(arch, 16, 6, layers, rng).items()}
+    X, Y = rng.randint(0, 6, size=(9, 7)), rng.randint(0, 6, size=(9, 7))
+    state = [tuple(rng.randn(7, 16).astype(np.float32) * 0.5 for _ in s) for s in gated.zero_state(arch, p, 7)]
+    loss, grads, new = gated.loss_and_grads(arch, p, X, Y, state)
+    with SplitStep(threads) as split:
+        for _ in range(2):  # the second call reuses the workers' buffers
+            s_loss, s_grads, s_new = split(arch, p, X, Y, state)
+            assert s_loss == pytest.approx(loss, rel=1e-6)
+            for k in grads:
+                np.testing.assert_allclose(s_grads[k], grads[k], rtol=1e-5, atol=1e-7)
+            for a, b in zip(s_new, new):
+                for x, y in zip(a, b):
+                    np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("arch", ["lstm", "gru"])
+def test_training_on_two_threads_follows_the_one_thread_curve(arch):
+    """A few whole iterations (clipping, Adam) on 2 threads: the same losses and parameters."""
+    runs = {}
+    for threads in (1, 2):
+        st = tb.BatchedState.fresh(TEXT, arch, 16, 2, 4, 12, 1e-2, val_fraction=0.1, seed=0)
+        losses = []
+        step = tb.BatchedIteration(st, TEXT, threads=threads)
+        try:
+            for _ in range(8):
+                losses.append(step())
+        finally:
+            step.close()
+        runs[threads] = (losses, st.params)
+    np.testing.assert_allclose(runs[2][0], runs[1][0], rtol=1e-5)
+    for k in runs[1][1]:
+        np.testing.assert_allclose(runs[2][1][k], runs[1][1][k], rtol=1e-4, atol=1e-5)
+
+
+def test_default_threads():
+    assert default_threads("rnn", 512, 64) == 1 and default_threads("lstm", 64, 64) == 1
+    assert default_threads("lstm", 256, 8) == 1  # fewer than 16 streams per part: one thread
+    assert 1 <= default_threads("lstm", 256, 32) <= 2

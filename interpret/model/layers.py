@@ -1,31 +1,11 @@
 """LSTM, GRU and vanilla RNN layers in numpy: forward and backward over B streams x T steps.
 
-Row-vector convention (so a batch is one matrix product): a layer with input size D and H units
-holds
-
-    Wx (D, G*H)   input to gates        b (G*H,)   gate biases
-    Wh (H, G*H)   hidden to gates
-
-with G = 4 blocks for the LSTM (i f o g: input, forget, output gates and the tanh candidate)
-and G = 3 for the GRU (r z n: reset, update gates and the tanh candidate). Layer 0 reads
-one-hot characters, so its `x @ Wx` is just row x of Wx (a gather, never a one-hot matrix).
-
-    LSTM  c_t = f * c_{t-1} + i * g        h_t = o * tanh(c_t)
-    GRU   n_t = tanh(x Wxn + b_n + r * (h_{t-1} Whn + bhn))
-          h_t = (1 - z) * n_t + z * h_{t-1}
-
-bhn (H,) is PyTorch's hidden-side candidate bias b_hn (models imported from PyTorch); a native
-GRU has none (zero), and its forward is then exactly as without it.
-
-All functions keep the parameters' dtype: float32 for training speed, float64 for gradient checks.
-Each step's nonlinear part is a cell function (lstm_cell_c / lstm_cell_h, gru_cell) that
-model.step's clamped single step calls too: each architecture's step is written once.
-
-Speed notes (profiled at B=32, T=100, H=256 on one core): the gate sigmoids are computed as
-sigmoid(a) = (1 + tanh(a / 2)) / 2, because numpy's tanh is vectorised and scipy's expit is
-several times slower; the halving is folded into copies of the weights (exact: a power of two),
-so one tanh call covers every gate of a step. The one-hot layer-0 gradient dWx is a sparse
-product (one row of dA added per character) instead of a dense one-hot matrix product.
+Row vectors, so a batch is one product: Wx (D, G*H), Wh (H, G*H), b (G*H,); G = 4 blocks for the
+LSTM (i f o g), 3 for the GRU (r z n; bhn (H,), PyTorch's b_hn inside r * (h Whn + bhn), is
+optional). Layer 0 reads characters: x @ Wx is a gather. Sigmoids are (1 + tanh(a / 2)) / 2 with
+the halving folded into the weights. Each step's nonlinear part is a cell function (lstm_cell_c,
+lstm_cell_h, gru_cell) that model.step calls too. The parameters' dtype is kept (float32 to
+train, float64 for gradient checks). Equations and speed notes: docs/internals.md.
 """
 import numpy as np
 import scipy.sparse

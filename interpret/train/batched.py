@@ -1,16 +1,10 @@
 """Batched training (LSTM, GRU, or the vanilla RNN): B parallel streams, truncated BPTT, Adam or RMSProp.
 
-The training text (all but its last --val-fraction) is cut into B equal contiguous streams; each
-iteration reads the next seq_length characters of every stream, so the hidden state of stream b
-is carried from one window to the next (truncated BPTT) and reset when the streams wrap around
-(one epoch). The held-out tail is the validation text: its loss is measured now and then with
-the same B-stream layout, in nats per character.
-
-Compute is float32 (the model file stores float32 too). BLAS stays on one thread (a step's
-(B, H) x (H, G*H) products are too small to share between cores); with threads > 1 the B streams
-are split into one part per thread instead (train.split), which is how more cores pay. A
-checkpoint is a model file plus opt_* arrays (optimizer moments, the carried hidden state) and
-meta["resume"], so --resume continues exactly where the run stopped.
+The training text (all but its last --val-fraction, the validation text) is cut into B
+contiguous streams read seq_length characters an iteration, each stream's state carried between
+windows and reset when they wrap (an epoch). float32 compute; BLAS on one thread; with threads > 1
+the streams are split into one part per thread (train.split). A checkpoint is a model file plus
+opt_* arrays and meta["resume"], so --resume continues exactly where the run stopped.
 """
 import os
 import time

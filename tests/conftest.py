@@ -3,6 +3,7 @@ the corpora beside the repository (tests that need them skip when they are not t
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,3 +32,16 @@ def corpora():
     if not CORPORA.is_dir():
         pytest.skip(f"{CORPORA} is not here (the corpora sit beside the repository)")
     return CORPORA
+
+
+SMALL_CHARS = list('\n "().abcde')
+
+
+def small_model(arch, layers=2, seed=0):
+    """A 6-unit model of any architecture with large random weights (so every path is exercised)."""
+    from interpret.model.model import Model
+    m = Model.init(SMALL_CHARS, hidden_size=6, arch=arch, n_layers=layers if arch != "rnn" else 1, seed=seed)
+    rng = np.random.RandomState(seed)
+    for v in m.params.values():
+        v += rng.randn(*v.shape) * 0.5
+    return m

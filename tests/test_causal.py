@@ -3,20 +3,13 @@ import pytest
 
 from interpret.analysis import causal
 from interpret.analysis import gates
+from conftest import small_model as model
+
 from interpret.model import step
 from interpret.model.model import Model
 from interpret.model.sample import sample
 from interpret.recording.recorder import record
 
-CHARS = list('\n "().abcde')
-
-
-def model(arch, layers=2, seed=0):
-    m = Model.init(CHARS, hidden_size=6, arch=arch, n_layers=layers if arch != "rnn" else 1, seed=seed)
-    rng = np.random.RandomState(seed)
-    for v in m.params.values():
-        v += rng.randn(*v.shape) * 0.5
-    return m
 
 
 def run_losses(m, ix):

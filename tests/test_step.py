@@ -3,21 +3,13 @@ forward), the gist's one-hot step and sample(); train_model's progress and log p
 import numpy as np
 import pytest
 
+from conftest import small_model as model
+
 from interpret.model import step
-from interpret.model.model import Model
 from interpret.model.sample import sample
 from interpret.train.run import Summary, train_model
 
-CHARS = list('\n "().abcde')
 TEXT = 'a "bc." d(e)\n "dd" (a) b.\n' * 3
-
-
-def model(arch, layers=2, seed=0):
-    m = Model.init(CHARS, hidden_size=6, arch=arch, n_layers=layers if arch != "rnn" else 1, seed=seed)
-    rng = np.random.RandomState(seed)
-    for v in m.params.values():
-        v += rng.randn(*v.shape) * 0.5
-    return m
 
 
 @pytest.mark.parametrize("arch", ["rnn", "lstm", "gru"])

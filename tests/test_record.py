@@ -279,3 +279,20 @@ def test_split_lanes_covers_documents_in_order_and_balances():
     even = [10] * 100
     sizes = [sum(even[a:b]) for a, b in split_lanes(even, 4)]
     assert sizes == [250, 250, 250, 250]
+
+
+@pytest.mark.parametrize("name", ["warpeace-lstm", "warpeace-rnn"])
+def test_a_recording_in_memory_equals_the_one_on_disk(name, shipped, tmp_path):
+    """record() without out= encodes and runs exactly as on disk: text, documents, every array."""
+    m = Model.load(shipped / f"{name}.npz")
+    text = (shipped / "demo_passage.txt").read_text(encoding="utf-8")[:3000] + "\u2603"  # one unknown character
+    docs = [("a", text), ("b", text[:700])]
+    mem, disk = record(m, docs, unknown="skip"), record(m, docs, tmp_path / "r.rec", unknown="skip")
+    assert mem.path == "(in memory)" and not list(tmp_path.glob("*interpret-record*"))
+    assert (mem.text, mem.documents, mem.names) == (disk.text, disk.documents, disk.names)
+    for n in disk.names:
+        np.testing.assert_array_equal(mem[n], disk[n])
+    np.testing.assert_array_equal(mem.loss, disk.loss)
+    np.testing.assert_array_equal(mem.char_ix, disk.char_ix)
+    with pytest.raises(ValueError, match="not in the model's vocabulary|unknown"):
+        record(m, text)  # the same refusal as on disk

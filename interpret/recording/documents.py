@@ -22,17 +22,23 @@ def index_dtype(vocab_size):
 
 def write_documents(model, documents, directory, unknown="error"):
     """Write text.txt and char_ix.npy for `documents` into `directory`; (manifest docs, n_chars)."""
-    dtype = np.dtype(index_dtype(model.vocab_size))
-    docs, start = [], 0
     with open(os.path.join(directory, TEXT_FILE), "w", encoding="utf-8", newline="") as ftext, \
             open(os.path.join(directory, CHAR_IX_FILE), "wb") as fix:
-        fix.write(_npy_header(dtype, 0))  # its shape is written when the length is known
-        for name, source in documents:
-            length, dropped = _write_document(model, name, source, ftext, fix, dtype, unknown)
-            docs.append({"name": name, "start": start, "length": length, "dropped": dropped})
-            start += length
-        fix.seek(0)
-        fix.write(_npy_header(dtype, start))
+        return encode_documents(model, documents, ftext, fix, unknown)
+
+
+def encode_documents(model, documents, ftext, fix, unknown="error"):
+    """Each document's kept text to the text stream ftext, its indices as a .npy to the binary
+    stream fix (files, or io.StringIO / io.BytesIO for a recording in memory); (docs, n_chars)."""
+    dtype = np.dtype(index_dtype(model.vocab_size))
+    docs, start = [], 0
+    fix.write(_npy_header(dtype, 0))  # its shape is written when the length is known
+    for name, source in documents:
+        length, dropped = _write_document(model, name, source, ftext, fix, dtype, unknown)
+        docs.append({"name": name, "start": start, "length": length, "dropped": dropped})
+        start += length
+    fix.seek(0)
+    fix.write(_npy_header(dtype, start))
     return docs, start
 
 

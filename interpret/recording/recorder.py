@@ -8,6 +8,7 @@ step together in lanes: the vanilla RNN's (model/lanes.py; one document alone in
 gated stacks' (model/gated_lanes.py). Written to a temporary directory beside the target, then
 moved into place. The directory's layout is in recording.py and the README (File formats).
 """
+import io
 import json
 import os
 import shutil
@@ -20,7 +21,7 @@ from interpret.recording.manifest import array_file, make_manifest
 from interpret.recording.recording import Recording
 from interpret.model.gated_lanes import LANES as GATED_LANES, fill_gated_lanes
 from interpret.model.lanes import LANES, fill_rnn_lanes, log_softmax_pick
-from interpret.recording.documents import CHAR_IX_FILE, write_documents
+from interpret.recording.documents import CHAR_IX_FILE, encode_documents, write_documents
 from interpret.recording.outfile import NpyWriter
 
 CHUNK = 1 << 14  # characters per Model.run call in the plain form (_fill_by_document)
@@ -62,12 +63,26 @@ def record(model, documents=None, out=None, *, text=None, files=None, arrays=Non
             return write_recording(model, documents, out, dtype=dtype, unknown=unknown, model_path=model_path,
                                    progress=bar.update, keep=keep,
                                    on_total=on_total or (lambda n: setattr(bar, "length", n)))
-        import tempfile
-        with tempfile.TemporaryDirectory(prefix="interpret-record-") as folder:
-            rec = write_recording(model, documents, os.path.join(folder, "rec"), dtype=dtype, unknown=unknown,
-                                  model_path=model_path, progress=bar.update, keep=keep,
-                                  on_total=on_total or (lambda n: setattr(bar, "length", n)))
-            return rec.to_memory()
+        return _record_in_memory(model, documents, dtype, unknown, model_path, keep, bar)
+
+
+def _record_in_memory(model, documents, dtype, unknown, model_path, keep, bar):
+    """The two passes of write_recording into memory: the same encoding, errors and arrays."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype {dtype!r} is not supported; use one of {', '.join(DTYPES)}")
+    model.check_unknown({}, unknown)
+    ftext, fix = io.StringIO(newline=""), io.BytesIO()
+    docs, n_chars = encode_documents(model, documents, ftext, fix, unknown)
+    if not docs:
+        raise ValueError("no text to record; give at least one text file")
+    bar.length = n_chars
+    ix = np.load(io.BytesIO(fix.getvalue()), allow_pickle=False)  # (n_chars,)
+    arrays = [(l, k, n) for l, k, n in model.array_list() if keep is None or keep(l, k)]
+    outs = {(l, k): np.empty((n_chars, n), dtype) for l, k, n in arrays}
+    loss = np.empty(n_chars, np.float32)
+    fill_arrays(model, ix, [d["start"] for d in docs], outs, loss, bar.update)
+    manifest = make_manifest(model, docs, n_chars, dtype, unknown, model_path, arrays)
+    return Recording.in_memory(manifest, ftext.getvalue(), ix, outs, loss)
 
 
 def _keep_arrays(model, arrays, keep=None):

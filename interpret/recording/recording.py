@@ -63,16 +63,17 @@ class Recording:
         """Open a recording directory (written by `record(..., out=...)` or `interpret record`)."""
         return cls(path)
 
-    def to_memory(self):
-        """Read every array, the loss, the text and the character indices into memory; the
-        directory is no longer needed afterwards. Returns self."""
-        memory = {(l, k): np.array(self.activations(l, k)) for l, k, _ in self.array_list()}
-        memory["loss"] = np.array(self.loss)
-        self.text  # noqa: B018  (read and checked)
-        self._char_ix = np.array(self.char_ix)
-        self._memory = memory
-        self.path = "(in memory)"
-        return self
+    @classmethod
+    def in_memory(cls, manifest, text, char_ix, arrays, loss):
+        """A recording held in memory (record() without out=): the manifest a directory would
+        have, the text, its indices (N,), {(layer, array): (N, n_units)} and the loss (N,)."""
+        rec = cls.__new__(cls)
+        rec.path, rec.manifest, rec.n_chars = "(in memory)", manifest, manifest["n_chars"]
+        rec.chars, rec.documents = list(manifest["chars"]), list(manifest["documents"])
+        rec.arrays = [_renamed(a) for a in manifest["arrays"]]
+        rec._text, rec._char_ix = text, char_ix
+        rec._memory = dict(arrays, loss=loss)
+        return rec
 
     # ---- by name, and in a notebook ----------------------------------------------------------
     @property

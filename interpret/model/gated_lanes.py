@@ -13,6 +13,7 @@ import bisect
 
 import numpy as np
 
+from interpret.model import jit
 from interpret.model.infer import Net, Runner
 from interpret.model.lanes import lane_loss, lane_plan
 
@@ -53,12 +54,19 @@ def fill_gated_lanes(model, ix, doc_starts, outs, loss, progress=None, lanes=LAN
 
 def _store(outs, acts, loss, chunk_loss, rows, counts, check):
     """Copy lane b's first counts[b] steps of each array to rows rows[b]... of the outputs."""
-    for b in np.flatnonzero(counts):
-        r, n = int(rows[b]), int(counts[b])
-        for key, arr in outs.items():
-            part = acts[key][:n, b]  # (n, H)
+    fast = jit.enabled() and check is None
+    for key, arr in outs.items():
+        src = acts[key]
+        if fast and isinstance(arr, np.ndarray) and arr.dtype == src.dtype == np.float32:  # one call
+            jit.store_lanes(src, arr.view(np.ndarray), rows, counts)
+            continue
+        for b in np.flatnonzero(counts):
+            r, n = int(rows[b]), int(counts[b])
+            part = src[:n, b]  # (n, H)
             if check is not None:
                 check(part, arr.dtype, key, r)
             arr[r:r + n] = part
-        if loss is not None:
+    if loss is not None:
+        for b in np.flatnonzero(counts):
+            r, n = int(rows[b]), int(counts[b])
             loss[r:r + n] = chunk_loss[:n, b]

@@ -15,11 +15,17 @@ is the caller's dtype; tests compare float64 with Model.run and model.step.
 """
 import numpy as np
 
+from interpret.model import jit
+
 GATES = {"lstm": ("i", "f", "o", "g"), "gru": ("r", "z", "n"), "rnn_stack": ()}  # recorded order
 BLOCK = {"lstm": {"o": 0, "i": 1, "f": 2, "g": 3}, "gru": {"r": 0, "z": 1, "n": 2}, "rnn_stack": {}}
 G = {"lstm": 4, "gru": 3, "rnn_stack": 1}
 N_SIG = {"lstm": 3, "gru": 2, "rnn_stack": 0}  # sigmoid blocks, first in our column order
 LSTM_ORDER = (2, 0, 1, 3)  # our blocks o i f g from the file's i f o g
+
+
+_NO_X = np.zeros((0, 0), np.int64)        # the compiled loops' "no characters": input terms
+_NO_TABLE = np.zeros((0, 0), np.float32)  # are in the buffer already
 
 
 class Net:
@@ -93,22 +99,31 @@ class Runner:
         """
         net, out, new, inp = self.net, {}, [], X
         S = X.shape[0]
+        fast = net.dtype == np.float32 and jit.enabled()  # the compiled loops (model/jit.py)
         for n, w in enumerate(net.layers):
             B = state[n][0].shape[0]  # this layer's lanes; a one-lane input is shared by all
-            hs = self._inputs(n, w, inp, S, B, state[n])
-            step = {"lstm": self._lstm, "gru": self._gru, "rnn_stack": self._rnn}[net.arch]
-            extra = step(n, w, S, hs, resets or {}, clamp or {})
+            chars = inp.dtype.kind in "iu"
+            hs = self._inputs(n, w, inp, S, B, state[n], gather=not fast)
+            if fast:  # the kernel reads layer 0's table rows itself
+                step = {"lstm": self._lstm_jit, "gru": self._gru_jit, "rnn_stack": self._rnn_jit}[net.arch]
+                X_in = np.ascontiguousarray(np.broadcast_to(inp, (S, B)), dtype=np.int64) if chars else _NO_X
+                extra = step(n, w, S, hs, resets or {}, clamp or {}, X_in, w["table"] if chars else _NO_TABLE)
+            else:
+                step = {"lstm": self._lstm, "gru": self._gru, "rnn_stack": self._rnn}[net.arch]
+                extra = step(n, w, S, hs, resets or {}, clamp or {})
             new.append((hs[S].copy(),) + ((extra[1][S].copy(),) if net.arch == "lstm" else ()))
             out[(n, "h")] = hs[1:]
             self._gates(n, extra, S, out, want)
             inp = hs[1:]
         return out, inp, new
 
-    def _inputs(self, n, w, inp, S, B, st):
-        """Fill layer n's gate buffer with its chunk's input terms; hs[0] (and c) = the state."""
+    def _inputs(self, n, w, inp, S, B, st, gather=True):
+        """Fill layer n's gate buffer with its chunk's input terms; hs[0] (and c) = the state.
+        Characters are gathered from the table unless gather=False (the compiled loops do it)."""
         buf = self._buf(f"g{n}", (S + 1, B, w["table"].shape[1]))
         if inp.dtype.kind in "iu":  # characters: one gather of table rows
-            np.take(w["table"], np.broadcast_to(inp, (S, B)), axis=0, out=buf[:S], mode="clip")
+            if gather:
+                np.take(w["table"], np.broadcast_to(inp, (S, B)), axis=0, out=buf[:S], mode="clip")
         else:  # the layer below's h (S, B or 1, H): one product for the chunk
             GH, b_in = w["Wh"].shape[1], inp.shape[1]
             z = np.dot(inp.reshape(S * b_in, -1), w["Wx"], out=self._buf("xz", (S * b_in, GH)))
@@ -160,6 +175,30 @@ class Runner:
                 hs[t + 1][ch[0], ch[1]] = ch[2]
             _restore(saved, hs[t], C[t])
         return buf, C
+
+    def _lstm_jit(self, n, w, S, hs, resets, clamp, X, table):
+        """_lstm compiled (model/jit.py): the same buffers, one call for the chunk; table[X]
+        (layer 0) are the input terms, or (an empty table) the buffer holds them."""
+        H, buf = self.net.H, self.bufs[f"g{n}"][:S + 1]
+        B = hs.shape[1]
+        jit.lstm_steps(jit.gemm(), X, table, buf, hs, w["Wh"], self._buf("z", (B, 4 * H)), jit.reset_mask(resets, S, B),
+                       *jit.clamp_arrays(clamp.get((n, "c"))), *jit.clamp_arrays(clamp.get((n, "h"))))
+        return buf, buf[:, :, 4 * H:]
+
+    def _gru_jit(self, n, w, S, hs, resets, clamp, X, table):
+        H, A = self.net.H, self.bufs[f"g{n}"][:S]
+        B = hs.shape[1]
+        bhn = w["bhn"] if w["bhn"] is not None else np.zeros(H, np.float32)
+        jit.gru_steps(jit.gemm(), X, table, A, hs, w["Wh"], self._buf("z", (B, 3 * H)), bhn, jit.reset_mask(resets, S, B),
+                      *jit.clamp_arrays(clamp.get((n, "h"))))
+        return (A,)
+
+    def _rnn_jit(self, n, w, S, hs, resets, clamp, X, table):
+        A = self.bufs[f"g{n}"][:S]
+        B = hs.shape[1]
+        jit.rnn_steps(jit.gemm(), X, table, A, hs, w["Wh"], self._buf("z", (B, self.net.H)), jit.reset_mask(resets, S, B),
+                      *jit.clamp_arrays(clamp.get((n, "h"))))
+        return (A,)
 
     def _gru(self, n, w, S, hs, resets, clamp):
         H, A = self.net.H, self.bufs[f"g{n}"][:S]

@@ -36,6 +36,9 @@ def next_char_loss(states, WhyT, by, nxt, out=None):
     """
     bound = float((np.abs(WhyT).sum(axis=0) + np.abs(by)).max())
     ys = np.dot(states, WhyT, out=out)                    # (M, V) logits - bound
+    if bound > (80.0 if ys.dtype == np.float32 else 700.0):  # exp would give subnormals, each
+        ys += by                                           # many times slower: the plain way
+        return log_softmax_pick(ys, nxt)
     ys += by - bound
     picked = ys[np.arange(len(nxt)), nxt]
     np.exp(ys, out=ys)

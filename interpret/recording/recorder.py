@@ -17,6 +17,7 @@ import numpy as np
 
 from interpret._util import atomic
 from interpret._util.blas import one_thread
+from interpret.model import jit
 from interpret.recording.manifest import array_file, make_manifest
 from interpret.recording.recording import Recording
 from interpret.model.gated_lanes import LANES as GATED_LANES, fill_gated_lanes
@@ -183,6 +184,8 @@ def fill_arrays(model, ix, doc_starts, outs, loss, progress=None, lanes=None):
     """
     if model.arch == "rnn":
         import scipy.linalg.blas  # noqa: F401  lanes.steps_one's dgemv, loaded before one_thread looks
+    else:
+        jit.load_blas()
     with one_thread():  # (lanes, H) x (H, G*H) products are too small to split across cores
         if model.arch == "rnn" and list(outs) == [(0, "h")]:
             return fill_rnn_lanes(model.params, ix, doc_starts, outs[(0, "h")], loss, progress,

@@ -1,0 +1,83 @@
+"""The compiled step loops (model/jit.py) against the numpy loops they replace (infer.Runner with
+INTERPRET_JIT=0), float32, every architecture, with resets, clamps, lanes and chunk seams."""
+import numpy as np
+import pytest
+
+from interpret.model import jit
+from interpret.model.infer import Net, Runner
+from interpret.model.model import Model
+
+pytestmark = pytest.mark.skipif(not jit.enabled(), reason="numba not installed or INTERPRET_JIT=0")
+
+CHARS = list('\n "().abcde')
+
+
+def model(arch, layers=2, seed=0, bhn=False, H=6):
+    m = Model.init(CHARS, hidden_size=H, arch=arch, n_layers=layers if arch != "rnn" else 1, seed=seed)
+    rng = np.random.RandomState(seed)
+    for v in m.params.values():
+        v += rng.randn(*v.shape) * 0.3
+    if bhn:
+        m.params["L0_bhn"] = rng.randn(H)
+    return m
+
+
+def test_tanh32_is_within_2e7_of_tanh_everywhere():
+    x = np.concatenate([np.linspace(-12, 12, 2_000_001), [-1e30, -50, -9, 0, 1e-30, 9, 50, 1e30]]).astype(np.float32)
+    got = np.empty_like(x)
+    jit.tanh_array(x, got)
+    err = np.abs(got.astype(np.float64) - np.tanh(x.astype(np.float64)))
+    assert err.max() < 2.5e-7
+    assert np.all(np.abs(got) <= 1.0) and got[np.argmax(x == 0)] == 0.0
+    assert np.all(np.abs(got[x > 10] - 1.0) <= 6e-8)  # saturates (to within an ulp below 1)
+    jit.tanh_array(-x, got_neg := np.empty_like(x))
+    np.testing.assert_array_equal(got_neg, -got)  # odd, exactly
+
+
+def run_chunks(m, X, resets, clamp, use_jit, monkeypatch, chunk=5):
+    monkeypatch.setattr(jit, "enabled", lambda: use_jit)
+    net = Net(m.arch, m.params, np.float32)
+    run, state, got = Runner(net), net.zero_state(X.shape[1]), {}
+    for a in range(0, len(X), chunk):
+        here = {t - a: lanes for t, lanes in resets.items() if a <= t < a + chunk}
+        out, top, state = run.run(X[a:a + chunk], state, None, here, clamp)
+        for k, v in list(out.items()) + [("top", top)]:
+            got.setdefault(k, []).append(v.copy())
+    return {k: np.concatenate(v) for k, v in got.items()}
+
+
+@pytest.mark.parametrize("arch,bhn", [("lstm", False), ("gru", False), ("gru", True), ("rnn_stack", False),
+                                      ("rnn", False)])
+@pytest.mark.parametrize("B,product", [(1, "blas"), (4, "blas"), (4, "numba")])
+def test_compiled_loops_equal_the_numpy_loops(arch, bhn, B, product, monkeypatch):
+    """product: the (B, H) x (H, G*H) product through numpy's sgemm (ctypes) or numba's np.dot."""
+    if product == "blas" and jit.gemm() is None:
+        pytest.skip("numpy's BLAS exports no cblas_sgemm here")
+    if product == "numba":
+        monkeypatch.setattr(jit, "gemm", lambda: None)
+    m = model(arch, bhn=bhn)
+    rng = np.random.default_rng(B)
+    X = rng.integers(0, len(CHARS), size=(23, B))
+    resets = {3: np.array([0]), 11: np.arange(B), 17: np.array([B - 1])}
+    plain = run_chunks(m, X, resets, {}, False, monkeypatch)
+    fast = run_chunks(m, X, resets, {}, True, monkeypatch)
+    assert sorted(plain, key=str) == sorted(fast, key=str)
+    for k in plain:
+        np.testing.assert_allclose(fast[k], plain[k], rtol=0, atol=2e-6, err_msg=str(k))
+
+
+@pytest.mark.parametrize("arch,array", [("lstm", "c"), ("lstm", "h"), ("gru", "h"), ("rnn_stack", "h")])
+def test_compiled_loops_hold_clamped_units_as_the_numpy_loops(arch, array, monkeypatch):
+    m = model(arch)
+    X = np.random.default_rng(0).integers(0, len(CHARS), size=(19, 1))
+    X = np.repeat(X, 3, axis=1)
+    clamp = {(1 if array == "h" else 0, array): (np.array([1, 2]), np.array([4, 0]), np.array([0.0, 0.7]))}
+    plain = run_chunks(m, X, {}, clamp, False, monkeypatch)
+    fast = run_chunks(m, X, {}, clamp, True, monkeypatch)
+    layer = next(iter(clamp))[0]
+    np.testing.assert_array_equal(fast[(layer, array)][:, 1, 4], 0.0)
+    np.testing.assert_array_equal(fast[(layer, array)][:, 2, 0], np.float32(0.7))
+    for k in plain:
+        np.testing.assert_allclose(fast[k], plain[k], rtol=0, atol=2e-6, err_msg=str(k))
+    # the clamp changes what the layers above see: lane 0 (intact) differs from lanes 1 and 2
+    assert np.abs(fast["top"][:, 0] - fast["top"][:, 1]).max() > 1e-3

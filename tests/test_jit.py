@@ -25,12 +25,12 @@ def model(arch, layers=2, seed=0, bhn=False, H=6):
 def test_tanh32_is_within_2e7_of_tanh_everywhere():
     x = np.concatenate([np.linspace(-12, 12, 2_000_001), [-1e30, -50, -9, 0, 1e-30, 9, 50, 1e30]]).astype(np.float32)
     got = np.empty_like(x)
-    jit.tanh_array(x, got)
+    jit.kernels().tanh_array(x, got)
     err = np.abs(got.astype(np.float64) - np.tanh(x.astype(np.float64)))
     assert err.max() < 2.5e-7
     assert np.all(np.abs(got) <= 1.0) and got[np.argmax(x == 0)] == 0.0
     assert np.all(np.abs(got[x > 10] - 1.0) <= 6e-8)  # saturates (to within an ulp below 1)
-    jit.tanh_array(-x, got_neg := np.empty_like(x))
+    jit.kernels().tanh_array(-x, got_neg := np.empty_like(x))
     np.testing.assert_array_equal(got_neg, -got)  # odd, exactly
 
 
@@ -81,3 +81,44 @@ def test_compiled_loops_hold_clamped_units_as_the_numpy_loops(arch, array, monke
         np.testing.assert_allclose(fast[k], plain[k], rtol=0, atol=2e-6, err_msg=str(k))
     # the clamp changes what the layers above see: lane 0 (intact) differs from lanes 1 and 2
     assert np.abs(fast["top"][:, 0] - fast["top"][:, 1]).max() > 1e-3
+
+
+def run_split(m, X, resets, clamp, threads, monkeypatch, chunk=5):
+    monkeypatch.setattr(jit, "enabled", lambda: True)
+    net = Net(m.arch, m.params, np.float32)
+    run, state, got = Runner(net, threads), net.zero_state(X.shape[1]), {}
+    for a in range(0, len(X), chunk):
+        here = {t - a: lanes for t, lanes in resets.items() if a <= t < a + chunk}
+        out, top, state = run.run(X[a:a + chunk], state, None, here, clamp)
+        for k, v in list(out.items()) + [("top", top)]:
+            got.setdefault(k, []).append(v.copy())
+    return {k: np.concatenate(v) for k, v in got.items()}
+
+
+@pytest.mark.parametrize("B,H", [(1, 6), (3, 7), (2, 64)])
+def test_the_split_lstm_loop_equals_the_numpy_loop(B, H, monkeypatch):
+    """Units split over 2 threads (blocks of unequal size when H is odd), resets, clamps of c and h."""
+    m = model("lstm", H=H)
+    rng = np.random.default_rng(H)
+    X = rng.integers(0, len(CHARS), size=(23, B))
+    resets = {4: np.array([0]), 13: np.arange(B)}
+    clamp = {(0, "c"): (np.array([B - 1]), np.array([2]), np.array([0.5])),
+             (1, "h"): (np.array([0]), np.array([H - 1]), np.array([-0.25]))}
+    plain = run_chunks(m, X, resets, clamp, False, monkeypatch)
+    split = run_split(m, X, resets, clamp, 2, monkeypatch)
+    np.testing.assert_array_equal(split[(0, "c")][:, B - 1, 2], np.float32(0.5))
+    np.testing.assert_array_equal(split[(1, "h")][:, 0, H - 1], np.float32(-0.25))
+    for k in plain:
+        np.testing.assert_allclose(split[k], plain[k], rtol=0, atol=3e-6, err_msg=str(k))
+
+
+def test_more_lanes_than_the_split_takes_run_the_batched_loop(monkeypatch):
+    from interpret.model import infer
+    m = model("lstm")
+    X = np.random.default_rng(1).integers(0, len(CHARS), size=(9, infer.SPLIT_LANES + 1))
+    called = []
+    monkeypatch.setattr(jit.kernels(), "lstm_steps_split", lambda *a: called.append(1))
+    run_split(m, X, {}, {}, 2, monkeypatch)
+    assert not called
+    run_split(m, X[:, :1], {}, {}, 2, monkeypatch)
+    assert called

@@ -15,10 +15,13 @@ from interpret.cli.common import (CONTEXT, progress, IN_FILE, encoding_option, f
               show_default=True, help="What to do with characters outside the model's vocabulary.")
 @click.option("--arrays", default=None, metavar="LIST",
               help="Only these arrays, e.g. h,c (default: every one the model has; an LSTM: h c i f g o).")
+@click.option("--threads", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Split an LSTM's units over this many threads when it reads one long document: "
+                   "faster on idle cores, much slower on busy ones.")
 @encoding_option
 @quiet_option
 @friendly
-def record(model, texts, out, dtype, unknown, arrays, encoding, quiet):
+def record(model, texts, out, dtype, unknown, arrays, encoding, quiet, threads):
     """Run a model over texts and record every unit at every character.
 
     Each TEXT file is one document: the hidden state starts at zero at its first character
@@ -30,11 +33,12 @@ def record(model, texts, out, dtype, unknown, arrays, encoding, quiet):
       interpret record wp.npz chapter1.txt chapter2.txt -o run.rec
       interpret record wp.npz notes.txt -o notes.rec --unknown skip --dtype float16
       interpret record lstm.npz book.txt -o book.rec --arrays h,c
+      interpret record lstm.npz book.txt -o book.rec --threads 2
     """
     from interpret.recording.recorder import record as run_record
 
     rec = run_record(model, files=texts, out=out, arrays=arrays, dtype=dtype, unknown=unknown, encoding=encoding,
-                     progress=progress(quiet))
+                     progress=progress(quiet), threads=threads)
     click.echo(f"recorded {rec.n_chars} characters in {len(rec.documents)} document(s), "
                f"{', '.join(f'layer {a} {k} ({n} units)' for a, k, n in rec.array_list())}; "
                f"mean loss {rec.mean_loss():.4f} nats/char; wrote {out}")

@@ -23,18 +23,19 @@ MAX_STEPS = 1024       # steps per chunk at most
 
 
 def fill_gated_lanes(model, ix, doc_starts, outs, loss, progress=None, lanes=LANES,
-                     chunk_chars=CHUNK_CHARS, check=None):
+                     chunk_chars=CHUNK_CHARS, check=None, threads=1):
     """Record every document of ix (N,) into outs {(layer, array): (N, H)} and loss (N,) or None.
 
     progress(n): n more characters done. check(arr, dtype, key, row0): called on each chunk's
     (n, H) rows before they are stored (the recorder's range check for float16 outputs).
+    threads: see infer.Runner.
     """
     N = len(ix)
     first, span, resets = lane_plan(doc_starts, N, lanes)
     B = len(first)
     dtype = np.float64 if all(a.dtype == np.float64 for a in outs.values()) and outs else np.float32
     net = Net(model.arch, model.params, dtype)
-    run, state = Runner(net), net.zero_state(B)
+    run, state = Runner(net, threads), net.zero_state(B)
     ends = np.append(np.asarray(doc_starts[1:], dtype=np.int64), N)  # (n_docs,) one past each doc
     WhyT, scratch = np.ascontiguousarray(net.Why.T), []
     keys = sorted(resets)
@@ -58,7 +59,7 @@ def _store(outs, acts, loss, chunk_loss, rows, counts, check):
     for key, arr in outs.items():
         src = acts[key]
         if fast and isinstance(arr, np.ndarray) and arr.dtype == src.dtype == np.float32:  # one call
-            jit.store_lanes(src, arr.view(np.ndarray), rows, counts)
+            jit.kernels().store_lanes(src, arr.view(np.ndarray), rows, counts)
             continue
         for b in np.flatnonzero(counts):
             r, n = int(rows[b]), int(counts[b])

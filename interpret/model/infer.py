@@ -24,6 +24,7 @@ N_SIG = {"lstm": 3, "gru": 2, "rnn_stack": 0}  # sigmoid blocks, first in our co
 LSTM_ORDER = (2, 0, 1, 3)  # our blocks o i f g from the file's i f o g
 
 
+SPLIT_LANES = 4  # lanes at most for the split LSTM loop: beyond, (B, H) x (H, 4H) BLAS products win
 _NO_X = np.zeros((0, 0), np.int64)        # the compiled loops' "no characters": input terms
 _NO_TABLE = np.zeros((0, 0), np.float32)  # are in the buffer already
 
@@ -77,10 +78,12 @@ class Runner:
     """Runs a Net over chunks of (S, B) characters, keeping the buffers across chunks.
 
     run(X, state, ...) returns views into those buffers: they are overwritten by the next call.
+    threads > 1: an LSTM with at most SPLIT_LANES lanes runs jit.lstm_steps_split, each thread
+    owning a block of units (numba's threads, at most as many as it has).
     """
 
-    def __init__(self, net):
-        self.net, self.bufs = net, {}
+    def __init__(self, net, threads=1):
+        self.net, self.bufs, self.threads = net, {}, max(1, int(threads))
 
     def _buf(self, name, shape):
         a = self.bufs.get(name)
@@ -106,6 +109,8 @@ class Runner:
             hs = self._inputs(n, w, inp, S, B, state[n], gather=not fast)
             if fast:  # the kernel reads layer 0's table rows itself
                 step = {"lstm": self._lstm_jit, "gru": self._gru_jit, "rnn_stack": self._rnn_jit}[net.arch]
+                if net.arch == "lstm" and self.threads > 1 and B <= SPLIT_LANES:
+                    step = self._lstm_split
                 X_in = np.ascontiguousarray(np.broadcast_to(inp, (S, B)), dtype=np.int64) if chars else _NO_X
                 extra = step(n, w, S, hs, resets or {}, clamp or {}, X_in, w["table"] if chars else _NO_TABLE)
             else:
@@ -181,22 +186,34 @@ class Runner:
         (layer 0) are the input terms, or (an empty table) the buffer holds them."""
         H, buf = self.net.H, self.bufs[f"g{n}"][:S + 1]
         B = hs.shape[1]
-        jit.lstm_steps(jit.gemm(), X, table, buf, hs, w["Wh"], self._buf("z", (B, 4 * H)), jit.reset_mask(resets, S, B),
+        jit.kernels().lstm_steps(jit.gemm(), X, table, buf, hs, w["Wh"], self._buf("z", (B, 4 * H)), jit.reset_mask(resets, S, B),
                        *jit.clamp_arrays(clamp.get((n, "c"))), *jit.clamp_arrays(clamp.get((n, "h"))))
+        return buf, buf[:, :, 4 * H:]
+
+    def _lstm_split(self, n, w, S, hs, resets, clamp, X, table):
+        """_lstm_jit with the units split over threads (jit.lstm_steps_split)."""
+        H, buf = self.net.H, self.bufs[f"g{n}"][:S + 1]
+        B = hs.shape[1]
+        if "WT" not in w:  # row 4u + k: block k (o i f g) of unit u's column of Wh
+            w["WT"] = np.ascontiguousarray(w["Wh"].T.reshape(4, H, H).transpose(1, 0, 2).reshape(4 * H, H))
+        threads = jit.split_threads(self.threads)
+        jit.kernels().lstm_steps_split(X, table, buf, hs, w["WT"], self._buf("z", (B, 4 * H)), jit.reset_mask(resets, S, B),
+                             *jit.clamp_masks(clamp.get((n, "c")), B, H), *jit.clamp_masks(clamp.get((n, "h")), B, H),
+                             threads)
         return buf, buf[:, :, 4 * H:]
 
     def _gru_jit(self, n, w, S, hs, resets, clamp, X, table):
         H, A = self.net.H, self.bufs[f"g{n}"][:S]
         B = hs.shape[1]
         bhn = w["bhn"] if w["bhn"] is not None else np.zeros(H, np.float32)
-        jit.gru_steps(jit.gemm(), X, table, A, hs, w["Wh"], self._buf("z", (B, 3 * H)), bhn, jit.reset_mask(resets, S, B),
+        jit.kernels().gru_steps(jit.gemm(), X, table, A, hs, w["Wh"], self._buf("z", (B, 3 * H)), bhn, jit.reset_mask(resets, S, B),
                       *jit.clamp_arrays(clamp.get((n, "h"))))
         return (A,)
 
     def _rnn_jit(self, n, w, S, hs, resets, clamp, X, table):
         A = self.bufs[f"g{n}"][:S]
         B = hs.shape[1]
-        jit.rnn_steps(jit.gemm(), X, table, A, hs, w["Wh"], self._buf("z", (B, self.net.H)), jit.reset_mask(resets, S, B),
+        jit.kernels().rnn_steps(jit.gemm(), X, table, A, hs, w["Wh"], self._buf("z", (B, self.net.H)), jit.reset_mask(resets, S, B),
                       *jit.clamp_arrays(clamp.get((n, "h"))))
         return (A,)
 

@@ -32,7 +32,8 @@ DTYPES = ("float32", "float16")
 
 
 def record(model, documents=None, out=None, *, text=None, files=None, arrays=None, dtype="float32",
-           unknown="error", encoding="utf-8", model_path=None, progress=None, on_total=None, keep=None):
+           unknown="error", encoding="utf-8", model_path=None, progress=None, on_total=None, keep=None,
+           threads=1):
     """Run a model (a Model or a model file) over text and keep every unit at every character.
 
     The text: `text` (one document, a str), `files` (paths, one document each), or `documents`
@@ -40,6 +41,7 @@ def record(model, documents=None, out=None, *, text=None, files=None, arrays=Non
     recording is written to that directory (see write_recording); without, it is held in memory.
     arrays: e.g. "h,c" or ["h", "c"] records only those (default: all the model has).
     progress: a factory progress(total, label) -> bar (see interpret._util.progress).
+    threads: an LSTM's steps split over this many threads when it runs few documents (fill_arrays).
     """
     from interpret._util.progress import open_bar
     from interpret._util.textfile import TextFile
@@ -62,12 +64,12 @@ def record(model, documents=None, out=None, *, text=None, files=None, arrays=Non
     with open_bar(progress, None, "recording") as bar:
         if out is not None:
             return write_recording(model, documents, out, dtype=dtype, unknown=unknown, model_path=model_path,
-                                   progress=bar.update, keep=keep,
+                                   progress=bar.update, keep=keep, threads=threads,
                                    on_total=on_total or (lambda n: setattr(bar, "length", n)))
-        return _record_in_memory(model, documents, dtype, unknown, model_path, keep, bar)
+        return _record_in_memory(model, documents, dtype, unknown, model_path, keep, bar, threads)
 
 
-def _record_in_memory(model, documents, dtype, unknown, model_path, keep, bar):
+def _record_in_memory(model, documents, dtype, unknown, model_path, keep, bar, threads=1):
     """The two passes of write_recording into memory: the same encoding, errors and arrays."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype {dtype!r} is not supported; use one of {', '.join(DTYPES)}")
@@ -81,7 +83,7 @@ def _record_in_memory(model, documents, dtype, unknown, model_path, keep, bar):
     arrays = [(l, k, n) for l, k, n in model.array_list() if keep is None or keep(l, k)]
     outs = {(l, k): np.empty((n_chars, n), dtype) for l, k, n in arrays}
     loss = np.empty(n_chars, np.float32)
-    fill_arrays(model, ix, [d["start"] for d in docs], outs, loss, bar.update)
+    fill_arrays(model, ix, [d["start"] for d in docs], outs, loss, bar.update, threads=threads)
     manifest = make_manifest(model, docs, n_chars, dtype, unknown, model_path, arrays)
     return Recording.in_memory(manifest, ftext.getvalue(), ix, outs, loss)
 
@@ -98,7 +100,7 @@ def _keep_arrays(model, arrays, keep=None):
 
 
 def write_recording(model, documents, out, *, dtype="float32", unknown="error", model_path=None,
-                    progress=None, on_total=None, keep=None):
+                    progress=None, on_total=None, keep=None, threads=1):
     """Record `documents` [(name, text), ...] into the directory `out`; returns the Recording.
 
     text: a str, or a _util.textfile.TextFile (read on demand, block by block). Two passes, one
@@ -124,7 +126,7 @@ def write_recording(model, documents, out, *, dtype="float32", unknown="error", 
         if on_total:
             on_total(n_chars)
         arrays = [(l, k, n) for l, k, n in model.array_list() if keep is None or keep(l, k)]
-        _write(model, docs, n_chars, tmp, dtype, progress, out, arrays)
+        _write(model, docs, n_chars, tmp, dtype, progress, out, arrays, threads)
         manifest = make_manifest(model, docs, n_chars, dtype, unknown, model_path, arrays)
         with open(os.path.join(tmp, "manifest.json"), "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=1)
@@ -157,7 +159,7 @@ def _move_into_place(tmp, out):
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _write(model, docs, n_chars, directory, dtype, progress, out="the recording", arrays=None):
+def _write(model, docs, n_chars, directory, dtype, progress, out="the recording", arrays=None, threads=1):
     """Pass 2: run the model over char_ix.npy (memory-mapped) into the output files (outfile.py)."""
     way_out = "free some space, or record with --dtype float16 or to another disk (-o)"
     outs, loss = {}, None
@@ -168,19 +170,21 @@ def _write(model, docs, n_chars, directory, dtype, progress, out="the recording"
                                              f"{out} ({name})")
         loss = NpyWriter(os.path.join(directory, "loss.npy"), "float32", (n_chars,), way_out, f"{out} (loss.npy)")
         ix = np.load(os.path.join(directory, CHAR_IX_FILE), mmap_mode="r", allow_pickle=False)  # (n_chars,)
-        fill_arrays(model, ix, [d["start"] for d in docs], outs, loss, progress)
+        fill_arrays(model, ix, [d["start"] for d in docs], outs, loss, progress, threads=threads)
     finally:
         for arr in list(outs.values()) + [loss]:
             if arr is not None:
                 arr.close()
 
 
-def fill_arrays(model, ix, doc_starts, outs, loss, progress=None, lanes=None):
+def fill_arrays(model, ix, doc_starts, outs, loss, progress=None, lanes=None, threads=1):
     """Run each document (state reset at its start, carried across chunks) into outs/loss.
 
     ix (N,): every document's character indices, back to back (an array or a memmap);
     doc_starts: each document's first row. All documents step together in lanes: the vanilla
     RNN's (model/lanes.py) or a gated stack's (model/gated_lanes.py); lanes: at most that many.
+    threads > 1: an LSTM in few lanes (one long document) splits its units over that many threads
+    (model/jit.py); it pays on idle cores only. BLAS stays on one thread either way.
     """
     if model.arch == "rnn":
         import scipy.linalg.blas  # noqa: F401  lanes.steps_one's dgemv, loaded before one_thread looks
@@ -194,7 +198,7 @@ def fill_arrays(model, ix, doc_starts, outs, loss, progress=None, lanes=None):
             return _fill_by_document(model, ix, doc_starts, outs, loss, progress)
         check = _check_storable if any(a.dtype == np.float16 for a in outs.values()) else None
         fill_gated_lanes(model, ix, doc_starts, outs, loss, progress, lanes=lanes or GATED_LANES,
-                         check=check)
+                         check=check, threads=threads)
 
 
 def _fill_by_document(model, ix, doc_starts, outs, loss, progress=None):

@@ -1,0 +1,196 @@
+"""The compiled loops of model/jit.py (numba), imported on first use: importing numba costs ~0.5 s.
+
+Read model/jit.py's notes first; these are its kernels, nothing else imports this module.
+"""
+import numba
+import numpy as np
+from numba.core import types as _types
+from numba.extending import overload as _overload
+
+
+def product(gemm, h, W, out):
+    """out = h @ W (all C-contiguous float32): numba compiles it per type of `gemm`."""
+
+
+@_overload(product, jit_options={"fastmath": True})
+def _product(gemm, h, W, out):
+    if isinstance(gemm, _types.NoneType):
+        def plain(gemm, h, W, out):
+            np.dot(h, W, out)
+        return plain
+
+    def blas(gemm, h, W, out):
+        if h.shape[0] == 1:  # a vector: BLAS's gemv path (sgemm has none at M = 1)
+            np.dot(h, W, out)
+        else:  # row-major, no transposes: out (B, N) = h (B, K) W (K, N)
+            K, N = W.shape
+            gemm(101, 111, 111, h.shape[0], N, K, np.float32(1.0), h.ctypes.data, K,
+                 W.ctypes.data, N, np.float32(0.0), out.ctypes.data, N)
+    return blas
+
+
+_jit = numba.njit(fastmath=True, error_model="numpy", cache=True, nogil=True)
+_inline = numba.njit(fastmath=True, error_model="numpy", cache=True, inline="always")
+
+# tanh(x / 4) ~ x/4 * N(y) / D(y), y = (x/4)^2: the 5th convergent of Lambert's fraction
+_N0, _N1, _N2 = np.float32(1.0), np.float32(4.0 / 33.0), np.float32(2.0 / 990.0)
+_D1, _D2, _D3 = np.float32(15.0 / 33.0), np.float32(20.0 / 990.0), np.float32(1.0 / 10395.0)
+
+@_inline
+def tanh32(x):
+    """tanh of a float32, vectorisable (no branches, one clamp)."""
+    u = min(max(x, np.float32(-9.0)), np.float32(9.0)) * np.float32(0.25)
+    y = u * u
+    a = u * (_N0 + y * (_N1 + y * _N2))                       # tanh(u) = a / b
+    b = np.float32(1.0) + y * (_D1 + y * (_D2 + y * _D3))
+    a, b = np.float32(2.0) * a * b, a * a + b * b           # tanh(2u) = a / b
+    return np.float32(2.0) * a * b / (a * a + b * b)        # tanh(4u): one division
+
+@_jit
+def tanh_array(a, out):
+    """out[:] = tanh32(a) over flat float32 arrays (tests check tanh32's error with it)."""
+    for j in range(a.shape[0]):
+        out[j] = tanh32(a[j])
+
+@_jit
+def _clamp(arr, t, lanes, cols, values, offset):
+    for k in range(lanes.shape[0]):
+        arr[t, lanes[k], offset + cols[k]] = values[k]
+
+@_jit
+def lstm_steps(gemm, X, table, buf, hs, Wh, z, reset, cl, cc, cv, hl, hc, hv):
+    """gemm: gemm() (numpy's sgemm or None); buf (S+1, B, 5H) rows [o|i|f|g|c_prev] (gate values out; c_t written into
+    buf[t+1, :, 4H:]; the input terms in, unless table has rows: then row X[t, b] of table
+    (V, >= 4H) is the input term), hs (S+1, B, H) with hs[0] the state, Wh (H, 4H) halved
+    as infer.Net, z (B, 4H) scratch, reset (S, B) uint8, clamps of c (cl, cc, cv) and h."""
+    S, B, H = reset.shape[0], hs.shape[1], hs.shape[2]
+    half = np.float32(0.5)
+    for t in range(S):
+        product(gemm, hs[t], Wh, z)
+        for b in range(B):
+            g, zb = buf[t, b], z[b]
+            if table.shape[0]:
+                g[:4 * H] = table[X[t, b], :4 * H]
+            if reset[t, b]:
+                for j in range(3 * H):
+                    g[j] = half + half * tanh32(g[j])
+                for j in range(3 * H, 4 * H):
+                    g[j] = tanh32(g[j])
+                for j in range(H):
+                    buf[t + 1, b, 4 * H + j] = g[H + j] * g[3 * H + j]
+            else:
+                for j in range(3 * H):
+                    g[j] = half + half * tanh32(g[j] + zb[j])
+                for j in range(3 * H, 4 * H):
+                    g[j] = tanh32(g[j] + zb[j])
+                for j in range(H):
+                    buf[t + 1, b, 4 * H + j] = g[H + j] * g[3 * H + j] + g[2 * H + j] * g[4 * H + j]
+        _clamp(buf, t + 1, cl, cc, cv, 4 * H)
+        for b in range(B):
+            g, c, h = buf[t, b], buf[t + 1, b], hs[t + 1, b]
+            for j in range(H):
+                h[j] = g[j] * tanh32(c[4 * H + j])
+        _clamp(hs, t + 1, hl, hc, hv, 0)
+
+@_jit
+def gru_steps(gemm, X, table, A, hs, Wh, hw, bhn, reset, hl, hc, hv):
+    """A (S, B, 3H) rows [r|z|n] (input terms in, or table[X[t, b]] as lstm_steps; gate values
+    out), hs (S+1, B, H), Wh (H, 3H), hw (B, 3H) scratch, bhn (H,) (zeros when the model has
+    none), reset (S, B), h clamps."""
+    S, B, H = reset.shape[0], hs.shape[1], hs.shape[2]
+    half = np.float32(0.5)
+    for t in range(S):
+        product(gemm, hs[t], Wh, hw)
+        for b in range(B):
+            a, w, hp, h = A[t, b], hw[b], hs[t, b], hs[t + 1, b]
+            if table.shape[0]:
+                a[:] = table[X[t, b]]
+            if reset[t, b]:
+                for j in range(2 * H):
+                    a[j] = half + half * tanh32(a[j])
+                for j in range(H):
+                    n = tanh32(a[2 * H + j] + a[j] * bhn[j])
+                    a[2 * H + j] = n
+                    h[j] = (np.float32(0.0) - n) * a[H + j] + n
+            else:
+                for j in range(2 * H):
+                    a[j] = half + half * tanh32(a[j] + w[j])
+                for j in range(H):
+                    n = tanh32(a[2 * H + j] + a[j] * (w[2 * H + j] + bhn[j]))
+                    a[2 * H + j] = n
+                    h[j] = (hp[j] - n) * a[H + j] + n
+        _clamp(hs, t + 1, hl, hc, hv, 0)
+
+@_jit
+def rnn_steps(gemm, X, table, A, hs, Wh, z, reset, hl, hc, hv):
+    """A (S, B, H) input terms (or table[X[t, b]] as lstm_steps), hs (S+1, B, H), Wh (H, H),
+    z (B, H) scratch, reset, h clamps."""
+    S, B, H = reset.shape[0], hs.shape[1], hs.shape[2]
+    for t in range(S):
+        product(gemm, hs[t], Wh, z)
+        for b in range(B):
+            a, zb, h = A[t, b], z[b], hs[t + 1, b]
+            if table.shape[0]:
+                a[:] = table[X[t, b]]
+            if reset[t, b]:
+                for j in range(H):
+                    h[j] = tanh32(a[j])
+            else:
+                for j in range(H):
+                    h[j] = tanh32(a[j] + zb[j])
+        _clamp(hs, t + 1, hl, hc, hv, 0)
+
+
+@_jit
+def store_lanes(src, dst, rows, counts):
+    """dst[rows[b] + t] = src[t, b] for t < counts[b]: the lanes' (S, B, H) rows into the
+    recording's (N, H) rows, read in step order (src is a strided view of the chunk)."""
+    for t in range(src.shape[0]):
+        for b in range(src.shape[1]):
+            if t < counts[b]:
+                dst[rows[b] + t] = src[t, b]
+
+
+@numba.njit(fastmath=True, error_model="numpy", cache=True, parallel=True)
+def lstm_steps_split(X, table, buf, hs, WT, z, reset, cmask, cval, hmask, hval, blocks):
+    """lstm_steps for few lanes on several threads: each of `blocks` threads owns a block of
+    units, its columns of the product (WT (4H, H): row 4u + k is block k of unit u's column,
+    k in o i f g) and its part of the cell, so its weights stay in its core's cache; one
+    barrier a step. z (B, 4H) scratch; clamps as (B, H) masks and values."""
+    S, B, H = reset.shape[0], hs.shape[1], hs.shape[2]
+    half = np.float32(0.5)
+    per = (H + blocks - 1) // blocks
+    for t in range(S):
+        for k in numba.prange(blocks):
+            u0, u1 = k * per, min(H, (k + 1) * per)
+            for b in range(B):
+                g, zb, hp = buf[t, b], z[b], hs[t, b]
+                x = table[X[t, b]] if table.shape[0] else g
+                rst = reset[t, b]
+                for u in range(u0, u1):
+                    s0 = s1 = s2 = s3 = np.float32(0.0)
+                    if not rst:
+                        w0, w1, w2, w3 = WT[4 * u], WT[4 * u + 1], WT[4 * u + 2], WT[4 * u + 3]
+                        for j in range(H):
+                            v = hp[j]
+                            s0 += w0[j] * v
+                            s1 += w1[j] * v
+                            s2 += w2[j] * v
+                            s3 += w3[j] * v
+                    zb[u] = x[u] + s0
+                    zb[H + u] = x[H + u] + s1
+                    zb[2 * H + u] = x[2 * H + u] + s2
+                    zb[3 * H + u] = x[3 * H + u] + s3
+                for q in range(3):
+                    for u in range(q * H + u0, q * H + u1):
+                        g[u] = half + half * tanh32(zb[u])
+                for u in range(3 * H + u0, 3 * H + u1):
+                    g[u] = tanh32(zb[u])
+                cn, h = buf[t + 1, b], hs[t + 1, b]
+                keep = np.float32(0.0) if rst else np.float32(1.0)
+                for u in range(u0, u1):
+                    c = g[H + u] * g[3 * H + u] + g[2 * H + u] * (keep * g[4 * H + u])
+                    c = cval[b, u] if cmask[b, u] else c
+                    cn[4 * H + u] = c
+                    v = g[u] * tanh32(c)
+                    h[u] = hval[b, u] if hmask[b, u] else v

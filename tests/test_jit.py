@@ -122,3 +122,40 @@ def test_more_lanes_than_the_split_takes_run_the_batched_loop(monkeypatch):
     assert not called
     run_split(m, X[:, :1], {}, {}, 2, monkeypatch)
     assert called
+
+
+@pytest.mark.parametrize("arch", ["lstm", "gru"])
+@pytest.mark.parametrize("one_hot", [True, False])
+def test_compiled_training_cells_equal_the_numpy_cells(arch, one_hot, monkeypatch):
+    """layers' forward and backward in float32: the compiled cells against the numpy ones."""
+    from interpret.model import layers
+    rng = np.random.default_rng(7)
+    T, B, D, H, G = 9, 5, 11, 8, {"lstm": 4, "gru": 3}[arch]
+    Wx, Wh = (rng.normal(0, 0.6, s).astype(np.float32) for s in ((D, G * H), (H, G * H)))
+    b = rng.normal(0, 0.3, G * H).astype(np.float32)
+    X = rng.integers(0, D, (T, B)) if one_hot else rng.normal(0, 1, (T, B, D)).astype(np.float32)
+    h0 = rng.normal(0, 0.5, (B, H)).astype(np.float32)
+    c0 = rng.normal(0, 0.5, (B, H)).astype(np.float32)
+    dhs = rng.normal(0, 1, (T, B, H)).astype(np.float32)
+    dh_last = rng.normal(0, 1, (B, H)).astype(np.float32)
+
+    def run(use_jit):
+        monkeypatch.setattr(jit, "enabled", lambda: use_jit)
+        if arch == "lstm":
+            hs, cache = layers.lstm_forward(Wx, Wh, b, X, h0, c0)
+            hs = hs.copy()
+            grads, dX = layers.lstm_backward(Wx, Wh, cache, dhs, dh_last, c0)
+        else:
+            hs, cache = layers.gru_forward(Wx, Wh, b, X, h0, bhn=b[:H])
+            hs = hs.copy()
+            grads, dX = layers.gru_backward(Wx, Wh, cache, dhs, dh_last)
+        return hs, {k: np.array(v) for k, v in grads.items()}, dX
+
+    hs0, g0, dx0 = run(False)
+    hs1, g1, dx1 = run(True)
+    np.testing.assert_allclose(hs1, hs0, rtol=0, atol=2e-6)
+    for k in g0:
+        scale = np.abs(g0[k]).max()
+        np.testing.assert_allclose(g1[k], g0[k], rtol=0, atol=2e-5 * scale, err_msg=k)
+    if not one_hot:
+        np.testing.assert_allclose(dx1, dx0, rtol=0, atol=2e-5 * np.abs(dx0).max())

@@ -194,3 +194,79 @@ def lstm_steps_split(X, table, buf, hs, WT, z, reset, cmask, cval, hmask, hval, 
                     cn[4 * H + u] = c
                     v = g[u] * tanh32(c)
                     h[u] = hval[b, u] if hmask[b, u] else v
+
+
+@_jit
+def lstm_train_cell(a, c_prev, c, tc, h):
+    """layers.lstm_cell_c and lstm_cell_h in one pass (training's gate order i f o g): a (B, 4H)
+    pre-activations (sigmoid blocks halved) become the activations in place; c, tc = tanh(c), h."""
+    B, H = c.shape
+    half = np.float32(0.5)
+    for b in range(B):
+        ab, cb, tb, hb, pb = a[b], c[b], tc[b], h[b], c_prev[b]
+        for j in range(3 * H):
+            ab[j] = half + half * tanh32(ab[j])
+        for j in range(3 * H, 4 * H):
+            ab[j] = tanh32(ab[j])
+        for j in range(H):
+            cj = ab[H + j] * pb[j] + ab[j] * ab[3 * H + j]
+            cb[j] = cj
+            t = tanh32(cj)
+            tb[j] = t
+            hb[j] = ab[2 * H + j] * t
+
+
+@_jit
+def lstm_train_cell_back(a, c_prev, tc, dh_in, dh_next, dc, d):
+    """One step of layers.lstm_backward's elementwise part: from dh = dh_in + dh_next and the
+    running dc, the pre-activation gradients d (B, 4H) (i f o g); dc becomes dc * f."""
+    B, H = dc.shape
+    one = np.float32(1.0)
+    for b in range(B):
+        ab, db, tb, pb, dcb = a[b], d[b], tc[b], c_prev[b], dc[b]
+        for j in range(H):
+            i, f, o, g = ab[j], ab[H + j], ab[2 * H + j], ab[3 * H + j]
+            dh = dh_in[b, j] + dh_next[b, j]
+            t = tb[j]
+            dcj = dcb[j] + dh * o * (one - t * t)
+            db[j] = dcj * g * ((one - i) * i)
+            db[H + j] = dcj * pb[j] * ((one - f) * f)
+            db[2 * H + j] = dh * t * ((one - o) * o)
+            db[3 * H + j] = dcj * ((one - g * g) * i)
+            dcb[j] = dcj * f
+
+
+@_jit
+def gru_train_cell(a, hw, h_prev, h):
+    """layers.gru_cell in one pass: a (B, 3H) input pre-activations (r z halved) become r z n in
+    place given hw (B, 3H) = h_prev Wh (+ b_hn); h = (h_prev - n) z + n."""
+    B, H = h.shape
+    half = np.float32(0.5)
+    for b in range(B):
+        ab, wb, pb, hb = a[b], hw[b], h_prev[b], h[b]
+        for j in range(2 * H):
+            ab[j] = half + half * tanh32(ab[j] + wb[j])
+        for j in range(H):
+            n = tanh32(ab[2 * H + j] + ab[j] * wb[2 * H + j])
+            ab[2 * H + j] = n
+            hb[j] = (pb[j] - n) * ab[H + j] + n
+
+
+@_jit
+def gru_train_cell_back(a, hn, h_prev, dh_in, dh_next, d, dh_, zpart):
+    """One step of layers.gru_backward's elementwise part: d (B, 3H) the input pre-activation
+    gradients, dh_ (B, 3H) those of h_prev Wh, zpart = dh z (dh_next is then zpart + dh_ Wh^T)."""
+    B, H = h_prev.shape
+    one = np.float32(1.0)
+    for b in range(B):
+        ab, db, gb = a[b], d[b], dh_[b]
+        for j in range(H):
+            r, z, n = ab[j], ab[H + j], ab[2 * H + j]
+            dh = dh_in[b, j] + dh_next[b, j]
+            dan = dh * (one - z) * (one - n * n)
+            db[2 * H + j] = dan
+            dr = dan * hn[b, j] * r * (one - r)
+            dz = dh * (h_prev[b, j] - n) * z * (one - z)
+            db[j], db[H + j] = dr, dz
+            gb[j], gb[H + j], gb[2 * H + j] = dr, dz, dan * r
+            zpart[b, j] = dh * z

@@ -10,6 +10,8 @@ train, float64 for gradient checks). Equations and speed notes: docs/internals.m
 import numpy as np
 import scipy.sparse
 
+from interpret.model import jit
+
 
 def buffer(work, name, shape, dtype):
     """np.empty(shape, dtype), or with `work` (a dict kept by the caller) a buffer reused across
@@ -78,12 +80,21 @@ def lstm_forward(Wx, Wh, b, X, h0, c0, work=None):
     hs[0], cs[0] = h0, c0
     ig = np.empty((B, H), dtype=Wh.dtype)
     WhT = halved_T(Wh, 3 * H)  # (4H, H)
+    cell = jit.kernels().lstm_train_cell if _fast(Wh) else None  # the two cell halves in one call
     for t in range(T):
         a = gates[t]
         a += (WhT @ hs[t].T).T
+        if cell is not None:
+            cell(a, cs[t], cs[t + 1], tcs[t], hs[t + 1])
+            continue
         lstm_cell_c(a, cs[t], cs[t + 1], ig)
         lstm_cell_h(a, cs[t + 1], tcs[t], hs[t + 1])
     return hs, (X, gates, hs, cs, tcs)
+
+
+def _fast(W):
+    """Whether float32 work takes the compiled cells of model/kernels.py (jit.enabled)."""
+    return W.dtype == np.float32 and jit.enabled()
 
 
 def lstm_cell_c(a, c_prev, c, ig):
@@ -121,8 +132,13 @@ def lstm_backward(Wx, Wh, cache, dhs, dh_last=None, dc_last=None, work=None):
     dh, u = np.empty((B, H), dtype=Wh.dtype), np.empty((B, H), dtype=Wh.dtype)
     ds = np.empty((B, 3 * H), dtype=Wh.dtype)  # the sigmoids' derivatives s (1 - s)
     WhT = np.ascontiguousarray(Wh.T)
+    back = jit.kernels().lstm_train_cell_back if _fast(Wh) else None
     for t in reversed(range(T)):
         a, d = gates[t], dA[t]
+        if back is not None:  # the elementwise part below, in one call
+            back(a, cs[t], tcs[t], dhs[t], dh_next, dc, d)
+            dh_next = d @ WhT
+            continue
         f, o, g, tc = a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:], tcs[t]
         np.add(dhs[t], dh_next, out=dh)
         np.multiply(tc, tc, out=u)          # dc += dh o (1 - tc^2)
@@ -159,12 +175,13 @@ def gru_forward(Wx, Wh, b, X, h0, work=None, bhn=None):
     hs = buffer(work, "hs", (T + 1, B, H), Wh.dtype)
     hs[0] = h0
     WhT = halved_T(Wh, 2 * H)  # (3H, H)
+    cell = jit.kernels().gru_train_cell if _fast(Wh) else gru_cell
     for t in range(T):
-        hw = (WhT @ hs[t].T).T  # (B, 3H)
+        hw = np.ascontiguousarray((WhT @ hs[t].T).T)  # (B, 3H)
         if bhn is not None:
             hw[:, 2 * H:] += bhn  # PyTorch's b_hn, inside r * (h Whn + b_hn)
         hn[t] = hw[:, 2 * H:]
-        gru_cell(gates[t], hw, hs[t], hs[t + 1])
+        cell(gates[t], hw, hs[t], hs[t + 1])
     return hs, (X, gates, hs, hn)
 
 
@@ -194,8 +211,14 @@ def gru_backward(Wx, Wh, cache, dhs, dh_last=None, work=None):
     dAh = buffer(work, "dAh", gates.shape, gates.dtype)  # (T, B, 3H) gradients of h_{t-1} @ Wh
     dh_next = np.zeros((B, H), dtype=Wh.dtype) if dh_last is None else dh_last
     WhT = np.ascontiguousarray(Wh.T)
+    back, zpart = (jit.kernels().gru_train_cell_back, np.empty((B, H), Wh.dtype)) if _fast(Wh) else (None, None)
     for t in reversed(range(T)):
         a, d, dh_ = gates[t], dA[t], dAh[t]
+        if back is not None:  # the elementwise part below, in one call
+            back(a, hn[t], hs[t], dhs[t], dh_next, d, dh_, zpart)
+            dh_next = dh_ @ WhT
+            dh_next += zpart
+            continue
         r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
         dh = dhs[t] + dh_next
         dan = dh * (1 - z) * (1 - n * n)

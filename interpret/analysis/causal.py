@@ -9,7 +9,9 @@ Sampling with clamped units is model.sample.sample.
 """
 import numpy as np
 
+from interpret._util.blas import one_thread
 from interpret._util.progress import open_bar
+from interpret.model import jit
 from interpret.model.infer import Net, Runner
 from interpret.model.lanes import log_softmax_pick
 from interpret.model.step import check_target, start_state, step, weights
@@ -95,9 +97,10 @@ def ablate(model, text, unit, *, layer=0, array="h", mode="zero", n_random=20, s
     means = unit_means(model, ix, layer, array) if mode == "mean" else np.zeros(model.hidden_size)
     values = np.where(cols >= 0, means[np.maximum(cols, 0)], 0.0)
     run = losses_by_step if by_step else losses
-    # BLAS threads as the machine gives: on an idle machine two threads beat one for these (B, H)
-    # products (4.9k against 3.9k chars/s, 1x256 with 22 streams); under load one would be better
-    with open_bar(progress, len(ix) - 1, "ablating") as bar:
+    # BLAS on one thread: with a busy second core, two threads made these (B, H) products twenty
+    # times slower (258 chars/s against 4k, 1x256 with 22 streams); idle, they gained a quarter
+    jit.load_blas()
+    with open_bar(progress, len(ix) - 1, "ablating") as bar, one_thread():
         L = run(model, ix, layer, array, cols, values, progress=bar.update)  # (B, T-1)
     d = L[1:] - L[0]  # (1 + n_random, T-1): loss change of each ablation per position
     nxt = np.array(list(text[1:]))

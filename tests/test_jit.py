@@ -159,3 +159,49 @@ def test_compiled_training_cells_equal_the_numpy_cells(arch, one_hot, monkeypatc
         np.testing.assert_allclose(g1[k], g0[k], rtol=0, atol=2e-5 * scale, err_msg=k)
     if not one_hot:
         np.testing.assert_allclose(dx1, dx0, rtol=0, atol=2e-5 * np.abs(dx0).max())
+
+
+def test_tanh64_is_within_a_few_ulp_of_tanh():
+    x = np.concatenate([np.linspace(-25, 25, 1_000_001), np.geomspace(1e-300, 1, 1000), [0.0, 19.1, 1e300]])
+    x = np.concatenate([x, -x])
+    got = np.empty_like(x)
+    jit.kernels().tanh64_array(x, got)
+    want = np.tanh(x)
+    assert (np.abs(got - want) / np.maximum(np.abs(want), 1e-300)).max() < 1e-15
+    assert got[x == 0.0][0] == 0.0 and np.all(np.abs(got[x > 20] - 1.0) <= 2.3e-16) and np.all(np.abs(got) <= 1.0)
+
+
+def test_one_compiled_float64_stream_equals_steps_one_with_resets():
+    from interpret.model import lanes
+    rng = np.random.default_rng(3)
+    H, S = 17, 300
+    Whh, h = rng.normal(0, 0.4, (H, H)), rng.normal(0, 0.5, H)
+    xh = rng.normal(0, 1.5, (S, H))
+    plain, fast = xh.copy(), xh.copy()
+    last = lanes.steps_one(plain, h, Whh, {40, 41, 299}, 0)
+    mask = np.zeros(S, np.uint8)
+    mask[[40, 41, 299]] = 1
+    last_fast = jit.kernels().rnn_one(fast, h, Whh, mask)
+    np.testing.assert_allclose(fast, plain, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(last_fast, last, rtol=0, atol=1e-14)
+    assert np.abs(fast[40] - np.tanh(xh[40])).max() < 1e-15  # a reset step sees a zero state
+
+
+def test_a_long_vanilla_stream_recorded_through_rnn_one_equals_model_run(monkeypatch):
+    from interpret.model import lanes
+    from interpret.recording import recorder as R
+    monkeypatch.setattr(lanes, "COMPILED_ONE", 1)  # every one-lane run takes the compiled loop
+    calls = []
+    k = jit.kernels()
+    real = k.rnn_one
+    monkeypatch.setattr(k, "rnn_one", lambda *a: calls.append(1) or real(*a))
+    m = model("rnn", H=9)
+    docs = ['a "bc." d(e)\n' * 20, '"dd" (a) b.\n' * 15]
+    ix = [m.encode(d)[0] for d in docs]
+    starts = np.cumsum([0] + [len(d) for d in ix])
+    outs = {(0, "h"): np.empty((starts[-1], 9))}
+    R.fill_arrays(m, np.concatenate(ix), starts[:-1], outs, None, lanes=1)
+    assert calls
+    for d, a, b in zip(ix, starts[:-1], starts[1:]):
+        acts, _, _ = m.run(d)
+        np.testing.assert_allclose(outs[(0, "h")][a:b], acts[(0, "h")], rtol=0, atol=1e-12)

@@ -9,9 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from interpret.model import jit
+
 LANES = 512           # documents stepped together at most
 CHUNK_CHARS = 1 << 16  # characters per chunk of steps: bounds the working set
 MAX_STEPS = 1024       # steps per chunk at most, so that one stream has chunks to overlap
+COMPILED_ONE = 100_000  # one stream this long or longer steps in kernels.rnn_one (2x faster
+# than steps_one; importing numba costs about as much as 100k characters of steps_one)
 THREADED_ONE = False   # one stream's output layer on the worker thread? Its step loop holds the
 # GIL between tiny numpy calls, so the worker waits for it (the switch interval is 5 ms) and
 # each hand-off costs more than the output layer it moves (profiled on 2M characters)
@@ -36,8 +40,8 @@ def next_char_loss(states, WhyT, by, nxt, out=None):
     """
     bound = float((np.abs(WhyT).sum(axis=0) + np.abs(by)).max())
     ys = np.dot(states, WhyT, out=out)                    # (M, V) logits - bound
-    if bound > (80.0 if ys.dtype == np.float32 else 700.0):  # exp would give subnormals, each
-        ys += by                                           # many times slower: the plain way
+    if 2 * bound > (87.0 if ys.dtype == np.float32 else 708.0):  # exp could give subnormals,
+        ys += by                                           # each many times slower: the plain way
         return log_softmax_pick(ys, nxt)
     ys += by - bound
     picked = ys[np.arange(len(nxt)), nxt]
@@ -109,12 +113,22 @@ def run_rnn_lanes(params, ix, doc_starts, write, lanes=LANES, chunk_chars=CHUNK_
     h = np.zeros((B, H), dtype=dtype)
     steps, n_steps = max(1, min(chunk_chars // B, MAX_STEPS)), int(span.max())
     bufs = [np.empty((min(steps, n_steps), B, H), dtype=dtype) for _ in range(2)]
+    compiled = B == 1 and n_steps >= COMPILED_ONE and jit.enabled()  # worth numba's import
+    if compiled:
+        jit.load_blas()
     for k, t0 in enumerate(range(0, n_steps, steps)):
         t = np.arange(t0, min(t0 + steps, n_steps))[:, None]     # (S, 1) lane steps
         rows = np.minimum(first[None, :] + t, len(ix) - 1)        # (S, B) global rows (clipped)
         xh = np.take(table, ix[rows], axis=0, out=bufs[k % 2][:len(t)], mode="clip")  # (S, B, H):
         # the input terms Wxh x + bh, turned into the states in place
-        h = steps_one(xh[:, 0], h[0], Whh, resets, t0)[None] if B == 1 else _steps(xh, h, Whh, resets, t0)
+        if B > 1:
+            h = _steps(xh, h, Whh, resets, t0)
+        elif compiled:
+            mask = np.zeros(len(t), np.uint8)
+            mask[[s - t0 for s in resets if t0 <= s < t0 + len(t)]] = 1
+            h = jit.kernels().rnn_one(xh[:, 0], h[0], Whh, mask)[None]
+        else:
+            h = steps_one(xh[:, 0], h[0], Whh, resets, t0)[None]
         write(first + t0, np.clip(span - t0, 0, len(t)), xh)
 
 

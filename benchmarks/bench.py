@@ -141,10 +141,16 @@ def bench_record(repeats, n_single, n_many, doc_len):
         h, loss = np.empty((len(ix), model.hidden_size), np.float32), np.empty(len(ix), np.float32)
         return timed(lambda: R.fill_arrays(model, ix, [0], {(0, "h"): h}, loss), len(ix), "one")
 
+    from interpret.model import jit
+    warm = jit.enabled()
+    if warm:  # numba's kernels imported, as after a process's first long recording
+        jit.kernels()
     peer, ours = median_of(repeats, lambda: timed(lambda: onehot_loop(model, ix), len(ix), "gist"),
                            ours_single)
+    how = ("kernels.rnn_one (numba's kernels imported: in a fresh process a document under "
+           "lanes.COMPILED_ONE characters steps in numpy, lanes.steps_one)" if warm else "lanes.steps_one")
     rows = [("record, one stream (chars/s)", "one-hot gist step", peer, ours, 5.0,
-             f"H=100, {len(ix):,} chars, states and next-char loss in both, float64 steps; "
+             f"H=100, {len(ix):,} chars, states and next-char loss in both, float64 steps through {how}; "
              f"the output layer on the main thread (lanes.THREADED_ONE); {cpu_note('gist', 'one')}")]
     docs = [model.encode(text[a:a + doc_len])[0] for a in range(0, n_many, doc_len)]
     starts = np.cumsum([0] + [len(d) for d in docs])

@@ -14,8 +14,9 @@ from interpret.model import jit
 LANES = 512           # documents stepped together at most
 CHUNK_CHARS = 1 << 16  # characters per chunk of steps: bounds the working set
 MAX_STEPS = 1024       # steps per chunk at most, so that one stream has chunks to overlap
-COMPILED_ONE = 100_000  # one stream this long or longer steps in kernels.rnn_one (2x faster
-# than steps_one; importing numba costs about as much as 100k characters of steps_one)
+COMPILED_ONE = 100_000  # one stream this long or longer steps in kernels.rnn_one (3x faster
+# than steps_one; importing numba costs about as much as 100k characters of steps_one), and any
+# stream once the kernels are imported
 THREADED_ONE = False   # one stream's output layer on the worker thread? Its step loop holds the
 # GIL between tiny numpy calls, so the worker waits for it (the switch interval is 5 ms) and
 # each hand-off costs more than the output layer it moves (profiled on 2M characters)
@@ -113,7 +114,7 @@ def run_rnn_lanes(params, ix, doc_starts, write, lanes=LANES, chunk_chars=CHUNK_
     h = np.zeros((B, H), dtype=dtype)
     steps, n_steps = max(1, min(chunk_chars // B, MAX_STEPS)), int(span.max())
     bufs = [np.empty((min(steps, n_steps), B, H), dtype=dtype) for _ in range(2)]
-    compiled = B == 1 and n_steps >= COMPILED_ONE and jit.enabled()  # worth numba's import
+    compiled = B == 1 and jit.enabled() and (n_steps >= COMPILED_ONE or jit.loaded())  # worth numba's import
     if compiled:
         jit.load_blas()
     for k, t0 in enumerate(range(0, n_steps, steps)):

@@ -142,13 +142,10 @@ def bench_record(repeats, n_single, n_many, doc_len):
         return timed(lambda: R.fill_arrays(model, ix, [0], {(0, "h"): h}, loss), len(ix), "one")
 
     from interpret.model import jit
-    warm = jit.enabled()
-    if warm:  # numba's kernels imported, as after a process's first long recording
-        jit.kernels()
+    ours_single()  # numba's compiled loops loaded (from its cache) before the clock runs
     peer, ours = median_of(repeats, lambda: timed(lambda: onehot_loop(model, ix), len(ix), "gist"),
                            ours_single)
-    how = ("kernels.rnn_one (numba's kernels imported: in a fresh process a document under "
-           "lanes.COMPILED_ONE characters steps in numpy, lanes.steps_one)" if warm else "lanes.steps_one")
+    how = "kernels.rnn_one (numba)" if jit.enabled() else "lanes.steps_one (numpy)"
     rows = [("record, one stream (chars/s)", "one-hot gist step", peer, ours, 5.0,
              f"H=100, {len(ix):,} chars, states and next-char loss in both, float64 steps through {how}; "
              f"the output layer on the main thread (lanes.THREADED_ONE); {cpu_note('gist', 'one')}")]

@@ -59,11 +59,12 @@ def ours_rate(model, ix, starts, arrays, lanes=None, threads=1):
 
 
 class TorchLSTM:
-    """nn.LSTM forward over one-hot characters, in chunks of 1024 steps, state carried."""
+    """nn.LSTM (or nn.GRU, for a GRU model) forward over one-hot characters, in chunks of 1024 steps, state carried."""
 
     def __init__(self, torch, model):
         self.torch, self.V = torch, model.vocab_size
-        self.rnn = torch.nn.LSTM(model.vocab_size, model.hidden_size, num_layers=model.n_layers)
+        kind = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[model.arch]
+        self.rnn = kind(model.vocab_size, model.hidden_size, num_layers=model.n_layers)
 
     def rate(self, X, threads):  # X (T, B) indices
         torch = self.torch
@@ -122,7 +123,33 @@ def bench_gated(repeats, n_one=100_000, n_docs=128, doc_len=2_000, lanes=64):
                          f"nn.LSTM forward {v}, batch {lanes}, 1 thread", med(many["t1"]), med(many["ours"]), 1.0,
                          f"{n_docs} documents of {doc_len:,} chars; ours h, c and the loss, 1 BLAS thread; "
                          f"{load_note()}"))
+    if torch:
+        rows += gru_rows(torch, text, repeats, n_one, n_docs, doc_len, lanes)
     return rows
+
+
+def gru_rows(torch, text, repeats, n_one, n_docs, doc_len, lanes):
+    """A 1x256 GRU (random weights): one document and many in lanes, `h`, against nn.GRU."""
+    chars = Model.load(LSTM).chars
+    model = Model.init(chars, hidden_size=256, arch="gru", n_layers=1, seed=0)
+    ix = model.encode(text[:n_one], unknown="skip")[0]
+    peer, v = TorchLSTM(torch, model), torch.__version__.split("+")[0]
+    docs = [model.encode(text[a:a + doc_len], unknown="skip")[0] for a in range(0, n_docs * doc_len, doc_len)]
+    starts = np.cumsum([0] + [len(d) for d in docs])
+    all_ix, m = np.concatenate(docs), min(len(d) for d in docs)
+    X = np.stack([d[:m] for d in docs[:lanes]], axis=1)
+    ours_rate(model, ix[:3000], [0], ("h",))
+    res = {"one": [], "t1": [], "many": [], "tm": []}
+    for _ in range(repeats):
+        res["one"].append(ours_rate(model, ix, [0], ("h",)))
+        res["t1"].append(peer.rate(ix[:, None], 1))
+        res["many"].append(ours_rate(model, all_ix, starts[:-1], ("h",), lanes=lanes))
+        res["tm"].append(peer.rate(X, 1))
+    return [("record GRU 1×256, one document, h (chars/s)", f"nn.GRU forward {v}, 1 thread", med(res["t1"]),
+             med(res["one"]), 1.0, f"{len(ix):,} chars, batch 1; ours h and the loss, 1 BLAS thread; {load_note()}"),
+            (f"record GRU 1×256, {n_docs} documents in {lanes} lanes, h (chars/s)",
+             f"nn.GRU forward {v}, batch {lanes}, 1 thread", med(res["tm"]), med(res["many"]), 1.0,
+             f"{n_docs} documents of {doc_len:,} chars; ours h and the loss, 1 BLAS thread; {load_note()}")]
 
 
 def bench_ablate(repeats, n=4_000):

@@ -187,10 +187,8 @@ def test_one_compiled_float64_stream_equals_steps_one_with_resets():
     assert np.abs(fast[40] - np.tanh(xh[40])).max() < 1e-15  # a reset step sees a zero state
 
 
-def test_a_long_vanilla_stream_recorded_through_rnn_one_equals_model_run(monkeypatch):
-    from interpret.model import lanes
+def test_a_vanilla_stream_recorded_through_rnn_one_equals_model_run(monkeypatch):
     from interpret.recording import recorder as R
-    monkeypatch.setattr(lanes, "COMPILED_ONE", 1)  # every one-lane run takes the compiled loop
     calls = []
     k = jit.kernels()
     real = k.rnn_one
@@ -205,3 +203,41 @@ def test_a_long_vanilla_stream_recorded_through_rnn_one_equals_model_run(monkeyp
     for d, a, b in zip(ix, starts[:-1], starts[1:]):
         acts, _, _ = m.run(d)
         np.testing.assert_allclose(outs[(0, "h")][a:b], acts[(0, "h")], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("product", ["blas", "numba"])
+def test_compiled_vanilla_lanes_equal_the_numpy_lanes(product, monkeypatch):
+    from interpret.model import lanes
+    if product == "blas" and jit.gemm() is None:
+        pytest.skip("numpy's BLAS exports no cblas_sgemm here")
+    rng = np.random.default_rng(5)
+    S, B, H = 30, 7, 13
+    Whh = rng.normal(0, 0.4, (H, H)).astype(np.float32)
+    h = rng.normal(0, 0.5, (B, H)).astype(np.float32)
+    xh = rng.normal(0, 1.5, (S, B, H)).astype(np.float32)
+    resets = {3: [0, 4], 17: [6], 29: list(range(B))}
+    plain, fast = xh.copy(), xh.copy()
+    last = lanes._steps(plain, h, Whh, resets, 0)
+    mask = np.zeros((S, B), np.uint8)
+    for s, ls in resets.items():
+        mask[s, ls] = 1
+    gemm = jit.gemm() if product == "blas" else None
+    last_fast = jit.kernels().rnn_lanes(gemm, fast, h, np.ascontiguousarray(Whh.T), mask)
+    np.testing.assert_allclose(fast, plain, rtol=0, atol=2e-6)
+    np.testing.assert_allclose(last_fast, last, rtol=0, atol=2e-6)
+    assert np.abs(fast[17, 6] - np.tanh(xh[17, 6])).max() < 3e-7  # a reset lane sees a zero state
+
+
+def test_vanilla_documents_in_compiled_lanes_stay_within_float32_error():
+    from interpret.recording import recorder as R
+    m = model("rnn", H=9)
+    rng = np.random.default_rng(2)
+    docs = ["".join(rng.choice(CHARS, size=int(rng.integers(1, 90)))) for _ in range(30)]
+    ix = [m.encode(d)[0] for d in docs]
+    starts = np.cumsum([0] + [len(d) for d in ix])
+    outs = {(0, "h"): np.empty((starts[-1], 9), np.float32)}
+    loss = np.empty(starts[-1], np.float32)
+    R.fill_arrays(m, np.concatenate(ix), starts[:-1], outs, loss, lanes=6)
+    for d, a, b in zip(ix, starts[:-1], starts[1:]):
+        acts, _, _ = m.run(d)
+        np.testing.assert_allclose(outs[(0, "h")][a:b], acts[(0, "h")], rtol=0, atol=1e-5)

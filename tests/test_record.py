@@ -49,7 +49,7 @@ def test_rows_are_states_after_reading_each_character(model, tmp_path, monkeypat
     assert isinstance(acts, np.memmap) and acts.shape == (len(DOC1) + len(DOC2), 12)
     for text, start in ((DOC1, 0), (DOC2, len(DOC1))):  # state reset at each document start
         hs, losses = plain_loop(model, text)
-        np.testing.assert_allclose(acts[start:start + len(text)], hs, atol=1e-6)
+        np.testing.assert_allclose(acts[start:start + len(text)], hs, atol=5e-6)  # float32 lanes
         np.testing.assert_allclose(rec.loss[start:start + len(text)], losses, atol=1e-4, equal_nan=True)
     assert rec.text == DOC1 + DOC2
     assert list(rec.doc_starts) == [0, len(DOC1)]

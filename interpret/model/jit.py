@@ -14,7 +14,6 @@ numba caches the compiled code on disk, so only the first use on a machine compi
 """
 import importlib.util
 import os
-import sys
 
 import numpy as np
 
@@ -26,11 +25,6 @@ def enabled():
     if not _HAVE:  # numba is a dependency; the numpy loop stays as the plain form and a fallback
         _HAVE.append(importlib.util.find_spec("numba") is not None)
     return _HAVE[0] and os.environ.get("INTERPRET_JIT", "1") != "0"
-
-
-def loaded():
-    """Whether the kernels (and numba) are imported already: then short runs take them too."""
-    return "interpret.model.kernels" in sys.modules
 
 
 def kernels():

@@ -311,3 +311,26 @@ def rnn_one(xh, h, Whh, reset):
             row[j] = tanh64(row[j] + z[j])
         hp = row
     return hp.copy()
+
+
+@_jit
+def rnn_lanes(gemm, xh, h, WhhT, reset):
+    """lanes._steps compiled (float32): xh (S, B, H) input terms become the states in place,
+    xh[s] = tanh(xh[s] + h WhhT) from h (B, H); reset (S, B): that lane starts from zeros.
+    Returns the last state (a copy)."""
+    S, B, H = xh.shape
+    z = np.empty((B, H), np.float32)
+    hp = h.copy()
+    for s in range(S):
+        product(gemm, hp, WhhT, z)
+        row = xh[s]
+        for b in range(B):
+            rb, zb = row[b], z[b]
+            if reset[s, b]:
+                for j in range(H):
+                    rb[j] = tanh32(rb[j])
+            else:
+                for j in range(H):
+                    rb[j] = tanh32(rb[j] + zb[j])
+        hp = row
+    return hp.copy()

@@ -14,9 +14,6 @@ from interpret.model import jit
 LANES = 512           # documents stepped together at most
 CHUNK_CHARS = 1 << 16  # characters per chunk of steps: bounds the working set
 MAX_STEPS = 1024       # steps per chunk at most, so that one stream has chunks to overlap
-COMPILED_ONE = 100_000  # one stream this long or longer steps in kernels.rnn_one (3x faster
-# than steps_one; importing numba costs about as much as 100k characters of steps_one), and any
-# stream once the kernels are imported
 THREADED_ONE = False   # one stream's output layer on the worker thread? Its step loop holds the
 # GIL between tiny numpy calls, so the worker waits for it (the switch interval is 5 ms) and
 # each hand-off costs more than the output layer it moves (profiled on 2M characters)
@@ -114,15 +111,21 @@ def run_rnn_lanes(params, ix, doc_starts, write, lanes=LANES, chunk_chars=CHUNK_
     h = np.zeros((B, H), dtype=dtype)
     steps, n_steps = max(1, min(chunk_chars // B, MAX_STEPS)), int(span.max())
     bufs = [np.empty((min(steps, n_steps), B, H), dtype=dtype) for _ in range(2)]
-    compiled = B == 1 and jit.enabled() and (n_steps >= COMPILED_ONE or jit.loaded())  # worth numba's import
-    if compiled:
+    compiled, compiled_lanes = jit.enabled() and B == 1, jit.enabled() and B > 1 and dtype == np.float32
+    if compiled or compiled_lanes:
         jit.load_blas()
+        WhhT = np.ascontiguousarray(Whh.T)
     for k, t0 in enumerate(range(0, n_steps, steps)):
         t = np.arange(t0, min(t0 + steps, n_steps))[:, None]     # (S, 1) lane steps
         rows = np.minimum(first[None, :] + t, len(ix) - 1)        # (S, B) global rows (clipped)
         xh = np.take(table, ix[rows], axis=0, out=bufs[k % 2][:len(t)], mode="clip")  # (S, B, H):
         # the input terms Wxh x + bh, turned into the states in place
-        if B > 1:
+        if B > 1 and compiled_lanes:
+            mask = np.zeros((len(t), B), np.uint8)
+            for s in (s for s in resets if t0 <= s < t0 + len(t)):
+                mask[s - t0, resets[s]] = 1
+            h = jit.kernels().rnn_lanes(jit.gemm(), xh, h, WhhT, mask)
+        elif B > 1:
             h = _steps(xh, h, Whh, resets, t0)
         elif compiled:
             mask = np.zeros(len(t), np.uint8)

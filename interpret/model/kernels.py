@@ -29,6 +29,29 @@ def _product(gemm, h, W, out):
     return blas
 
 
+def product_nt(gemm, A, Bm, C, beta):
+    """C = A @ Bm.T + beta C (A (M, K), Bm (N, K), C (M, N), C-contiguous float32)."""
+
+
+@_overload(product_nt, jit_options={"fastmath": True})
+def _product_nt(gemm, A, Bm, C, beta):
+    if isinstance(gemm, _types.NoneType):
+        def plain(gemm, A, Bm, C, beta):
+            tmp = np.dot(A, Bm.T)
+            if beta == 0.0:
+                C[:] = tmp
+            else:
+                C += tmp
+        return plain
+
+    def blas(gemm, A, Bm, C, beta):  # row-major, Bm transposed
+        M, K = A.shape
+        N = Bm.shape[0]
+        gemm(101, 111, 112, M, N, K, np.float32(1.0), A.ctypes.data, K, Bm.ctypes.data, K,
+             np.float32(beta), C.ctypes.data, N)
+    return blas
+
+
 _jit = numba.njit(fastmath=True, error_model="numpy", cache=True, nogil=True)
 _inline = numba.njit(fastmath=True, error_model="numpy", cache=True, inline="always")
 
@@ -334,3 +357,21 @@ def rnn_lanes(gemm, xh, h, WhhT, reset):
                     rb[j] = tanh32(rb[j] + zb[j])
         hp = row
     return hp.copy()
+
+
+@_jit
+def lstm_train_forward(gemm, gates, WhT, hs, cs, tcs):
+    """layers.lstm_forward's time loop, float32: gates[t] += hs[t] WhT^T (WhT (4H, H), sigmoid
+    rows halved), then lstm_train_cell; no Python between the steps (threads run side by side)."""
+    for t in range(gates.shape[0]):
+        product_nt(gemm, hs[t], WhT, gates[t], 1.0)
+        lstm_train_cell(gates[t], cs[t], cs[t + 1], tcs[t], hs[t + 1])
+
+
+@_jit
+def lstm_train_backward(gemm, gates, Wh, cs, tcs, dhs, dh_next, dc, dA):
+    """layers.lstm_backward's time loop, float32: lstm_train_cell_back, then dh_next = dA[t] Wh^T
+    (Wh (H, 4H)); dh_next and dc (B, H) are updated in place."""
+    for t in range(gates.shape[0] - 1, -1, -1):
+        lstm_train_cell_back(gates[t], cs[t], tcs[t], dhs[t], dh_next, dc, dA[t])
+        product_nt(gemm, dA[t], Wh, dh_next, 0.0)

@@ -80,13 +80,12 @@ def lstm_forward(Wx, Wh, b, X, h0, c0, work=None):
     hs[0], cs[0] = h0, c0
     ig = np.empty((B, H), dtype=Wh.dtype)
     WhT = halved_T(Wh, 3 * H)  # (4H, H)
-    cell = jit.kernels().lstm_train_cell if _fast(Wh) else None  # the two cell halves in one call
+    if _fast(Wh):  # the same loop compiled (model/kernels.py)
+        jit.kernels().lstm_train_forward(jit.gemm(), gates, WhT, hs, cs, tcs)
+        return hs, (X, gates, hs, cs, tcs)
     for t in range(T):
         a = gates[t]
         a += (WhT @ hs[t].T).T
-        if cell is not None:
-            cell(a, cs[t], cs[t + 1], tcs[t], hs[t + 1])
-            continue
         lstm_cell_c(a, cs[t], cs[t + 1], ig)
         lstm_cell_h(a, cs[t + 1], tcs[t], hs[t + 1])
     return hs, (X, gates, hs, cs, tcs)
@@ -127,18 +126,26 @@ def lstm_backward(Wx, Wh, cache, dhs, dh_last=None, dc_last=None, work=None):
     X, gates, hs, cs, tcs = cache
     T, B, H = dhs.shape
     dA = buffer(work, "dA", gates.shape, gates.dtype)  # (T, B, 4H) pre-activation gradients
-    dh_next = np.zeros((B, H), dtype=Wh.dtype) if dh_last is None else dh_last
+    dh_next = np.zeros((B, H), dtype=Wh.dtype) if dh_last is None else dh_last.copy()
     dc = np.zeros((B, H), dtype=Wh.dtype) if dc_last is None else dc_last.copy()
-    dh, u = np.empty((B, H), dtype=Wh.dtype), np.empty((B, H), dtype=Wh.dtype)
-    ds = np.empty((B, 3 * H), dtype=Wh.dtype)  # the sigmoids' derivatives s (1 - s)
-    WhT = np.ascontiguousarray(Wh.T)
-    back = jit.kernels().lstm_train_cell_back if _fast(Wh) else None
+    if _fast(Wh):  # the same loop compiled (model/kernels.py)
+        jit.kernels().lstm_train_backward(jit.gemm(), gates, np.ascontiguousarray(Wh), cs, tcs,
+                                          np.ascontiguousarray(dhs), dh_next, dc, dA)
+    else:
+        _lstm_back_steps(gates, cs, tcs, dhs, dh_next, dc, dA, np.ascontiguousarray(Wh.T))
+    dWh = buffer(work, "dWh", Wh.shape, Wh.dtype)
+    np.dot(hs[:-1].reshape(T * B, H).T, dA.reshape(T * B, 4 * H), out=dWh)
+    dWx, db, dX = _input_grads(Wx, X, dA, work)
+    return {"Wx": dWx, "Wh": dWh, "b": db}, dX
+
+
+def _lstm_back_steps(gates, cs, tcs, dhs, dh_next, dc, dA, WhT):
+    """lstm_backward's time loop in numpy: dA (T, B, 4H) from dhs; dc (B, H) updated in place."""
+    T, B, H = dhs.shape
+    dh, u = np.empty((B, H), dtype=dc.dtype), np.empty((B, H), dtype=dc.dtype)
+    ds = np.empty((B, 3 * H), dtype=dc.dtype)  # the sigmoids' derivatives s (1 - s)
     for t in reversed(range(T)):
         a, d = gates[t], dA[t]
-        if back is not None:  # the elementwise part below, in one call
-            back(a, cs[t], tcs[t], dhs[t], dh_next, dc, d)
-            dh_next = d @ WhT
-            continue
         f, o, g, tc = a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:], tcs[t]
         np.add(dhs[t], dh_next, out=dh)
         np.multiply(tc, tc, out=u)          # dc += dh o (1 - tc^2)
@@ -158,10 +165,6 @@ def lstm_backward(Wx, Wh, cache, dhs, dh_last=None, dc_last=None, work=None):
         np.multiply(dc, u, out=d[:, 3 * H:])
         dc *= f
         dh_next = d @ WhT
-    dWh = buffer(work, "dWh", Wh.shape, Wh.dtype)
-    np.dot(hs[:-1].reshape(T * B, H).T, dA.reshape(T * B, 4 * H), out=dWh)
-    dWx, db, dX = _input_grads(Wx, X, dA, work)
-    return {"Wx": dWx, "Wh": dWh, "b": db}, dX
 
 
 def gru_forward(Wx, Wh, b, X, h0, work=None, bhn=None):

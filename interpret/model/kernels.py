@@ -375,3 +375,27 @@ def lstm_train_backward(gemm, gates, Wh, cs, tcs, dhs, dh_next, dc, dA):
     for t in range(gates.shape[0] - 1, -1, -1):
         lstm_train_cell_back(gates[t], cs[t], tcs[t], dhs[t], dh_next, dc, dA[t])
         product_nt(gemm, dA[t], Wh, dh_next, 0.0)
+
+
+@_jit
+def gru_train_forward(gemm, gates, WhT, bhn, hs, hn, hw):
+    """layers.gru_forward's time loop, float32: hw = hs[t] WhT^T (+ bhn on the n block; WhT
+    (3H, H), r z rows halved), hn[t] = its n block, then gru_train_cell. hw (B, 3H) scratch."""
+    H = hs.shape[2]
+    for t in range(gates.shape[0]):
+        product_nt(gemm, hs[t], WhT, hw, 0.0)
+        for b in range(hw.shape[0]):
+            for j in range(H):
+                hw[b, 2 * H + j] += bhn[j]
+                hn[t, b, j] = hw[b, 2 * H + j]
+        gru_train_cell(gates[t], hw, hs[t], hs[t + 1])
+
+
+@_jit
+def gru_train_backward(gemm, gates, Wh, hs, hn, dhs, dh_next, dA, dAh, zpart):
+    """layers.gru_backward's time loop, float32: gru_train_cell_back, then
+    dh_next = zpart + dAh[t] Wh^T (Wh (H, 3H)), in place."""
+    for t in range(gates.shape[0] - 1, -1, -1):
+        gru_train_cell_back(gates[t], hn[t], hs[t], dhs[t], dh_next, dA[t], dAh[t], zpart)
+        product_nt(gemm, dAh[t], Wh, dh_next, 0.0)
+        dh_next += zpart

@@ -178,13 +178,17 @@ def gru_forward(Wx, Wh, b, X, h0, work=None, bhn=None):
     hs = buffer(work, "hs", (T + 1, B, H), Wh.dtype)
     hs[0] = h0
     WhT = halved_T(Wh, 2 * H)  # (3H, H)
-    cell = jit.kernels().gru_train_cell if _fast(Wh) else gru_cell
+    if _fast(Wh):  # the same loop compiled (model/kernels.py)
+        zeros = np.zeros(H, Wh.dtype)
+        jit.kernels().gru_train_forward(jit.gemm(), gates, WhT, zeros if bhn is None else bhn.astype(Wh.dtype),
+                                        hs, hn, np.empty((B, 3 * H), Wh.dtype))
+        return hs, (X, gates, hs, hn)
     for t in range(T):
-        hw = np.ascontiguousarray((WhT @ hs[t].T).T)  # (B, 3H)
+        hw = (WhT @ hs[t].T).T  # (B, 3H)
         if bhn is not None:
             hw[:, 2 * H:] += bhn  # PyTorch's b_hn, inside r * (h Whn + b_hn)
         hn[t] = hw[:, 2 * H:]
-        cell(gates[t], hw, hs[t], hs[t + 1])
+        gru_cell(gates[t], hw, hs[t], hs[t + 1])
     return hs, (X, gates, hs, hn)
 
 
@@ -212,16 +216,23 @@ def gru_backward(Wx, Wh, cache, dhs, dh_last=None, work=None):
     T, B, H = dhs.shape
     dA = buffer(work, "dA", gates.shape, gates.dtype)  # (T, B, 3H) gradients of the input pre-activations
     dAh = buffer(work, "dAh", gates.shape, gates.dtype)  # (T, B, 3H) gradients of h_{t-1} @ Wh
-    dh_next = np.zeros((B, H), dtype=Wh.dtype) if dh_last is None else dh_last
-    WhT = np.ascontiguousarray(Wh.T)
-    back, zpart = (jit.kernels().gru_train_cell_back, np.empty((B, H), Wh.dtype)) if _fast(Wh) else (None, None)
+    dh_next = np.zeros((B, H), dtype=Wh.dtype) if dh_last is None else dh_last.copy()
+    if _fast(Wh):  # the same loop compiled (model/kernels.py)
+        jit.kernels().gru_train_backward(jit.gemm(), gates, np.ascontiguousarray(Wh), hs, hn,
+                                         np.ascontiguousarray(dhs), dh_next, dA, dAh, np.empty((B, H), Wh.dtype))
+    else:
+        _gru_back_steps(gates, hs, hn, dhs, dh_next, dA, dAh, np.ascontiguousarray(Wh.T))
+    dWh = buffer(work, "dWh", Wh.shape, Wh.dtype)
+    np.dot(hs[:-1].reshape(T * B, H).T, dAh.reshape(T * B, 3 * H), out=dWh)
+    dWx, db, dX = _input_grads(Wx, X, dA, work)
+    return {"Wx": dWx, "Wh": dWh, "b": db}, dX
+
+
+def _gru_back_steps(gates, hs, hn, dhs, dh_next, dA, dAh, WhT):
+    """gru_backward's time loop in numpy: dA and dAh (T, B, 3H) from dhs."""
+    T, B, H = dhs.shape
     for t in reversed(range(T)):
         a, d, dh_ = gates[t], dA[t], dAh[t]
-        if back is not None:  # the elementwise part below, in one call
-            back(a, hn[t], hs[t], dhs[t], dh_next, d, dh_, zpart)
-            dh_next = dh_ @ WhT
-            dh_next += zpart
-            continue
         r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
         dh = dhs[t] + dh_next
         dan = dh * (1 - z) * (1 - n * n)
@@ -231,10 +242,6 @@ def gru_backward(Wx, Wh, cache, dhs, dh_last=None, work=None):
         dh_[:, :2 * H] = d[:, :2 * H]
         dh_[:, 2 * H:] = dan * r
         dh_next = dh * z + dh_ @ WhT
-    dWh = buffer(work, "dWh", Wh.shape, Wh.dtype)
-    np.dot(hs[:-1].reshape(T * B, H).T, dAh.reshape(T * B, 3 * H), out=dWh)
-    dWx, db, dX = _input_grads(Wx, X, dA, work)
-    return {"Wx": dWx, "Wh": dWh, "b": db}, dX
 
 
 def rnn_forward(Wx, Wh, b, X, h0, work=None):

@@ -34,10 +34,10 @@ def test_tanh32_is_within_2e7_of_tanh_everywhere():
     np.testing.assert_array_equal(got_neg, -got)  # odd, exactly
 
 
-def run_chunks(m, X, resets, clamp, use_jit, monkeypatch, chunk=5):
+def run_chunks(m, X, resets, clamp, use_jit, monkeypatch, chunk=5, threads=1):
     monkeypatch.setattr(jit, "enabled", lambda: use_jit)
     net = Net(m.arch, m.params, np.float32)
-    run, state, got = Runner(net), net.zero_state(X.shape[1]), {}
+    run, state, got = Runner(net, threads), net.zero_state(X.shape[1]), {}
     for a in range(0, len(X), chunk):
         here = {t - a: lanes for t, lanes in resets.items() if a <= t < a + chunk}
         out, top, state = run.run(X[a:a + chunk], state, None, here, clamp)
@@ -83,18 +83,6 @@ def test_compiled_loops_hold_clamped_units_as_the_numpy_loops(arch, array, monke
     assert np.abs(fast["top"][:, 0] - fast["top"][:, 1]).max() > 1e-3
 
 
-def run_split(m, X, resets, clamp, threads, monkeypatch, chunk=5):
-    monkeypatch.setattr(jit, "enabled", lambda: True)
-    net = Net(m.arch, m.params, np.float32)
-    run, state, got = Runner(net, threads), net.zero_state(X.shape[1]), {}
-    for a in range(0, len(X), chunk):
-        here = {t - a: lanes for t, lanes in resets.items() if a <= t < a + chunk}
-        out, top, state = run.run(X[a:a + chunk], state, None, here, clamp)
-        for k, v in list(out.items()) + [("top", top)]:
-            got.setdefault(k, []).append(v.copy())
-    return {k: np.concatenate(v) for k, v in got.items()}
-
-
 @pytest.mark.parametrize("B,H", [(1, 6), (3, 7), (2, 64)])
 def test_the_split_lstm_loop_equals_the_numpy_loop(B, H, monkeypatch):
     """Units split over 2 threads (blocks of unequal size when H is odd), resets, clamps of c and h."""
@@ -105,7 +93,7 @@ def test_the_split_lstm_loop_equals_the_numpy_loop(B, H, monkeypatch):
     clamp = {(0, "c"): (np.array([B - 1]), np.array([2]), np.array([0.5])),
              (1, "h"): (np.array([0]), np.array([H - 1]), np.array([-0.25]))}
     plain = run_chunks(m, X, resets, clamp, False, monkeypatch)
-    split = run_split(m, X, resets, clamp, 2, monkeypatch)
+    split = run_chunks(m, X, resets, clamp, True, monkeypatch, threads=2)
     np.testing.assert_array_equal(split[(0, "c")][:, B - 1, 2], np.float32(0.5))
     np.testing.assert_array_equal(split[(1, "h")][:, 0, H - 1], np.float32(-0.25))
     for k in plain:
@@ -118,9 +106,9 @@ def test_more_lanes_than_the_split_takes_run_the_batched_loop(monkeypatch):
     X = np.random.default_rng(1).integers(0, len(CHARS), size=(9, infer.SPLIT_LANES + 1))
     called = []
     monkeypatch.setattr(jit.kernels(), "lstm_steps_split", lambda *a: called.append(1))
-    run_split(m, X, {}, {}, 2, monkeypatch)
+    run_chunks(m, X, {}, {}, True, monkeypatch, threads=2)
     assert not called
-    run_split(m, X[:, :1], {}, {}, 2, monkeypatch)
+    run_chunks(m, X[:, :1], {}, {}, True, monkeypatch, threads=2)
     assert called
 
 

@@ -208,23 +208,31 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
                 progress(len(blocks[-1]["const"]))
 
     workers = workers or min(2, os.cpu_count() or 1)
+
+    def read(r0):
+        a = read_block(acts, r0, min(r0 + read_units, n_units))      # (R, N)
+        check_finite(a, r0, layer, array)
+        return a
+
     with one_thread(), reuse_freed_memory(), ThreadPoolExecutor(max_workers=workers) as pool:
-        feats = list(pool.map(lambda f: prepare(f, n, chars), features))
-        group = _group(feats, grid, chars, pool.map)
+        prepared = [pool.submit(prepare, f, n, chars) for f in features]
         scoring: list = []                            # the blocks of the previous read
         queued: list = []
         try:
+            a = read(0)                               # the first units, while features are prepared
+            feats = [p.result() for p in prepared]
+            group = _group(feats, grid, chars, pool.map)
             for r0 in range(0, n_units, read_units):
-                a = read_block(acts, r0, min(r0 + read_units, n_units))   # (R, N), while the
-                check_finite(a, r0, layer, array)                        # workers score the last
                 queued = [pool.submit(_block_stats, a[j:j + block_units], group, chars, grid,
                                       len(feats), array) for j in range(0, len(a), block_units)]
                 collect(scoring)
                 scoring = queued
                 del a
+                if r0 + read_units < n_units:         # the next read, while the workers score
+                    a = read(r0 + read_units)
             collect(scoring)
         except BaseException:                         # a bad unit, Ctrl-C: drop the queued work
-            for future in scoring + queued:
+            for future in prepared + scoring + queued:
                 future.cancel()
             raise
     st = {key: np.concatenate([b[key] for b in blocks]) for key in blocks[0]}

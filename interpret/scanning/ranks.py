@@ -1,13 +1,17 @@
-"""Average ranks of many long series, fast: one SIMD sort of packed keys when the values are float32-exact.
+"""Average ranks of many long series, fast: compiled radix sorts, or one SIMD sort of packed keys.
 
 Two kinds: over the whole series (centred_ranks), and within groups of positions that share a
 code, the current character (ranks_in_groups). Ranked within its character, any function of the
 character ties inside every group and scores exactly chance, whatever its shape (the in-memory engine's
-beyond_char). Values that float32 holds map to 32-bit keys in value order (value_keys); each is
-packed with its position (and, for the groups, below its code) into a uint64, and one np.sort
-(numpy's SIMD sort) of those gives the order and the ties at once.
+beyond_char). Values that float32 holds map to 32-bit keys in value order (value_keys). With
+numba, radix.py sorts those keys in compiled loops (about 5x faster); the numpy form here, the
+plain one and the fallback, packs each key with its position (and, for the groups, below its
+code) into a uint64, and one np.sort (numpy's SIMD sort) gives the order and the ties at once.
+Both give the same ranks, bit for bit (exact half-integers).
 """
 import numpy as np
+
+from interpret.scanning import radix
 
 
 class Groups:
@@ -41,8 +45,13 @@ def ranks_in_groups(x: np.ndarray, groups: Groups) -> tuple[np.ndarray, np.ndarr
 
 
 def _ranks(x, groups):
-    """centred_ranks of x (B, N) and, with groups, its ranks within them: one sort of packed
-    (value, position) keys per row for each, or one sort by value and a radix pass by code."""
+    """centred_ranks of x (B, N) and, with groups, its ranks within them: compiled radix sorts
+    (radix.py) for float32 x, else one sort of packed (value, position) keys per row for each,
+    or one sort by value and a radix pass by code."""
+    x32 = _as_float32(x)
+    if x32 is not None and radix.available(x32):
+        rc, rg = radix.ranks_rows(x32, *((groups.codes, groups.counts) if groups is not None else ()))
+        return rc.astype(np.float64), None if rg is None else rg.astype(np.float64)
     b, n = x.shape
     rc = np.empty((b, n))
     rg = np.empty((b, n)) if groups is not None else None
@@ -63,6 +72,17 @@ def _ranks(x, groups):
             _put_sorted(rg[i], np.bitwise_or(keys, code_keys), bits, groups.position)
         _put_sorted(rc[i], keys, bits, position)
     return rc, rg
+
+
+def _as_float32(x: np.ndarray) -> np.ndarray | None:
+    """x (B, N) as float32 if float32 holds every value (ranks depend on order and ties only),
+    else None."""
+    if x.dtype == np.float32:
+        return x
+    if x.dtype != np.float64:
+        return None
+    x32 = x.astype(np.float32)
+    return x32 if np.array_equal(x32, x) else None
 
 
 def _put_sorted(out: np.ndarray, packed: np.ndarray, bits: int, position: np.ndarray):

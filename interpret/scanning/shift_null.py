@@ -91,12 +91,12 @@ def feature_spectra(grid: ShiftGrid, fs: np.ndarray, dtype=np.complex64, map=map
 def grid_dots(x: np.ndarray, spectra: np.ndarray, grid: ShiftGrid) -> np.ndarray:
     """(B, F, M): dot of each row of x (B, N) with np.roll(f, k) for each feature and grid shift."""
     b, n = x.shape
-    step, q, p, m = grid.step, grid.rows, grid.fft_len, grid.m_shifts
+    step, p, m = grid.step, grid.fft_len, grid.m_shifts
     real = np.float32 if spectra.dtype == np.complex64 else np.float64
-    rows = np.empty((b, q * step), dtype=real)
+    rows = np.empty((b, p * step), dtype=real)                     # padded here: scipy would copy
     rows[:, :n] = x
     rows[:, n:] = 0.0
-    xw = sfft.rfft(rows.reshape(b, q, step), n=p, axis=1)          # (B, W, L)
+    xw = sfft.rfft(rows.reshape(b, p, step), axis=1, overwrite_x=True)   # (B, W, L)
     del rows
     prod = np.matmul(xw.transpose(1, 0, 2), spectra)                # (W, B, F): sum over r
     del xw

@@ -36,7 +36,7 @@ CASES = ["distinct", "many-ties", "constant", "signed-zeros", "extremes", "smoot
 def test_ranks_match_rankdata(case, n):
     x = rows(case, n, np.random.default_rng(n))
     rc, rg = radix.ranks_rows(x)
-    assert rg is None and rc.dtype == np.float32 and rc.shape == x.shape
+    assert rg is None and rc.dtype == np.float64 and rc.shape == x.shape
     np.testing.assert_array_equal(rc, centred(x))
 
 

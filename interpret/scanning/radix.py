@@ -18,21 +18,20 @@ SHORT = 24                 # buckets up to this long: insertion sort
 
 def available(x: np.ndarray) -> bool:
     """Whether ranks_rows takes x (B, N): float32, N <= 2^24 (so that every centred rank, a
-    half-integer below N / 2, is exact in float32), numba on."""
+    half-integer below N / 2, is exact in the float32 scratch), numba on."""
     return jit.enabled() and x.dtype == np.float32 and x.ndim == 2 and 0 < x.shape[1] <= 2**24
 
 
 def ranks_rows(x: np.ndarray, codes: np.ndarray | None = None, counts: np.ndarray | None = None):
-    """(rc, rg): rc (B, N) float32 the centred average ranks of each row of the float32 x (B, N)
+    """(rc, rg): rc (B, N) float64 the centred average ranks of each row of the float32 x (B, N)
     (ties share their mean); with codes (N,) in 0..V-1 and their counts (V,) (every one above
-    0), rg (B, N) float32 the centred average ranks among each code's positions; else rg None.
-    Exact: the values are half-integers that float32 holds (available(x))."""
+    0), rg (B, N) float64 the centred average ranks among each code's positions; else rg None."""
     x = np.ascontiguousarray(x)
-    rc = np.empty(x.shape, np.float32)
+    rc = np.empty(x.shape)
     if codes is None:
         _ranks_rows(x, np.zeros(0, np.uint8), np.zeros(0, np.int64), rc, rc[:0])
         return rc, None
-    rg = np.empty(x.shape, np.float32)
+    rg = np.empty(x.shape)
     _ranks_rows(x, codes, np.asarray(counts, np.int64), rc, rg)
     return rc, rg
 
@@ -42,19 +41,26 @@ if jit.numba is not None:
 
     @_jit
     def _ranks_rows(x, codes, counts, rc, rg):
-        """rc[b] (and rg[b], if rg has rows) of each row x[b], with one set of scratch arrays."""
-        n = x.shape[1]
+        """rc[b] (and rg[b], if rg has rows) of each row x[b], with one set of scratch arrays.
+        Both ranks of a position go to one float32 pair of `both` (random writes, one cache
+        line each), copied into rc and rg in position order afterwards."""
+        n, grouped = x.shape[1], rg.shape[0] > 0
         keys, pos = np.empty(n, np.uint32), np.empty(n, np.uint32)
         tmp_keys, tmp_pos = np.empty(n, np.uint32), np.empty(n, np.uint32)
         start = np.empty(TOP_BUCKETS + 1, np.int64)
-        code = np.empty(n if rg.shape[0] else 0, codes.dtype)
+        code = np.empty(n if grouped else 0, codes.dtype)
+        both = np.empty((n, 2 if grouped else 1), np.float32)
         below, run = np.zeros(len(counts), np.int64), np.zeros(len(counts), np.int64)
         for b in range(x.shape[0]):
             _sort_row(x[b], keys, pos, tmp_keys, tmp_pos, start)
             for i in range(code.shape[0]):                 # independent loads, in sorted order
                 code[i] = codes[pos[i]]
-            _put_ranks(keys, pos, code, counts, rc[b], rg[b] if rg.shape[0] else rc[b, :0],
-                       below, run)
+            _put_ranks(keys, pos, code, counts, both, below, run)
+            for t in range(n):
+                rc[b, t] = both[t, 0]
+            if grouped:
+                for t in range(n):
+                    rg[b, t] = both[t, 1]
 
     @_jit
     def _key(u):
@@ -114,13 +120,14 @@ if jit.numba is not None:
             at[1, d] += 1
 
     @_jit
-    def _put_ranks(keys, pos, code, counts, rc, rg, below, run):
-        """rc[pos[i]] = the centred average rank of sorted place i (a run of equal keys gets the
-        mean of its places); if rg has room, rg[pos[i]] the same within the places of its code
-        code[i] (below: scratch, the places of each code passed so far; run: zeros in and out)."""
+    def _put_ranks(keys, pos, code, counts, both, below, run):
+        """both[pos[i], 0] = the centred average rank of sorted place i (a run of equal keys gets
+        the mean of its places); if both has 2 columns, both[pos[i], 1] the same within the
+        places of its code code[i] (below: scratch, the places of each code passed so far; run:
+        zeros in and out)."""
         n = keys.shape[0]
         centre = (n - 1) / 2.0
-        grouped = rg.shape[0] > 0
+        grouped = both.shape[1] > 1
         half = (counts - 1) / 2.0
         below[:] = 0
         i = 0
@@ -129,22 +136,22 @@ if jit.numba is not None:
             while j + 1 < n and keys[j + 1] == keys[i]:
                 j += 1
             if j == i:                                          # no tie: the common case
-                rc[pos[i]] = i - centre
+                both[pos[i], 0] = i - centre
                 if grouped:
                     c = code[i]
-                    rg[pos[i]] = below[c] - half[c]
+                    both[pos[i], 1] = below[c] - half[c]
                     below[c] += 1
                 i += 1
                 continue
             r = (i + j) / 2.0 - centre
             for k in range(i, j + 1):
-                rc[pos[k]] = r
+                both[pos[k], 0] = r
             if grouped:                                         # m places of code c tie: the
                 for k in range(i, j + 1):                       # mean of below[c] .. + m - 1
                     run[code[k]] += 1
                 for k in range(i, j + 1):
                     c = code[k]
-                    rg[pos[k]] = (2 * below[c] + run[c] - 1) / 2.0 - half[c]
+                    both[pos[k], 1] = (2 * below[c] + run[c] - 1) / 2.0 - half[c]
                 for k in range(i, j + 1):
                     c = code[k]
                     below[c] += run[c]

@@ -50,8 +50,7 @@ def _ranks(x, groups):
     or one sort by value and a radix pass by code."""
     x32 = _as_float32(x)
     if x32 is not None and radix.available(x32):
-        rc, rg = radix.ranks_rows(x32, *((groups.codes, groups.counts) if groups is not None else ()))
-        return rc.astype(np.float64), None if rg is None else rg.astype(np.float64)
+        return radix.ranks_rows(x32, *((groups.codes, groups.counts) if groups is not None else ()))
     b, n = x.shape
     rc = np.empty((b, n))
     rg = np.empty((b, n)) if groups is not None else None

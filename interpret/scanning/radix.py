@@ -47,53 +47,57 @@ if jit.numba is not None:
         n, grouped = x.shape[1], rg.shape[0] > 0
         keys, pos = np.empty(n, np.uint32), np.empty(n, np.uint32)
         tmp_keys, tmp_pos = np.empty(n, np.uint32), np.empty(n, np.uint32)
-        start = np.empty(TOP_BUCKETS + 1, np.int64)
+        start = np.empty(TOP_BUCKETS + 1, np.uint32)
         code = np.empty(n if grouped else 0, codes.dtype)
         both = np.empty((n, 2 if grouped else 1), np.float32)
-        below, run = np.zeros(len(counts), np.int64), np.zeros(len(counts), np.int64)
+        next_rank, run = np.zeros(len(counts)), np.zeros(len(counts), np.int64)
         for b in range(x.shape[0]):
             _sort_row(x[b], keys, pos, tmp_keys, tmp_pos, start)
             for i in range(code.shape[0]):                 # independent loads, in sorted order
                 code[i] = codes[pos[i]]
-            _put_ranks(keys, pos, code, counts, both, below, run)
+            _put_ranks(keys, pos, code, counts, both, next_rank, run)
             for t in range(n):
                 rc[b, t] = both[t, 0]
             if grouped:
                 for t in range(n):
                     rg[b, t] = both[t, 1]
 
+    U8, U16, ONE = np.uint32(255), np.uint32(16), np.uint32(1)   # unsigned: no negative-index checks
+
     @_jit
     def _key(u):
         """The order-preserving 32-bit key of float32 bits u (ranks.value_keys; -0.0 as +0.0)."""
-        u = np.int64(u)
-        if u & 0x7FFFFFFF == 0:
-            return np.int64(0x80000000)
-        return (u ^ 0xFFFFFFFF) if u & 0x80000000 else (u | 0x80000000)
+        if u & np.uint32(0x7FFFFFFF) == 0:
+            return np.uint32(0x80000000)
+        return (u ^ np.uint32(0xFFFFFFFF)) if u & np.uint32(0x80000000) else (u | np.uint32(0x80000000))
 
     @_jit
     def _sort_row(row, keys, pos, tmp_keys, tmp_pos, start):
         """(keys, pos) = row's keys in order, with their positions: one counting pass by the top
-        16 bits (start: each bucket's first place), then each bucket by the low 16 (in cache)."""
+        16 bits (start (2^16 + 1,) uint32: each bucket's first place), then each bucket by the
+        low 16 (in cache)."""
         bits = row.view(np.uint32)
         start[:] = 0
         for i in range(row.shape[0]):
-            start[(_key(bits[i]) >> 16) + 1] += 1
+            start[(_key(bits[i]) >> U16) + ONE] += ONE
         for d in range(TOP_BUCKETS):
             start[d + 1] += start[d]
         at = start[:-1].copy()
         for i in range(row.shape[0]):
             k = _key(bits[i])
-            j = at[k >> 16]
+            j = at[k >> U16]
             keys[j], pos[j] = k, i
-            at[k >> 16] = j + 1
+            at[k >> U16] = j + ONE
+        at0, at1 = np.empty(256, np.uint32), np.empty(256, np.uint32)
         for d in range(TOP_BUCKETS):
-            if start[d + 1] - start[d] > 1:
-                _sort_low(keys, pos, tmp_keys, tmp_pos, start[d], start[d + 1])
+            if start[d + 1] - start[d] > ONE:
+                _sort_low(keys, pos, tmp_keys, tmp_pos, start[d], start[d + 1], at0, at1)
 
     @_jit
-    def _sort_low(keys, pos, tmp_keys, tmp_pos, lo, hi):
+    def _sort_low(keys, pos, tmp_keys, tmp_pos, lo, hi, at0, at1):
         """Sort keys[lo:hi] (with pos) by their low 16 bits: insertion sort when short, else
-        two stable counting passes of 8 bits through tmp_keys, tmp_pos and back."""
+        two stable counting passes of 8 bits (counters at0, at1 (256,) uint32) through
+        tmp_keys, tmp_pos and back."""
         if hi - lo <= SHORT:
             for i in range(lo + 1, hi):
                 k, p, j = keys[i], pos[i], i
@@ -102,58 +106,62 @@ if jit.numba is not None:
                     j -= 1
                 keys[j], pos[j] = k, p
             return
-        at = np.zeros((2, 256), np.int64)
+        at0[:] = 0
+        at1[:] = 0
         for i in range(lo, hi):
-            at[0, keys[i] & 255] += 1
-            at[1, (keys[i] >> 8) & 255] += 1
-        for p in range(2):
-            total = lo
-            for d in range(256):
-                total, at[p, d] = total + at[p, d], total
+            at0[keys[i] & U8] += ONE
+            at1[(keys[i] >> np.uint32(8)) & U8] += ONE
+        t0, t1 = lo, lo
+        for d in range(256):
+            t0, at0[d] = t0 + at0[d], t0
+            t1, at1[d] = t1 + at1[d], t1
         for i in range(lo, hi):
-            d = keys[i] & 255
-            tmp_keys[at[0, d]], tmp_pos[at[0, d]] = keys[i], pos[i]
-            at[0, d] += 1
+            k = keys[i]
+            j = at0[k & U8]
+            tmp_keys[j], tmp_pos[j] = k, pos[i]
+            at0[k & U8] = j + ONE
         for i in range(lo, hi):
-            d = (tmp_keys[i] >> 8) & 255
-            keys[at[1, d]], pos[at[1, d]] = tmp_keys[i], tmp_pos[i]
-            at[1, d] += 1
+            k = tmp_keys[i]
+            j = at1[(k >> np.uint32(8)) & U8]
+            keys[j], pos[j] = k, tmp_pos[i]
+            at1[(k >> np.uint32(8)) & U8] = j + ONE
 
     @_jit
-    def _put_ranks(keys, pos, code, counts, both, below, run):
+    def _put_ranks(keys, pos, code, counts, both, next_rank, run):
         """both[pos[i], 0] = the centred average rank of sorted place i (a run of equal keys gets
         the mean of its places); if both has 2 columns, both[pos[i], 1] the same within the
-        places of its code code[i] (below: scratch, the places of each code passed so far; run:
-        zeros in and out)."""
+        places of its code code[i] (next_rank: scratch, float64, the centred rank within each
+        code of the next place; run: zeros in and out). Half-integers: every sum is exact."""
         n = keys.shape[0]
-        centre = (n - 1) / 2.0
         grouped = both.shape[1] > 1
-        half = (counts - 1) / 2.0
-        below[:] = 0
+        next_rank[:] = (1 - counts) / 2.0
+        r = (1 - n) / 2.0                                       # the next place's, over all
         i = 0
         while i < n:
             j = i
             while j + 1 < n and keys[j + 1] == keys[i]:
                 j += 1
             if j == i:                                          # no tie: the common case
-                both[pos[i], 0] = i - centre
+                both[pos[i], 0] = r
+                r += 1.0
                 if grouped:
                     c = code[i]
-                    both[pos[i], 1] = below[c] - half[c]
-                    below[c] += 1
+                    both[pos[i], 1] = next_rank[c]
+                    next_rank[c] += 1.0
                 i += 1
                 continue
-            r = (i + j) / 2.0 - centre
+            mean = r + (j - i) / 2.0
             for k in range(i, j + 1):
-                both[pos[k], 0] = r
+                both[pos[k], 0] = mean
+            r += j - i + 1
             if grouped:                                         # m places of code c tie: the
-                for k in range(i, j + 1):                       # mean of below[c] .. + m - 1
+                for k in range(i, j + 1):                       # mean of the next m
                     run[code[k]] += 1
                 for k in range(i, j + 1):
                     c = code[k]
-                    both[pos[k], 1] = (2 * below[c] + run[c] - 1) / 2.0 - half[c]
+                    both[pos[k], 1] = next_rank[c] + (run[c] - 1) / 2.0
                 for k in range(i, j + 1):
                     c = code[k]
-                    below[c] += run[c]
+                    next_rank[c] += run[c]
                     run[c] = 0
             i = j + 1

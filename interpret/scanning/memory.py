@@ -16,7 +16,9 @@ import numpy as np
 
 from interpret._util.alloc import reuse_freed_memory
 from interpret._util.blas import one_thread
+from interpret.model import jit
 from interpret.scanning.ranks import Groups, centred_ranks, ranks_in_groups
+from interpret.scanning.row_stats import const_and_saturated
 from interpret.scanning.shift_null import ShiftGrid, feature_spectra, grid_dots, make_grid, rolled_dots
 from interpret.scanning.unit_blocks import read_block
 from interpret.scanning.common import (MIN_CHARS, FeatureValues, PreparedFeature, check_finite, feature_rows, prepare,
@@ -77,7 +79,9 @@ def _block_stats(a: np.ndarray, group: _Group | None, chars: Groups, grid: Shift
     and within each character (beyond)."""
     b, n = a.shape
     shown_values(a, array)
-    out = dict(const=np.ptp(a, axis=1) == 0, saturated=saturated_share(a, array),
+    const, saturated = (const_and_saturated(a, array) if jit.enabled() else
+                        (np.ptp(a, axis=1) == 0, saturated_share(a, array)))
+    out = dict(const=const, saturated=saturated,
                raw=np.full((b, n_feats), np.nan), null=np.full((b, n_feats, grid.m_shifts), np.nan),
                pearson=np.full((b, n_feats), np.nan), beyond=np.full((b, n_feats), np.nan))
     if group is None:
@@ -174,6 +178,16 @@ def _check(acts, features, char_ix) -> tuple[int, int, np.ndarray]:
     return n, n_units, np.unique(char_ix, return_inverse=True)[1].ravel()
 
 
+def _reads(n_units: int, read_units: int, first: int) -> list[tuple[int, int]]:
+    """(r0, r1) of each read of read_units units, the first one cut to `first` units (scoring
+    starts sooner; the rest of its read comes next), both ends multiples of read_units after."""
+    starts = {0, *range(read_units, n_units, read_units)}
+    if first < min(read_units, n_units):
+        starts.add(first)
+    starts = sorted(starts)
+    return list(zip(starts, starts[1:] + [n_units]))
+
+
 def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, array="h", min_shift=None,
          progress=None, block_units=None, read_units=None, workers=None) -> list[dict]:
     """Score every unit of acts (N, U) against every feature; one row per (feature, unit).
@@ -181,8 +195,9 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
     layer and array label the rows; array also says how the units are shown (tanh for "c") and
     which saturation rule applies (SIGMOID_ARRAYS or |v| > 0.99).
     acts may be a float16/float32 np.memmap; it is read read_units columns at a time (4 bytes per
-    character and unit, by default up to 128 units and 512 MiB; the next read runs while these
-    are scored, and a read touches every page of a row-major file), and scored block_units units
+    character and unit, by default up to 128 units and 512 MiB; the first read is cut to four
+    blocks per worker so that scoring starts sooner; the next read runs while these are
+    scored, and a read touches every page of a row-major file), and scored block_units units
     at a time (a few dozen bytes per character and unit; the default keeps a block's arrays near
     64 MiB, which the allocator reuses without page faults, see alloc.py) by `workers` threads
     (default: up to 2 blocks at once; numpy releases the GIL in the heavy parts). progress, if
@@ -209,8 +224,8 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
 
     workers = workers or min(2, os.cpu_count() or 1)
 
-    def read(r0):
-        a = read_block(acts, r0, min(r0 + read_units, n_units))      # (R, N)
+    def read(r0, r1):
+        a = read_block(acts, r0, r1)                  # (R, N)
         check_finite(a, r0, layer, array)
         return a
 
@@ -219,17 +234,18 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
         scoring: list = []                            # the blocks of the previous read
         queued: list = []
         try:
-            a = read(0)                               # the first units, while features are prepared
+            reads = _reads(n_units, read_units, 4 * block_units * workers)
+            a = read(*reads[0])                       # the first units, while features are prepared
             feats = [p.result() for p in prepared]
             group = _group(feats, grid, chars, pool.map)
-            for r0 in range(0, n_units, read_units):
+            for r0, r1 in reads[1:] + [(None, None)]:
                 queued = [pool.submit(_block_stats, a[j:j + block_units], group, chars, grid,
                                       len(feats), array) for j in range(0, len(a), block_units)]
                 collect(scoring)
                 scoring = queued
                 del a
-                if r0 + read_units < n_units:         # the next read, while the workers score
-                    a = read(r0 + read_units)
+                if r0 is not None:                    # the next read, while the workers score
+                    a = read(r0, r1)
             collect(scoring)
         except BaseException:                         # a bad unit, Ctrl-C: drop the queued work
             for future in prepared + scoring + queued:

@@ -229,15 +229,20 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
         check_finite(a, r0, layer, array)
         return a
 
-    with one_thread(), reuse_freed_memory(), ThreadPoolExecutor(max_workers=workers) as pool:
+    def features_as_scanned(prepared):
+        feats = [p.result() for p in prepared]
+        return feats, _group(feats, grid, chars, pool.map)
+
+    with (one_thread(), reuse_freed_memory(), ThreadPoolExecutor(max_workers=workers) as pool,
+          ThreadPoolExecutor(max_workers=1) as side):
         prepared = [pool.submit(prepare, f, n, chars) for f in features]
+        grouping = side.submit(features_as_scanned, prepared)   # stacked, with their spectra
         scoring: list = []                            # the blocks of the previous read
         queued: list = []
         try:
             reads = _reads(n_units, read_units, 4 * block_units * workers)
             a = read(*reads[0])                       # the first units, while features are prepared
-            feats = [p.result() for p in prepared]
-            group = _group(feats, grid, chars, pool.map)
+            feats, group = grouping.result()
             for r0, r1 in reads[1:] + [(None, None)]:
                 queued = [pool.submit(_block_stats, a[j:j + block_units], group, chars, grid,
                                       len(feats), array) for j in range(0, len(a), block_units)]

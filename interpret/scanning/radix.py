@@ -56,11 +56,12 @@ if jit.numba is not None:
             for i in range(code.shape[0]):                 # independent loads, in sorted order
                 code[i] = codes[pos[i]]
             _put_ranks(keys, pos, code, counts, both, next_rank, run)
-            for t in range(n):
-                rc[b, t] = both[t, 0]
             if grouped:
                 for t in range(n):
-                    rg[b, t] = both[t, 1]
+                    rc[b, t], rg[b, t] = both[t, 0], both[t, 1]
+            else:
+                for t in range(n):
+                    rc[b, t] = both[t, 0]
 
     U8, U16, ONE = np.uint32(255), np.uint32(16), np.uint32(1)   # unsigned: no negative-index checks
 

@@ -1,11 +1,12 @@
-"""Average ranks of float32 rows, compiled (numba): an LSD radix sort of 32-bit keys per row.
+"""Average ranks of float32 rows, compiled (numba): a radix sort of 32-bit keys per row.
 
 ranks.py's numpy form sorts packed uint64 (key, position) words with np.sort, row by row; this
-is the same ranking at about a fifth of the cost. Each value maps to ranks.value_keys's 32-bit
-key (in the loop), the keys are radix sorted carrying their positions (three stable passes of
-11 bits; a pass whose digit is the same everywhere is skipped), and one stable counting pass by
-code puts the key order into (code, key) order for the ranks within groups. Tied runs are found
-by walking the sorted keys and get their mean centred rank. Every step is integer work or exact
+gives the same ranks at about a fifth of the cost (23 against 100 ms per row of 1M characters,
+ranked over all and within each character). Each value maps to ranks.value_keys's 32-bit key
+(in the loop); one counting pass by the keys' top 16 bits scatters (key, position) into
+buckets, and each bucket is sorted by the low 16 bits while in cache. One walk over the sorted
+keys gives every place its rank over all and, counting the places of each character passed so
+far, within its character; tied runs get their mean. Every step is integer work or exact
 half-integer arithmetic (no fastmath), so the ranks equal the numpy form's bit for bit.
 """
 import numpy as np

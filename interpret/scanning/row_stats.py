@@ -2,7 +2,7 @@
 
 np.ptp and common.saturated_share make a float64 copy of each row and several passes; this is
 one pass over the float32 rows with the same float64 comparisons (numba, no fastmath), so the
-counts are the same. Used where radix.available says the compiled code runs.
+counts are the same. memory.py uses it when the compiled code runs (model.jit.enabled).
 """
 import numpy as np
 

@@ -1,4 +1,4 @@
-"""radix: the compiled ranks against scipy's rankdata and against ranks.py's numpy form, bit for bit."""
+"""radix: the compiled ranks against scipy's rankdata and ranks.py's numpy form, bit for bit."""
 
 import numpy as np
 import pytest

@@ -1,9 +1,9 @@
 """Average ranks of float32 rows, compiled (numba): a radix sort of 32-bit keys per row.
 
 ranks.py's numpy form sorts packed uint64 (key, position) words with np.sort, row by row; this
-gives the same ranks at a third to a fifth of the cost (about 23 against 60-100 ms for a row of
-1M characters, ranked over all and within each character). Each value maps to ranks.value_keys's 32-bit key
-(in the loop); one counting pass by the keys' top 16 bits scatters (key, position) into
+gives the same ranks at a third to a fifth of the cost (about 23 against 60-100 ms for a row
+of 1M characters, ranked over all and within each character). Each value maps to
+ranks.value_keys's 32-bit key (in the loop); one counting pass by the keys' top 16 bits scatters (key, position) into
 buckets, and each bucket is sorted by the low 16 bits while in cache. One walk over the sorted
 keys gives every place its rank over all and, counting the places of each character passed so
 far, within its character; tied runs get their mean. Every step is integer work or exact
@@ -64,14 +64,15 @@ if jit.numba is not None:
                 for t in range(n):
                     rc[b, t] = both[t, 0]
 
-    U8, U16, ONE = np.uint32(255), np.uint32(16), np.uint32(1)   # unsigned: no negative-index checks
+    U8, U16, ONE = np.uint32(255), np.uint32(16), np.uint32(1)   # unsigned: no index checks
 
     @_jit
     def _key(u):
         """The order-preserving 32-bit key of float32 bits u (ranks.value_keys; -0.0 as +0.0)."""
         if u & np.uint32(0x7FFFFFFF) == 0:
             return np.uint32(0x80000000)
-        return (u ^ np.uint32(0xFFFFFFFF)) if u & np.uint32(0x80000000) else (u | np.uint32(0x80000000))
+        sign = np.uint32(0x80000000)
+        return (u ^ np.uint32(0xFFFFFFFF)) if u & sign else (u | sign)
 
     @_jit
     def _sort_row(row, keys, pos, tmp_keys, tmp_pos, start):

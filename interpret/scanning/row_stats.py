@@ -15,7 +15,8 @@ def const_and_saturated(a: np.ndarray, array: str) -> tuple[np.ndarray, np.ndarr
     and common.saturated_share(a, array)."""
     const = np.empty(len(a), np.bool_)
     count = np.empty(len(a), np.int64)
-    _stats(np.ascontiguousarray(a), array in SIGMOID_ARRAYS, 1.0 - SATURATED, SATURATED, const, count)
+    _stats(np.ascontiguousarray(a), array in SIGMOID_ARRAYS, 1.0 - SATURATED, SATURATED,
+           const, count)
     return const, count / a.shape[1]
 
 

@@ -1,13 +1,14 @@
 """Average ranks of float32 rows, compiled (numba): a radix sort of 32-bit keys per row.
 
 ranks.py's numpy form sorts packed uint64 (key, position) words with np.sort, row by row; this
-gives the same ranks at a third to a fifth of the cost (about 23 against 60-100 ms for a row
-of 1M characters, ranked over all and within each character). Each value maps to
+gives the same ranks at a third to a fifth of the cost (about 23 against 60-100 ms for a row of
+1M characters, ranked over all and within each character). Each value maps to
 ranks.value_keys's 32-bit key (in the loop); one counting pass by the keys' top 16 bits
 scatters (key, position) into buckets, and each bucket is sorted by the low 16 bits while in
-cache. One walk over the sorted keys gives every place its rank over all and, counting the places of each character passed so
-far, within its character; tied runs get their mean. Every step is integer work or exact
-half-integer arithmetic (no fastmath), so the ranks equal the numpy form's bit for bit.
+cache. One walk over the sorted keys gives every place its rank over all and, counting the
+places of each character passed so far, within its character; tied runs get their mean. Every
+step is integer work or exact half-integer arithmetic (no fastmath), so the ranks equal the
+numpy form's bit for bit.
 """
 import numpy as np
 

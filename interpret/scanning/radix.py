@@ -45,13 +45,15 @@ if jit.numba is not None:
     def _ranks_rows(x, codes, counts, rc, rg):
         """rc[b] (and rg[b], if rg has rows) of each row x[b], with one set of scratch arrays.
         Both ranks of a position go to one float32 pair of `both` (random writes, one cache
-        line each), copied into rc and rg in position order afterwards."""
+        line each; the memory of the sort's scratch), copied into rc and rg in position order
+        afterwards."""
         n, grouped = x.shape[1], rg.shape[0] > 0
         keys, pos = np.empty(n, np.uint32), np.empty(n, np.uint32)
-        tmp_keys, tmp_pos = np.empty(n, np.uint32), np.empty(n, np.uint32)
+        tmp = np.empty(2 * n, np.uint32)                  # the sort's scratch, then `both`
+        tmp_keys, tmp_pos = tmp[:n], tmp[n:]
+        both = tmp.view(np.float32)[:n * (2 if grouped else 1)].reshape((n, -1))
         start = np.empty(TOP_BUCKETS + 1, np.uint32)
         code = np.empty(n if grouped else 0, codes.dtype)
-        both = np.empty((n, 2 if grouped else 1), np.float32)
         next_rank, run = np.zeros(len(counts)), np.zeros(len(counts), np.int64)
         for b in range(x.shape[0]):
             _sort_row(x[b], keys, pos, tmp_keys, tmp_pos, start)

@@ -20,7 +20,7 @@ from interpret.model import jit
 from interpret.scanning.ranks import Groups, centred_ranks, ranks_in_groups
 from interpret.scanning.row_stats import const_and_saturated
 from interpret.scanning.shift_null import ShiftGrid, feature_spectra, grid_dots, make_grid, rolled_dots
-from interpret.scanning.unit_blocks import read_block
+from interpret.scanning.unit_blocks import block_dtype, read_block
 from interpret.scanning.common import (MIN_CHARS, FeatureValues, PreparedFeature, check_finite, feature_rows, prepare,
                                    saturated_share, shown_values)
 
@@ -195,7 +195,8 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
     layer and array label the rows; array also says how the units are shown (tanh for "c") and
     which saturation rule applies (SIGMOID_ARRAYS or |v| > 0.99).
     acts may be a float16/float32 np.memmap; it is read read_units columns at a time (4 bytes per
-    character and unit, by default up to 128 units and 512 MiB; the first read is cut to four
+    character and unit, by default whole blocks in up to 128 units and 256 MiB: fresh memory
+    costs a page fault per page, more than a pass over the file; the first read is cut to four
     blocks per worker so that scoring starts sooner; the next read runs while these are
     scored, and a read touches every page of a row-major file), and scored block_units units
     at a time (a few dozen bytes per character and unit; the default keeps a block's arrays near
@@ -208,7 +209,8 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
     if block_units is None:
         block_units = int(np.clip((64 << 20) // (8 * n), 1, 16))
     if read_units is None:
-        read_units = int(np.clip((512 << 20) // (4 * n), 1, 128))
+        read_units = int(np.clip((256 << 20) // (4 * n), 1, 128))
+        read_units = max(block_units, read_units - read_units % block_units)   # whole blocks
     if block_units < 1 or read_units < 1:
         raise ValueError(f"block_units={block_units}, read_units={read_units}; use positive "
                          "numbers of units")
@@ -224,8 +226,13 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
 
     workers = workers or min(2, os.cpu_count() or 1)
 
+    buffers: list = []                                # two, in turns: one read, one scored
+
     def read(r0, r1):
-        a = read_block(acts, r0, r1)                  # (R, N)
+        if len(buffers) < 2:
+            buffers.append(np.empty((min(read_units, n_units), n), block_dtype(acts)))
+        buffers.reverse()
+        a = read_block(acts, r0, r1, out=buffers[0])  # (R, N)
         check_finite(a, r0, layer, array)
         return a
 

@@ -210,7 +210,7 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
         block_units = int(np.clip((64 << 20) // (8 * n), 1, 16))
     if read_units is None:
         read_units = int(np.clip((256 << 20) // (4 * n), 1, 128))
-        read_units = max(block_units, read_units - read_units % block_units)   # whole blocks
+        read_units = max(block_units, read_units - read_units % max(block_units, 1))  # whole blocks
     if block_units < 1 or read_units < 1:
         raise ValueError(f"block_units={block_units}, read_units={read_units}; use positive "
                          "numbers of units")

@@ -196,7 +196,7 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
     which saturation rule applies (SIGMOID_ARRAYS or |v| > 0.99).
     acts may be a float16/float32 np.memmap; it is read read_units columns at a time (4 bytes per
     character and unit, by default whole blocks in up to 128 units and 256 MiB: fresh memory
-    costs a page fault per page, more than a pass over the file; the first read is cut to four
+    costs a page fault per page, more than a pass over the file; the first read is cut to two
     blocks per worker so that scoring starts sooner; the next read runs while these are
     scored, and a read touches every page of a row-major file), and scored block_units units
     at a time (a few dozen bytes per character and unit; the default keeps a block's arrays near
@@ -247,7 +247,7 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
         scoring: list = []                            # the blocks of the previous read
         queued: list = []
         try:
-            reads = _reads(n_units, read_units, 4 * block_units * workers)
+            reads = _reads(n_units, read_units, 2 * block_units * workers)
             a = read(*reads[0])                       # the first units, while features are prepared
             feats, group = grouping.result()
             for r0, r1 in reads[1:] + [(None, None)]:

@@ -178,14 +178,25 @@ def _check(acts, features, char_ix) -> tuple[int, int, np.ndarray]:
     return n, n_units, np.unique(char_ix, return_inverse=True)[1].ravel()
 
 
-def _reads(n_units: int, read_units: int, first: int) -> list[tuple[int, int]]:
-    """(r0, r1) of each read of read_units units, the first one cut to `first` units (scoring
-    starts sooner; the rest of its read comes next), both ends multiples of read_units after."""
-    starts = {0, *range(read_units, n_units, read_units)}
-    if first < min(read_units, n_units):
-        starts.add(first)
-    starts = sorted(starts)
-    return list(zip(starts, starts[1:] + [n_units]))
+def _blocks(n_units: int, read_units: int, block_units: int) -> list[tuple[int, int]]:
+    """(j0, j1) of each block: block_units units at a time, starting again at every multiple of
+    read_units. The blocks fix the float32 sums of the null, so every way of reading them gives
+    the same rows."""
+    return [(j, min(j + block_units, r0 + read_units, n_units))
+            for r0 in range(0, n_units, read_units)
+            for j in range(r0, min(r0 + read_units, n_units), block_units)]
+
+
+def _reads(blocks: list, most: int, first: int) -> list[list]:
+    """The blocks in consecutive reads: the first read `first` blocks (scoring starts sooner),
+    each at most `most` units (fresh memory costs a page fault per page), at least one block."""
+    reads = [[]]
+    for j0, j1 in blocks:
+        cur = reads[-1]
+        if cur and (j1 - cur[0][0] > most or (len(reads) == 1 and len(cur) == first)):
+            reads.append(cur := [])
+        cur.append((j0, j1))
+    return reads
 
 
 def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, array="h", min_shift=None,
@@ -194,28 +205,29 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
 
     layer and array label the rows; array also says how the units are shown (tanh for "c") and
     which saturation rule applies (SIGMOID_ARRAYS or |v| > 0.99).
-    acts may be a float16/float32 np.memmap; it is read read_units columns at a time (4 bytes per
-    character and unit, by default whole blocks in up to 128 units and 256 MiB: fresh memory
-    costs a page fault per page, more than a pass over the file; the first read is cut to two
-    blocks per worker so that scoring starts sooner; the next read runs while these are
-    scored, and a read touches every page of a row-major file), and scored block_units units
-    at a time (a few dozen bytes per character and unit; the default keeps a block's arrays near
-    64 MiB, which the allocator reuses without page faults, see alloc.py) by `workers` threads
-    (default: up to 2 blocks at once; numpy releases the GIL in the heavy parts). progress, if
-    given, is called with the number of units just finished (an increment, like bar.update).
+    acts may be a float16/float32 np.memmap. It is scored block_units units at a time (a few
+    dozen bytes per character and unit; the default keeps a block's arrays near 64 MiB, which
+    the allocator reuses without page faults, see alloc.py) by `workers` threads (default: up to
+    2 blocks at once; numpy releases the GIL in the heavy parts), blocks starting again at every
+    multiple of read_units (by default 128 units or 512 MiB of float32). They are read in whole
+    blocks, at most read_units / 2 units a read into one of two buffers used in turns (fresh
+    memory costs a page fault per page, more than another pass over the file), two blocks per
+    worker in the first read (scoring starts sooner); the next read runs while these are scored,
+    and a read touches every page of a row-major file. progress, if given, is called with the
+    number of units just finished (an increment, like bar.update).
     """
     n, n_units, codes = _check(acts, features, char_ix)
     chars = Groups(codes)
     if block_units is None:
         block_units = int(np.clip((64 << 20) // (8 * n), 1, 16))
     if read_units is None:
-        read_units = int(np.clip((256 << 20) // (4 * n), 1, 128))
-        read_units = max(block_units, read_units - read_units % max(block_units, 1))  # whole blocks
+        read_units = int(np.clip((512 << 20) // (4 * n), 1, 128))
     if block_units < 1 or read_units < 1:
         raise ValueError(f"block_units={block_units}, read_units={read_units}; use positive "
                          "numbers of units")
     grid = make_grid(n, n_shifts, seed, min_shift)
     read_units = max(read_units, block_units)
+    most = max(1, read_units // 2)                    # units a read holds: 256 MiB by default
     blocks: list[dict] = []
 
     def collect(futures):
@@ -228,13 +240,15 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
 
     buffers: list = []                                # two, in turns: one read, one scored
 
-    def read(r0, r1):
+    def read(spans):
+        """The units of the blocks spans [(j0, j1), ...] read, as one (j1 - j0, N) view each."""
         if len(buffers) < 2:
-            buffers.append(np.empty((min(read_units, n_units), n), block_dtype(acts)))
+            buffers.append(np.empty((max(most, block_units), n), block_dtype(acts)))
         buffers.reverse()
-        a = read_block(acts, r0, r1, out=buffers[0])  # (R, N)
+        r0 = spans[0][0]
+        a = read_block(acts, r0, spans[-1][1], out=buffers[0])    # (R, N)
         check_finite(a, r0, layer, array)
-        return a
+        return [a[j0 - r0:j1 - r0] for j0, j1 in spans]
 
     def features_as_scanned(prepared):
         feats = [p.result() for p in prepared]
@@ -247,17 +261,17 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
         scoring: list = []                            # the blocks of the previous read
         queued: list = []
         try:
-            reads = _reads(n_units, read_units, 2 * block_units * workers)
-            a = read(*reads[0])                       # the first units, while features are prepared
+            reads = _reads(_blocks(n_units, read_units, block_units), most, 2 * workers)
+            a = read(reads[0])                        # the first units, while features are prepared
             feats, group = grouping.result()
-            for r0, r1 in reads[1:] + [(None, None)]:
-                queued = [pool.submit(_block_stats, a[j:j + block_units], group, chars, grid,
-                                      len(feats), array) for j in range(0, len(a), block_units)]
+            for following in reads[1:] + [None]:
+                queued = [pool.submit(_block_stats, block, group, chars, grid, len(feats), array)
+                          for block in a]
                 collect(scoring)
                 scoring = queued
                 del a
-                if r0 is not None:                    # the next read, while the workers score
-                    a = read(r0, r1)
+                if following is not None:             # the next read, while the workers score
+                    a = read(following)
             collect(scoring)
         except BaseException:                         # a bad unit, Ctrl-C: drop the queued work
             for future in prepared + scoring + queued:

@@ -4,11 +4,13 @@ import numpy as np
 import pytest
 from scipy.stats import rankdata
 
-from interpret.scanning import radix
+from interpret.model import jit
 from interpret.scanning.ranks import Groups, ranks_in_groups
 
-pytestmark = pytest.mark.skipif(not radix.available(np.zeros((1, 1), np.float32)),
-                                reason="numba not installed or INTERPRET_JIT=0")
+pytest.importorskip("numba")
+from interpret.scanning import radix  # noqa: E402  (needs numba)
+
+pytestmark = pytest.mark.skipif(not jit.enabled(), reason="INTERPRET_JIT=0")
 
 
 def centred(x):

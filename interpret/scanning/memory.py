@@ -18,7 +18,6 @@ from interpret._util.alloc import reuse_freed_memory
 from interpret._util.blas import one_thread
 from interpret.model import jit
 from interpret.scanning.ranks import Groups, centred_ranks, ranks_in_groups
-from interpret.scanning.row_stats import const_and_saturated
 from interpret.scanning.shift_null import ShiftGrid, feature_spectra, grid_dots, make_grid, rolled_dots
 from interpret.scanning.unit_blocks import block_dtype, read_block
 from interpret.scanning.common import (MIN_CHARS, FeatureValues, PreparedFeature, check_finite, feature_rows, prepare,
@@ -79,8 +78,11 @@ def _block_stats(a: np.ndarray, group: _Group | None, chars: Groups, grid: Shift
     and within each character (beyond)."""
     b, n = a.shape
     shown_values(a, array)
-    const, saturated = (const_and_saturated(a, array) if jit.enabled() else
-                        (np.ptp(a, axis=1) == 0, saturated_share(a, array)))
+    if jit.enabled():
+        from interpret.scanning.row_stats import const_and_saturated   # numba, on first use
+        const, saturated = const_and_saturated(a, array)
+    else:
+        const, saturated = np.ptp(a, axis=1) == 0, saturated_share(a, array)
     out = dict(const=const, saturated=saturated,
                raw=np.full((b, n_feats), np.nan), null=np.full((b, n_feats, grid.m_shifts), np.nan),
                pearson=np.full((b, n_feats), np.nan), beyond=np.full((b, n_feats), np.nan))

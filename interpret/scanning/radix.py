@@ -10,6 +10,7 @@ places of each character passed so far, within its character; tied runs get thei
 step is integer work or exact half-integer arithmetic (no fastmath), so the ranks equal the
 numpy form's bit for bit.
 """
+import numba
 import numpy as np
 
 from interpret.model import jit
@@ -38,136 +39,141 @@ def ranks_rows(x: np.ndarray, codes: np.ndarray | None = None, counts: np.ndarra
     return rc, rg
 
 
-if jit.numba is not None:
-    _jit = jit.numba.njit(cache=True, nogil=True)
+_jit = numba.njit(cache=True, nogil=True)
 
-    @_jit
-    def _ranks_rows(x, codes, counts, rc, rg):
-        """rc[b] (and rg[b], if rg has rows) of each row x[b], with one set of scratch arrays.
-        Both ranks of a position go to one float32 pair of `both` (random writes, one cache
-        line each; the memory of the sort's scratch), copied into rc and rg in position order
-        afterwards."""
-        n, grouped = x.shape[1], rg.shape[0] > 0
-        keys, pos = np.empty(n, np.uint32), np.empty(n, np.uint32)
-        tmp = np.empty(2 * n, np.uint32)                  # the sort's scratch, then `both`
-        tmp_keys, tmp_pos = tmp[:n], tmp[n:]
-        both = tmp.view(np.float32)[:n * (2 if grouped else 1)].reshape((n, -1))
-        start = np.empty(TOP_BUCKETS + 1, np.uint32)
-        code = np.empty(n if grouped else 0, codes.dtype)
-        next_rank, run = np.zeros(len(counts)), np.zeros(len(counts), np.int64)
-        for b in range(x.shape[0]):
-            _sort_row(x[b], keys, pos, tmp_keys, tmp_pos, start)
-            for i in range(code.shape[0]):                 # independent loads, in sorted order
-                code[i] = codes[pos[i]]
-            _put_ranks(keys, pos, code, counts, both, next_rank, run)
+
+@_jit
+def _ranks_rows(x, codes, counts, rc, rg):
+    """rc[b] (and rg[b], if rg has rows) of each row x[b], with one set of scratch arrays.
+    Both ranks of a position go to one float32 pair of `both` (random writes, one cache
+    line each; the memory of the sort's scratch), copied into rc and rg in position order
+    afterwards."""
+    n, grouped = x.shape[1], rg.shape[0] > 0
+    keys, pos = np.empty(n, np.uint32), np.empty(n, np.uint32)
+    tmp = np.empty(2 * n, np.uint32)                  # the sort's scratch, then `both`
+    tmp_keys, tmp_pos = tmp[:n], tmp[n:]
+    both = tmp.view(np.float32)[:n * (2 if grouped else 1)].reshape((n, -1))
+    start = np.empty(TOP_BUCKETS + 1, np.uint32)
+    code = np.empty(n if grouped else 0, codes.dtype)
+    next_rank, run = np.zeros(len(counts)), np.zeros(len(counts), np.int64)
+    for b in range(x.shape[0]):
+        _sort_row(x[b], keys, pos, tmp_keys, tmp_pos, start)
+        for i in range(code.shape[0]):                 # independent loads, in sorted order
+            code[i] = codes[pos[i]]
+        _put_ranks(keys, pos, code, counts, both, next_rank, run)
+        if grouped:
+            for t in range(n):
+                rc[b, t], rg[b, t] = both[t, 0], both[t, 1]
+        else:
+            for t in range(n):
+                rc[b, t] = both[t, 0]
+
+
+U8, U16, ONE = np.uint32(255), np.uint32(16), np.uint32(1)   # unsigned: no index checks
+
+
+@_jit
+def _key(u):
+    """The order-preserving 32-bit key of float32 bits u (ranks.value_keys; -0.0 as +0.0)."""
+    if u & np.uint32(0x7FFFFFFF) == 0:
+        return np.uint32(0x80000000)
+    sign = np.uint32(0x80000000)
+    return (u ^ np.uint32(0xFFFFFFFF)) if u & sign else (u | sign)
+
+
+@_jit
+def _sort_row(row, keys, pos, tmp_keys, tmp_pos, start):
+    """(keys, pos) = row's keys in order, with their positions: one counting pass by the top
+    16 bits (start (2^16 + 1,) uint32: each bucket's first place), then each bucket by the
+    low 16 (in cache)."""
+    bits = row.view(np.uint32)
+    start[:] = 0
+    for i in range(row.shape[0]):
+        start[(_key(bits[i]) >> U16) + ONE] += ONE
+    for d in range(TOP_BUCKETS):
+        start[d + 1] += start[d]
+    at = start[:-1].copy()
+    for i in range(row.shape[0]):
+        k = _key(bits[i])
+        j = at[k >> U16]
+        keys[j], pos[j] = k, i
+        at[k >> U16] = j + ONE
+    at0, at1 = np.empty(256, np.uint32), np.empty(256, np.uint32)
+    for d in range(TOP_BUCKETS):
+        if start[d + 1] - start[d] > ONE:
+            _sort_low(keys, pos, tmp_keys, tmp_pos, start[d], start[d + 1], at0, at1)
+
+
+@_jit
+def _sort_low(keys, pos, tmp_keys, tmp_pos, lo, hi, at0, at1):
+    """Sort keys[lo:hi] (with pos) by their low 16 bits: insertion sort when short, else
+    two stable counting passes of 8 bits (counters at0, at1 (256,) uint32) through
+    tmp_keys, tmp_pos and back."""
+    if hi - lo <= SHORT:
+        for i in range(lo + 1, hi):
+            k, p, j = keys[i], pos[i], i
+            while j > lo and keys[j - 1] > k:
+                keys[j], pos[j] = keys[j - 1], pos[j - 1]
+                j -= 1
+            keys[j], pos[j] = k, p
+        return
+    at0[:] = 0
+    at1[:] = 0
+    for i in range(lo, hi):
+        at0[keys[i] & U8] += ONE
+        at1[(keys[i] >> np.uint32(8)) & U8] += ONE
+    t0, t1 = lo, lo
+    for d in range(256):
+        t0, at0[d] = t0 + at0[d], t0
+        t1, at1[d] = t1 + at1[d], t1
+    for i in range(lo, hi):
+        k = keys[i]
+        j = at0[k & U8]
+        tmp_keys[j], tmp_pos[j] = k, pos[i]
+        at0[k & U8] = j + ONE
+    for i in range(lo, hi):
+        k = tmp_keys[i]
+        j = at1[(k >> np.uint32(8)) & U8]
+        keys[j], pos[j] = k, tmp_pos[i]
+        at1[(k >> np.uint32(8)) & U8] = j + ONE
+
+
+@_jit
+def _put_ranks(keys, pos, code, counts, both, next_rank, run):
+    """both[pos[i], 0] = the centred average rank of sorted place i (a run of equal keys gets
+    the mean of its places); if both has 2 columns, both[pos[i], 1] the same within the
+    places of its code code[i] (next_rank: scratch, float64, the centred rank within each
+    code of the next place; run: zeros in and out). Half-integers: every sum is exact."""
+    n = keys.shape[0]
+    grouped = both.shape[1] > 1
+    next_rank[:] = (1 - counts) / 2.0
+    r = (1 - n) / 2.0                                       # the next place's, over all
+    i = 0
+    while i < n:
+        j = i
+        while j + 1 < n and keys[j + 1] == keys[i]:
+            j += 1
+        if j == i:                                          # no tie: the common case
+            both[pos[i], 0] = r
+            r += 1.0
             if grouped:
-                for t in range(n):
-                    rc[b, t], rg[b, t] = both[t, 0], both[t, 1]
-            else:
-                for t in range(n):
-                    rc[b, t] = both[t, 0]
-
-    U8, U16, ONE = np.uint32(255), np.uint32(16), np.uint32(1)   # unsigned: no index checks
-
-    @_jit
-    def _key(u):
-        """The order-preserving 32-bit key of float32 bits u (ranks.value_keys; -0.0 as +0.0)."""
-        if u & np.uint32(0x7FFFFFFF) == 0:
-            return np.uint32(0x80000000)
-        sign = np.uint32(0x80000000)
-        return (u ^ np.uint32(0xFFFFFFFF)) if u & sign else (u | sign)
-
-    @_jit
-    def _sort_row(row, keys, pos, tmp_keys, tmp_pos, start):
-        """(keys, pos) = row's keys in order, with their positions: one counting pass by the top
-        16 bits (start (2^16 + 1,) uint32: each bucket's first place), then each bucket by the
-        low 16 (in cache)."""
-        bits = row.view(np.uint32)
-        start[:] = 0
-        for i in range(row.shape[0]):
-            start[(_key(bits[i]) >> U16) + ONE] += ONE
-        for d in range(TOP_BUCKETS):
-            start[d + 1] += start[d]
-        at = start[:-1].copy()
-        for i in range(row.shape[0]):
-            k = _key(bits[i])
-            j = at[k >> U16]
-            keys[j], pos[j] = k, i
-            at[k >> U16] = j + ONE
-        at0, at1 = np.empty(256, np.uint32), np.empty(256, np.uint32)
-        for d in range(TOP_BUCKETS):
-            if start[d + 1] - start[d] > ONE:
-                _sort_low(keys, pos, tmp_keys, tmp_pos, start[d], start[d + 1], at0, at1)
-
-    @_jit
-    def _sort_low(keys, pos, tmp_keys, tmp_pos, lo, hi, at0, at1):
-        """Sort keys[lo:hi] (with pos) by their low 16 bits: insertion sort when short, else
-        two stable counting passes of 8 bits (counters at0, at1 (256,) uint32) through
-        tmp_keys, tmp_pos and back."""
-        if hi - lo <= SHORT:
-            for i in range(lo + 1, hi):
-                k, p, j = keys[i], pos[i], i
-                while j > lo and keys[j - 1] > k:
-                    keys[j], pos[j] = keys[j - 1], pos[j - 1]
-                    j -= 1
-                keys[j], pos[j] = k, p
-            return
-        at0[:] = 0
-        at1[:] = 0
-        for i in range(lo, hi):
-            at0[keys[i] & U8] += ONE
-            at1[(keys[i] >> np.uint32(8)) & U8] += ONE
-        t0, t1 = lo, lo
-        for d in range(256):
-            t0, at0[d] = t0 + at0[d], t0
-            t1, at1[d] = t1 + at1[d], t1
-        for i in range(lo, hi):
-            k = keys[i]
-            j = at0[k & U8]
-            tmp_keys[j], tmp_pos[j] = k, pos[i]
-            at0[k & U8] = j + ONE
-        for i in range(lo, hi):
-            k = tmp_keys[i]
-            j = at1[(k >> np.uint32(8)) & U8]
-            keys[j], pos[j] = k, tmp_pos[i]
-            at1[(k >> np.uint32(8)) & U8] = j + ONE
-
-    @_jit
-    def _put_ranks(keys, pos, code, counts, both, next_rank, run):
-        """both[pos[i], 0] = the centred average rank of sorted place i (a run of equal keys gets
-        the mean of its places); if both has 2 columns, both[pos[i], 1] the same within the
-        places of its code code[i] (next_rank: scratch, float64, the centred rank within each
-        code of the next place; run: zeros in and out). Half-integers: every sum is exact."""
-        n = keys.shape[0]
-        grouped = both.shape[1] > 1
-        next_rank[:] = (1 - counts) / 2.0
-        r = (1 - n) / 2.0                                       # the next place's, over all
-        i = 0
-        while i < n:
-            j = i
-            while j + 1 < n and keys[j + 1] == keys[i]:
-                j += 1
-            if j == i:                                          # no tie: the common case
-                both[pos[i], 0] = r
-                r += 1.0
-                if grouped:
-                    c = code[i]
-                    both[pos[i], 1] = next_rank[c]
-                    next_rank[c] += 1.0
-                i += 1
-                continue
-            mean = r + (j - i) / 2.0
+                c = code[i]
+                both[pos[i], 1] = next_rank[c]
+                next_rank[c] += 1.0
+            i += 1
+            continue
+        mean = r + (j - i) / 2.0
+        for k in range(i, j + 1):
+            both[pos[k], 0] = mean
+        r += j - i + 1
+        if grouped:                                         # m places of code c tie: the
+            for k in range(i, j + 1):                       # mean of the next m
+                run[code[k]] += 1
             for k in range(i, j + 1):
-                both[pos[k], 0] = mean
-            r += j - i + 1
-            if grouped:                                         # m places of code c tie: the
-                for k in range(i, j + 1):                       # mean of the next m
-                    run[code[k]] += 1
-                for k in range(i, j + 1):
-                    c = code[k]
-                    both[pos[k], 1] = next_rank[c] + (run[c] - 1) / 2.0
-                for k in range(i, j + 1):
-                    c = code[k]
-                    next_rank[c] += run[c]
-                    run[c] = 0
-            i = j + 1
+                c = code[k]
+                both[pos[k], 1] = next_rank[c] + (run[c] - 1) / 2.0
+            for k in range(i, j + 1):
+                c = code[k]
+                next_rank[c] += run[c]
+                run[c] = 0
+        i = j + 1

@@ -11,7 +11,7 @@ Both give the same ranks, bit for bit (exact half-integers).
 """
 import numpy as np
 
-from interpret.scanning import radix
+from interpret.model import jit
 
 
 class Groups:
@@ -49,8 +49,11 @@ def _ranks(x, groups):
     (radix.py) for float32 x, else one sort of packed (value, position) keys per row for each,
     or one sort by value and a radix pass by code."""
     x32 = _as_float32(x)
-    if x32 is not None and radix.available(x32):
-        return radix.ranks_rows(x32, *((groups.codes, groups.counts) if groups is not None else ()))
+    if x32 is not None and jit.enabled():
+        from interpret.scanning import radix          # numba with it, on first use
+        if radix.available(x32):
+            return radix.ranks_rows(x32, *((groups.codes, groups.counts) if groups is not None
+                                           else ()))
     b, n = x.shape
     rc = np.empty((b, n))
     rg = np.empty((b, n)) if groups is not None else None

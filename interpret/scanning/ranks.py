@@ -4,7 +4,7 @@ Two kinds: over the whole series (centred_ranks), and within groups of positions
 code, the current character (ranks_in_groups). Ranked within its character, any function of the
 character ties inside every group and scores exactly chance, whatever its shape (the in-memory engine's
 beyond_char). Values that float32 holds map to 32-bit keys in value order (value_keys). With
-numba, radix.py sorts those keys in compiled loops (about 5x faster); the numpy form here, the
+numba, radix.py sorts those keys in compiled loops (3-5x faster); the numpy form here, the
 plain one and the fallback, packs each key with its position (and, for the groups, below its
 code) into a uint64, and one np.sort (numpy's SIMD sort) gives the order and the ties at once.
 Both give the same ranks, bit for bit (exact half-integers).

@@ -57,8 +57,8 @@ def test_in_quote_mixed_styles_and_chinese():
     assert run("in_quote", "\u201ea\u201c b") == [0, 0, 1, 1, 1]  # German low-high quotes are not paired (documented)
 
 
-def test_in_quote_on_war_and_peace():
-    text = (CORPORA / "warandpeace.txt").read_text(encoding="utf-8")
+def test_in_quote_on_war_and_peace(corpora):
+    text = (corpora / "warandpeace.txt").read_text(encoding="utf-8")
     inside = run_array("in_quote", text)
     assert 0.12 < inside.mean() < 0.30  # the corpus README: about 20%
     assert inside[int(0.9 * len(text)):].mean() < 0.5  # no inversion that lasts to the end

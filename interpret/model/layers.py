@@ -133,10 +133,7 @@ def lstm_backward(Wx, Wh, cache, dhs, dh_last=None, dc_last=None, work=None):
                                           np.ascontiguousarray(dhs), dh_next, dc, dA)
     else:
         _lstm_back_steps(gates, cs, tcs, dhs, dh_next, dc, dA, np.ascontiguousarray(Wh.T))
-    dWh = buffer(work, "dWh", Wh.shape, Wh.dtype)
-    np.dot(hs[:-1].reshape(T * B, H).T, dA.reshape(T * B, 4 * H), out=dWh)
-    dWx, db, dX = _input_grads(Wx, X, dA, work)
-    return {"Wx": dWx, "Wh": dWh, "b": db}, dX
+    return _weight_grads(Wx, Wh, X, hs, dA, dA, work)
 
 
 def _lstm_back_steps(gates, cs, tcs, dhs, dh_next, dc, dA, WhT):
@@ -222,8 +219,15 @@ def gru_backward(Wx, Wh, cache, dhs, dh_last=None, work=None):
                                          np.ascontiguousarray(dhs), dh_next, dA, dAh, np.empty((B, H), Wh.dtype))
     else:
         _gru_back_steps(gates, hs, hn, dhs, dh_next, dA, dAh, np.ascontiguousarray(Wh.T))
+    return _weight_grads(Wx, Wh, X, hs, dA, dAh, work)
+
+
+def _weight_grads(Wx, Wh, X, hs, dA, dAh, work):
+    """({Wx, Wh, b}, dX) from the input pre-activation gradients dA and those of h_{t-1} Wh, dAh
+    (T, B, G*H; the same array for the LSTM), and the states hs (T+1, B, H)."""
+    T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
     dWh = buffer(work, "dWh", Wh.shape, Wh.dtype)
-    np.dot(hs[:-1].reshape(T * B, H).T, dAh.reshape(T * B, 3 * H), out=dWh)
+    np.dot(hs[:-1].reshape(T * B, H).T, dAh.reshape(T * B, -1), out=dWh)
     dWx, db, dX = _input_grads(Wx, X, dA, work)
     return {"Wx": dWx, "Wh": dWh, "b": db}, dX
 

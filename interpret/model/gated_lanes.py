@@ -55,10 +55,9 @@ def fill_gated_lanes(model, ix, doc_starts, outs, loss, progress=None, lanes=LAN
 
 def _store(outs, acts, loss, chunk_loss, rows, counts, check):
     """Copy lane b's first counts[b] steps of each array to rows rows[b]... of the outputs."""
-    fast = jit.enabled() and check is None
     for key, arr in outs.items():
         src = acts[key]
-        if fast and isinstance(arr, np.ndarray) and arr.dtype == src.dtype == np.float32:  # one call
+        if jit.enabled() and isinstance(arr, np.ndarray) and arr.dtype == src.dtype == np.float32:  # one call
             jit.kernels().store_lanes(src, arr.view(np.ndarray), rows, counts)
             continue
         for b in np.flatnonzero(counts):

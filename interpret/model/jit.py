@@ -95,11 +95,14 @@ def clamp_masks(spec, B, H):
     return mask, values
 
 
-def reset_mask(resets, S, B):
-    """{step: lanes} -> (S, B) uint8, 1 where the lane's state restarts at zeros before the step."""
+def reset_mask(resets, S, B, t0=0):
+    """{step: lanes} -> (S, B) uint8 for steps t0 .. t0 + S - 1: 1 where the lane's state restarts
+    at zeros before the step."""
     mask = np.zeros((S, B), np.uint8)
-    for t, lanes in resets.items():
-        mask[t, lanes] = 1
+    for s in range(S):
+        lanes = resets.get(t0 + s)
+        if lanes is not None:
+            mask[s, lanes] = 1
     return mask
 
 

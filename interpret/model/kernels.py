@@ -148,20 +148,27 @@ def gru_steps(gemm, X, table, A, hs, Wh, hw, bhn, reset, hl, hc, hv):
 def rnn_steps(gemm, X, table, A, hs, Wh, z, reset, hl, hc, hv):
     """A (S, B, H) input terms (or table[X[t, b]] as lstm_steps), hs (S+1, B, H), Wh (H, H),
     z (B, H) scratch, reset, h clamps."""
-    S, B, H = reset.shape[0], hs.shape[1], hs.shape[2]
-    for t in range(S):
+    for t in range(reset.shape[0]):
         product(gemm, hs[t], Wh, z)
-        for b in range(B):
-            a, zb, h = A[t, b], z[b], hs[t + 1, b]
-            if table.shape[0]:
-                a[:] = table[X[t, b]]
-            if reset[t, b]:
-                for j in range(H):
-                    h[j] = tanh32(a[j])
-            else:
-                for j in range(H):
-                    h[j] = tanh32(a[j] + zb[j])
+        if table.shape[0]:
+            for b in range(A.shape[1]):
+                A[t, b] = table[X[t, b]]
+        _tanh_rows(A[t], z, reset[t], hs[t + 1])
         _clamp(hs, t + 1, hl, hc, hv, 0)
+
+
+@_jit
+def _tanh_rows(a, z, reset, out):
+    """out = tanh32(a + z) row by row, (B, H); rows with reset[b] take tanh32(a): a zero state.
+    out may be a itself."""
+    for b in range(a.shape[0]):
+        ab, zb, ob = a[b], z[b], out[b]
+        if reset[b]:
+            for j in range(a.shape[1]):
+                ob[j] = tanh32(ab[j])
+        else:
+            for j in range(a.shape[1]):
+                ob[j] = tanh32(ab[j] + zb[j])
 
 
 @_jit
@@ -341,21 +348,12 @@ def rnn_lanes(gemm, xh, h, WhhT, reset):
     """lanes._steps compiled (float32): xh (S, B, H) input terms become the states in place,
     xh[s] = tanh(xh[s] + h WhhT) from h (B, H); reset (S, B): that lane starts from zeros.
     Returns the last state (a copy)."""
-    S, B, H = xh.shape
-    z = np.empty((B, H), np.float32)
+    z = np.empty(h.shape, np.float32)
     hp = h.copy()
-    for s in range(S):
+    for s in range(xh.shape[0]):
         product(gemm, hp, WhhT, z)
-        row = xh[s]
-        for b in range(B):
-            rb, zb = row[b], z[b]
-            if reset[s, b]:
-                for j in range(H):
-                    rb[j] = tanh32(rb[j])
-            else:
-                for j in range(H):
-                    rb[j] = tanh32(rb[j] + zb[j])
-        hp = row
+        _tanh_rows(xh[s], z, reset[s], xh[s])
+        hp = xh[s]
     return hp.copy()
 
 

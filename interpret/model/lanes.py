@@ -111,8 +111,8 @@ def run_rnn_lanes(params, ix, doc_starts, write, lanes=LANES, chunk_chars=CHUNK_
     h = np.zeros((B, H), dtype=dtype)
     steps, n_steps = max(1, min(chunk_chars // B, MAX_STEPS)), int(span.max())
     bufs = [np.empty((min(steps, n_steps), B, H), dtype=dtype) for _ in range(2)]
-    compiled, compiled_lanes = jit.enabled() and B == 1, jit.enabled() and B > 1 and dtype == np.float32
-    if compiled or compiled_lanes:
+    compiled = jit.enabled() and (B == 1 or dtype == np.float32)  # model/kernels.py's loops
+    if compiled:
         jit.load_blas()
         WhhT = np.ascontiguousarray(Whh.T)
     for k, t0 in enumerate(range(0, n_steps, steps)):
@@ -120,17 +120,12 @@ def run_rnn_lanes(params, ix, doc_starts, write, lanes=LANES, chunk_chars=CHUNK_
         rows = np.minimum(first[None, :] + t, len(ix) - 1)        # (S, B) global rows (clipped)
         xh = np.take(table, ix[rows], axis=0, out=bufs[k % 2][:len(t)], mode="clip")  # (S, B, H):
         # the input terms Wxh x + bh, turned into the states in place
-        if B > 1 and compiled_lanes:
-            mask = np.zeros((len(t), B), np.uint8)
-            for s in (s for s in resets if t0 <= s < t0 + len(t)):
-                mask[s - t0, resets[s]] = 1
-            h = jit.kernels().rnn_lanes(jit.gemm(), xh, h, WhhT, mask)
+        if compiled:
+            mask = jit.reset_mask(resets, len(t), B, t0)
+            h = (jit.kernels().rnn_one(xh[:, 0], h[0], Whh, mask[:, 0])[None] if B == 1 else
+                 jit.kernels().rnn_lanes(jit.gemm(), xh, h, WhhT, mask))
         elif B > 1:
             h = _steps(xh, h, Whh, resets, t0)
-        elif compiled:
-            mask = np.zeros(len(t), np.uint8)
-            mask[[s - t0 for s in resets if t0 <= s < t0 + len(t)]] = 1
-            h = jit.kernels().rnn_one(xh[:, 0], h[0], Whh, mask)[None]
         else:
             h = steps_one(xh[:, 0], h[0], Whh, resets, t0)[None]
         write(first + t0, np.clip(span - t0, 0, len(t)), xh)

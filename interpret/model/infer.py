@@ -78,7 +78,7 @@ class Runner:
     """Runs a Net over chunks of (S, B) characters, keeping the buffers across chunks.
 
     run(X, state, ...) returns views into those buffers: they are overwritten by the next call.
-    threads > 1: an LSTM with at most SPLIT_LANES lanes runs jit.lstm_steps_split, each thread
+    threads > 1: an LSTM with at most SPLIT_LANES lanes runs kernels.lstm_steps_split, each thread
     owning a block of units (numba's threads, at most as many as it has).
     """
 
@@ -109,8 +109,6 @@ class Runner:
             hs = self._inputs(n, w, inp, S, B, state[n], gather=not fast)
             if fast:  # the kernel reads layer 0's table rows itself
                 step = {"lstm": self._lstm_jit, "gru": self._gru_jit, "rnn_stack": self._rnn_jit}[net.arch]
-                if net.arch == "lstm" and self.threads > 1 and B <= SPLIT_LANES:
-                    step = self._lstm_split
                 X_in = np.ascontiguousarray(np.broadcast_to(inp, (S, B)), dtype=np.int64) if chars else _NO_X
                 extra = step(n, w, S, hs, resets or {}, clamp or {}, X_in, w["table"] if chars else _NO_TABLE)
             else:
@@ -182,39 +180,32 @@ class Runner:
         return buf, C
 
     def _lstm_jit(self, n, w, S, hs, resets, clamp, X, table):
-        """_lstm compiled (model/jit.py): the same buffers, one call for the chunk; table[X]
+        """_lstm compiled (model/kernels.py): the same buffers, one call for the chunk; table[X]
         (layer 0) are the input terms, or (an empty table) the buffer holds them."""
-        H, buf = self.net.H, self.bufs[f"g{n}"][:S + 1]
-        B = hs.shape[1]
-        jit.kernels().lstm_steps(jit.gemm(), X, table, buf, hs, w["Wh"], self._buf("z", (B, 4 * H)), jit.reset_mask(resets, S, B),
-                       *jit.clamp_arrays(clamp.get((n, "c"))), *jit.clamp_arrays(clamp.get((n, "h"))))
-        return buf, buf[:, :, 4 * H:]
-
-    def _lstm_split(self, n, w, S, hs, resets, clamp, X, table):
-        """_lstm_jit with the units split over threads (jit.lstm_steps_split)."""
-        H, buf = self.net.H, self.bufs[f"g{n}"][:S + 1]
-        B = hs.shape[1]
-        if "WT" not in w:  # row 4u + k: block k (o i f g) of unit u's column of Wh
-            w["WT"] = np.ascontiguousarray(w["Wh"].T.reshape(4, H, H).transpose(1, 0, 2).reshape(4 * H, H))
-        threads = jit.split_threads(self.threads)
-        jit.kernels().lstm_steps_split(X, table, buf, hs, w["WT"], self._buf("z", (B, 4 * H)), jit.reset_mask(resets, S, B),
-                             *jit.clamp_masks(clamp.get((n, "c")), B, H), *jit.clamp_masks(clamp.get((n, "h")), B, H),
-                             threads)
+        H, buf, B = self.net.H, self.bufs[f"g{n}"][:S + 1], hs.shape[1]
+        z, mask = self._buf("z", (B, 4 * H)), jit.reset_mask(resets, S, B)
+        cl, hl = clamp.get((n, "c")), clamp.get((n, "h"))
+        if self.threads > 1 and B <= SPLIT_LANES:  # the units split over threads
+            if "WT" not in w:  # row 4u + k: block k (o i f g) of unit u's column of Wh
+                w["WT"] = np.ascontiguousarray(w["Wh"].T.reshape(4, H, H).transpose(1, 0, 2).reshape(4 * H, H))
+            jit.kernels().lstm_steps_split(X, table, buf, hs, w["WT"], z, mask, *jit.clamp_masks(cl, B, H),
+                                           *jit.clamp_masks(hl, B, H), jit.split_threads(self.threads))
+        else:
+            jit.kernels().lstm_steps(jit.gemm(), X, table, buf, hs, w["Wh"], z, mask, *jit.clamp_arrays(cl),
+                                     *jit.clamp_arrays(hl))
         return buf, buf[:, :, 4 * H:]
 
     def _gru_jit(self, n, w, S, hs, resets, clamp, X, table):
-        H, A = self.net.H, self.bufs[f"g{n}"][:S]
-        B = hs.shape[1]
+        H, A, B = self.net.H, self.bufs[f"g{n}"][:S], hs.shape[1]
         bhn = w["bhn"] if w["bhn"] is not None else np.zeros(H, np.float32)
-        jit.kernels().gru_steps(jit.gemm(), X, table, A, hs, w["Wh"], self._buf("z", (B, 3 * H)), bhn, jit.reset_mask(resets, S, B),
-                      *jit.clamp_arrays(clamp.get((n, "h"))))
+        jit.kernels().gru_steps(jit.gemm(), X, table, A, hs, w["Wh"], self._buf("z", (B, 3 * H)), bhn,
+                                jit.reset_mask(resets, S, B), *jit.clamp_arrays(clamp.get((n, "h"))))
         return (A,)
 
     def _rnn_jit(self, n, w, S, hs, resets, clamp, X, table):
-        A = self.bufs[f"g{n}"][:S]
-        B = hs.shape[1]
-        jit.kernels().rnn_steps(jit.gemm(), X, table, A, hs, w["Wh"], self._buf("z", (B, self.net.H)), jit.reset_mask(resets, S, B),
-                      *jit.clamp_arrays(clamp.get((n, "h"))))
+        A, B = self.bufs[f"g{n}"][:S], hs.shape[1]
+        jit.kernels().rnn_steps(jit.gemm(), X, table, A, hs, w["Wh"], self._buf("z", (B, self.net.H)),
+                                jit.reset_mask(resets, S, B), *jit.clamp_arrays(clamp.get((n, "h"))))
         return (A,)
 
     def _gru(self, n, w, S, hs, resets, clamp):

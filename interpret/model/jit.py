@@ -5,7 +5,8 @@ is not vectorised on every CPU (about 3 ns per element on AVX2 machines): at bat
 at batch 64 the tanh, cost more than the (B, H) x (H, G*H) product. Here each step is that
 product (BLAS) and one fused pass over the gates, with a vectorisable tanh: Lambert's continued
 fraction for tanh(x / 4), truncated to a rational of degree (5, 6), then doubled twice with
-tanh(2u) = 2 tanh(u) / (1 + tanh(u)^2) on numerator and denominator (one division); the largest error is 2.0e-7 (numpy's own: 6e-8).
+tanh(2u) = 2 tanh(u) / (1 + tanh(u)^2) on numerator and denominator (one division); the largest
+error is 2.0e-7 (numpy's own: 6e-8).
 
 Same buffers, layouts, resets and clamps as Runner's numpy loop (its docstring), float32 only;
 tests compare every architecture with it. INTERPRET_JIT=0 in the environment, or numba missing,

@@ -100,12 +100,78 @@ def test_the_split_lstm_loop_equals_the_numpy_loop(B, H, monkeypatch):
         np.testing.assert_allclose(split[k], plain[k], rtol=0, atol=3e-6, err_msg=str(k))
 
 
+@pytest.mark.parametrize("arch,B", [("gru", 1), ("gru", 7), ("rnn_stack", 2), ("lstm", 7)])
+def test_deeper_layers_input_terms_split_over_threads_equal_the_numpy_loop(arch, B, monkeypatch):
+    """threads > 1: a deeper layer's input terms (one product for the chunk) split by rows."""
+    m = model(arch, layers=3, H=7)
+    X = np.random.default_rng(5).integers(0, len(CHARS), size=(21, B))
+    resets = {8: np.array([0])}
+    plain = run_chunks(m, X, resets, {}, False, monkeypatch, chunk=6)
+    split = run_chunks(m, X, resets, {}, True, monkeypatch, chunk=6, threads=2)
+    for k in plain:
+        np.testing.assert_allclose(split[k], plain[k], rtol=0, atol=3e-6, err_msg=str(k))
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_a_team_that_cannot_meet_gives_up_and_the_rest_runs_on_one_thread(layers, monkeypatch):
+    """numba on one thread runs the team's two blocks one after the other: the first waits at the
+    barrier of step 0 in vain, gives up after TEAM_PATIENCE yields, the second finishes step 0,
+    and the chunk's other steps (deeper layers: input terms in the buffer) run on one thread."""
+    import numba
+
+    from interpret.model import infer
+    m = model("lstm", layers=layers, H=9)
+    X = np.random.default_rng(2).integers(0, len(CHARS), size=(17, 1))
+    resets = {6: np.array([0])}
+    clamp = {(layers - 1, "c"): (np.array([0]), np.array([3]), np.array([0.25]))}
+    plain = run_chunks(m, X, resets, clamp, False, monkeypatch, chunk=8)
+    before = numba.get_num_threads()
+    monkeypatch.setattr(infer, "TEAM_PATIENCE", 50)
+    monkeypatch.setattr(jit, "split_threads", lambda n: (numba.set_num_threads(1), 2)[1])
+    gave_up = []
+    real = infer.Runner._lstm_jit
+
+    def spy(self, *a):
+        out = real(self, *a)
+        gave_up.append(self.threads)
+        return out
+    monkeypatch.setattr(infer.Runner, "_lstm_jit", spy)
+    try:
+        team = run_chunks(m, X, resets, clamp, True, monkeypatch, chunk=8, threads=2)
+    finally:
+        numba.set_num_threads(before)
+    assert gave_up[0] == 1  # the first call gave up, and the runner went on with one thread
+    for k in plain:
+        np.testing.assert_allclose(team[k], plain[k], rtol=0, atol=3e-6, err_msg=str(k))
+
+
+def test_the_team_barrier_gives_up_after_the_step_it_waited_at():
+    """Two blocks on one thread: block 0 does step 0 and gives up; block 1 does step 0 and stops:
+    step 0 is whole, nothing of step 1 is written."""
+    import numba
+    k, H, S = jit.kernels(), 5, 4
+    rng = np.random.default_rng(0)
+    WT, table = rng.normal(0, 0.5, (4 * H, H)).astype(np.float32), rng.normal(0, 1, (3, 5 * H)).astype(np.float32)
+    buf, hs = np.zeros((S + 1, 1, 5 * H), np.float32), np.full((S + 1, 1, H), np.nan, np.float32)
+    hs[0] = 0.1
+    mask, vals, sync = np.zeros((1, H), np.bool_), np.zeros((1, H), np.float32), np.zeros(2, np.int64)
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        k.lstm_steps_team(np.zeros((S, 1), np.int64), table, buf, hs, WT, np.zeros((1, 4 * H), np.float32),
+                          np.zeros((S, 1), np.uint8), mask, vals, mask, vals, 2, sync, jit.yield_fn(), 20)
+    finally:
+        numba.set_num_threads(before)
+    assert sync[0] & k.ABORT and sync[1] == 0 and sync[0] & (k.ABORT - 1) == 2  # both arrived at step 0
+    assert np.isfinite(hs[1]).all() and np.isnan(hs[2:]).all()
+
+
 def test_more_lanes_than_the_split_takes_run_the_batched_loop(monkeypatch):
     from interpret.model import infer
     m = model("lstm")
     X = np.random.default_rng(1).integers(0, len(CHARS), size=(9, infer.SPLIT_LANES + 1))
     called = []
-    monkeypatch.setattr(jit.kernels(), "lstm_steps_split", lambda *a: called.append(1))
+    monkeypatch.setattr(jit.kernels(), "lstm_steps_team", lambda *a: called.append(1))
     run_chunks(m, X, {}, {}, True, monkeypatch, threads=2)
     assert not called
     run_chunks(m, X[:, :1], {}, {}, True, monkeypatch, threads=2)

@@ -25,6 +25,7 @@ LSTM_ORDER = (2, 0, 1, 3)  # our blocks o i f g from the file's i f o g
 
 
 SPLIT_LANES = 4  # lanes at most for the split LSTM loop: beyond, (B, H) x (H, 4H) BLAS products win
+TEAM_PATIENCE = 1 << 20  # yields a thread of the split loop waits for the others before it gives up
 _NO_X = np.zeros((0, 0), np.int64)        # the compiled loops' "no characters": input terms
 _NO_TABLE = np.zeros((0, 0), np.float32)  # are in the buffer already
 
@@ -78,8 +79,9 @@ class Runner:
     """Runs a Net over chunks of (S, B) characters, keeping the buffers across chunks.
 
     run(X, state, ...) returns views into those buffers: they are overwritten by the next call.
-    threads > 1: an LSTM with at most SPLIT_LANES lanes runs kernels.lstm_steps_split, each thread
-    owning a block of units (numba's threads, at most as many as it has).
+    threads > 1: an LSTM with at most SPLIT_LANES lanes runs kernels.lstm_steps_team, each thread
+    owning a block of units (numba's threads, at most as many as it has); should the team not
+    meet (a thread starved for TEAM_PATIENCE yields), the rest runs on one thread.
     """
 
     def __init__(self, net, threads=1):
@@ -129,8 +131,13 @@ class Runner:
                 np.take(w["table"], np.broadcast_to(inp, (S, B)), axis=0, out=buf[:S], mode="clip")
         else:  # the layer below's h (S, B or 1, H): one product for the chunk
             GH, b_in = w["Wh"].shape[1], inp.shape[1]
-            z = np.dot(inp.reshape(S * b_in, -1), w["Wx"], out=self._buf("xz", (S * b_in, GH)))
-            np.add(z.reshape(S, b_in, GH), w["b"], out=buf[:S, :, :GH])
+            xz = self._buf("xz", (S * b_in, GH))
+            if self.threads > 1 and b_in == B and not gather:  # rows split over the threads
+                jit.kernels().input_terms_team(jit.gemm(), inp.reshape(S * B, -1), w["Wx"], w["b"], xz,
+                                               buf[:S].reshape(S * B, -1), jit.split_threads(self.threads))
+            else:
+                z = np.dot(inp.reshape(S * b_in, -1), w["Wx"], out=xz)
+                np.add(z.reshape(S, b_in, GH), w["b"], out=buf[:S, :, :GH])
         hs = self._buf(f"h{n}", (S + 1, B, self.net.H))
         hs[0] = st[0]
         if self.net.arch == "lstm":
@@ -185,14 +192,19 @@ class Runner:
         H, buf, B = self.net.H, self.bufs[f"g{n}"][:S + 1], hs.shape[1]
         z, mask = self._buf("z", (B, 4 * H)), jit.reset_mask(resets, S, B)
         cl, hl = clamp.get((n, "c")), clamp.get((n, "h"))
-        if self.threads > 1 and B <= SPLIT_LANES:  # the units split over threads
+        blocks = jit.split_threads(self.threads) if self.threads > 1 and B <= SPLIT_LANES else 1
+        start = 0
+        if blocks > 1 and jit.yield_fn() is not None:  # the units split over a team of threads
             if "WT" not in w:  # row 4u + k: block k (o i f g) of unit u's column of Wh
                 w["WT"] = np.ascontiguousarray(w["Wh"].T.reshape(4, H, H).transpose(1, 0, 2).reshape(4 * H, H))
-            jit.kernels().lstm_steps_split(X, table, buf, hs, w["WT"], z, mask, *jit.clamp_masks(cl, B, H),
-                                           *jit.clamp_masks(hl, B, H), jit.split_threads(self.threads))
-        else:
-            jit.kernels().lstm_steps(jit.gemm(), X, table, buf, hs, w["Wh"], z, mask, *jit.clamp_arrays(cl),
-                                     *jit.clamp_arrays(hl))
+            k, sync = jit.kernels(), np.zeros(2, np.int64)
+            k.lstm_steps_team(X, table, buf, hs, w["WT"], z, mask, *jit.clamp_masks(cl, B, H),
+                              *jit.clamp_masks(hl, B, H), blocks, sync, jit.yield_fn(), TEAM_PATIENCE)
+            if not sync[0] & k.ABORT:
+                return buf, buf[:, :, 4 * H:]
+            start, self.threads = int(sync[1]) + 1, 1  # the team gave up: one thread from here on
+        jit.kernels().lstm_steps(jit.gemm(), X[start:], table, buf[start:], hs[start:], w["Wh"], z, mask[start:],
+                                 *jit.clamp_arrays(cl), *jit.clamp_arrays(hl))
         return buf, buf[:, :, 4 * H:]
 
     def _gru_jit(self, n, w, S, hs, resets, clamp, X, table):

@@ -79,6 +79,25 @@ def load_blas():
         import scipy.linalg.cython_blas  # noqa: F401
 
 
+_YIELD = []
+
+
+def yield_fn():
+    """The OS's "let another thread run" (sched_yield; SwitchToThread on Windows) as a ctypes
+    function for the team barrier (kernels.lstm_steps_team), or None where there is none."""
+    if not _YIELD:
+        import ctypes
+        import sys
+        fn = None
+        try:
+            fn = ctypes.windll.kernel32.SwitchToThread if sys.platform == "win32" else ctypes.CDLL(None).sched_yield
+            fn.argtypes, fn.restype = [], ctypes.c_int
+        except (OSError, AttributeError):
+            fn = None
+        _YIELD.append(fn)
+    return _YIELD[0]
+
+
 def split_threads(n):
     """Set numba's threads for the split loop to n (at most what numba has); returns the count."""
     import numba
@@ -88,7 +107,7 @@ def split_threads(n):
 
 
 def clamp_masks(spec, B, H):
-    """(lanes, cols, values) or None -> (B, H) bool mask and float32 values (lstm_steps_split)."""
+    """(lanes, cols, values) or None -> (B, H) bool mask and float32 values (lstm_steps_team)."""
     mask, values = np.zeros((B, H), np.bool_), np.zeros((B, H), np.float32)
     if spec is not None:
         lanes, cols, vals = (np.asarray(a) for a in spec)
@@ -100,6 +119,11 @@ def reset_mask(resets, S, B, t0=0):
     """{step: lanes} -> (S, B) uint8 for steps t0 .. t0 + S - 1: 1 where the lane's state restarts
     at zeros before the step."""
     mask = np.zeros((S, B), np.uint8)
+    if len(resets) < S:  # few resets (one document: one in all): no look-up per step
+        for s, lanes in resets.items():
+            if t0 <= s < t0 + S:
+                mask[s - t0, lanes] = 1
+        return mask
     for s in range(S):
         lanes = resets.get(t0 + s)
         if lanes is not None:

@@ -4,7 +4,9 @@ Read model/jit.py's notes first; these are its kernels, nothing else imports thi
 """
 import numba
 import numpy as np
+from numba.core import cgutils as _cgutils
 from numba.core import types as _types
+from numba.extending import intrinsic as _intrinsic
 from numba.extending import overload as _overload
 
 
@@ -171,6 +173,21 @@ def _tanh_rows(a, z, reset, out):
                 ob[j] = tanh32(ab[j] + zb[j])
 
 
+@numba.njit(fastmath=True, error_model="numpy", cache=True, parallel=True)
+def input_terms_team(gemm, A, W, b, xz, out, blocks):
+    """out[m, :N] = A[m] @ W + b for the M rows of A (M, K), W (K, N), over `blocks` threads,
+    each a block of rows (its product on one BLAS thread); xz (M, N) scratch, out (M, >= N)."""
+    M, N = A.shape[0], W.shape[1]
+    per = (M + blocks - 1) // blocks
+    for k in numba.prange(blocks):
+        m0, m1 = k * per, min(M, (k + 1) * per)
+        if m1 > m0:
+            product(gemm, A[m0:m1], W, xz[m0:m1])
+            for m in range(m0, m1):
+                for j in range(N):
+                    out[m, j] = xz[m, j] + b[j]
+
+
 @_jit
 def store_lanes(src, dst, rows, counts):
     """dst[rows[b] + t] = src[t, b] for t < counts[b]: the lanes' (S, B, H) rows into the
@@ -181,18 +198,77 @@ def store_lanes(src, dst, rows, counts):
                 dst[rows[b] + t] = src[t, b]
 
 
+# The team barrier (lstm_steps_team): threads count their arrivals in sync[0]; a thread that has
+# waited too long sets ABORT in it, with the step it waited at in sync[1], and every thread stops
+# after that step, so the caller can run the rest on one thread (no deadlock when the threading
+# layer runs the team's blocks one after the other, or a thread is starved).
+ABORT = 1 << 62
+_SPINS = 1 << 12  # loads before each wait also yields the core
+
+
+def _pointer(context, builder, sig, args):
+    ary = context.make_array(sig.args[0])(context, builder, args[0])
+    return _cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1]])
+
+
+@_intrinsic
+def _load_acquire(typingctx, arr, i):
+    """arr[i] (int64) read atomically, later reads ordered after it."""
+    def codegen(context, builder, sig, args):
+        return builder.load_atomic(_pointer(context, builder, sig, args), "acquire", 8)
+    return _types.int64(arr, i), codegen
+
+
+@_intrinsic
+def _fetch_add(typingctx, arr, i, v):
+    """arr[i] += v atomically (earlier writes published with it); returns the old value."""
+    def codegen(context, builder, sig, args):
+        return builder.atomic_rmw("add", _pointer(context, builder, sig, args), args[2], "seq_cst")
+    return _types.int64(arr, i, v), codegen
+
+
+@_intrinsic
+def _compare_swap(typingctx, arr, i, old, new):
+    """arr[i] = new if arr[i] == old, atomically; returns whether it swapped."""
+    def codegen(context, builder, sig, args):
+        pair = builder.cmpxchg(_pointer(context, builder, sig, args), args[2], args[3], "seq_cst", "seq_cst")
+        return builder.extract_value(pair, 1)
+    return _types.boolean(arr, i, old, new), codegen
+
+
+@numba.njit(cache=True)
+def _barrier(sync, t, blocks, yield_fn, patience):
+    """Wait until every block has done step t; False: stop (the team gave up at step t)."""
+    n = 0
+    while True:
+        v = _load_acquire(sync, 0)
+        if v & ABORT:
+            return t < sync[1]  # a block behind finishes the step the others stopped after
+        if v >= (t + 1) * blocks:
+            return True
+        n += 1
+        if n > _SPINS:
+            yield_fn()
+            if n > _SPINS + patience:
+                sync[1] = t  # every block that waits this long waits at the same step
+                if _compare_swap(sync, 0, v, v | ABORT):
+                    return False
+
+
 @numba.njit(fastmath=True, error_model="numpy", cache=True, parallel=True)
-def lstm_steps_split(X, table, buf, hs, WT, z, reset, cmask, cval, hmask, hval, blocks):
-    """lstm_steps for few lanes on several threads: each of `blocks` threads owns a block of
-    units, its columns of the product (WT (4H, H): row 4u + k is block k of unit u's column,
-    k in o i f g) and its part of the cell, so its weights stay in its core's cache; one
-    barrier a step. z (B, 4H) scratch; clamps as (B, H) masks and values."""
+def lstm_steps_team(X, table, buf, hs, WT, z, reset, cmask, cval, hmask, hval, blocks, sync, yield_fn,
+                    patience):
+    """lstm_steps for few lanes on a team of `blocks` threads: each owns a block of units, its
+    columns of the product (WT (4H, H): row 4u + k is block k of unit u's column, k in o i f g)
+    and its part of the cell, so its weights stay in its core's cache. The team lives for the
+    whole chunk and meets at a spinning barrier after each step (sync: int64 (2,) zeros; see
+    ABORT). z (B, 4H) scratch; clamps as (B, H) masks and values; yield_fn: the OS's yield."""
     S, B, H = reset.shape[0], hs.shape[1], hs.shape[2]
     half = np.float32(0.5)
     per = (H + blocks - 1) // blocks
-    for t in range(S):
-        for k in numba.prange(blocks):
-            u0, u1 = k * per, min(H, (k + 1) * per)
+    for k in numba.prange(blocks):
+        u0, u1 = k * per, min(H, (k + 1) * per)
+        for t in range(S):
             for b in range(B):
                 g, zb, hp = buf[t, b], z[b], hs[t, b]
                 x = table[X[t, b]] if table.shape[0] else g
@@ -224,6 +300,10 @@ def lstm_steps_split(X, table, buf, hs, WT, z, reset, cmask, cval, hmask, hval, 
                     cn[4 * H + u] = c
                     v = g[u] * tanh32(c)
                     h[u] = hval[b, u] if hmask[b, u] else v
+            if t + 1 < S:
+                _fetch_add(sync, 0, 1)
+                if not _barrier(sync, t, blocks, yield_fn, patience):
+                    break
 
 
 @_jit

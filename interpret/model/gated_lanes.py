@@ -18,7 +18,7 @@ from interpret.model.infer import Net, Runner
 from interpret.model.lanes import lane_loss, lane_plan
 
 LANES = 64             # documents stepped together at most: (64, H) x (H, 4H) products
-CHUNK_CHARS = 1 << 15  # steps x lanes per chunk: bounds the working set (S+1, B, 5H) per layer
+CHUNK_CHARS = 1 << 13  # steps x lanes per chunk: bounds the working set (S+1, B, 5H) per layer
 MAX_STEPS = 1024       # steps per chunk at most
 
 

@@ -25,6 +25,7 @@ LSTM_ORDER = (2, 0, 1, 3)  # our blocks o i f g from the file's i f o g
 
 
 SPLIT_LANES = 4  # lanes at most for the split LSTM loop: beyond, (B, H) x (H, 4H) BLAS products win
+XZ_ROWS = 256  # rows of a deeper layer's input terms per product in the compiled loops (in cache)
 TEAM_PATIENCE = 1 << 20  # yields a thread of the split loop waits for the others before it gives up
 _NO_X = np.zeros((0, 0), np.int64)        # the compiled loops' "no characters": input terms
 _NO_TABLE = np.zeros((0, 0), np.float32)  # are in the buffer already
@@ -131,12 +132,16 @@ class Runner:
                 np.take(w["table"], np.broadcast_to(inp, (S, B)), axis=0, out=buf[:S], mode="clip")
         else:  # the layer below's h (S, B or 1, H): one product for the chunk
             GH, b_in = w["Wh"].shape[1], inp.shape[1]
-            xz = self._buf("xz", (S * b_in, GH))
-            if self.threads > 1 and b_in == B and not gather:  # rows split over the threads
-                jit.kernels().input_terms_team(jit.gemm(), inp.reshape(S * B, -1), w["Wx"], w["b"], xz,
-                                               buf[:S].reshape(S * B, -1), jit.split_threads(self.threads))
+            if b_in == B and not gather:  # compiled: blocks of rows, each added while in cache
+                A, out, k = inp.reshape(S * B, -1), buf[:S].reshape(S * B, -1), jit.kernels()
+                if self.threads > 1:  # the rows split over the threads
+                    blocks = jit.split_threads(self.threads)
+                    k.input_terms_team(jit.gemm(), A, w["Wx"], w["b"], self._buf("xz", (blocks, XZ_ROWS, GH)),
+                                       out, blocks)
+                else:
+                    k.input_terms(jit.gemm(), A, w["Wx"], w["b"], self._buf("xz", (XZ_ROWS, GH)), out)
             else:
-                z = np.dot(inp.reshape(S * b_in, -1), w["Wx"], out=xz)
+                z = np.dot(inp.reshape(S * b_in, -1), w["Wx"], out=self._buf("xz", (S * b_in, GH)))
                 np.add(z.reshape(S, b_in, GH), w["b"], out=buf[:S, :, :GH])
         hs = self._buf(f"h{n}", (S + 1, B, self.net.H))
         hs[0] = st[0]

@@ -90,32 +90,34 @@ def lstm_steps(gemm, X, table, buf, hs, Wh, z, reset, cl, cc, cv, hl, hc, hv):
     as infer.Net, z (B, 4H) scratch, reset (S, B) uint8, clamps of c (cl, cc, cv) and h."""
     S, B, H = reset.shape[0], hs.shape[1], hs.shape[2]
     half = np.float32(0.5)
+    fused = cl.shape[0] == 0  # no clamp of c: h in the same pass
     for t in range(S):
         product(gemm, hs[t], Wh, z)
         for b in range(B):
             g, zb = buf[t, b], z[b]
-            if table.shape[0]:
-                g[:4 * H] = table[X[t, b], :4 * H]
-            if reset[t, b]:
-                for j in range(3 * H):
-                    g[j] = half + half * tanh32(g[j])
-                for j in range(3 * H, 4 * H):
-                    g[j] = tanh32(g[j])
+            x = table[X[t, b]] if table.shape[0] else g
+            keep = np.float32(0.0) if reset[t, b] else np.float32(1.0)  # 0: the state restarts
+            for j in range(3 * H):
+                g[j] = half + half * tanh32(x[j] + keep * zb[j])
+            for j in range(3 * H, 4 * H):
+                g[j] = tanh32(x[j] + keep * zb[j])
+            cn, h = buf[t + 1, b], hs[t + 1, b]
+            if fused:
                 for j in range(H):
-                    buf[t + 1, b, 4 * H + j] = g[H + j] * g[3 * H + j]
+                    c = g[H + j] * g[3 * H + j] + g[2 * H + j] * (keep * g[4 * H + j])
+                    cn[4 * H + j] = c
+                    h[j] = g[j] * tanh32(c)
             else:
-                for j in range(3 * H):
-                    g[j] = half + half * tanh32(g[j] + zb[j])
-                for j in range(3 * H, 4 * H):
-                    g[j] = tanh32(g[j] + zb[j])
                 for j in range(H):
-                    buf[t + 1, b, 4 * H + j] = g[H + j] * g[3 * H + j] + g[2 * H + j] * g[4 * H + j]
-        _clamp(buf, t + 1, cl, cc, cv, 4 * H)
-        for b in range(B):
-            g, c, h = buf[t, b], buf[t + 1, b], hs[t + 1, b]
-            for j in range(H):
-                h[j] = g[j] * tanh32(c[4 * H + j])
+                    cn[4 * H + j] = g[H + j] * g[3 * H + j] + g[2 * H + j] * (keep * g[4 * H + j])
+        if not fused:
+            _clamp(buf, t + 1, cl, cc, cv, 4 * H)
+            for b in range(B):
+                g, c, h = buf[t, b], buf[t + 1, b], hs[t + 1, b]
+                for j in range(H):
+                    h[j] = g[j] * tanh32(c[4 * H + j])
         _clamp(hs, t + 1, hl, hc, hv, 0)
+
 
 @_jit
 def gru_steps(gemm, X, table, A, hs, Wh, hw, bhn, reset, hl, hc, hv):
@@ -128,22 +130,14 @@ def gru_steps(gemm, X, table, A, hs, Wh, hw, bhn, reset, hl, hc, hv):
         product(gemm, hs[t], Wh, hw)
         for b in range(B):
             a, w, hp, h = A[t, b], hw[b], hs[t, b], hs[t + 1, b]
-            if table.shape[0]:
-                a[:] = table[X[t, b]]
-            if reset[t, b]:
-                for j in range(2 * H):
-                    a[j] = half + half * tanh32(a[j])
-                for j in range(H):
-                    n = tanh32(a[2 * H + j] + a[j] * bhn[j])
-                    a[2 * H + j] = n
-                    h[j] = (np.float32(0.0) - n) * a[H + j] + n
-            else:
-                for j in range(2 * H):
-                    a[j] = half + half * tanh32(a[j] + w[j])
-                for j in range(H):
-                    n = tanh32(a[2 * H + j] + a[j] * (w[2 * H + j] + bhn[j]))
-                    a[2 * H + j] = n
-                    h[j] = (hp[j] - n) * a[H + j] + n
+            x = table[X[t, b]] if table.shape[0] else a
+            keep = np.float32(0.0) if reset[t, b] else np.float32(1.0)  # 0: the state restarts
+            for j in range(2 * H):
+                a[j] = half + half * tanh32(x[j] + keep * w[j])
+            for j in range(H):
+                n = tanh32(x[2 * H + j] + a[j] * (keep * w[2 * H + j] + bhn[j]))
+                a[2 * H + j] = n
+                h[j] = (keep * hp[j] - n) * a[H + j] + n
         _clamp(hs, t + 1, hl, hc, hv, 0)
 
 @_jit
@@ -173,19 +167,28 @@ def _tanh_rows(a, z, reset, out):
                 ob[j] = tanh32(ab[j] + zb[j])
 
 
+@_jit
+def input_terms(gemm, A, W, b, xz, out):
+    """out[m, :N] = A[m] @ W + b for the M rows of A (M, K), W (K, N), out (M, >= N): blocks of
+    len(xz) rows at a time through xz (R, N), so that the product's rows are added while in cache."""
+    M, N, R = A.shape[0], W.shape[1], xz.shape[0]
+    for m0 in range(0, M, R):
+        m1 = min(M, m0 + R)
+        product(gemm, A[m0:m1], W, xz[:m1 - m0])
+        for m in range(m0, m1):
+            for j in range(N):
+                out[m, j] = xz[m - m0, j] + b[j]
+
+
 @numba.njit(fastmath=True, error_model="numpy", cache=True, parallel=True)
 def input_terms_team(gemm, A, W, b, xz, out, blocks):
-    """out[m, :N] = A[m] @ W + b for the M rows of A (M, K), W (K, N), over `blocks` threads,
-    each a block of rows (its product on one BLAS thread); xz (M, N) scratch, out (M, >= N)."""
-    M, N = A.shape[0], W.shape[1]
+    """input_terms over `blocks` threads, each a block of rows through its own xz[k] (R, N)."""
+    M = A.shape[0]
     per = (M + blocks - 1) // blocks
     for k in numba.prange(blocks):
         m0, m1 = k * per, min(M, (k + 1) * per)
         if m1 > m0:
-            product(gemm, A[m0:m1], W, xz[m0:m1])
-            for m in range(m0, m1):
-                for j in range(N):
-                    out[m, j] = xz[m, j] + b[j]
+            input_terms(gemm, A[m0:m1], W, b, xz[k], out[m0:m1])
 
 
 @_jit

@@ -25,16 +25,18 @@ def available(x: np.ndarray) -> bool:
     return jit.enabled() and x.dtype == np.float32 and x.ndim == 2 and 0 < x.shape[1] <= 2**24
 
 
-def ranks_rows(x: np.ndarray, codes: np.ndarray | None = None, counts: np.ndarray | None = None):
-    """(rc, rg): rc (B, N) float64 the centred average ranks of each row of the float32 x (B, N)
-    (ties share their mean); with codes (N,) in 0..V-1 and their counts (V,) (every one above
-    0), rg (B, N) float64 the centred average ranks among each code's positions; else rg None."""
+def ranks_rows(x: np.ndarray, codes: np.ndarray | None = None, counts: np.ndarray | None = None,
+               dtype=np.float64):
+    """(rc, rg): rc (B, N) the centred average ranks of each row of the float32 x (B, N) (ties
+    share their mean); with codes (N,) in 0..V-1 and their counts (V,) (every one above 0), rg
+    (B, N) the centred average ranks among each code's positions; else rg None. dtype float64
+    or float32 (exact too: half-integers below 2^23)."""
     x = np.ascontiguousarray(x)
-    rc = np.empty(x.shape)
+    rc = np.empty(x.shape, dtype)
     if codes is None:
         _ranks_rows(x, np.zeros(0, np.uint8), np.zeros(0, np.int64), rc, rc[:0])
         return rc, None
-    rg = np.empty(x.shape)
+    rg = np.empty(x.shape, dtype)
     _ranks_rows(x, codes, np.asarray(counts, np.int64), rc, rg)
     return rc, rg
 

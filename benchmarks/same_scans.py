@@ -55,7 +55,8 @@ def differences(a, b):
             if isinstance(v, float) and isinstance(w, float) and v != w:
                 most = max(most, abs(v - w))
                 rel = max(rel, abs(v - w) / max(abs(v), abs(w)))
-    return f"same order: {order}, same verdicts: {verdicts}, largest difference {most:.3g} (relative {rel:.3g})"
+    return (f"same order: {order}, same verdicts: {verdicts}, "
+            f"largest difference {most:.3g} (relative {rel:.3g})")
 
 
 def main():

@@ -5,10 +5,10 @@ gives the same ranks at a third to a fifth of the cost (about 23 against 60-100 
 1M characters, ranked over all and within each character). Each value maps to
 ranks.value_keys's 32-bit key (in the loop); one counting pass by the keys' top 16 bits
 scatters (key << 32 | position) words into buckets (one word: one cache line a move), and each
-bucket is sorted by the keys' low 16 bits while in cache. One walk over the sorted keys gives every place its rank over all and, counting the
-places of each character passed so far, within its character; tied runs get their mean. Every
-step is integer work or exact half-integer arithmetic (no fastmath), so the ranks equal the
-numpy form's bit for bit.
+bucket is sorted by the keys' low 16 bits while in cache. One walk over the sorted keys gives
+every place its rank over all and, counting the places of each character passed so far,
+within its character; tied runs get their mean. Every step is integer work or exact
+half-integer arithmetic (no fastmath), so the ranks equal the numpy form's bit for bit.
 """
 import numba
 import numpy as np

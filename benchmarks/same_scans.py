@@ -42,6 +42,23 @@ def renamed(rows):
     return [{RENAMED.get(k, k): v for k, v in r.items()} for r in rows or []]
 
 
+def differences(a, b):
+    """How two lists of rows differ: whether the order (feature, unit) and the verdicts are the
+    same, and the largest absolute and relative difference of any number."""
+    a, b = renamed(a), renamed(b)
+    order = [(r["feature"], r["unit"]) for r in a] == [(r["feature"], r["unit"]) for r in b]
+    verdicts = [r.get("verdict") for r in a] == [r.get("verdict") for r in b]
+    most, rel = 0.0, 0.0
+    for r, s in zip(a, b):
+        for k, v in r.items():
+            w = s.get(k)
+            if isinstance(v, float) and isinstance(w, float) and v != w:
+                most = max(most, abs(v - w))
+                rel = max(rel, abs(v - w) / max(abs(v), abs(w)))
+    return (f"same order: {order}, same verdicts: {verdicts}, "
+            f"largest difference {most:.3g} (relative {rel:.3g})")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("old")
@@ -59,6 +76,10 @@ def main():
             same_all &= arrays and rows and control
             print(f"{model}: {len(files)} arrays identical: {arrays}; {len(scan_b['rows'])} rows identical: {rows}; "
                   f"{len(scan_b['control'] or [])} control rows identical: {control}")
+            if not rows:
+                print(f"  rows: {differences(scan_a['rows'], scan_b['rows'])}")
+            if not control:
+                print(f"  control rows: {differences(scan_a['control'], scan_b['control'])}")
     sys.exit(0 if same_all else 1)
 
 

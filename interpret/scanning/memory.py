@@ -3,7 +3,9 @@
 Units are ranked once (as shown: cell states through tanh); the raw statistic (AUROC or
 Spearman rho from the ranks), the circular-shift null (one FFT per unit, shift_null.py),
 beyond_char (ranks within each current character), pearson_r and the saturated share come from
-the same ranks. The statistics and their reasons are in docs/statistics.md.
+the same ranks. With numba, the ranks are float32 and the feature products and norms are one
+compiled pass (block_dots.py); _products is the numpy form. The statistics and their reasons
+are in docs/statistics.md.
 """
 
 from __future__ import annotations
@@ -88,39 +90,60 @@ def _block_stats(a: np.ndarray, group: _Group | None, chars: Groups, grid: Shift
                pearson=np.full((b, n_feats), np.nan), beyond=np.full((b, n_feats), np.nan))
     if group is None:
         return out
-    rc, rg = ranks_in_groups(a, chars)                              # (B, N) each
-    out["beyond"][:, group.ix] = _beyond(group, rg)
+    rc, rg = ranks_in_groups(a, chars, np.float32 if jit.enabled() else np.float64)  # (B, N) each
+    if rc.dtype == np.float32:                        # the compiled ranks ran: products too
+        from interpret.scanning.block_dots import block_dots       # numba, on first use
+        raw, beyond, pearson, norms = block_dots(a, rc, rg, a.mean(axis=1, dtype=np.float64),
+                                                 group.fs, group.bg, group.zs)
+    else:
+        raw, beyond, pearson, norms = _products(a, rc, rg, group)
     del rg
-    scale = _scale(group, rc)                                       # (B, F)
-    out["raw"][:, group.ix] = group.centre + (rc @ group.fs.T) / scale
+    out["beyond"][:, group.ix] = _beyond(group, beyond, norms[:, 1])
+    scale = _scale(group, norms[:, 0])                              # (B, F)
+    out["raw"][:, group.ix] = group.centre + raw / scale
     out["null"][:, group.ix] = group.centre[:, None] + (grid_dots(rc, group.spectra, grid) /
                                                         scale[:, :, None])
     del rc
     if group.z_ix:
-        out["pearson"][:, group.z_ix] = _pearson(a, group.zs, out["const"])
+        out["pearson"][:, group.z_ix] = _pearson(pearson, norms[:, 2], n, out["const"])
     return out
 
 
-def _pearson(a: np.ndarray, zs: np.ndarray, const: np.ndarray) -> np.ndarray:
-    """(B, Fz) Pearson r of the shown values a (B, N) with the standardised features zs (Fz, N):
-    the centred values (float64) dotted with zs, over N sd; 0 for constant rows."""
-    x = np.subtract(a, a.mean(axis=1, dtype=np.float64, keepdims=True), dtype=np.float64)
-    sd = np.sqrt(np.einsum("ij,ij->i", x, x) / a.shape[1])          # (B,)
+def _products(a: np.ndarray, rc: np.ndarray, rg: np.ndarray, group: _Group):
+    """(raw (B, F), beyond (B, F), pearson (B, Fz), norms (B, 3)): rc @ fs.T, rg @ bg.T, the
+    centred values (float64) @ zs.T, and the squared norms of rc, rg and the centred values;
+    the plain form of block_dots.py (numpy's products and passes)."""
+    norms = np.zeros((len(a), 3))
+    norms[:, 0], norms[:, 1] = _squares(rc), _squares(rg)
+    pearson = np.zeros((len(a), 0))
+    if group.z_ix:
+        x = np.subtract(a, a.mean(axis=1, dtype=np.float64, keepdims=True), dtype=np.float64)
+        norms[:, 2] = _squares(x)
+        pearson = x @ group.zs.T
+    return rc @ group.fs.T, rg @ group.bg.T, pearson, norms
+
+
+def _pearson(dots: np.ndarray, squares: np.ndarray, n: int, const: np.ndarray) -> np.ndarray:
+    """(B, Fz) Pearson r of B units with the standardised features zs (Fz, N), from the dots
+    of their centred values with zs (B, Fz) and the values' squared norms (B,): the dots over N
+    sd; 0 for constant rows."""
+    sd = np.sqrt(squares / n)                                       # (B,)
     sd[const] = 1.0
-    r = (x @ zs.T) / (a.shape[1] * sd[:, None])
+    r = dots / (n * sd[:, None])
     r[const] = 0.0
     return r
 
 
-def _beyond(group: _Group, rg: np.ndarray) -> np.ndarray:
-    """(B, F) beyond_char (before orienting by the sign) from the units' within-character centred
-    ranks rg (B, N): the stratified AUROC 0.5 + sum_t rg_t f_t / n_c(t) / sum_c n1_c n0_c / n_c
-    (binary), the pooled within-character rho rg . g / |rg| (the rest; 0 for a unit constant
-    within every character); NaN where g_denom is 0. One product with group.bg gives both."""
+def _beyond(group: _Group, dots: np.ndarray, squares: np.ndarray) -> np.ndarray:
+    """(B, F) beyond_char (before orienting by the sign) from the dots (B, F) of the units'
+    within-character centred ranks rg (B, N) with group.bg, and rg's squared norms (B,): the
+    stratified AUROC 0.5 + sum_t rg_t f_t / n_c(t) / sum_c n1_c n0_c / n_c (binary), the pooled
+    within-character rho rg . g / |rg| (the rest; 0 for a unit constant within every
+    character); NaN where g_denom is 0."""
     nb = group.n_binary
-    out = rg @ group.bg.T                                           # (B, F)
+    out = dots.copy()
     if nb < len(group.ix):
-        norm = _row_norms(rg)
+        norm = np.sqrt(squares)
         norm[norm == 0] = 1.0
         out[:, nb:] /= norm[:, None]
     if nb:
@@ -130,17 +153,18 @@ def _beyond(group: _Group, rg: np.ndarray) -> np.ndarray:
     return out
 
 
-def _scale(group: _Group, x: np.ndarray) -> np.ndarray:
+def _scale(group: _Group, squares: np.ndarray) -> np.ndarray:
     """(B, F) what turns the dot of centred ranks x (B, N) with a feature into its statistic's
-    distance from the centre: n1 n0 (AUROC), the rank norm |x| (rho; 1 if x is all 0)."""
-    norm = _row_norms(x)
+    distance from the centre: n1 n0 (AUROC), the rank norm |x| (rho; 1 if x is all 0), from
+    the squared norms (B,) of x."""
+    norm = np.sqrt(squares)
     norm[norm == 0] = 1.0
     return np.where(group.binary, group.denom, norm[:, None])
 
 
-def _row_norms(x: np.ndarray) -> np.ndarray:
-    """(B,) |x| of each row of x (B, N), in one pass (np.linalg.norm makes x * x first)."""
-    return np.sqrt(np.einsum("ij,ij->i", x, x))
+def _squares(x: np.ndarray) -> np.ndarray:
+    """(B,) the sum of squares of each row of x (B, N), in one pass (no x * x array)."""
+    return np.einsum("ij,ij->i", x, x)
 
 
 def shifted_statistics(acts, feature: FeatureValues, shifts, array="h"):

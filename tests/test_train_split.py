@@ -4,7 +4,7 @@ import pytest
 
 from interpret.model import stack as gated
 from interpret.train import batched as tb
-from interpret.train.split import SplitStep, default_threads, parts
+from interpret.train.split import SplitStep, cores, default_threads, default_way, parts
 
 TEXT = ('"Come here," said the old man. "Look at this."\nShe did not move; the rain went on.\n') * 40
 
@@ -17,14 +17,14 @@ def test_parts_cover_the_batch_in_order():
 
 
 @pytest.mark.parametrize("arch,layers", [("lstm", 1), ("lstm", 2), ("gru", 2), ("rnn", 1)])
-@pytest.mark.parametrize("threads", [2, 3])
-def test_split_step_equals_one_thread(arch, layers, threads):
+@pytest.mark.parametrize("threads,way", [(2, "split"), (3, "split"), (2, "blas")])
+def test_split_step_equals_one_thread(arch, layers, threads, way):
     rng = np.random.RandomState(0)
     p = {k: v.astype(np.float32) for k, v in gated.init_params(arch, 16, 6, layers, rng).items()}
     X, Y = rng.randint(0, 6, size=(9, 7)), rng.randint(0, 6, size=(9, 7))
     state = [tuple(rng.randn(7, 16).astype(np.float32) * 0.5 for _ in s) for s in gated.zero_state(arch, p, 7)]
     loss, grads, new = gated.loss_and_grads(arch, p, X, Y, state)
-    with SplitStep(threads) as split:
+    with SplitStep(threads, way) as split:
         for _ in range(2):  # the second call reuses the workers' buffers
             s_loss, s_grads, s_new = split(arch, p, X, Y, state)
             assert s_loss == pytest.approx(loss, rel=1e-6)
@@ -58,3 +58,33 @@ def test_default_threads():
     assert default_threads("rnn", 512, 64) == 1 and default_threads("lstm", 64, 64) == 1
     assert default_threads("lstm", 256, 8) == 1  # fewer than 16 streams per part: one thread
     assert 1 <= default_threads("lstm", 256, 32) <= 2
+
+
+def test_default_way_shares_blas_threads_for_big_lstms_only():
+    assert default_way("lstm", 512) == "blas" and default_way("lstm", 1024) == "blas"
+    assert default_way("lstm", 256) == "split" and default_way("gru", 512) == "split"
+    assert default_threads("lstm", 512, 32) == cores()  # not held to one per 16 streams
+    with pytest.raises(ValueError, match="unknown way 'both'"):
+        SplitStep(2, "both")
+
+
+def test_the_blas_way_runs_the_step_with_blas_on_that_many_threads(monkeypatch):
+    """Inside one_thread (as the trainer runs), the step's BLAS gets `threads` threads, and the
+    limit is back to one after it."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from interpret._util.blas import one_thread
+
+    def blas_threads():
+        return min(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+    seen = []
+    real = gated.loss_and_grads
+    monkeypatch.setattr(gated, "loss_and_grads", lambda *a: (seen.append(blas_threads()), real(*a))[1])
+    rng = np.random.RandomState(0)
+    p = {k: v.astype(np.float32) for k, v in gated.init_params("lstm", 8, 6, 1, rng).items()}
+    X = rng.randint(0, 6, size=(5, 4))
+    most = blas_threads()  # what BLAS has (a one-core machine: 1)
+    with one_thread():
+        with SplitStep(2, "blas") as split:
+            split("lstm", p, X, X, gated.zero_state("lstm", p, 4))
+        assert blas_threads() == 1
+    assert seen == [min(2, most)]

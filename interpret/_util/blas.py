@@ -19,9 +19,14 @@ _controller = []  # (scipy loaded?, controller): finding the loaded BLAS librari
 
 def one_thread():
     """Context manager: BLAS on one thread inside the block."""
+    return threads(1)
+
+
+def threads(n):
+    """Context manager: BLAS on at most n threads inside the block (nested blocks: the innermost)."""
     if ThreadpoolController is None:
         return nullcontext()
     scipy = "scipy.linalg" in sys.modules  # scipy's own BLAS, once something imported it (not here:
     if not _controller or _controller[0][0] != scipy:  # importing scipy.linalg costs ~0.3 s)
         _controller[:] = [(scipy, ThreadpoolController())]
-    return _controller[0][1].limit(limits=1, user_api="blas")
+    return _controller[0][1].limit(limits=int(n), user_api="blas")

@@ -3,8 +3,9 @@
 The training text (all but its last --val-fraction, the validation text) is cut into B
 contiguous streams read seq_length characters an iteration, each stream's state carried between
 windows and reset when they wrap (an epoch). float32 compute; BLAS on one thread; with threads > 1
-the streams are split into one part per thread (train.split). A checkpoint is a model file plus
-opt_* arrays and meta["resume"], so --resume continues exactly where the run stopped.
+the streams are split into one part per thread, or (LSTMs of 512+ units) BLAS runs on that many
+threads (train.split). A checkpoint is a model file plus opt_* arrays and meta["resume"], so
+--resume continues exactly where the run stopped.
 """
 import os
 import time
@@ -15,7 +16,7 @@ from interpret import __version__
 from interpret.model import stack as gated
 from interpret.model.model import Model
 from interpret.train import loop
-from interpret.train.split import SplitStep, default_threads
+from interpret.train.split import SplitStep, default_threads, default_way
 from interpret.train.checkpoint import check_finite, load_checkpoint, text_sha256
 
 OPTIMIZERS = ("adam", "rmsprop")
@@ -241,9 +242,10 @@ class BatchedIteration:
         self.st, self.B, self.T, self.checkpoint_path = st, B, T, checkpoint_path
         self.val_every, self.on_progress, self.report_every = val_every, on_progress, report_every
         self.smooth = meta.get("smooth_loss", np.log(len(st.model.chars)))
+        H = st.params["L0_Wh"].shape[0]
         if threads is None:
-            threads = default_threads(meta["arch"], st.params["L0_Wh"].shape[0], B)
-        self.split = SplitStep(threads)  # reuses each worker's buffers across steps (layers.buffer)
+            threads = default_threads(meta["arch"], H, B)
+        self.split = SplitStep(threads, default_way(meta["arch"], H))  # keeps its buffers across steps
         self.t0, self.wall0 = time.perf_counter(), meta["wall_time_s"]
 
     def __call__(self):

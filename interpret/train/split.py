@@ -9,14 +9,27 @@ weighted by B_k / B and summed, which is the mean over all B streams that one th
 Threads share the process, so no data is copied: numpy releases the GIL inside BLAS calls and
 ufunc loops, and each worker's BLAS stays on one thread (blas.one_thread is process-wide).
 Measured on 2 cores (benchmarks/README.md): this beats two BLAS threads per matrix product,
-whose (B, H) x (H, G*H) products are too small to share.
+whose (B, H) x (H, G*H) products are too small to share, except for LSTMs of BLAS_FROM units
+and more: there the whole batch runs on one worker with BLAS on `threads` threads (way "blas").
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from interpret._util import blas
 from interpret.model import stack as gated
+
+
+BLAS_FROM = 512  # LSTMs of this many units share each product's BLAS threads instead: at 2x512,
+# batch 32, two BLAS threads beat the batch split in 4 runs of 4 (by 2-38%; benchmarks/README.md);
+# GRUs of 512 and LSTMs of 256 units were faster split.
+
+
+def default_way(arch, hidden):
+    """How `threads` threads share a step: "split" (the batch, one BLAS thread each) or "blas"
+    (the whole batch, BLAS on `threads` threads); see BLAS_FROM."""
+    return "blas" if arch == "lstm" and hidden >= BLAS_FROM else "split"
 
 
 def default_threads(arch, hidden, batch_size):
@@ -25,6 +38,8 @@ def default_threads(arch, hidden, batch_size):
     mostly numpy's per-call cost, which threads do not share (the GIL)."""
     if arch == "rnn" or hidden < 128:
         return 1
+    if default_way(arch, hidden) == "blas":
+        return cores()
     return max(1, min(cores(), batch_size // 16))
 
 
@@ -43,18 +58,25 @@ def parts(B, threads):
 
 
 class SplitStep:
-    """loss_and_grads over B streams, split across `threads` workers; threads 1 runs in place.
+    """loss_and_grads over B streams, split across `threads` workers (way "split"), or in place with
+    BLAS on `threads` threads (way "blas"); threads 1 runs in place either way.
 
     Same contract as stack.loss_and_grads (mean loss, gradients, new state). Call close() (or use
     it as a context manager) to stop the workers."""
 
-    def __init__(self, threads=1):
-        self.threads = max(1, int(threads))
-        self.pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
-        self.works = [{} for _ in range(self.threads)]  # each worker's buffers (layers.buffer)
+    def __init__(self, threads=1, way="split"):
+        if way not in ("split", "blas"):
+            raise ValueError(f"unknown way {way!r}; use split or blas")
+        self.threads, self.way = max(1, int(threads)), way
+        split = self.threads > 1 and way == "split"
+        self.pool = ThreadPoolExecutor(self.threads) if split else None
+        self.works = [{} for _ in range(self.threads if split else 1)]  # each worker's buffers (layers.buffer)
 
     def __call__(self, arch, params, X, Y, state):
         B = X.shape[1]
+        if self.way == "blas" and self.threads > 1:
+            with blas.threads(self.threads):
+                return gated.loss_and_grads(arch, params, X, Y, state, self.works[0])
         if self.pool is None or B < 2:
             return gated.loss_and_grads(arch, params, X, Y, state, self.works[0])
         cols = parts(B, self.threads)

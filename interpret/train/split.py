@@ -22,8 +22,9 @@ from interpret.model import stack as gated
 
 
 BLAS_FROM = 512  # LSTMs of this many units share each product's BLAS threads instead: at 2x512,
-# batch 32, two BLAS threads beat the batch split in 4 runs of 4 (by 2-38%; benchmarks/README.md);
-# GRUs of 512 and LSTMs of 256 units were faster split.
+# batch 32, two BLAS threads beat the batch split in 5 runs of 7 (median +4%, within this machine's
+# noise; benchmarks/README.md), and BLAS can use every core where the split stops at one per 16
+# streams; GRUs of 512 and LSTMs of 256 units were faster split.
 
 
 def default_way(arch, hidden):

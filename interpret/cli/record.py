@@ -17,7 +17,7 @@ from interpret.cli.common import (CONTEXT, progress, IN_FILE, encoding_option, f
               help="Only these arrays, e.g. h,c (default: every one the model has; an LSTM: h c i f g o).")
 @click.option("--threads", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Split an LSTM's units over this many threads when it reads one long document: "
-                   "faster on idle cores, much slower on busy ones.")
+                   "faster on idle cores, 2-4x slower (measured) when another job holds a core.")
 @encoding_option
 @quiet_option
 @friendly

@@ -295,3 +295,21 @@ def test_vanilla_documents_in_compiled_lanes_stay_within_float32_error():
     for d, a, b in zip(ix, starts[:-1], starts[1:]):
         acts, _, _ = m.run(d)
         np.testing.assert_allclose(outs[(0, "h")][a:b], acts[(0, "h")], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("scale", [0.3, 120.0])  # small logits: the bound shift; large: the plain way
+def test_the_loss_in_row_blocks_over_threads_equals_one_thread(scale):
+    from interpret.model.lanes import next_char_loss
+    rng = np.random.default_rng(3)
+    states = np.tanh(rng.normal(0, 1, (700, 16))).astype(np.float32)
+    WhyT = (rng.normal(0, 1, (16, 9)) * scale / 16).astype(np.float32)
+    by = rng.normal(0, 0.5, 9).astype(np.float32)
+    nxt = rng.integers(0, 9, 700)
+    assert (2 * (np.abs(WhyT).sum(axis=0) + np.abs(by)).max() > 87) == (scale > 1)  # the path meant
+    one = next_char_loss(states, WhyT, by, nxt, np.empty((700, 9), np.float32))
+    two = next_char_loss(states, WhyT, by, nxt, np.empty((700, 9), np.float32), threads=2)
+    logits = states.astype(np.float64) @ WhyT + by
+    ref = np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(700), nxt]
+    tol = 4e-7 * max(1.0, np.abs(logits).max())  # float32 rounding of logits this large
+    np.testing.assert_allclose(two, one, rtol=0, atol=tol)
+    np.testing.assert_allclose(two, ref, rtol=0, atol=2 * tol)

@@ -28,20 +28,22 @@ def log_softmax_pick(ys, nxt):
     return np.log(ys.sum(axis=1)) - picked
 
 
-def next_char_loss(states, WhyT, by, nxt, out=None):
+def next_char_loss(states, WhyT, by, nxt, out=None, threads=1):
     """log_softmax_pick(states @ WhyT + by, nxt) for states (M, H) with |h| <= 1, in their dtype.
 
     No logit can exceed bound = max_v(sum_h |Why[v, h]| + |by[v]|) when |h| <= 1, so the bias
     is shifted down by it: exp then never overflows, and no per-row maximum is needed. Rows
     whose exps all underflow (every logit far below the bound) are redone the plain way.
-    out: an optional (M, V) C-contiguous scratch array for the logits.
+    out: an optional (M, V) C-contiguous scratch array for the logits. threads > 1: float32
+    logits in row blocks over that many threads (the compiled loops' kernels.input_terms_team).
     """
     bound = float((np.abs(WhyT).sum(axis=0) + np.abs(by)).max())
-    ys = np.dot(states, WhyT, out=out)                    # (M, V) logits - bound
-    if 2 * bound > (87.0 if ys.dtype == np.float32 else 708.0):  # exp could give subnormals,
-        ys += by                                           # each many times slower: the plain way
+    f32 = np.result_type(states, WhyT) == np.float32
+    plain = 2 * bound > (87.0 if f32 else 708.0)  # exp could give subnormals, each many times
+    shift = by if plain else by - bound            # slower: the plain way
+    ys = _logits(states, WhyT, shift, out, threads)       # (M, V) logits (- bound)
+    if plain:
         return log_softmax_pick(ys, nxt)
-    ys += by - bound
     picked = ys[np.arange(len(nxt)), nxt]
     np.exp(ys, out=ys)
     total = ys.sum(axis=1)
@@ -51,6 +53,20 @@ def next_char_loss(states, WhyT, by, nxt, out=None):
     if len(low):
         out[low] = log_softmax_pick(states[low] @ WhyT + by, nxt[low])
     return out
+
+
+def _logits(states, WhyT, shift, out, threads):
+    """states @ WhyT + shift into out (or a new array)."""
+    f32 = states.dtype == WhyT.dtype == np.float32 and states.flags.c_contiguous
+    if threads > 1 and f32 and jit.enabled() and out is not None and out.flags.c_contiguous:
+        blocks = jit.split_threads(threads)  # (rows over threads, as kernels.input_terms_team)
+        scratch = np.empty((blocks, 256, WhyT.shape[1]), np.float32)
+        shift = np.asarray(shift, np.float32)
+        jit.kernels().input_terms_team(jit.gemm(), states, WhyT, shift, scratch, out, blocks)
+        return out
+    ys = np.dot(states, WhyT, out=out)
+    ys += shift
+    return ys
 
 
 def doc_lengths(doc_starts, n):
@@ -224,10 +240,11 @@ def fill_rnn_lanes(params, ix, doc_starts, out, loss, progress=None, lanes=LANES
             finish()
 
 
-def lane_loss(states, rows, ix, ends, WhyT, by, scratch):
+def lane_loss(states, rows, ix, ends, WhyT, by, scratch, threads=1):
     """(S, B) next-character loss of a chunk of lane states (S, B, H), NaN at each document's
     last row; rows (B,) the lanes' first global rows, ends (n_docs,) one past each document.
-    scratch: a list holding the (M, V) logits buffer, kept across chunks by the caller."""
+    scratch: a list holding the (M, V) logits buffer, kept across chunks by the caller.
+    threads: see next_char_loss."""
     S, B, H = states.shape
     N = len(ix)
     if not scratch or len(scratch[0]) < S * B:
@@ -236,7 +253,7 @@ def lane_loss(states, rows, ix, ends, WhyT, by, scratch):
     nxt = np.asarray(ix[np.minimum(idx.ravel() + 1, N - 1)])  # the character each row predicts
     flat = np.ascontiguousarray(states).reshape(S * B, H)  # a view when states are contiguous
     chunk_loss = next_char_loss(flat.astype(WhyT.dtype, copy=False), WhyT, by, nxt,
-                                scratch[0][:S * B]).reshape(S, B)
+                                scratch[0][:S * B], threads).reshape(S, B)
     lo, hi = np.searchsorted(ends, rows + 1), np.searchsorted(ends, rows + S + 1)  # (B,)
     for b in np.flatnonzero(hi > lo):  # a document's last row (end - 1) predicts nothing
         chunk_loss[ends[lo[b]:hi[b]] - 1 - rows[b], b] = np.nan

@@ -129,18 +129,20 @@ def _sort_low(kp, tmp, lo, hi, at0, at1):
     for d in range(256):
         t0, at0[d] = t0 + at0[d], t0
         t1, at1[d] = t1 + at1[d], t1
+    _scatter(kp, tmp, lo, hi, K0, at0)
+    _scatter(tmp, kp, lo, hi, K8, at1)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _scatter(src, dst, lo, hi, shift, at):
+    """One stable counting pass: src[lo:hi] into dst by the 8 key bits at `shift` (at: where
+    each digit's words go next)."""
     for i in range(lo, hi):
-        v = kp[i]
-        d = (v >> K0) & B8
-        j = at0[d]
-        tmp[j] = v
-        at0[d] = j + ONE
-    for i in range(lo, hi):
-        v = tmp[i]
-        d = (v >> K8) & B8
-        j = at1[d]
-        kp[j] = v
-        at1[d] = j + ONE
+        v = src[i]
+        d = (v >> shift) & B8
+        j = at[d]
+        dst[j] = v
+        at[d] = j + ONE
 
 
 @_jit

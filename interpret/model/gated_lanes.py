@@ -14,7 +14,7 @@ import bisect
 import numpy as np
 
 from interpret.model import jit
-from interpret.model.infer import SPLIT_LANES, Net, Runner
+from interpret.model.infer import Net, Runner
 from interpret.model.lanes import lane_loss, lane_plan
 
 LANES = 64             # documents stepped together at most: (64, H) x (H, 4H) products
@@ -47,9 +47,8 @@ def fill_gated_lanes(model, ix, doc_starts, outs, loss, progress=None, lanes=LAN
         here = {s - t0: resets[s] for s in keys[bisect.bisect_left(keys, t0):bisect.bisect_left(keys, t0 + S)]}
         acts, top, state = run.run(X, state, lambda l, a: (l, a) in outs, here)
         counts = np.clip(span - t0, 0, S)  # (B,) real rows of each lane in this chunk
-        loss_threads = threads if B <= SPLIT_LANES else 1  # as the split steps
         chunk_loss = None if loss is None else lane_loss(top, first + t0, ix, ends, WhyT, net.by,
-                                                         scratch, loss_threads)
+                                                         scratch, threads)
         _store(outs, acts, loss, chunk_loss, first + t0, counts, check)
         if progress:
             progress(int(counts.sum()))

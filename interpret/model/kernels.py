@@ -134,10 +134,11 @@ def gru_steps(gemm, X, table, A, hs, Wh, hw, bhn, reset, hl, hc, hv):
             keep = np.float32(0.0) if reset[t, b] else np.float32(1.0)  # 0: the state restarts
             for j in range(2 * H):
                 a[j] = half + half * tanh32(x[j] + keep * w[j])
-            for j in range(H):
-                n = tanh32(x[2 * H + j] + a[j] * (keep * w[2 * H + j] + bhn[j]))
-                a[2 * H + j] = n
-                h[j] = (keep * hp[j] - n) * a[H + j] + n
+            r, zg, ng, xn, wn = a[:H], a[H:2 * H], a[2 * H:3 * H], x[2 * H:3 * H], w[2 * H:3 * H]
+            for j in range(H):  # blocks as slices: a[2H + j] written beside a[j] read is not vectorised
+                n = tanh32(xn[j] + r[j] * (keep * wn[j] + bhn[j]))
+                ng[j] = n
+                h[j] = (keep * hp[j] - n) * zg[j] + n
         _clamp(hs, t + 1, hl, hc, hv, 0)
 
 @_jit
@@ -338,16 +339,18 @@ def lstm_train_cell_back(a, c_prev, tc, dh_in, dh_next, dc, d):
     B, H = dc.shape
     one = np.float32(1.0)
     for b in range(B):
-        ab, db, tb, pb, dcb = a[b], d[b], tc[b], c_prev[b], dc[b]
+        ab, db, tb, pb, dcb, hi, hn = a[b], d[b], tc[b], c_prev[b], dc[b], dh_in[b], dh_next[b]
+        ai, af, ao, ag = ab[:H], ab[H:2 * H], ab[2 * H:3 * H], ab[3 * H:]
+        di, df, do, dg = db[:H], db[H:2 * H], db[2 * H:3 * H], db[3 * H:]  # slices: vectorised
         for j in range(H):
-            i, f, o, g = ab[j], ab[H + j], ab[2 * H + j], ab[3 * H + j]
-            dh = dh_in[b, j] + dh_next[b, j]
+            i, f, o, g = ai[j], af[j], ao[j], ag[j]
+            dh = hi[j] + hn[j]
             t = tb[j]
             dcj = dcb[j] + dh * o * (one - t * t)
-            db[j] = dcj * g * ((one - i) * i)
-            db[H + j] = dcj * pb[j] * ((one - f) * f)
-            db[2 * H + j] = dh * t * ((one - o) * o)
-            db[3 * H + j] = dcj * ((one - g * g) * i)
+            di[j] = dcj * g * ((one - i) * i)
+            df[j] = dcj * pb[j] * ((one - f) * f)
+            do[j] = dh * t * ((one - o) * o)
+            dg[j] = dcj * ((one - g * g) * i)
             dcb[j] = dcj * f
 
 
@@ -361,10 +364,11 @@ def gru_train_cell(a, hw, h_prev, h):
         ab, wb, pb, hb = a[b], hw[b], h_prev[b], h[b]
         for j in range(2 * H):
             ab[j] = half + half * tanh32(ab[j] + wb[j])
+        r, z, ng, wn = ab[:H], ab[H:2 * H], ab[2 * H:3 * H], wb[2 * H:3 * H]  # as gru_steps
         for j in range(H):
-            n = tanh32(ab[2 * H + j] + ab[j] * wb[2 * H + j])
-            ab[2 * H + j] = n
-            hb[j] = (pb[j] - n) * ab[H + j] + n
+            n = tanh32(ng[j] + r[j] * wn[j])
+            ng[j] = n
+            hb[j] = (pb[j] - n) * z[j] + n
 
 
 @_jit
@@ -375,16 +379,20 @@ def gru_train_cell_back(a, hn, h_prev, dh_in, dh_next, d, dh_, zpart):
     one = np.float32(1.0)
     for b in range(B):
         ab, db, gb = a[b], d[b], dh_[b]
+        ar, az, an = ab[:H], ab[H:2 * H], ab[2 * H:]
+        dr_, dz_, dn_ = db[:H], db[H:2 * H], db[2 * H:]  # slices, as lstm_train_cell_back
+        gr, gz, gn = gb[:H], gb[H:2 * H], gb[2 * H:]
+        hnb, hpb, hib, hxb, zb = hn[b], h_prev[b], dh_in[b], dh_next[b], zpart[b]
         for j in range(H):
-            r, z, n = ab[j], ab[H + j], ab[2 * H + j]
-            dh = dh_in[b, j] + dh_next[b, j]
+            r, z, n = ar[j], az[j], an[j]
+            dh = hib[j] + hxb[j]
             dan = dh * (one - z) * (one - n * n)
-            db[2 * H + j] = dan
-            dr = dan * hn[b, j] * r * (one - r)
-            dz = dh * (h_prev[b, j] - n) * z * (one - z)
-            db[j], db[H + j] = dr, dz
-            gb[j], gb[H + j], gb[2 * H + j] = dr, dz, dan * r
-            zpart[b, j] = dh * z
+            dn_[j] = dan
+            dr = dan * hnb[j] * r * (one - r)
+            dz = dh * (hpb[j] - n) * z * (one - z)
+            dr_[j], dz_[j] = dr, dz
+            gr[j], gz[j], gn[j] = dr, dz, dan * r
+            zb[j] = dh * z
 
 
 # float64: the 8th convergent, tanh(u) ~ u * N(y) / D(y), for |x| <= 19.1 (beyond, tanh is 1.0)

@@ -82,6 +82,18 @@ def _clamp(arr, t, lanes, cols, values, offset):
     for k in range(lanes.shape[0]):
         arr[t, lanes[k], offset + cols[k]] = values[k]
 
+@_inline
+def _lstm_gates(g, x, zb, keep, H):
+    """g[:4H] = the gate values of pre-activations x + keep * zb (o i f halved: sigmoids).
+    Called with x the row g itself (deeper layers) as the same variable, so that LLVM sees one
+    array and vectorises; a second name for g would look like an overlap and run scalar."""
+    half = np.float32(0.5)
+    for j in range(3 * H):
+        g[j] = half + half * tanh32(x[j] + keep * zb[j])
+    for j in range(H):  # from 0: a loop from 3H is not vectorised (3x slower)
+        g[3 * H + j] = tanh32(x[3 * H + j] + keep * zb[3 * H + j])
+
+
 @_jit
 def lstm_steps(gemm, X, table, buf, hs, Wh, z, reset, cl, cc, cv, hl, hc, hv):
     """gemm: gemm() (numpy's sgemm or None); buf (S+1, B, 5H) rows [o|i|f|g|c_prev] (gate values out; c_t written into
@@ -89,18 +101,16 @@ def lstm_steps(gemm, X, table, buf, hs, Wh, z, reset, cl, cc, cv, hl, hc, hv):
     (V, >= 4H) is the input term), hs (S+1, B, H) with hs[0] the state, Wh (H, 4H) halved
     as infer.Net, z (B, 4H) scratch, reset (S, B) uint8, clamps of c (cl, cc, cv) and h."""
     S, B, H = reset.shape[0], hs.shape[1], hs.shape[2]
-    half = np.float32(0.5)
     fused = cl.shape[0] == 0  # no clamp of c: h in the same pass
     for t in range(S):
         product(gemm, hs[t], Wh, z)
         for b in range(B):
             g, zb = buf[t, b], z[b]
-            x = table[X[t, b]] if table.shape[0] else g
             keep = np.float32(0.0) if reset[t, b] else np.float32(1.0)  # 0: the state restarts
-            for j in range(3 * H):
-                g[j] = half + half * tanh32(x[j] + keep * zb[j])
-            for j in range(H):  # from 0: a loop from 3H is not vectorised (3x slower)
-                g[3 * H + j] = tanh32(x[3 * H + j] + keep * zb[3 * H + j])
+            if table.shape[0]:
+                _lstm_gates(g, table[X[t, b]], zb, keep, H)
+            else:
+                _lstm_gates(g, g, zb, keep, H)
             cn, h = buf[t + 1, b], hs[t + 1, b]
             if fused:
                 for j in range(H):
@@ -119,27 +129,37 @@ def lstm_steps(gemm, X, table, buf, hs, Wh, z, reset, cl, cc, cv, hl, hc, hv):
         _clamp(hs, t + 1, hl, hc, hv, 0)
 
 
+@_inline
+def _gru_cell(a, x, w, bhn, hp, h, keep, H):
+    """a[:3H] = r z n from pre-activations x and w = h_prev Wh (r z halved), h = the new state.
+    x is a itself for deeper layers, passed as the same variable (see _lstm_gates)."""
+    half = np.float32(0.5)
+    for j in range(2 * H):
+        a[j] = half + half * tanh32(x[j] + keep * w[j])
+    r, zg, ng, xn, wn = a[:H], a[H:2 * H], a[2 * H:3 * H], x[2 * H:3 * H], w[2 * H:3 * H]
+    for j in range(H):  # blocks as slices: a[2H + j] written beside a[j] read is not vectorised
+        n = tanh32(xn[j] + r[j] * (keep * wn[j] + bhn[j]))
+        ng[j] = n
+        h[j] = (keep * hp[j] - n) * zg[j] + n
+
+
 @_jit
 def gru_steps(gemm, X, table, A, hs, Wh, hw, bhn, reset, hl, hc, hv):
     """A (S, B, 3H) rows [r|z|n] (input terms in, or table[X[t, b]] as lstm_steps; gate values
     out), hs (S+1, B, H), Wh (H, 3H), hw (B, 3H) scratch, bhn (H,) (zeros when the model has
     none), reset (S, B), h clamps."""
     S, B, H = reset.shape[0], hs.shape[1], hs.shape[2]
-    half = np.float32(0.5)
     for t in range(S):
         product(gemm, hs[t], Wh, hw)
         for b in range(B):
             a, w, hp, h = A[t, b], hw[b], hs[t, b], hs[t + 1, b]
-            x = table[X[t, b]] if table.shape[0] else a
             keep = np.float32(0.0) if reset[t, b] else np.float32(1.0)  # 0: the state restarts
-            for j in range(2 * H):
-                a[j] = half + half * tanh32(x[j] + keep * w[j])
-            r, zg, ng, xn, wn = a[:H], a[H:2 * H], a[2 * H:3 * H], x[2 * H:3 * H], w[2 * H:3 * H]
-            for j in range(H):  # blocks as slices: a[2H + j] written beside a[j] read is not vectorised
-                n = tanh32(xn[j] + r[j] * (keep * wn[j] + bhn[j]))
-                ng[j] = n
-                h[j] = (keep * hp[j] - n) * zg[j] + n
+            if table.shape[0]:
+                _gru_cell(a, table[X[t, b]], w, bhn, hp, h, keep, H)
+            else:
+                _gru_cell(a, a, w, bhn, hp, h, keep, H)
         _clamp(hs, t + 1, hl, hc, hv, 0)
+
 
 @_jit
 def rnn_steps(gemm, X, table, A, hs, Wh, z, reset, hl, hc, hv):

@@ -313,19 +313,25 @@ def lstm_steps_team(X, table, buf, hs, WT, z, reset, cmask, cval, hmask, hval, b
                     zb[H + u] = x[H + u] + s1
                     zb[2 * H + u] = x[2 * H + u] + s2
                     zb[3 * H + u] = x[3 * H + u] + s3
+                n = u1 - u0  # the cell on slices of the block, counted from 0: vectorised
                 for q in range(3):
-                    for u in range(q * H + u0, q * H + u1):
-                        g[u] = half + half * tanh32(zb[u])
-                for u in range(3 * H + u0, 3 * H + u1):
-                    g[u] = tanh32(zb[u])
-                cn, h = buf[t + 1, b], hs[t + 1, b]
+                    gq, zq = g[q * H + u0:q * H + u1], zb[q * H + u0:q * H + u1]
+                    for i in range(n):
+                        gq[i] = half + half * tanh32(zq[i])
+                gq, zq = g[3 * H + u0:3 * H + u1], zb[3 * H + u0:3 * H + u1]
+                for i in range(n):
+                    gq[i] = tanh32(zq[i])
+                cn, h = buf[t + 1, b][4 * H + u0:4 * H + u1], hs[t + 1, b][u0:u1]
+                go, gi, gf, gg, gc = (g[u0:u1], g[H + u0:H + u1], g[2 * H + u0:2 * H + u1],
+                                      g[3 * H + u0:3 * H + u1], g[4 * H + u0:4 * H + u1])
+                cmb, cvb, hmb, hvb = cmask[b, u0:u1], cval[b, u0:u1], hmask[b, u0:u1], hval[b, u0:u1]
                 keep = np.float32(0.0) if rst else np.float32(1.0)
-                for u in range(u0, u1):
-                    c = g[H + u] * g[3 * H + u] + g[2 * H + u] * (keep * g[4 * H + u])
-                    c = cval[b, u] if cmask[b, u] else c
-                    cn[4 * H + u] = c
-                    v = g[u] * tanh32(c)
-                    h[u] = hval[b, u] if hmask[b, u] else v
+                for i in range(n):
+                    c = gi[i] * gg[i] + gf[i] * (keep * gc[i])
+                    c = cvb[i] if cmb[i] else c
+                    cn[i] = c
+                    v = go[i] * tanh32(c)
+                    h[i] = hvb[i] if hmb[i] else v
             if t + 1 < S:
                 _fetch_add(sync, 0, 1)
                 if not _barrier(sync, t, blocks, yield_fn, patience):

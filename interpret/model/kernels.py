@@ -174,10 +174,10 @@ def rnn_steps(gemm, X, table, A, hs, Wh, z, reset, hl, hc, hv):
         _clamp(hs, t + 1, hl, hc, hv, 0)
 
 
-@_jit
+@_inline
 def _tanh_rows(a, z, reset, out):
     """out = tanh32(a + z) row by row, (B, H); rows with reset[b] take tanh32(a): a zero state.
-    out may be a itself."""
+    out may be a itself, passed as the same variable (inlined: see _lstm_gates)."""
     for b in range(a.shape[0]):
         ab, zb, ob = a[b], z[b], out[b]
         if reset[b]:
@@ -471,8 +471,9 @@ def rnn_lanes(gemm, xh, h, WhhT, reset):
     hp = h.copy()
     for s in range(xh.shape[0]):
         product(gemm, hp, WhhT, z)
-        _tanh_rows(xh[s], z, reset[s], xh[s])
-        hp = xh[s]
+        row = xh[s]
+        _tanh_rows(row, z, reset[s], row)
+        hp = row
     return hp.copy()
 
 

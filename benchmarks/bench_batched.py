@@ -7,7 +7,8 @@ is timed as a whole (forward, backward, clipping, update). Each side runs at 1 t
 (PyTorch: torch.set_num_threads; ours: train.split.SplitStep as `interpret train --threads` runs
 it: the batch split into one part per thread, each part's BLAS on one thread, or, for LSTMs of
 512+ units, the whole batch with BLAS on 2 threads; the 2-thread row's note gives the other way
-too); the timings alternate inside each repeat, so machine load hits all of them.
+too); the timings alternate inside each repeat, so machine load hits all of them, after one
+untimed chunk of steps per side and thread count (a cold first step is up to 40% slower).
 
 Differences that remain (they can only move the curves, not the speed, and stay within noise):
 PyTorch's Adam adds eps to sqrt(v_hat) where ours adds it to sqrt(v) before the bias correction;
@@ -49,7 +50,8 @@ class Ours:
     def __init__(self, st):
         self.arch, self.p, self.opt, self.n = st.meta["arch"], st.params, st.opt, 0
         self.state = gated.zero_state(self.arch, self.p, st.meta["batch_size"])
-        self.way = default_way(self.arch, self.p["L0_Wh"].shape[0])  # as `train --threads` runs it
+        self.way = default_way(self.arch, self.p["L0_Wh"].shape[0], 2, st.meta["batch_size"])  # as `train
+        # --threads 2` runs it
         self.other = {"split": "blas", "blas": "split"}[self.way]
         self.losses, self.threads = [], 1
         self.splits = {k: SplitStep(k, self.way) for k in THREADS} | {"other": SplitStep(2, self.other)}
@@ -154,6 +156,10 @@ def bench_config(torch, text, cfg, repeats):
     loads = [os.getloadavg()[0]]
     with one_thread():
         res = {(side, k): [] for side in ("ours", "torch", "other") for k in THREADS}
+        for k in THREADS:  # untimed first steps: buffers, threads and caches warm on both sides (a
+            timed(ours, ours_batches, k)  # cold 2x512 step read 2,664 chars/s against 3,717 warm,
+            timed(peer, peer_batches, k)  # with 20k page faults; the timings take 2 steps)
+        timed(ours, ours_batches, "other")
         for _ in range(repeats):  # interleaved
             for k in THREADS:
                 res[("ours", k)].append(timed(ours, ours_batches, k))

@@ -60,9 +60,12 @@ def test_default_threads():
     assert 1 <= default_threads("lstm", 256, 32) <= 2
 
 
-def test_default_way_shares_blas_threads_for_big_lstms_only():
-    assert default_way("lstm", 512) == "blas" and default_way("lstm", 1024) == "blas"
-    assert default_way("lstm", 256) == "split" and default_way("gru", 512) == "split"
+def test_default_way_shares_blas_threads_for_big_lstms_beyond_the_parts_only():
+    assert default_way("lstm", 512, 2, 32) == "split"  # a part of 16 streams for each thread
+    assert default_way("lstm", 512, 3, 32) == "blas" and default_way("lstm", 1024, 8, 32) == "blas"
+    assert default_way("lstm", 512, 4, 64) == "split" and default_way("lstm", 512, 2, 8) == "blas"
+    assert default_way("lstm", 256, 8, 32) == "split" and default_way("gru", 512, 8, 32) == "split"
+    assert default_way("lstm", 512, 1, 32) == "split"
     assert default_threads("lstm", 512, 32) == cores()  # not held to one per 16 streams
     with pytest.raises(ValueError, match="unknown way 'both'"):
         SplitStep(2, "both")

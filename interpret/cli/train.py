@@ -51,10 +51,11 @@ def parse_clamp(spec):
                    "Default: every bias uniform like the weights (PyTorch's init), which keeps "
                    "cell states bounded.")
 @click.option("--threads", default=None, type=click.IntRange(min=1),
-              help="Batched: split the streams across this many threads (each with one BLAS thread); "
-                   "LSTMs of 512+ units instead share each matrix product's BLAS threads (measured "
-                   "faster). Default: every core (split: up to one per 16 streams) for gated models "
-                   "of 128+ units; 1 for smaller ones.")
+              help="Batched: split the streams across this many threads (each with one BLAS thread, "
+                   "at least 16 streams a part); LSTMs of 512+ units given more threads than parts "
+                   "share each matrix product's BLAS threads instead. Default: every core for LSTMs "
+                   "of 512+ units, else up to one per 16 streams for gated models of 128+ units; 1 "
+                   "for smaller ones.")
 @encoding_option
 @quiet_option
 @friendly

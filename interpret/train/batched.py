@@ -245,7 +245,7 @@ class BatchedIteration:
         H = st.params["L0_Wh"].shape[0]
         if threads is None:
             threads = default_threads(meta["arch"], H, B)
-        self.split = SplitStep(threads, default_way(meta["arch"], H))  # keeps its buffers across steps
+        self.split = SplitStep(threads, default_way(meta["arch"], H, threads, B))  # keeps its buffers
         self.t0, self.wall0 = time.perf_counter(), meta["wall_time_s"]
 
     def __call__(self):

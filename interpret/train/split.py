@@ -9,8 +9,9 @@ weighted by B_k / B and summed, which is the mean over all B streams that one th
 Threads share the process, so no data is copied: numpy releases the GIL inside BLAS calls and
 ufunc loops, and each worker's BLAS stays on one thread (blas.one_thread is process-wide).
 Measured on 2 cores (benchmarks/README.md): this beats two BLAS threads per matrix product,
-whose (B, H) x (H, G*H) products are too small to share, except for LSTMs of BLAS_FROM units
-and more: there the whole batch runs on one worker with BLAS on `threads` threads (way "blas").
+whose (B, H) x (H, G*H) products are too small to share. The split stops at one part per 16
+streams; an LSTM of BLAS_FROM units or more given more threads than that runs the whole batch on
+one worker with BLAS on `threads` threads instead (way "blas"), so that every core works.
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -21,16 +22,20 @@ from interpret._util import blas
 from interpret.model import stack as gated
 
 
-BLAS_FROM = 512  # LSTMs of this many units share each product's BLAS threads instead: at 2x512,
-# batch 32, two BLAS threads beat the batch split in 5 runs of 7 (median +4%, within this machine's
-# noise; benchmarks/README.md), and BLAS can use every core where the split stops at one per 16
-# streams; GRUs of 512 and LSTMs of 256 units were faster split.
+BLAS_FROM = 512  # LSTMs of this many units use threads beyond the split's parts as BLAS threads:
+# their products are big enough to share. Where the split has a part for every thread it wins:
+# at 2x512, batch 32, 2 threads, it beat two BLAS threads in 5 runs of 6 once the cells were
+# vectorised (+8 to +34%; the sixth -11%; benchmarks/README.md). GRUs of 512 and LSTMs of 256
+# units stay split.
+PART = 16  # streams per part at least
 
 
-def default_way(arch, hidden):
+def default_way(arch, hidden, threads, batch_size):
     """How `threads` threads share a step: "split" (the batch, one BLAS thread each) or "blas"
-    (the whole batch, BLAS on `threads` threads); see BLAS_FROM."""
-    return "blas" if arch == "lstm" and hidden >= BLAS_FROM else "split"
+    (the whole batch, BLAS on `threads` threads): blas for an LSTM of BLAS_FROM+ units with more
+    threads than parts of PART streams; see BLAS_FROM."""
+    big = arch == "lstm" and hidden >= BLAS_FROM
+    return "blas" if big and threads > max(1, batch_size // PART) else "split"
 
 
 def default_threads(arch, hidden, batch_size):
@@ -39,9 +44,9 @@ def default_threads(arch, hidden, batch_size):
     mostly numpy's per-call cost, which threads do not share (the GIL)."""
     if arch == "rnn" or hidden < 128:
         return 1
-    if default_way(arch, hidden) == "blas":
+    if arch == "lstm" and hidden >= BLAS_FROM:  # beyond the split's parts: BLAS threads
         return cores()
-    return max(1, min(cores(), batch_size // 16))
+    return max(1, min(cores(), batch_size // PART))
 
 
 def cores():

@@ -24,8 +24,8 @@ from interpret.model import stack as gated
 
 BLAS_FROM = 512  # LSTMs of this many units use threads beyond the split's parts as BLAS threads:
 # their products are big enough to share. Where the split has a part for every thread it wins:
-# at 2x512, batch 32, 2 threads, it beat two BLAS threads in 5 runs of 6 once the cells were
-# vectorised (+8 to +34%; the sixth -11%; benchmarks/README.md). GRUs of 512 and LSTMs of 256
+# at 2x512, batch 32, 2 threads, it beat two BLAS threads in 7 runs of 8 once the cells were
+# vectorised (+8 to +34%; the eighth -11%; benchmarks/README.md). GRUs of 512 and LSTMs of 256
 # units stay split.
 PART = 16  # streams per part at least
 

@@ -6,8 +6,8 @@ cross-entropy, global gradient clipping at 5, Adam (lr 2e-3, betas 0.9/0.999). O
 is timed as a whole (forward, backward, clipping, update). Each side runs at 1 thread and at 2
 (PyTorch: torch.set_num_threads; ours: train.split.SplitStep as `interpret train --threads` runs
 it: the batch split into one part per thread, each part's BLAS on one thread, or, for LSTMs of
-512+ units, the whole batch with BLAS on 2 threads; the 2-thread row's note gives the other way
-too); the timings alternate inside each repeat, so machine load hits all of them, after one
+512+ units given more threads than parts of 16 streams, the whole batch with BLAS on the threads;
+the 2-thread row's note gives the other way too); the timings alternate inside each repeat, so machine load hits all of them, after one
 untimed chunk of steps per side and thread count (a cold first step is up to 40% slower).
 
 Differences that remain (they can only move the curves, not the speed, and stay within noise):

@@ -39,9 +39,10 @@ def default_way(arch, hidden, threads, batch_size):
 
 
 def default_threads(arch, hidden, batch_size):
-    """Threads the trainer uses unless told: every core (up to one per 16 streams) for gated
-    models of 128+ units, where the split measured faster; one for small ones, whose steps are
-    mostly numpy's per-call cost, which threads do not share (the GIL)."""
+    """Threads the trainer uses unless told: every core for LSTMs of BLAS_FROM+ units (those
+    beyond the split's parts as BLAS threads); up to one per PART streams for other gated models
+    of 128+ units, where the split measured faster; one for small ones, whose steps are mostly
+    numpy's per-call cost, which threads do not share (the GIL)."""
     if arch == "rnn" or hidden < 128:
         return 1
     if arch == "lstm" and hidden >= BLAS_FROM:  # beyond the split's parts: BLAS threads

@@ -214,7 +214,7 @@ def test_compiled_training_cells_equal_the_numpy_cells(arch, one_hot, H, monkeyp
 
     hs0, g0, dx0 = run(False)
     hs1, g1, dx1 = run(True)
-    np.testing.assert_allclose(hs1, hs0, rtol=0, atol=2e-6)
+    np.testing.assert_allclose(hs1, hs0, rtol=0, atol=2e-6 if H < 16 else 1e-5)  # as above: float32 sums
     for k in g0:
         scale = np.abs(g0[k]).max()
         np.testing.assert_allclose(g1[k], g0[k], rtol=0, atol=2e-5 * scale, err_msg=k)
@@ -320,3 +320,17 @@ def test_the_loss_in_row_blocks_over_threads_equals_one_thread(scale):
     tol = 4e-7 * max(1.0, np.abs(logits).max())  # float32 rounding of logits this large
     np.testing.assert_allclose(two, one, rtol=0, atol=tol)
     np.testing.assert_allclose(two, ref, rtol=0, atol=2 * tol)
+
+
+@pytest.mark.parametrize("M,K,N", [(1, 9, 4), (2, 40, 8), (5, 33, 7), (16, 64, 256), (24, 256, 1030)])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_rows_dot_is_a_product_with_the_second_transposed(M, K, N, beta):
+    """kernels.rows_dot (product_nt for few rows): odd rows, rows of Bm beyond a multiple of 4,
+    beta 0 on a C full of NaN (only written) and beta 1 (added to), against float64."""
+    rng = np.random.default_rng(M * 1000 + N)
+    A, Bm = rng.normal(0, 1, (M, K)).astype(np.float32), rng.normal(0, 1, (N, K)).astype(np.float32)
+    C0 = np.full((M, N), np.nan, np.float32) if beta == 0.0 else rng.normal(0, 1, (M, N)).astype(np.float32)
+    C = C0.copy()
+    jit.kernels().rows_dot(A, Bm, C, beta)
+    want = A.astype(np.float64) @ Bm.T.astype(np.float64) + (beta * C0 if beta else 0.0)
+    np.testing.assert_allclose(C, want, rtol=0, atol=3e-6 * np.sqrt(K) * 4)

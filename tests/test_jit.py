@@ -48,11 +48,12 @@ def run_chunks(m, X, resets, clamp, use_jit, monkeypatch, chunk=5, threads=1):
 
 @pytest.mark.parametrize("arch,bhn", [("lstm", False), ("gru", False), ("gru", True), ("rnn_stack", False),
                                       ("rnn", False)])
-@pytest.mark.parametrize("B,product", [(1, "blas"), (4, "blas"), (4, "numba")])
+@pytest.mark.parametrize("B,product", [(1, "blas"), (4, "blas"), (30, "blas"), (4, "numba")])
 @pytest.mark.parametrize("H", [6, 40])
 def test_compiled_loops_equal_the_numpy_loops(arch, bhn, B, product, H, monkeypatch):
-    """product: the (B, H) x (H, G*H) product through numpy's sgemm (ctypes) or numba's np.dot.
-    H 40: every gate loop runs its vectorised body (H 6 only the scalar remainder)."""
+    """product: the (B, H) x (H, G*H) product through numpy's BLAS (B 1: gemv; 4: rows_dot, 30:
+    sgemm, through ctypes) or numba's np.dot. H 40: every gate loop runs its vectorised body (H 6
+    only the scalar remainder)."""
     if product == "blas" and jit.gemm() is None:
         pytest.skip("numpy's BLAS exports no cblas_sgemm here")
     if product == "numba":
@@ -283,7 +284,7 @@ def test_compiled_vanilla_lanes_equal_the_numpy_lanes(product, monkeypatch):
     for s, ls in resets.items():
         mask[s, ls] = 1
     gemm = jit.gemm() if product == "blas" else None
-    last_fast = jit.kernels().rnn_lanes(gemm, fast, h, np.ascontiguousarray(Whh.T), mask)
+    last_fast = jit.kernels().rnn_lanes(gemm, fast, h, np.ascontiguousarray(Whh.T), Whh, mask)
     np.testing.assert_allclose(fast, plain, rtol=0, atol=2e-6)
     np.testing.assert_allclose(last_fast, last, rtol=0, atol=2e-6)
     assert np.abs(fast[17, 6] - np.tanh(xh[17, 6])).max() < 3e-7  # a reset lane sees a zero state

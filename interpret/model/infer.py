@@ -36,7 +36,8 @@ class Net:
 
     arch: lstm, gru or rnn_stack; a vanilla 'rnn' model runs as a one-layer rnn_stack.
     Per layer: Wx (D, G*H) (layer 0: `table` (V, G*H or 5H) = Wx + b, gathered by character),
-    b (G*H,), Wh (H, G*H), columns in our block order, sigmoid blocks halved; bhn (H,) or None.
+    b (G*H,), Wh (H, G*H), columns in our block order, sigmoid blocks halved (WhT: its transpose,
+    for the compiled loops' products with few lanes, kernels.rows_dot); bhn (H,) or None.
     """
 
     def __init__(self, arch, params, dtype=np.float32):
@@ -65,7 +66,7 @@ class Net:
         table[:, :Wh.shape[1]] = Wx + b
         bhn = params.get(f"L{n}_bhn")
         cast = lambda a: np.ascontiguousarray(a, dtype=self.dtype)  # noqa: E731
-        return {"Wx": cast(Wx), "b": cast(b), "Wh": cast(Wh), "table": cast(table),
+        return {"Wx": cast(Wx), "b": cast(b), "Wh": cast(Wh), "WhT": cast(Wh.T), "table": cast(table),
                 "bhn": None if bhn is None else cast(bhn)}
 
     def zero_state(self, B, shared_below=0):
@@ -208,20 +209,20 @@ class Runner:
             if not sync[0] & k.ABORT:
                 return buf, buf[:, :, 4 * H:]
             start, self.threads = int(sync[1]) + 1, 1  # the team gave up: one thread from here on
-        jit.kernels().lstm_steps(jit.gemm(), X[start:], table, buf[start:], hs[start:], w["Wh"], z, mask[start:],
-                                 *jit.clamp_arrays(cl), *jit.clamp_arrays(hl))
+        jit.kernels().lstm_steps(jit.gemm(), X[start:], table, buf[start:], hs[start:], w["Wh"], w["WhT"], z,
+                                 mask[start:], *jit.clamp_arrays(cl), *jit.clamp_arrays(hl))
         return buf, buf[:, :, 4 * H:]
 
     def _gru_jit(self, n, w, S, hs, resets, clamp, X, table):
         H, A, B = self.net.H, self.bufs[f"g{n}"][:S], hs.shape[1]
         bhn = w["bhn"] if w["bhn"] is not None else np.zeros(H, np.float32)
-        jit.kernels().gru_steps(jit.gemm(), X, table, A, hs, w["Wh"], self._buf("z", (B, 3 * H)), bhn,
+        jit.kernels().gru_steps(jit.gemm(), X, table, A, hs, w["Wh"], w["WhT"], self._buf("z", (B, 3 * H)), bhn,
                                 jit.reset_mask(resets, S, B), *jit.clamp_arrays(clamp.get((n, "h"))))
         return (A,)
 
     def _rnn_jit(self, n, w, S, hs, resets, clamp, X, table):
         A, B = self.bufs[f"g{n}"][:S], hs.shape[1]
-        jit.kernels().rnn_steps(jit.gemm(), X, table, A, hs, w["Wh"], self._buf("z", (B, self.net.H)),
+        jit.kernels().rnn_steps(jit.gemm(), X, table, A, hs, w["Wh"], w["WhT"], self._buf("z", (B, self.net.H)),
                                 jit.reset_mask(resets, S, B), *jit.clamp_arrays(clamp.get((n, "h"))))
         return (A,)
 

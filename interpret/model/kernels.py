@@ -31,6 +31,31 @@ def _product(gemm, h, W, out):
     return blas
 
 
+def product_rows(gemm, h, W, WT, out):
+    """out = h @ W as product, where WT is W.T (C-contiguous): with 2 to ROWS_DOT_M rows of h,
+    rows_dot(h, WT) (BLAS would pack all of W for so few rows)."""
+
+
+@_overload(product_rows, jit_options={"fastmath": True})
+def _product_rows(gemm, h, W, WT, out):
+    if isinstance(gemm, _types.NoneType):
+        def plain(gemm, h, W, WT, out):
+            np.dot(h, W, out)
+        return plain
+
+    def blas(gemm, h, W, WT, out):
+        B = h.shape[0]
+        if B == 1:  # a vector: BLAS's gemv path
+            np.dot(h, W, out)
+        elif B <= ROWS_DOT_M:
+            rows_dot(h, WT, out, 0.0)
+        else:
+            K, N = W.shape
+            gemm(101, 111, 111, B, N, K, np.float32(1.0), h.ctypes.data, K, W.ctypes.data, N,
+                 np.float32(0.0), out.ctypes.data, N)
+    return blas
+
+
 def product_nt(gemm, A, Bm, C, beta):
     """C = A @ Bm.T + beta C (A (M, K), Bm (N, K), C (M, N), C-contiguous float32)."""
 
@@ -57,9 +82,9 @@ def _product_nt(gemm, A, Bm, C, beta):
     return blas
 
 
-ROWS_DOT_M = 24  # product_nt with at most this many rows runs rows_dot: BLAS packs all of Bm for
-# so few rows of A. Alternated against sgemm on one thread (H 256 and 512 shapes): 16 rows 1.13-1.48x
-# faster, 22 rows 1.18x; 32 rows even (1.0-1.08x).
+ROWS_DOT_M = 24  # product_nt and product_rows with at most this many rows run rows_dot: BLAS packs
+# all the weights for so few rows. Alternated against sgemm on one thread (H 256 and 512 shapes):
+# 2 rows 2.8x faster, 4 1.4x, 8 1.3x, 16 1.13-1.48x, 22 1.0-1.3x; 32 rows even (1.0-1.08x).
 
 
 @numba.njit(fastmath=True, error_model="numpy", cache=True, nogil=True)
@@ -162,15 +187,16 @@ def _lstm_gates(g, x, zb, keep, H):
 
 
 @_jit
-def lstm_steps(gemm, X, table, buf, hs, Wh, z, reset, cl, cc, cv, hl, hc, hv):
+def lstm_steps(gemm, X, table, buf, hs, Wh, WhT, z, reset, cl, cc, cv, hl, hc, hv):
     """gemm: gemm() (numpy's sgemm or None); buf (S+1, B, 5H) rows [o|i|f|g|c_prev] (gate values out; c_t written into
     buf[t+1, :, 4H:]; the input terms in, unless table has rows: then row X[t, b] of table
     (V, >= 4H) is the input term), hs (S+1, B, H) with hs[0] the state, Wh (H, 4H) halved
-    as infer.Net, z (B, 4H) scratch, reset (S, B) uint8, clamps of c (cl, cc, cv) and h."""
+    as infer.Net (WhT: its transpose, C-contiguous), z (B, 4H) scratch, reset (S, B) uint8, clamps of
+    c (cl, cc, cv) and h."""
     S, B, H = reset.shape[0], hs.shape[1], hs.shape[2]
     fused = cl.shape[0] == 0  # no clamp of c: h in the same pass
     for t in range(S):
-        product(gemm, hs[t], Wh, z)
+        product_rows(gemm, hs[t], Wh, WhT, z)
         for b in range(B):
             g, zb = buf[t, b], z[b]
             keep = np.float32(0.0) if reset[t, b] else np.float32(1.0)  # 0: the state restarts
@@ -211,13 +237,13 @@ def _gru_cell(a, x, w, bhn, hp, h, keep, H):
 
 
 @_jit
-def gru_steps(gemm, X, table, A, hs, Wh, hw, bhn, reset, hl, hc, hv):
+def gru_steps(gemm, X, table, A, hs, Wh, WhT, hw, bhn, reset, hl, hc, hv):
     """A (S, B, 3H) rows [r|z|n] (input terms in, or table[X[t, b]] as lstm_steps; gate values
-    out), hs (S+1, B, H), Wh (H, 3H), hw (B, 3H) scratch, bhn (H,) (zeros when the model has
-    none), reset (S, B), h clamps."""
+    out), hs (S+1, B, H), Wh (H, 3H) and WhT, hw (B, 3H) scratch, bhn (H,) (zeros when the model
+    has none), reset (S, B), h clamps."""
     S, B, H = reset.shape[0], hs.shape[1], hs.shape[2]
     for t in range(S):
-        product(gemm, hs[t], Wh, hw)
+        product_rows(gemm, hs[t], Wh, WhT, hw)
         for b in range(B):
             a, w, hp, h = A[t, b], hw[b], hs[t, b], hs[t + 1, b]
             keep = np.float32(0.0) if reset[t, b] else np.float32(1.0)  # 0: the state restarts
@@ -229,11 +255,11 @@ def gru_steps(gemm, X, table, A, hs, Wh, hw, bhn, reset, hl, hc, hv):
 
 
 @_jit
-def rnn_steps(gemm, X, table, A, hs, Wh, z, reset, hl, hc, hv):
-    """A (S, B, H) input terms (or table[X[t, b]] as lstm_steps), hs (S+1, B, H), Wh (H, H),
-    z (B, H) scratch, reset, h clamps."""
+def rnn_steps(gemm, X, table, A, hs, Wh, WhT, z, reset, hl, hc, hv):
+    """A (S, B, H) input terms (or table[X[t, b]] as lstm_steps), hs (S+1, B, H), Wh (H, H) and
+    WhT, z (B, H) scratch, reset, h clamps."""
     for t in range(reset.shape[0]):
-        product(gemm, hs[t], Wh, z)
+        product_rows(gemm, hs[t], Wh, WhT, z)
         if table.shape[0]:
             for b in range(A.shape[1]):
                 A[t, b] = table[X[t, b]]
@@ -530,14 +556,14 @@ def rnn_one(xh, h, Whh, reset):
 
 
 @_jit
-def rnn_lanes(gemm, xh, h, WhhT, reset):
+def rnn_lanes(gemm, xh, h, WhhT, Whh, reset):
     """lanes._steps compiled (float32): xh (S, B, H) input terms become the states in place,
-    xh[s] = tanh(xh[s] + h WhhT) from h (B, H); reset (S, B): that lane starts from zeros.
-    Returns the last state (a copy)."""
+    xh[s] = tanh(xh[s] + h WhhT) from h (B, H) (Whh: WhhT's transpose, C-contiguous, for few
+    lanes); reset (S, B): that lane starts from zeros. Returns the last state (a copy)."""
     z = np.empty(h.shape, np.float32)
     hp = h.copy()
     for s in range(xh.shape[0]):
-        product(gemm, hp, WhhT, z)
+        product_rows(gemm, hp, WhhT, Whh, z)
         row = xh[s]
         _tanh_rows(row, z, reset[s], row)
         hp = row

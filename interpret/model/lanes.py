@@ -139,7 +139,7 @@ def run_rnn_lanes(params, ix, doc_starts, write, lanes=LANES, chunk_chars=CHUNK_
         if compiled:
             mask = jit.reset_mask(resets, len(t), B, t0)
             h = (jit.kernels().rnn_one(xh[:, 0], h[0], Whh, mask[:, 0])[None] if B == 1 else
-                 jit.kernels().rnn_lanes(jit.gemm(), xh, h, WhhT, mask))
+                 jit.kernels().rnn_lanes(jit.gemm(), xh, h, WhhT, Whh, mask))
         elif B > 1:
             h = _steps(xh, h, Whh, resets, t0)
         else:

@@ -113,24 +113,27 @@ def rows_dot(A, Bm, C, beta):
             _put4(C, b, r, a0, a1, a2, a3, beta)
             _put4(C, b + 1, r, c0, c1, c2, c3, beta)
             b += 2
-        if b < M:
-            x = A[b]
-            a0 = a1 = a2 = a3 = np.float32(0.0)
-            for j in range(K):
-                u = x[j]
-                a0 += w0[j] * u
-                a1 += w1[j] * u
-                a2 += w2[j] * u
-                a3 += w3[j] * u
-            _put4(C, b, r, a0, a1, a2, a3, beta)
-    for r in range(N - N % 4, N):  # the last N % 4 rows of Bm, one at a time
-        w = Bm[r]
+        if b < M:  # an odd last row of A
+            for q in range(4):
+                _put1(C, b, r + q, _dot1(Bm[r + q], A[b]), beta)
+    for r in range(N - N % 4, N):  # the last N % 4 rows of Bm
         for b in range(M):
-            x = A[b]
-            s = np.float32(0.0)
-            for j in range(K):
-                s += w[j] * x[j]
-            C[b, r] = s if beta == 0.0 else s + np.float32(beta) * C[b, r]
+            _put1(C, b, r, _dot1(Bm[r], A[b]), beta)
+
+
+@numba.njit(fastmath=True, error_model="numpy", cache=True, inline="always")
+def _dot1(w, x):
+    """w . x in float32."""
+    s = np.float32(0.0)
+    for j in range(x.shape[0]):
+        s += w[j] * x[j]
+    return s
+
+
+@numba.njit(fastmath=True, error_model="numpy", cache=True, inline="always")
+def _put1(C, b, r, s, beta):
+    """C[b, r] = s (+ beta times what it held, unless beta is 0)."""
+    C[b, r] = s if beta == 0.0 else s + np.float32(beta) * C[b, r]
 
 
 @numba.njit(fastmath=True, error_model="numpy", cache=True, inline="always")

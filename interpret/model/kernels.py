@@ -177,6 +177,7 @@ def _clamp(arr, t, lanes, cols, values, offset):
     for k in range(lanes.shape[0]):
         arr[t, lanes[k], offset + cols[k]] = values[k]
 
+
 @_inline
 def _lstm_gates(g, x, zb, keep, H):
     """g[:4H] = the gate values of pre-activations x + keep * zb (o i f halved: sigmoids).

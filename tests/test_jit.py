@@ -48,12 +48,12 @@ def run_chunks(m, X, resets, clamp, use_jit, monkeypatch, chunk=5, threads=1):
 
 @pytest.mark.parametrize("arch,bhn", [("lstm", False), ("gru", False), ("gru", True), ("rnn_stack", False),
                                       ("rnn", False)])
-@pytest.mark.parametrize("B,product", [(1, "blas"), (4, "blas"), (30, "blas"), (4, "numba")])
+@pytest.mark.parametrize("B,product", [(1, "blas"), (4, "blas"), (30, "blas"), (4, "numba"), (30, "numba")])
 @pytest.mark.parametrize("H", [6, 40])
 def test_compiled_loops_equal_the_numpy_loops(arch, bhn, B, product, H, monkeypatch):
-    """product: the (B, H) x (H, G*H) product through numpy's BLAS (B 1: gemv; 4: rows_dot, 30:
-    sgemm, through ctypes) or numba's np.dot. H 40: every gate loop runs its vectorised body (H 6
-    only the scalar remainder)."""
+    """product: the (B, H) x (H, G*H) product through numpy's BLAS (B 1: gemv; 30: sgemm, through
+    ctypes) or numba's np.dot (30); B 4 runs kernels.rows_dot either way. H 40: every gate loop runs
+    its vectorised body (H 6 only the scalar remainder)."""
     if product == "blas" and jit.gemm() is None:
         pytest.skip("numpy's BLAS exports no cblas_sgemm here")
     if product == "numba":

@@ -31,29 +31,14 @@ def _product(gemm, h, W, out):
     return blas
 
 
+@numba.njit(fastmath=True, error_model="numpy", cache=True, inline="always")
 def product_rows(gemm, h, W, WT, out):
-    """out = h @ W as product, where WT is W.T (C-contiguous): with 2 to ROWS_DOT_M rows of h,
-    rows_dot(h, WT) (BLAS would pack all of W for so few rows)."""
-
-
-@_overload(product_rows, jit_options={"fastmath": True})
-def _product_rows(gemm, h, W, WT, out):
-    if isinstance(gemm, _types.NoneType):
-        def plain(gemm, h, W, WT, out):
-            np.dot(h, W, out)
-        return plain
-
-    def blas(gemm, h, W, WT, out):
-        B = h.shape[0]
-        if B == 1:  # a vector: BLAS's gemv path
-            np.dot(h, W, out)
-        elif B <= ROWS_DOT_M:
-            rows_dot(h, WT, out, 0.0)
-        else:
-            K, N = W.shape
-            gemm(101, 111, 111, B, N, K, np.float32(1.0), h.ctypes.data, K, W.ctypes.data, N,
-                 np.float32(0.0), out.ctypes.data, N)
-    return blas
+    """out = h @ W as product does, but 2 to ROWS_DOT_M rows of h through rows_dot(h, WT), WT
+    being W.T (C-contiguous): BLAS would pack all of W for so few rows."""
+    if 2 <= h.shape[0] <= ROWS_DOT_M:
+        rows_dot(h, WT, out, 0.0)
+    else:
+        product(gemm, h, W, out)
 
 
 def product_nt(gemm, A, Bm, C, beta):

@@ -7,8 +7,9 @@ is timed as a whole (forward, backward, clipping, update). Each side runs at 1 t
 (PyTorch: torch.set_num_threads; ours: train.split.SplitStep as `interpret train --threads` runs
 it: the batch split into one part per thread, each part's BLAS on one thread, or, for LSTMs of
 512+ units given more threads than parts of 16 streams, the whole batch with BLAS on the threads;
-the 2-thread row's note gives the other way too); the timings alternate inside each repeat, so machine load hits all of them, after one
-untimed chunk of steps per side and thread count (a cold first step is up to 40% slower).
+the 2-thread row's note gives the other way too). The timings alternate inside each repeat, so
+machine load hits all of them, after one untimed chunk of steps per side and thread count (a
+cold first step is up to 40% slower).
 
 Differences that remain (they can only move the curves, not the speed, and stay within noise):
 PyTorch's Adam adds eps to sqrt(v_hat) where ours adds it to sqrt(v) before the bias correction;
@@ -156,9 +157,11 @@ def bench_config(torch, text, cfg, repeats):
     loads = [os.getloadavg()[0]]
     with one_thread():
         res = {(side, k): [] for side in ("ours", "torch", "other") for k in THREADS}
-        for k in THREADS:  # untimed first steps: buffers, threads and caches warm on both sides (a
-            timed(ours, ours_batches, k)  # cold 2x512 step read 2,664 chars/s against 3,717 warm,
-            timed(peer, peer_batches, k)  # with 20k page faults; the timings take 2 steps)
+        # untimed first chunks: buffers, threads and caches warm on both sides (a cold 2x512 step
+        # read 2,664 chars/s against 3,717 warm, with 20k page faults; its timings take 2 steps)
+        for k in THREADS:
+            timed(ours, ours_batches, k)
+            timed(peer, peer_batches, k)
         timed(ours, ours_batches, "other")
         for _ in range(repeats):  # interleaved
             for k in THREADS:

@@ -117,6 +117,43 @@ def test_batched_ablation_equals_each_unit_ablated_one_at_a_time(arch, layer, ar
         np.testing.assert_allclose(L[0], one[0], rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("arch,layer,array,dtype", [("lstm", 0, "c", np.float64), ("lstm", 1, "h", np.float32),
+                                                    ("gru", 1, "h", np.float64), ("gru", 0, "h", np.float32),
+                                                    ("rnn", 0, "h", np.float32)])
+def test_streams_split_over_threads_give_the_plain_losses(arch, layer, array, dtype):
+    """losses(threads=k): each thread steps some streams with its own state, carried over three
+    chunks, == losses_by_step (one model.step per character, float64); float32 (the compiled
+    kernels, whose products may sum in another order for fewer rows) also == one thread's."""
+    m = model(arch)
+    ix, _ = m.encode(TEXT * 8)                             # 623 steps: three chunks
+    assert len(ix) - 1 > 2 * causal.CHUNK_STEPS
+    cols, values = [-1, 2, 0, 5, 3], [0.0, 0.0, 0.3, -0.2, 0.0]
+    plain = causal.losses_by_step(m, ix, layer, array, cols, values, dtype=np.float64)
+    assert np.abs(plain[1:] - plain[0]).max() > 1e-3       # the ablations do change the losses
+    one = causal.losses(m, ix, layer, array, cols, values, dtype=dtype)
+    for threads in (1, 2, 3, 5, 8):                        # 8: more threads than streams
+        got = causal.losses(m, ix, layer, array, cols, values, dtype=dtype, threads=threads)
+        np.testing.assert_allclose(got, plain, rtol=0, atol=1e-10 if dtype == np.float64 else 1e-4)
+        np.testing.assert_allclose(got, one, rtol=0, atol=1e-12 if dtype == np.float64 else 2e-6)
+
+
+def test_a_thread_that_fails_ends_the_pass_with_its_error(monkeypatch):
+    m = model("lstm")
+    ix, _ = m.encode(TEXT * 8)
+    real = causal._Part.chunk
+
+    def chunk(self, ix, a, S, WhyT, out):
+        if a > 0 and self.cols_out.start > 0:
+            raise MemoryError("no room for this part")
+        return real(self, ix, a, S, WhyT, out)
+
+    monkeypatch.setattr(causal._Part, "chunk", chunk)
+    steps = []
+    with pytest.raises(MemoryError, match="no room"):
+        causal.losses(m, ix, 0, "h", [-1, 2, 0, 5], [0.0] * 4, threads=2, progress=steps.append)
+    assert steps == [causal.CHUNK_STEPS]                   # the first chunk only
+
+
 def test_ablate_fast_and_plain_paths_give_the_same_report():
     m = model("lstm")
     fast = causal.ablate(m, TEXT, 2, layer=1, array="c", mode="mean", n_random=4, seed=1)

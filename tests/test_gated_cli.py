@@ -92,6 +92,20 @@ def test_gates_ablate_and_clamp_commands(work):
     assert bad.exit_code == 1 and "out of range" in bad.stderr
 
 
+def test_ablate_reports_the_same_on_one_thread_and_on_several(work):
+    args = ["ablate", work / "m.npz", work / "prose.txt", "--unit", 3, "--layer", 1, "--length", 600,
+            "--random", 4, "--json", "-q"]
+    one = json.loads(ok(run(*args, "--threads", 1)).stdout)
+    for threads in (2, 3):
+        got = json.loads(ok(run(*args, "--threads", threads)).stdout)
+        assert got["random_units"] == one["random_units"]
+        for a, b in zip(got["rows"], one["rows"], strict=True):
+            assert a["group"] == b["group"] and a["p_random"] == b["p_random"]
+            assert abs(a["unit_delta"] - b["unit_delta"]) < 1e-6 and abs(a["base_loss"] - b["base_loss"]) < 1e-6
+    bad = run(*args, "--threads", 0)
+    assert bad.exit_code == 2 and "--threads" in bad.stderr
+
+
 def test_gates_on_a_vanilla_recording_is_refused(tmp_path):
     m = Model.init(sorted(set(PROSE)), hidden_size=5, seed=0)
     rec = record(m, [("p", PROSE[:200])], tmp_path / "v.rec")

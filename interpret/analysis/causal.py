@@ -7,6 +7,10 @@ streams are lanes of model/infer.py's batched kernel (a chunk of steps per call,
 once per chunk), and `losses_by_step` is the plain form, one model.step.step per character.
 Sampling with clamped units is model.sample.sample.
 """
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from functools import partial
+
 import numpy as np
 
 from interpret._util.blas import one_thread
@@ -15,6 +19,7 @@ from interpret.model import jit
 from interpret.model.infer import Net, Runner
 from interpret.model.lanes import log_softmax_pick
 from interpret.model.step import check_target, start_state, step, weights
+from interpret.train.split import parts
 
 __all__ = ["ablate", "check_target", "losses", "losses_by_step", "unit_means"]
 
@@ -27,25 +32,47 @@ def _streams(cols, values, dtype):
     return cols, values, np.flatnonzero(cols >= 0)
 
 
-def losses(model, ix, layer, array, cols, values, dtype=np.float32, progress=None):
+def losses(model, ix, layer, array, cols, values, dtype=np.float32, progress=None, threads=1):
     """Per-character next-char loss (B, T-1) of B copies of ix (T,): stream b has unit cols[b]
-    held at values[b] (cols[b] = -1: intact). progress(n) is called as steps are done."""
-    cols, values, rows = _streams(cols, values, dtype)
+    held at values[b] (cols[b] = -1: intact). progress(n) is called as steps are done.
+
+    threads > 1: the streams split into that many nearly equal parts, each stepped by its own
+    Runner in its own thread (the kernels release the GIL); the parts meet once a chunk, and
+    the calling thread reports progress and takes Ctrl-C between chunks."""
+    cols, values, _ = _streams(cols, values, dtype)
     B, T = len(cols), len(ix)
     net = Net(model.arch, model.params, dtype)
-    run, state = Runner(net), net.zero_state(B, shared_below=layer)  # below `layer` all streams agree
-    clamp = {(layer, array): (rows, cols[rows], values[rows])}
     WhyT, out = np.ascontiguousarray(net.Why.T), np.empty((B, T - 1))
     ix = np.asarray(ix)
-    for a in range(0, T - 1, CHUNK_STEPS):
-        S = min(CHUNK_STEPS, T - 1 - a)
-        X = ix[a:a + S, None]                                   # (S, 1): one text in every stream
-        _, top, state = run.run(X, state, lambda l, k: False, clamp=clamp)
-        ys = np.dot(top.reshape(S * B, -1), WhyT) + net.by    # (S * B, V) logits
-        out[:, a:a + S] = log_softmax_pick(ys, np.repeat(ix[a + 1:a + 1 + S], B)).reshape(S, B).T
-        if progress:
-            progress(S)
+    groups = [_Part(net, layer, array, cols[s], values[s], s) for s in parts(B, threads)]
+    with ThreadPoolExecutor(len(groups)) if len(groups) > 1 else nullcontext() as pool:
+        for a in range(0, T - 1, CHUNK_STEPS):
+            S = min(CHUNK_STEPS, T - 1 - a)
+            if pool is None:
+                groups[0].chunk(ix, a, S, WhyT, out)
+            else:  # the results, in turn: a part's error (or Ctrl-C while waiting) ends the pass
+                for _ in pool.map(lambda g: g.chunk(ix, a, S, WhyT, out), groups):
+                    pass
+            if progress:
+                progress(S)
     return out
+
+
+class _Part:
+    """Some of losses()'s streams (the columns `cols` of its output) with their own Runner and state."""
+
+    def __init__(self, net, layer, array, cols, values, cols_out):
+        rows = np.flatnonzero(cols >= 0)
+        self.net, self.cols_out, self.B = net, cols_out, len(cols)
+        self.run, self.state = Runner(net), net.zero_state(len(cols), shared_below=layer)  # below
+        self.clamp = {(layer, array): (rows, cols[rows], values[rows])}  # `layer` all streams agree
+
+    def chunk(self, ix, a, S, WhyT, out):
+        """Steps a .. a + S - 1: the losses into out[cols_out, a:a + S]."""
+        B, X = self.B, ix[a:a + S, None]                      # (S, 1): one text in every stream
+        _, top, self.state = self.run.run(X, self.state, lambda l, k: False, clamp=self.clamp)
+        ys = np.dot(top.reshape(S * B, -1), WhyT) + self.net.by   # (S * B, V) logits
+        out[self.cols_out, a:a + S] = log_softmax_pick(ys, np.repeat(ix[a + 1:a + 1 + S], B)).reshape(S, B).T
 
 
 def losses_by_step(model, ix, layer, array, cols, values, dtype=np.float32, progress=None):
@@ -74,7 +101,7 @@ TARGET_GROUPS = (("all characters", None), ('before a "', '"'), ("before a newli
 
 
 def ablate(model, text, unit, *, layer=0, array="h", mode="zero", n_random=20, seed=0, feature=None,
-           progress=None, by_step=False):
+           progress=None, by_step=False, threads=1):
     """Change in next-char loss when `unit` is zeroed / held at its mean, against random units.
 
     Returns rows, one per group of positions (all characters; those whose next character is a
@@ -83,6 +110,7 @@ def ablate(model, text, unit, *, layer=0, array="h", mode="zero", n_random=20, s
     the share of random units whose change is at least as large (with +1 smoothing).
     progress: a factory progress(total, label) -> bar (interpret._util.progress); the bar counts
     the len(text) - 1 steps. by_step: run the plain form (losses_by_step), for tests.
+    threads: the streams split over this many threads (losses(); the plain form runs on one).
     """
     if mode not in ("zero", "mean"):
         raise ValueError(f"unknown ablation mode {mode!r}; use zero or mean")
@@ -96,7 +124,7 @@ def ablate(model, text, unit, *, layer=0, array="h", mode="zero", n_random=20, s
     cols = np.concatenate([[-1, unit], randoms]).astype(np.int64)
     means = unit_means(model, ix, layer, array) if mode == "mean" else np.zeros(model.hidden_size)
     values = np.where(cols >= 0, means[np.maximum(cols, 0)], 0.0)
-    run = losses_by_step if by_step else losses
+    run = losses_by_step if by_step else partial(losses, threads=threads)
     # BLAS on one thread: with a busy second core, two threads made these (B, H) products twenty
     # times slower (258 chars/s against 4k, 1x256 with 22 streams); idle, they gained a quarter
     jit.load_blas()

@@ -23,14 +23,18 @@ from interpret.cli.common import (CONTEXT, IN_FILE, IN_PATH, bar, check_out, enc
 @click.option("--length", default=20000, show_default=True, type=click.IntRange(min=2), help="Characters used.")
 @click.option("-f", "--feature", default=None, help="Also report where this binary feature is on.")
 @click.option("--seed", default=0, show_default=True, help="Seed for choosing the random units.")
+@click.option("--threads", type=click.IntRange(1, 256), default=None,
+              help="Threads that step the ablated copies of the model, each some of them (default: 2, "
+                   "or 1 on a one-core machine). The copies are independent, so threads meet only "
+                   "every 256 characters.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--unknown", type=click.Choice(["error", "skip", "space"]), default="error", show_default=True,
               help="What to do with characters outside the model's vocabulary.")
 @encoding_option
 @quiet_option
 @friendly
-def ablate(model, text, unit, layer, array, mode, n_random, start, length, feature, seed, as_json, unknown,
-           encoding, quiet):
+def ablate(model, text, unit, layer, array, mode, n_random, start, length, feature, seed, threads, as_json,
+           unknown, encoding, quiet):
     """Measure what a unit does: the loss change when it is zeroed (or held at its mean).
 
     The change in next-character loss (nats) over the text, and where the next character is a
@@ -46,6 +50,7 @@ def ablate(model, text, unit, layer, array, mode, n_random, start, length, featu
     from interpret import features as F
     from interpret.model.model import Model
     from interpret.train.gist import read_text
+    from interpret.train.split import cores
 
     m = Model.load(model)
     full = read_text(text, encoding)
@@ -62,7 +67,7 @@ def ablate(model, text, unit, layer, array, mode, n_random, start, length, featu
         f = F.get_features([feature])[0]
         fv = (feature, F.evaluate(f, data))
     res = causal.ablate(m, data, unit, layer=layer, array=array, mode=mode, n_random=n_random, seed=seed,
-                        feature=fv, progress=progress(quiet))
+                        feature=fv, progress=progress(quiet), threads=threads or min(2, cores()))
     if as_json:
         click.echo(json.dumps(res, indent=1))
         return

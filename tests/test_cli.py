@@ -139,6 +139,17 @@ def test_python_dash_m():
     assert r.returncode == 0 and __version__ in r.stdout
 
 
+@pytest.mark.parametrize("modules", ["interpret.cli.main, interpret.model.model, interpret.recording.recorder",
+                                     "interpret.analysis.causal, interpret.model.stack, interpret.model.infer"])
+def test_recording_and_ablating_do_not_import_scipy(modules):
+    """scipy (0.2-0.5 s to import) only where it is used: training's one-hot gradient, the scan."""
+    import subprocess
+    import sys
+    code = f"import sys, {modules}; print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
 def test_progress_to_a_log_file_is_a_line_every_tenth(tmp_path):
     (tmp_path / "t.txt").write_text(PROSE, encoding="utf-8")
     r = ok(run("train", tmp_path / "t.txt", "-o", tmp_path / "m.npz", "--iters", 1000, "--checkpoint-every", 0))

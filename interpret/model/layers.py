@@ -8,7 +8,6 @@ lstm_cell_h, gru_cell) that model.step calls too. The parameters' dtype is kept 
 train, float64 for gradient checks). Equations and speed notes: docs/internals.md.
 """
 import numpy as np
-import scipy.sparse
 
 from interpret.model import jit
 
@@ -56,6 +55,7 @@ def _input_grads(Wx, X, dA, work=None):
     GH = dA.shape[2]
     dA2 = dA.reshape(-1, GH)
     if X.ndim == 2:  # dWx[v] = sum of the rows of dA whose input is character v
+        import scipy.sparse  # here: importing it costs 0.2 s, and only training needs it
         n = dA2.shape[0]
         onehot_T = scipy.sparse.csr_matrix((np.ones(n, dtype=dA.dtype), (X.ravel(), np.arange(n))),
                                            shape=(Wx.shape[0], n))  # (V, T*B)

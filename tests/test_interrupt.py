@@ -184,6 +184,23 @@ def test_ctrl_c_inside_a_batched_update_waits_for_the_end_of_the_iteration(tmp_p
         np.testing.assert_array_equal(resumed.params[k], straight.params[k])
 
 
+def test_ctrl_c_stops_an_ablation_on_threads_at_once(tmp_path):
+    """The parts' threads finish their chunk and stop; the command ends in one line, no traceback."""
+    text = tmp_path / "long.txt"
+    text.write_text(PROSE * 16, encoding="utf-8")               # about 50k characters: seconds of work
+    proc = start("ablate", ROOT / "trained_models" / "warpeace-lstm.npz", text, "--unit", 3, "--length",
+                 100_000, "--unknown", "skip", "--threads", 2)
+    for line in proc.stderr:                                    # the progress bar's first line
+        if b"ablating" in line:
+            break
+    t = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    err = err.decode()
+    assert proc.returncode == 1 and "Aborted!" in err and "Traceback" not in err, err
+    assert b"p_random" not in out and time.monotonic() - t < 5
+
+
 # ---- divergence ---------------------------------------------------------------------------------
 def one_line_error(result, *needles):
     assert result.exit_code == 1 and result.exception is None or isinstance(result.exception, SystemExit)

@@ -1,6 +1,7 @@
 """Interruptions: `train` and `record` killed (SIGKILL) at a random moment never leave a torn file
-where a good one was; Ctrl-C (SIGINT) then --resume ends with the uninterrupted run's parameters;
-a diverging run stops in one line and keeps its last good checkpoint."""
+where a good one was; Ctrl-C (SIGINT) then --resume ends with the uninterrupted run's parameters,
+and stops an ablation's threads at once; a diverging run stops in one line and keeps its last
+good checkpoint."""
 import os
 import random
 import signal

@@ -196,6 +196,7 @@ def make_scan_fixture(folder, n, units, seed=0):
 def scan_child(folder):
     """In a fresh process: features + scan + q-values over the memmap; print time and peak RSS."""
     from interpret import features as F
+    from interpret._util.alloc import reuse_freed_memory
     from interpret.scanning.common import FeatureValues
     from interpret.scanning.memory import scan_in_memory
     from interpret.scanning.rows import add_qvalues
@@ -205,12 +206,13 @@ def scan_child(folder):
     load = os.getloadavg()[0]
     t = time.perf_counter()
     starts = [0, len(text) // 2]
-    fvals = [FeatureValues(f.name, f.type, F.evaluate(f, text, starts)) for f in F.get_features(None)]
-    chars = sorted(set(text))
-    codes = np.searchsorted(np.array([ord(c) for c in chars]),
-                            np.frombuffer(text.encode("utf-32-le"), dtype="<u4"))
-    rows = scan_in_memory(acts, fvals, codes)
-    add_qvalues(rows)
+    with reuse_freed_memory():  # as scanning.run.scan_recording: features and scan in one block
+        fvals = [FeatureValues(f.name, f.type, F.evaluate(f, text, starts)) for f in F.get_features(None)]
+        chars = sorted(set(text))
+        codes = np.searchsorted(np.array([ord(c) for c in chars]),
+                                np.frombuffer(text.encode("utf-32-le"), dtype="<u4"))
+        rows = scan_in_memory(acts, fvals, codes)
+        add_qvalues(rows)
     secs = time.perf_counter() - t
     print(json.dumps({"secs": secs, "cpu": time.process_time(), "rows": len(rows),
                       "load": [load, os.getloadavg()[0]],

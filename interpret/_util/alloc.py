@@ -11,6 +11,7 @@ does nothing.
 """
 import ctypes
 import ctypes.util
+import threading
 from contextlib import contextmanager
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8    # mallopt parameters (malloc.h)
@@ -29,19 +30,31 @@ def _libc():
 _LIBC = _libc()
 
 
+_depth = [0]                    # blocks open now, in any thread: the outermost sets and restores
+_lock = threading.Lock()
+
+
 @contextmanager
 def reuse_freed_memory():
-    """Inside the block, freed arrays stay in the process for the next allocation."""
+    """Inside the block, freed arrays stay in the process for the next allocation. Blocks may
+    nest (a scan's features, then the scan itself) and overlap across threads: the first to open
+    sets the parameters, the last to close restores them and hands the spare memory back."""
     if _LIBC is None:
         yield
         return
-    _LIBC.mallopt(M_ARENA_MAX, 1)    # threads share the main heap: a thread's heap caps at 64 MiB
-    _LIBC.mallopt(M_MMAP_THRESHOLD, KEEP_MMAP)
-    _LIBC.mallopt(M_TRIM_THRESHOLD, KEEP_TRIM)
+    with _lock:
+        _depth[0] += 1
+        if _depth[0] == 1:
+            _LIBC.mallopt(M_ARENA_MAX, 1)    # threads share the main heap: a thread's heap caps at 64 MiB
+            _LIBC.mallopt(M_MMAP_THRESHOLD, KEEP_MMAP)
+            _LIBC.mallopt(M_TRIM_THRESHOLD, KEEP_TRIM)
     try:
         yield
     finally:
-        _LIBC.mallopt(M_ARENA_MAX, DEFAULT_ARENAS)
-        _LIBC.mallopt(M_MMAP_THRESHOLD, DEFAULT_MMAP)
-        _LIBC.mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM)
-        _LIBC.malloc_trim(0)
+        with _lock:
+            _depth[0] -= 1
+            if _depth[0] == 0:
+                _LIBC.mallopt(M_ARENA_MAX, DEFAULT_ARENAS)
+                _LIBC.mallopt(M_MMAP_THRESHOLD, DEFAULT_MMAP)
+                _LIBC.mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM)
+                _LIBC.malloc_trim(0)

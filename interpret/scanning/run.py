@@ -6,6 +6,7 @@ import tempfile
 import numpy as np
 
 from interpret._util import atomic
+from interpret._util.alloc import reuse_freed_memory
 from interpret._util.progress import open_bar
 from interpret.features.registry import evaluate, evaluate_documents
 from interpret.scanning import budget
@@ -81,9 +82,10 @@ def scan_recording(recording, feats, *, layer=None, array=None, n_shifts=200, se
     paths = {budget.scan_plan(recording.n_chars, acts.shape[1], len(feats), acts.dtype)[0]
              for _, _, acts in chosen}  # too big for either path: say so before computing features
     if "stream" not in paths:
-        fvals = feature_values(recording, feats, compact=True)
-        return scan_arrays(chosen, fvals, recording.char_ix, n_shifts=n_shifts, seed=seed,
-                           progress=progress)
+        with reuse_freed_memory():  # the features' freed temporaries become the scan's arrays
+            fvals = feature_values(recording, feats, compact=True)
+            return scan_arrays(chosen, fvals, recording.char_ix, n_shifts=n_shifts, seed=seed,
+                               progress=progress)
     with tempfile.TemporaryDirectory(prefix="interpret-features-") as folder:
         fvals = feature_values(recording, feats, folder=folder)
         rows = scan_arrays(chosen, fvals, recording.char_ix, n_shifts=n_shifts, seed=seed,
@@ -128,8 +130,9 @@ def scan_control(recording, feats, *, n_shifts=200, seed=0, init_seed=12345, pro
                                   progress=progress)
     acts = run_in_memory(model, recording.text, recording.doc_starts, keep=keep)
     arrays = [(l, k, a) for (l, k), a in acts.items()]
-    return scan_arrays(arrays, feature_values(recording, feats), recording.char_ix,
-                       n_shifts=n_shifts, seed=seed, progress=progress)
+    with reuse_freed_memory():
+        return scan_arrays(arrays, feature_values(recording, feats), recording.char_ix,
+                           n_shifts=n_shifts, seed=seed, progress=progress)
 
 
 

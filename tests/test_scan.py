@@ -145,11 +145,27 @@ def test_fft_grid_null_equals_rolled_dot_products(n, n_shifts, min_shift, dtype,
     grid = shift_null.make_grid(n, n_shifts, seed=3, min_shift=min_shift)
     x = ar1(rng, n, 4).T                               # (B, N)
     fs = np.stack([runs(rng, n, 2, 40), line_position(rng, n, 30), rng.standard_normal(n)])
-    got = shift_null.grid_dots(x, shift_null.feature_spectra(grid, fs, dtype), grid)   # (B, F, M)
+    spectra = shift_null.feature_spectra(grid, fs, dtype)
+    got = shift_null.grid_dots(x, spectra, grid)                                # (B, F, M)
+    rows = shift_null.padded_rows(len(x), grid, np.float32 if dtype == np.complex64 else np.float64)
+    rows[:, :n] = x                                    # the scan's way: x already in padded rows
+    in_place = shift_null.grid_dots(rows[:, :n], spectra, grid, rows)
     for i, f in enumerate(fs):
         want = shift_null.rolled_dots(x.T, f, grid.shifts)                      # (B, M)
         scale = np.linalg.norm(x, axis=1)[:, None] * np.linalg.norm(f)
         np.testing.assert_allclose(got[:, i] / scale, want / scale, rtol=0, atol=tol)
+        np.testing.assert_allclose(in_place[:, i] / scale, want / scale, rtol=0, atol=tol)
+
+
+def test_grid_dots_refuses_rows_that_are_not_x_padded():
+    grid = shift_null.make_grid(1000, 50, seed=3)
+    x = np.random.default_rng(0).standard_normal((2, 1000)).astype(np.float32)
+    spectra = shift_null.feature_spectra(grid, np.ones((1, 1000)))
+    with pytest.raises(ValueError, match="padded rows"):
+        shift_null.grid_dots(x, spectra, grid, shift_null.padded_rows(2, grid))      # other memory
+    with pytest.raises(ValueError, match="padded rows"):
+        rows = shift_null.padded_rows(2, grid, np.float64)                        # another dtype
+        shift_null.grid_dots(rows[:, :1000], spectra, grid, rows)
 
 
 def test_shifts_are_a_prime_apart_from_a_seeded_random_start():

@@ -19,8 +19,8 @@ import numpy as np
 from interpret._util.alloc import reuse_freed_memory
 from interpret._util.blas import one_thread
 from interpret.model import jit
-from interpret.scanning.ranks import Groups, centred_ranks, ranks_in_groups
-from interpret.scanning.shift_null import ShiftGrid, feature_spectra, grid_dots, make_grid, rolled_dots
+from interpret.scanning.ranks import Groups, centred_ranks, compiled_ranks, ranks_in_groups
+from interpret.scanning.shift_null import ShiftGrid, feature_spectra, grid_dots, make_grid, padded_rows, rolled_dots
 from interpret.scanning.unit_blocks import block_dtype, read_block
 from interpret.scanning.common import (MIN_CHARS, FeatureValues, PreparedFeature, check_finite, feature_rows, prepare,
                                    saturated_share, shown_values)
@@ -90,7 +90,9 @@ def _block_stats(a: np.ndarray, group: _Group | None, chars: Groups, grid: Shift
                pearson=np.full((b, n_feats), np.nan), beyond=np.full((b, n_feats), np.nan))
     if group is None:
         return out
-    rc, rg = ranks_in_groups(a, chars, np.float32 if jit.enabled() else np.float64)  # (B, N) each
+    rows = padded_rows(b, grid) if compiled_ranks(a) else None    # the FFT's rows: rc in place
+    rc, rg = ranks_in_groups(a, chars, np.float32 if jit.enabled() else np.float64,
+                             out=None if rows is None else rows[:, :n])  # (B, N) each
     if rc.dtype == np.float32:                        # the compiled ranks ran: products too
         from interpret.scanning.block_dots import block_dots       # numba, on first use
         raw, beyond, pearson, norms = block_dots(a, rc, rg, a.mean(axis=1, dtype=np.float64),
@@ -101,9 +103,9 @@ def _block_stats(a: np.ndarray, group: _Group | None, chars: Groups, grid: Shift
     out["beyond"][:, group.ix] = _beyond(group, beyond, norms[:, 1])
     scale = _scale(group, norms[:, 0])                              # (B, F)
     out["raw"][:, group.ix] = group.centre + raw / scale
-    out["null"][:, group.ix] = group.centre[:, None] + (grid_dots(rc, group.spectra, grid) /
+    out["null"][:, group.ix] = group.centre[:, None] + (grid_dots(rc, group.spectra, grid, rows) /
                                                         scale[:, :, None])
-    del rc
+    del rc, rows
     if group.z_ix:
         out["pearson"][:, group.z_ix] = _pearson(pearson, norms[:, 2], n, out["const"])
     return out

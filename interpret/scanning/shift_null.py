@@ -88,14 +88,27 @@ def feature_spectra(grid: ShiftGrid, fs: np.ndarray, dtype=np.complex64, map=map
     return out
 
 
-def grid_dots(x: np.ndarray, spectra: np.ndarray, grid: ShiftGrid) -> np.ndarray:
-    """(B, F, M): dot of each row of x (B, N) with np.roll(f, k) for each feature and grid shift."""
+def padded_rows(b: int, grid: ShiftGrid, dtype=np.float32) -> np.ndarray:
+    """(B, P L) zeros past the first N columns: grid_dots' rows, whose first N columns the
+    caller fills (and passes as x with rows=), so that grid_dots copies nothing."""
+    rows = np.empty((b, grid.fft_len * grid.step), dtype)
+    rows[:, grid.n:] = 0.0
+    return rows
+
+
+def grid_dots(x: np.ndarray, spectra: np.ndarray, grid: ShiftGrid, rows=None) -> np.ndarray:
+    """(B, F, M): dot of each row of x (B, N) with np.roll(f, k) for each feature and grid shift.
+    rows: padded_rows(B, grid) of the spectra's real dtype whose first N columns are x (a view
+    of them); it is used (and overwritten) in place of a padded copy of x."""
     b, n = x.shape
     step, p, m = grid.step, grid.fft_len, grid.m_shifts
     real = np.float32 if spectra.dtype == np.complex64 else np.float64
-    rows = np.empty((b, p * step), dtype=real)                     # padded here: scipy would copy
-    rows[:, :n] = x
-    rows[:, n:] = 0.0
+    if rows is None:
+        rows = padded_rows(b, grid, real)                          # padded here: scipy would copy
+        rows[:, :n] = x
+    elif rows.shape != (b, p * step) or rows.dtype != real or not np.shares_memory(rows, x):
+        raise ValueError(f"rows {rows.shape} {rows.dtype} are not x's padded rows "
+                         f"({(b, p * step)} {np.dtype(real)})")
     xw = sfft.rfft(rows.reshape(b, p, step), axis=1, overwrite_x=True)   # (B, W, L)
     del rows
     prod = np.matmul(xw.transpose(1, 0, 2), spectra)                # (W, B, F): sum over r

@@ -4,8 +4,9 @@ Units are ranked once (as shown: cell states through tanh); the raw statistic (A
 Spearman rho from the ranks), the circular-shift null (one FFT per unit, shift_null.py),
 beyond_char (ranks within each current character), pearson_r and the saturated share come from
 the same ranks. With numba, the ranks are float32 and the feature products and norms are one
-compiled pass (block_dots.py); _products is the numpy form. The statistics and their reasons
-are in docs/statistics.md.
+compiled pass (block_dots.py); _products is the numpy form. The ranks are written straight into
+the null's zero-padded FFT rows (shift_null.padded_rows). The statistics and their reasons are
+in docs/statistics.md.
 """
 
 from __future__ import annotations

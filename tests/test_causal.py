@@ -143,7 +143,7 @@ def test_a_thread_that_fails_ends_the_pass_with_its_error(monkeypatch):
     real = causal._Part.chunk
 
     def chunk(self, ix, a, S, WhyT, out):
-        if a > 0 and self.cols_out.start > 0:
+        if a > 0 and self.streams.start > 0:
             raise MemoryError("no room for this part")
         return real(self, ix, a, S, WhyT, out)
 

@@ -59,20 +59,22 @@ def losses(model, ix, layer, array, cols, values, dtype=np.float32, progress=Non
 
 
 class _Part:
-    """Some of losses()'s streams (the columns `cols` of its output) with their own Runner and state."""
+    """Some of losses()'s streams (the rows `streams`, a slice, of its output) with their own
+    Runner and state."""
 
-    def __init__(self, net, layer, array, cols, values, cols_out):
-        rows = np.flatnonzero(cols >= 0)
-        self.net, self.cols_out, self.B = net, cols_out, len(cols)
-        self.run, self.state = Runner(net), net.zero_state(len(cols), shared_below=layer)  # below
-        self.clamp = {(layer, array): (rows, cols[rows], values[rows])}  # `layer` all streams agree
+    def __init__(self, net, layer, array, cols, values, streams):
+        clamped = np.flatnonzero(cols >= 0)
+        self.net, self.streams, self.B = net, streams, len(cols)
+        self.run = Runner(net)
+        self.state = net.zero_state(len(cols), shared_below=layer)  # below `layer` all streams agree
+        self.clamp = {(layer, array): (clamped, cols[clamped], values[clamped])}
 
     def chunk(self, ix, a, S, WhyT, out):
-        """Steps a .. a + S - 1: the losses into out[cols_out, a:a + S]."""
+        """Steps a .. a + S - 1: the losses into out[streams, a:a + S]."""
         B, X = self.B, ix[a:a + S, None]                      # (S, 1): one text in every stream
         _, top, self.state = self.run.run(X, self.state, lambda l, k: False, clamp=self.clamp)
         ys = np.dot(top.reshape(S * B, -1), WhyT) + self.net.by   # (S * B, V) logits
-        out[self.cols_out, a:a + S] = log_softmax_pick(ys, np.repeat(ix[a + 1:a + 1 + S], B)).reshape(S, B).T
+        out[self.streams, a:a + S] = log_softmax_pick(ys, np.repeat(ix[a + 1:a + 1 + S], B)).reshape(S, B).T
 
 
 def losses_by_step(model, ix, layer, array, cols, values, dtype=np.float32, progress=None):

@@ -194,12 +194,12 @@ def make_scan_fixture(folder, n, units, seed=0):
 
 
 def scan_child(folder):
-    """In a fresh process: features + scan + q-values over the memmap; print time and peak RSS."""
+    """In a fresh process: features + scan (scanning.run.scan_arrays, as `interpret scan` runs it:
+    its memory plan's block and workers, q-values, support) over the memmap; print time and peak RSS."""
     from interpret import features as F
     from interpret._util.alloc import reuse_freed_memory
     from interpret.scanning.common import FeatureValues
-    from interpret.scanning.memory import scan_in_memory
-    from interpret.scanning.rows import add_qvalues
+    from interpret.scanning.run import scan_arrays
     folder = Path(folder)
     text = read(folder / "text.txt")
     acts = np.load(folder / "acts.npy", mmap_mode="r")
@@ -211,8 +211,7 @@ def scan_child(folder):
         chars = sorted(set(text))
         codes = np.searchsorted(np.array([ord(c) for c in chars]),
                                 np.frombuffer(text.encode("utf-32-le"), dtype="<u4"))
-        rows = scan_in_memory(acts, fvals, codes)
-        add_qvalues(rows)
+        rows = scan_arrays([(0, "h", acts)], fvals, codes)   # scan_plan's layout, q-values, support
     secs = time.perf_counter() - t
     print(json.dumps({"secs": secs, "cpu": time.process_time(), "rows": len(rows),
                       "load": [load, os.getloadavg()[0]],

@@ -630,10 +630,13 @@ def test_named_features_keep_the_users_regex_features():
 
 def test_scan_layout_shrinks_to_fit_the_memory_or_says_what_it_needs():
     from interpret.scanning.budget import scan_bytes, scan_layout
-    assert scan_layout(10**6, 100, 1, workers=2, free=10 * 2**30) == (24, 2)
+    assert scan_layout(10**6, 100, 1, workers=2, free=10 * 2**30) == (8, 2)   # 64 MiB float64 blocks
+    assert scan_layout(10**5, 100, 1, workers=2, free=10 * 2**30) == (16, 2)  # at most 16 units
+    assert scan_layout(10**7, 100, 1, workers=2, free=10 * 2**30) == (1, 2)
+    assert scan_layout(10**6, 100, 1, block_units=24, workers=2, free=10 * 2**30) == (24, 2)
     assert scan_layout(10**6, 5, 1, workers=2, free=10 * 2**30) == (5, 2)  # never more than the units
-    tight = scan_bytes(10**6, 24, 1, 1) + 1  # room for one block of 24 units, not two
-    assert scan_layout(10**6, 100, 1, workers=2, free=tight) == (24, 1)
+    tight = scan_bytes(10**6, 8, 1, 1) + 1  # room for one block of 8 units, not two
+    assert scan_layout(10**6, 100, 1, workers=2, free=tight) == (8, 1)
     assert scan_layout(10**6, 100, 1, workers=2, free=scan_bytes(10**6, 1, 1, 1)) == (1, 1)
     with pytest.raises(ValueError, match=r"50,000,000 characters .* needs about \d+\.\d GB .* 1\.0 GB is available"):
         scan_layout(50 * 10**6, 100, 3, free=2**30)
@@ -645,10 +648,10 @@ def test_a_float16_recording_streams_rather_than_shrink_the_in_memory_layout(mon
     from interpret.scanning.budget import STREAM_ENV, scan_bytes, scan_plan
     monkeypatch.delenv(STREAM_ENV, raising=False)
     workers = min(2, os.cpu_count() or 1)
-    full = scan_bytes(10**6, 24, workers, 3)                      # whole columns, full layout
-    assert scan_plan(10**6, 100, 3, "float16", free=2 * full) == ("memory", 24, workers)
+    full = scan_bytes(10**6, 8, workers, 3)                       # whole columns, full layout
+    assert scan_plan(10**6, 100, 3, "float16", free=2 * full) == ("memory", 8, workers)
     assert scan_plan(10**6, 100, 3, "float16", free=2 * full - 1) == ("stream", None, None)
-    assert scan_plan(10**6, 100, 3, "float32", free=2 * full - 1) == ("memory", 24, workers)
+    assert scan_plan(10**6, 100, 3, "float32", free=2 * full - 1) == ("memory", 8, workers)
     shrunk = scan_plan(10**6, 100, 3, "float32", free=scan_bytes(10**6, 1, 1, 3))
     assert shrunk == ("memory", 1, 1)                               # float32 cannot stream
     monkeypatch.setenv(STREAM_ENV, "memory")

@@ -37,12 +37,25 @@ def scan_bytes(n_chars, block, workers, n_features):
                                    n_features * FEATURE_BYTES)
 
 
-def scan_layout(n_chars, n_units, n_features, block_units=24, workers=None, free=None):
-    """(block_units, workers) for the scan: the given ones if they fit in memory, else smaller ones;
-    ValueError naming the sizes if even one unit at a time does not fit."""
+BLOCK_BYTES = 64 << 20     # a block's float64 (N, block) array: memory the allocator reuses
+MAX_BLOCK = 16
+
+
+def default_block(n_chars):
+    """Units a block by default: its (N, block) float64 arrays near BLOCK_BYTES (1-16 units; 8 at
+    1M characters). Bigger blocks touch more fresh memory than they save: on 1M x 512, blocks of
+    24 took 17.6-22.7 s against 16.4-17.4 s for 8 (alternated, benchmarks/README.md), 16 no
+    steady gain."""
+    return max(1, min(MAX_BLOCK, BLOCK_BYTES // (8 * max(1, n_chars))))
+
+
+def scan_layout(n_chars, n_units, n_features, block_units=None, workers=None, free=None):
+    """(block_units, workers) for the scan: the given ones (by default default_block and up to 2
+    workers) if they fit in memory, else smaller ones; ValueError naming the sizes if even one
+    unit at a time does not fit."""
     free = available() if free is None else free
     workers = workers or min(2, os.cpu_count() or 1)  # scan()'s default
-    block = max(1, min(block_units, n_units))
+    block = max(1, min(block_units or default_block(n_chars), n_units))
     if free is None:
         return block, workers
     layouts = sorted({(b, w) for b in (block, min(block, 8), 1) for w in range(workers, 0, -1)},
@@ -76,7 +89,7 @@ def scan_plan(n_chars, n_units, n_features, dtype, free=None):
         return "stream", None, None
     if float16 and force != "memory":  # whole columns only with the full layout in half the memory
         free = available() if free is None else free
-        block, workers = min(24, max(1, n_units)), min(2, os.cpu_count() or 1)
+        block, workers = min(default_block(n_chars), max(1, n_units)), min(2, os.cpu_count() or 1)
         if free is None or scan_bytes(n_chars, block, workers, n_features) <= free / 2:
             return "memory", block, workers
         return "stream", None, None

@@ -20,6 +20,7 @@ import numpy as np
 from interpret._util.alloc import reuse_freed_memory
 from interpret._util.blas import one_thread
 from interpret.model import jit
+from interpret.scanning.budget import default_block
 from interpret.scanning.ranks import Groups, centred_ranks, compiled_ranks, ranks_in_groups
 from interpret.scanning.shift_null import ShiftGrid, feature_spectra, grid_dots, make_grid, padded_rows, rolled_dots
 from interpret.scanning.unit_blocks import block_dtype, read_block
@@ -248,7 +249,7 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
     n, n_units, codes = _check(acts, features, char_ix)
     chars = Groups(codes)
     if block_units is None:
-        block_units = int(np.clip((64 << 20) // (8 * n), 1, 16))
+        block_units = default_block(n)
     if read_units is None:
         read_units = int(np.clip((512 << 20) // (4 * n), 1, 128))
     if block_units < 1 or read_units < 1:

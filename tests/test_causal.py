@@ -137,6 +137,19 @@ def test_streams_split_over_threads_give_the_plain_losses(arch, layer, array, dt
         np.testing.assert_allclose(got, one, rtol=0, atol=1e-12 if dtype == np.float64 else 2e-6)
 
 
+@pytest.mark.parametrize("arch,layer,array", [("rnn", 0, "h"), ("lstm", 0, "c"), ("lstm", 1, "h"), ("gru", 1, "h")])
+def test_unit_means_are_the_means_of_model_run(arch, layer, array):
+    """The 'hold at mean' values: one stream through the batched kernel, chunk by chunk (three
+    here), == the mean of Model.run's array; float32 (the default) within float32 rounding."""
+    m = model(arch)
+    ix, _ = m.encode(TEXT * 8)
+    acts, _, _ = m.run(ix, logits=False)
+    want = acts[(layer, array)].mean(axis=0)
+    assert np.ptp(want) > 1e-3                               # units that differ: a real check
+    np.testing.assert_allclose(causal.unit_means(m, ix, layer, array, np.float64), want, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(causal.unit_means(m, ix, layer, array), want, rtol=0, atol=1e-6)
+
+
 def test_a_thread_that_fails_ends_the_pass_with_its_error(monkeypatch):
     m = model("lstm")
     ix, _ = m.encode(TEXT * 8)

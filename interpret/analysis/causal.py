@@ -92,10 +92,17 @@ def losses_by_step(model, ix, layer, array, cols, values, dtype=np.float32, prog
     return out
 
 
-def unit_means(model, ix, layer, array):
-    """Mean activation of every unit of (layer, array) over ix: the 'hold at mean' values."""
-    acts, _, _ = model.run(ix, logits=False)
-    return acts[(layer, array)].mean(axis=0)
+def unit_means(model, ix, layer, array, dtype=np.float32):
+    """Mean activation of every unit of (layer, array) over ix: the 'hold at mean' values. One
+    stream through model/infer.py's kernel in `dtype` (the ablations' own arithmetic), chunk by
+    chunk, only that array kept; the sums in float64."""
+    net = Net(model.arch, model.params, dtype)
+    run, state = Runner(net), net.zero_state(1)
+    ix, total = np.asarray(ix), np.zeros(net.H)
+    for a in range(0, len(ix), CHUNK_STEPS):
+        out, _, state = run.run(ix[a:a + CHUNK_STEPS, None], state, lambda l, k: (l, k) == (layer, array))
+        total += out[(layer, array)][:, 0].sum(axis=0, dtype=np.float64)
+    return total / len(ix)
 
 
 TARGET_GROUPS = (("all characters", None), ('before a "', '"'), ("before a newline", "\n"),

@@ -628,6 +628,35 @@ def test_named_features_keep_the_users_regex_features():
     assert names == ["vowel", "in_quote"]  # named once, in the order asked
 
 
+@pytest.mark.parametrize("m", [1, 2, 7, 300])
+def test_bh_qvalues_are_scipys_and_the_definition(m):
+    """q_(i) = min(1, min over j >= i of p_(j) m / j): against scipy's false_discovery_control (bit
+    for bit) and the definition written out, with ties and p near 1."""
+    from interpret.scanning.rows import bh_qvalues
+    rng = np.random.default_rng(m)
+    p = rng.uniform(size=m) ** 2
+    p[:m // 3] = p[m // 3:2 * (m // 3)]                          # ties
+    p[-1] = 1.0
+    q = bh_qvalues(p)
+    np.testing.assert_array_equal(q, stats.false_discovery_control(p, method="bh"))
+    ranks = stats.rankdata(p, method="ordinal")                  # j of each p among the sorted
+    sorted_p = np.sort(p)
+    for i in range(m):
+        j = ranks[i]
+        want = min(1.0, min(sorted_p[k - 1] * m / k for k in range(j, m + 1)))
+        assert q[i] == pytest.approx(want, rel=1e-12)
+
+
+def test_scanning_does_not_import_scipy_stats():
+    """scipy.stats costs 0.6-1 s to import; the scan needs only the normal cdf (scipy.special)."""
+    import subprocess
+    import sys
+    code = ("import sys, interpret.scanning.result, interpret.scanning.run, interpret.cli.scan; "
+            "print('scipy.stats' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stdout + r.stderr
+
+
 def test_scan_layout_shrinks_to_fit_the_memory_or_says_what_it_needs():
     from interpret.scanning.budget import scan_bytes, scan_layout
     assert scan_layout(10**6, 100, 1, workers=2, free=10 * 2**30) == (8, 2)   # 64 MiB float64 blocks

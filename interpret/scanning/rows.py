@@ -7,17 +7,29 @@ import math
 import textwrap
 
 import numpy as np
-from scipy.stats import false_discovery_control
 
 from interpret._util import atomic
 from interpret.scanning.common import COLUMNS
 from interpret.scanning.verdict import add_verdicts, control_best
 
 
+def bh_qvalues(p) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values of p (m,): with p sorted ascending, q_(i) = min(1, min
+    over j >= i of p_(j) m / j), returned in p's order (as scipy.stats.false_discovery_control,
+    whose import would cost 0.6-1 s)."""
+    p = np.asarray(p, dtype=np.float64)
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    scaled = p[order] * (m / np.arange(1, m + 1))
+    q = np.empty(m)
+    q[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    return q
+
+
 def add_qvalues(rows: list[dict]) -> None:
     """Benjamini-Hochberg q over every row with a p (all units x features x arrays), in place."""
     valid = [r for r in rows if r.get("p") is not None]
-    qs = false_discovery_control([r["p"] for r in valid], method="bh") if valid else []
+    qs = bh_qvalues([r["p"] for r in valid]) if valid else []
     for r in rows:
         r["q"] = None
     for r, q in zip(valid, qs):

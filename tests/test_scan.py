@@ -647,6 +647,21 @@ def test_bh_qvalues_are_scipys_and_the_definition(m):
         assert q[i] == pytest.approx(want, rel=1e-12)
 
 
+@pytest.mark.parametrize("control", [None, "rows", "empty"])
+def test_scan_json_is_one_row_a_line_and_reads_back_as_to_dict(control, tmp_path):
+    from interpret.scanning.result import Scan
+    rows = [{"feature": "in_quote", "unit": u, "score": 0.5 + u / 10, "q": float("nan") if u == 1 else 0.01,
+             "verdict": "none", "note": 'say "hi"\n'} for u in range(3)]
+    ctrl = {None: None, "rows": [dict(rows[0], unit=7)], "empty": []}[control]
+    scan = Scan(rows, ctrl)
+    text = scan.to_json(tmp_path / "s.json")
+    assert json.loads(text) == scan.to_dict() and json.loads((tmp_path / "s.json").read_text()) == scan.to_dict()
+    assert json.loads(text)["rows"][1]["q"] is None                  # NaN as null: strict JSON
+    lines = text.splitlines()
+    assert [json.loads(line.rstrip(",")) for line in lines[1:4]] == scan.to_dict()["rows"]   # a row a line
+    assert json.loads(Scan(rows[:0], ctrl).to_json())["rows"] == []
+
+
 def test_scanning_does_not_import_scipy_stats():
     """scipy.stats costs 0.6-1 s to import; the scan needs only the normal cdf (scipy.special)."""
     import subprocess

@@ -48,23 +48,27 @@ def ranks_in_groups(x: np.ndarray, groups: Groups, dtype=np.float64, out=None) -
 
 def compiled_ranks(x: np.ndarray) -> bool:
     """Whether ranks_in_groups(x, ..., np.float32) runs the compiled radix sorts (float32 ranks)."""
+    return _radix_input(x) is not None
+
+
+def _radix_input(x):
+    """x as the float32 rows the compiled radix sorts take, or None where they do not run."""
     x32 = _as_float32(x)
     if x32 is None or not jit.enabled():
-        return False
+        return None
     from interpret.scanning import radix          # numba with it, on first use
-    return radix.available(x32)
+    return x32 if radix.available(x32) else None
 
 
 def _ranks(x, groups, dtype=np.float64, out=None):
     """centred_ranks of x (B, N) and, with groups, its ranks within them: compiled radix sorts
     (radix.py) for float32 x, else one sort of packed (value, position) keys per row for each,
     or one sort by value and a radix pass by code."""
-    x32 = _as_float32(x)
-    if x32 is not None and jit.enabled():
-        from interpret.scanning import radix          # numba with it, on first use
-        if radix.available(x32):
-            return radix.ranks_rows(x32, *((groups.codes, groups.counts) if groups is not None
-                                           else ()), dtype=dtype, out=out)
+    x32 = _radix_input(x)
+    if x32 is not None:
+        from interpret.scanning import radix
+        return radix.ranks_rows(x32, *((groups.codes, groups.counts) if groups is not None else ()),
+                                dtype=dtype, out=out)
     if out is not None:
         raise ValueError("out= is for the compiled ranks only (see compiled_ranks)")
     b, n = x.shape

@@ -34,8 +34,12 @@ def default_way(arch, hidden, threads, batch_size):
     """How `threads` threads share a step: "split" (the batch, one BLAS thread each) or "blas"
     (the whole batch, BLAS on `threads` threads): blas for an LSTM of BLAS_FROM+ units with more
     threads than parts of PART streams; see BLAS_FROM."""
-    big = arch == "lstm" and hidden >= BLAS_FROM
-    return "blas" if big and threads > max(1, batch_size // PART) else "split"
+    return "blas" if _big_lstm(arch, hidden) and threads > max(1, batch_size // PART) else "split"
+
+
+def _big_lstm(arch, hidden):
+    """An LSTM whose products are big enough to share BLAS threads (BLAS_FROM)."""
+    return arch == "lstm" and hidden >= BLAS_FROM
 
 
 def default_threads(arch, hidden, batch_size):
@@ -45,7 +49,7 @@ def default_threads(arch, hidden, batch_size):
     numpy's per-call cost, which threads do not share (the GIL)."""
     if arch == "rnn" or hidden < 128:
         return 1
-    if arch == "lstm" and hidden >= BLAS_FROM:  # beyond the split's parts: BLAS threads
+    if _big_lstm(arch, hidden):  # beyond the split's parts: BLAS threads
         return cores()
     return max(1, min(cores(), batch_size // PART))
 

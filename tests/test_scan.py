@@ -507,6 +507,54 @@ def test_block_sizes_and_threads_do_not_change_results():
     assert_same_rows(base, scan_in_memory(acts, feats, char_ix, n_shifts=60, block_units=3, read_units=7))
 
 
+def test_gather_columns_turns_a_block_of_units_from_any_float_layout(tmp_path):
+    from interpret.scanning.row_stats import gather_columns
+    rng = np.random.default_rng(3)
+    acts = rng.standard_normal((301, 11))
+    mm = np.lib.format.open_memmap(tmp_path / "a.npy", mode="w+", dtype=np.float32, shape=acts.shape)
+    mm[:] = acts
+    mm.flush()
+    mm = np.load(tmp_path / "a.npy", mmap_mode="r")
+    for source, dtype in [(mm, np.float32), (acts, np.float64), (acts, np.float32),
+                          (np.asfortranarray(acts), np.float64), (acts[::2, 1:], np.float64)]:
+        out = np.full((4, len(source)), np.nan, dtype)
+        gather_columns(source, 3, out)
+        np.testing.assert_array_equal(out, np.asarray(source[:, 3:7], dtype=dtype).T)
+    with pytest.raises(ValueError, match="cannot gather units 8..11 of a float64 array of shape"):
+        gather_columns(acts, 8, np.empty((4, 301)))
+    with pytest.raises(ValueError, match="float16"):
+        gather_columns(acts.astype(np.float16), 0, np.empty((4, 301), np.float32))
+
+
+def test_direct_reads_give_the_rows_of_buffered_reads(tmp_path):
+    acts, feats, char_ix = some_data()
+    path = tmp_path / "activations.npy"
+    mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=acts.shape)
+    mm[:] = acts
+    mm.flush()
+    mm = np.load(path, mmap_mode="r")
+    buffered = scan_in_memory(mm, feats, char_ix, n_shifts=60, block_units=3, read_units=7, direct=False)
+    assert_same_rows(buffered, scan_in_memory(mm, feats, char_ix, n_shifts=60, block_units=3,
+                                              read_units=7, direct=True))
+    assert_same_rows(buffered, scan_in_memory(mm, feats, char_ix, n_shifts=60, block_units=3,
+                                              read_units=7, workers=1))   # direct by default
+    in_memory = scan_in_memory(acts, feats, char_ix, n_shifts=60, direct=False)
+    assert_same_rows(in_memory, scan_in_memory(acts, feats, char_ix, n_shifts=60, direct=True))
+    half = np.lib.format.open_memmap(tmp_path / "half.npy", mode="w+", dtype=np.float16, shape=acts.shape)
+    with pytest.raises(ValueError, match="direct reads need float32 or float64 activations"):
+        scan_in_memory(half, feats, char_ix, n_shifts=60, direct=True)
+
+
+def test_direct_reads_only_for_a_file_the_page_cache_holds_twice(monkeypatch):
+    from interpret.scanning import budget
+    assert budget.direct_reads(10 * 2**30, mapped=False, free=2**30)      # already in memory
+    assert budget.direct_reads(2**30, mapped=True, free=2 * 2**30)
+    assert not budget.direct_reads(2**30 + 1, mapped=True, free=2 * 2**30)
+    monkeypatch.setattr(budget, "available", lambda: None)                # not Linux: buffered
+    assert not budget.direct_reads(1, mapped=True)
+    assert budget.direct_reads(1, mapped=False)
+
+
 def test_progress_reports_every_unit_and_rows_are_plain_json():
     acts, feats, char_ix = some_data(units=10)
     seen = []

@@ -69,6 +69,21 @@ def scan_layout(n_chars, n_units, n_features, block_units=None, workers=None, fr
                      "features (-f) or a recording of part of the text")
 
 
+def direct_reads(nbytes: int, mapped: bool, free=None) -> bool:
+    """Whether the in-memory scan's workers take each block's units straight from the recording
+    (nbytes, mapped: a memmap) rather than through its buffered reads: always for an array in
+    memory; for a memmap whose file the page cache holds twice over in the available memory.
+    A block's units touch every page of a row-major file, so direct reads keep the file's cached
+    pages mapped (counted in the process's RSS, not taken from the machine) and map them once;
+    the buffered reads map them again on each read of many units and copy them into two buffers
+    (fresh memory: on 1M x 512 units, 512 MiB and eight mappings of 2 GB, 2-3 s more wall,
+    benchmarks/README.md). A file bigger than that would be read from disk once a block."""
+    if not mapped:
+        return True
+    free = available() if free is None else free
+    return free is not None and nbytes <= free / 2
+
+
 STREAM_ENV = "INTERPRET_SCAN"  # "stream" or "memory" forces the scan's path (tests, benchmarks)
 
 

@@ -12,6 +12,7 @@ in docs/statistics.md.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ import numpy as np
 from interpret._util.alloc import reuse_freed_memory
 from interpret._util.blas import one_thread
 from interpret.model import jit
-from interpret.scanning.budget import default_block
+from interpret.scanning.budget import default_block, direct_reads
 from interpret.scanning.ranks import Groups, centred_ranks, compiled_ranks, ranks_in_groups
 from interpret.scanning.shift_null import ShiftGrid, feature_spectra, grid_dots, make_grid, padded_rows, rolled_dots
 from interpret.scanning.unit_blocks import block_dtype, read_block
@@ -230,7 +231,7 @@ def _reads(blocks: list, most: int, first: int) -> list[list]:
 
 
 def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, array="h", min_shift=None,
-         progress=None, block_units=None, read_units=None, workers=None) -> list[dict]:
+         progress=None, block_units=None, read_units=None, workers=None, direct=None) -> list[dict]:
     """Score every unit of acts (N, U) against every feature; one row per (feature, unit).
 
     layer and array label the rows; array also says how the units are shown (tanh for "c") and
@@ -239,12 +240,15 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
     dozen bytes per character and unit; the default keeps a block's arrays near 64 MiB, which
     the allocator reuses without page faults, see alloc.py) by `workers` threads (default: up to
     2 blocks at once; numpy releases the GIL in the heavy parts), blocks starting again at every
-    multiple of read_units (by default 128 units or 512 MiB of float32). They are read in whole
-    blocks, at most read_units / 2 units a read into one of two buffers used in turns (fresh
-    memory costs a page fault per page, more than another pass over the file), two blocks per
-    worker in the first read (scoring starts sooner); the next read runs while these are scored,
-    and a read touches every page of a row-major file. progress, if given, is called with the
-    number of units just finished (an increment, like bar.update).
+    multiple of read_units (by default 128 units or 512 MiB of float32).
+    direct (default: budget.direct_reads, for float32 and float64 with numba): each worker
+    gathers its block's units straight from acts into its own buffer (row_stats.gather_columns).
+    Otherwise they are read in whole blocks, at most read_units / 2 units a read into one of two
+    buffers used in turns (fresh memory costs a page fault per page, more than another pass over
+    the file), two blocks per worker in the first read (scoring starts sooner); the next read
+    runs while these are scored, and a read touches every page of a row-major file. Both give
+    the same rows. progress, if given, is called with the number of units just finished (an
+    increment, like bar.update).
     """
     n, n_units, codes = _check(acts, features, char_ix)
     chars = Groups(codes)
@@ -256,6 +260,12 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
         raise ValueError(f"block_units={block_units}, read_units={read_units}; use positive "
                          "numbers of units")
     grid = make_grid(n, n_shifts, seed, min_shift)
+    gatherable = jit.enabled() and acts.dtype in (np.float32, np.float64)
+    if direct is None:
+        direct = gatherable and direct_reads(acts.nbytes, isinstance(acts, np.memmap))
+    elif direct and not gatherable:
+        raise ValueError(f"direct reads need float32 or float64 activations and numba, not "
+                         f"{acts.dtype}{'' if jit.enabled() else ' without numba'}; leave direct unset")
     read_units = max(read_units, block_units)
     most = max(1, read_units // 2)                    # units a read holds: 256 MiB by default
     blocks: list[dict] = []
@@ -280,6 +290,17 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
         check_finite(a, r0, layer, array)
         return [a[j0 - r0:j1 - r0] for j0, j1 in spans]
 
+    local = threading.local()                        # each worker's block buffer (direct reads)
+
+    def gathered(j0, j1):
+        """The statistics of units j0..j1-1, gathered from acts by this worker."""
+        from interpret.scanning.row_stats import gather_columns     # numba, on first use
+        if getattr(local, "buffer", None) is None:
+            local.buffer = np.empty((block_units, n), block_dtype(acts))
+        a = gather_columns(acts, j0, local.buffer[:j1 - j0])
+        check_finite(a, j0, layer, array)
+        return _block_stats(a, group, chars, grid, len(feats), array)
+
     def features_as_scanned(prepared):
         feats = [p.result() for p in prepared]
         return feats, _group(feats, grid, chars, pool.map)
@@ -291,18 +312,24 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
         scoring: list = []                            # the blocks of the previous read
         queued: list = []
         try:
-            reads = _reads(_blocks(n_units, read_units, block_units), most, 2 * workers)
-            a = read(reads[0])                        # the first units, while features are prepared
-            feats, group = grouping.result()
-            for following in reads[1:] + [None]:
-                queued = [pool.submit(_block_stats, block, group, chars, grid, len(feats), array)
-                          for block in a]
+            block_spans = _blocks(n_units, read_units, block_units)
+            if direct:                                # every block at once, each worker reading its own
+                feats, group = grouping.result()
+                queued = [pool.submit(gathered, j0, j1) for j0, j1 in block_spans]
+                collect(queued)
+            else:
+                reads = _reads(block_spans, most, 2 * workers)
+                a = read(reads[0])                    # the first units, while features are prepared
+                feats, group = grouping.result()
+                for following in reads[1:] + [None]:
+                    queued = [pool.submit(_block_stats, block, group, chars, grid, len(feats), array)
+                              for block in a]
+                    collect(scoring)
+                    scoring = queued
+                    del a
+                    if following is not None:         # the next read, while the workers score
+                        a = read(following)
                 collect(scoring)
-                scoring = queued
-                del a
-                if following is not None:             # the next read, while the workers score
-                    a = read(following)
-            collect(scoring)
         except BaseException:                         # a bad unit, Ctrl-C: drop the queued work
             for future in prepared + scoring + queued:
                 future.cancel()

@@ -1,4 +1,5 @@
-"""Whether each unit is constant, and how often it is saturated: one compiled pass over a block.
+"""Compiled passes over a block of units (numba): its columns gathered from the recording, and
+whether each unit is constant and how often it is saturated.
 
 np.ptp and common.saturated_share make a float64 copy of each row and several passes; this is
 one pass over the float32 rows with the same float64 comparisons (numba, no fastmath), so the
@@ -35,3 +36,22 @@ def _stats(a, sigmoid, low, high, const, count):
             else:
                 k += abs(v) > high
         const[b], count[b] = lo == hi, k
+
+
+def gather_columns(acts: np.ndarray, j0: int, out: np.ndarray) -> np.ndarray:
+    """out (B, N) = acts[:, j0:j0 + B].T, converted to out's dtype, from a float32 or float64
+    (N, U) array (a memmap too, whose pages stay mapped: the scan's direct reads, memory.py)."""
+    if acts.dtype not in (np.float32, np.float64) or acts.ndim != 2 or j0 + len(out) > acts.shape[1]:
+        raise ValueError(f"cannot gather units {j0}..{j0 + len(out) - 1} of a {acts.dtype} array "
+                         f"of shape {acts.shape}")
+    _gather(acts, j0, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _gather(acts, j0, out):
+    """Row by row: a row's B units are next to each other in a row-major recording."""
+    b = out.shape[0]
+    for t in range(acts.shape[0]):
+        for k in range(b):
+            out[k, t] = acts[t, j0 + k]

@@ -48,10 +48,18 @@ def gather_columns(acts: np.ndarray, j0: int, out: np.ndarray) -> np.ndarray:
     return out
 
 
+GATHER_ROWS = 64    # rows a tile: their cache lines stay in L1 while each unit's run is written
+
+
 @numba.njit(cache=True, nogil=True)
 def _gather(acts, j0, out):
-    """Row by row: a row's B units are next to each other in a row-major recording."""
-    b = out.shape[0]
-    for t in range(acts.shape[0]):
+    """Tile by tile of rows, unit by unit: one unit's values go out as a run, and the tile's
+    lines, loaded for the first unit, serve the rest (unit by unit over every row instead,
+    B output rows 4 MB apart share their cache sets: 3.5 against 2.6 ms a unit for 8 units,
+    6.6-8.4 against 2.4 for 16)."""
+    b, n = out.shape[0], acts.shape[0]
+    for t0 in range(0, n, GATHER_ROWS):
+        t1 = min(n, t0 + GATHER_ROWS)
         for k in range(b):
-            out[k, t] = acts[t, j0 + k]
+            for t in range(t0, t1):
+                out[k, t] = acts[t, j0 + k]

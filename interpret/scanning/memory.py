@@ -38,7 +38,7 @@ class _Group:
     binary: np.ndarray        # (F,) bool
     centre: np.ndarray        # (F,) 0.5 (AUROC) or 0 (rho)
     denom: np.ndarray         # (F,) n1 n0 (AUROC); 1 for rho
-    spectra: np.ndarray       # (W, L, F) shift_null.feature_spectra of fs
+    spectra: np.ndarray       # (W, F, L) shift_null.feature_spectra of fs
     z_ix: list[int]           # positions of the non-binary ones in the scan's feature list
     zs: np.ndarray | None     # (Fz, N) their standardised values (pearson_r)
     g_denom: np.ndarray       # (F,) PreparedFeature.g_denom (0: beyond_char undefined)

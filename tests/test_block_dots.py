@@ -20,13 +20,17 @@ pytestmark = pytest.mark.skipif(not jit.enabled(), reason="INTERPRET_JIT=0")
 
 def block(rng, b, n):
     """Float32 values (B, N), their float32 centred ranks over all and within 7 codes, and a
-    group of features: 2 binary, 3 others (SimpleNamespace with fs, bg, zs, z_ix)."""
+    group of features: 2 binary, 3 others (SimpleNamespace as memory._Group: fb, weight, fs,
+    bg, zs, z_ix, and rows, every row in float64)."""
     a = np.tanh(np.cumsum(rng.standard_normal((b, n)), axis=1) / 10).astype(np.float32)
     a[-1] = 0.5                                               # a constant unit
     rc, rg = ranks_in_groups(a, Groups(np.arange(n) % 7), np.float32)
-    fs = np.concatenate([rng.integers(0, 2, (2, n)), rng.standard_normal((3, n))]).astype(float)
-    group = SimpleNamespace(fs=fs, bg=fs * rng.random(n), zs=rng.standard_normal((3, n)),
-                            z_ix=[2, 3, 4])
+    fb, weight = rng.integers(0, 2, (2, n)).astype(np.uint8), rng.random(n)
+    fs = rng.standard_normal((3, n))
+    group = SimpleNamespace(fb=fb, weight=weight, fs=fs, bg=fs * rng.random(n),
+                            zs=rng.standard_normal((3, n)), z_ix=[2, 3, 4])
+    group.rows = (np.concatenate([fb.astype(float), fs]),                 # every row, as _Group.rows
+                  np.concatenate([fb * weight, group.bg]))
     return a, rc, rg, group
 
 
@@ -36,10 +40,12 @@ def test_same_as_the_numpy_products(b, n):
     rng = np.random.default_rng(b * 1000 + n)
     a, rc, rg, group = block(rng, b, n)
     assert rc.dtype == rg.dtype == np.float32
-    fast = block_dots(a, rc, rg, a.mean(axis=1, dtype=np.float64), group.fs, group.bg, group.zs)
+    fast = block_dots(a, rc, rg, a.mean(axis=1, dtype=np.float64), group.fb, group.weight,
+                      group.fs, group.bg, group.zs)
     plain = _products(a, rc.astype(float), rg.astype(float), group)
     x = a - a.mean(axis=1, dtype=np.float64, keepdims=True)
-    scales = [np.abs(rc) @ np.abs(group.fs.T), np.abs(rg) @ np.abs(group.bg.T),
+    fs, bg = group.rows
+    scales = [np.abs(rc) @ np.abs(fs.T), np.abs(rg) @ np.abs(bg.T),
               np.abs(x) @ np.abs(group.zs.T), plain[3]]
     for got, want, scale in zip(fast, plain, scales):
         assert got.shape == want.shape
@@ -52,9 +58,21 @@ def test_without_non_binary_features():
     rng = np.random.default_rng(1)
     a, rc, rg, group = block(rng, 5, 1000)
     raw, beyond, pearson, norms = block_dots(a, rc, rg, a.mean(axis=1, dtype=np.float64),
-                                             group.fs[:2], group.bg[:2], None)
+                                             group.fb, group.weight, group.fs[:0], group.bg[:0], None)
     assert raw.shape == beyond.shape == (5, 2) and pearson.shape == (5, 0)
-    np.testing.assert_array_equal(raw, rc.astype(float) @ group.fs[:2].T)
+    np.testing.assert_array_equal(raw, rc.astype(float) @ group.fb.T.astype(float))
+    np.testing.assert_allclose(beyond, rg.astype(float) @ (group.fb * group.weight).T, rtol=1e-12)
+
+
+def test_without_binary_features():
+    rng = np.random.default_rng(4)
+    a, rc, rg, group = block(rng, 6, 2 * TILE + 5)
+    raw, beyond, pearson, norms = block_dots(a, rc, rg, a.mean(axis=1, dtype=np.float64),
+                                             group.fb[:0], group.weight, group.fs, group.bg, group.zs)
+    assert raw.shape == beyond.shape == pearson.shape == (6, 3)
+    fs, bg = group.rows
+    np.testing.assert_allclose(raw, rc.astype(float) @ fs[2:].T, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(beyond, rg.astype(float) @ bg[2:].T, rtol=1e-12, atol=1e-9)
 
 
 @pytest.mark.parametrize("array", ["h", "c"])

@@ -16,16 +16,20 @@ import numpy as np
 TILE = 512          # positions per tile: 44 feature rows and a block's rows of it fit in L2
 
 
-def block_dots(a, rc, rg, mean, fs, bg, zs):
+def block_dots(a, rc, rg, mean, fb, weight, fs, bg, zs):
     """(raw (B, F), beyond (B, F), pearson (B, Fz), norms (B, 3)) for a block of B units: rc @
-    fs.T, rg @ bg.T, (a - mean) @ zs.T and the squared norms of rc, rg and a - mean (columns
-    0-2), from float32 values a, centred ranks rc and ranks within characters rg (B, N), the
-    float64 means (B,) of a, and float64 feature rows fs, bg (F, N) and zs (Fz, N)."""
-    b, f = len(rc), len(fs)
+    [fb; fs].T, rg @ [fb * weight; bg].T, (a - mean) @ zs.T and the squared norms of rc, rg and
+    a - mean (columns 0-2), from float32 values a, centred ranks rc and ranks within characters
+    rg (B, N), the float64 means (B,) of a, the binary features' 0/1 values fb (Fb, N) uint8 and
+    the float64 weights (N,) of their beyond rows, and float64 feature rows fs, bg (F - Fb, N)
+    and zs (Fz, N). A binary row is made float64 (and weighted) a tile at a time, once for the
+    block, where a float64 row would be read from memory again for every block: the same
+    values, so the same sums."""
+    b, f = len(rc), len(fb) + len(fs)
     fz = 0 if zs is None else len(zs)
     raw, beyond = np.zeros((b, f)), np.zeros((b, f))
     pearson, norms = np.zeros((b, fz)), np.zeros((b, 3))
-    _dots(a, rc, rg, mean, fs, bg, np.zeros((0, rc.shape[1])) if zs is None else zs,
+    _dots(a, rc, rg, mean, fb, weight, fs, bg, np.zeros((0, rc.shape[1])) if zs is None else zs,
           raw, beyond, pearson, norms)
     return raw, beyond, pearson, norms
 
@@ -75,13 +79,21 @@ def _products(rows, m, feats, t0, out):
 
 
 @_jit
-def _dots(a, rc, rg, mean, fs, bg, zs, raw, beyond, pearson, norms):
+def _dots(a, rc, rg, mean, fb, weight, fs, bg, zs, raw, beyond, pearson, norms):
     """Accumulate the products into raw, beyond, pearson and norms (zeros in), tile by tile;
-    each tile's rows are made float64 once (c, g, x: (B, TILE) scratch)."""
+    each tile's rows are made float64 once (c, g, x: (B, TILE) scratch), and so are the
+    binary features' rows and their weighted beyond rows (fbt, fgt: (Fb, TILE))."""
     nb, n = rc.shape
+    nf = fb.shape[0]
     c, g, x = np.empty((nb, TILE)), np.empty((nb, TILE)), np.empty((nb, TILE))
+    fbt, fgt = np.empty((nf, TILE)), np.empty((nf, TILE))
     for t0 in range(0, n, TILE):
         m = min(TILE, n - t0)
+        for k in range(nf):
+            for t in range(m):
+                v = np.float64(fb[k, t0 + t])
+                fbt[k, t] = v
+                fgt[k, t] = v * weight[t0 + t]
         for b in range(nb):
             cb, gb, xb, mb = c[b, :m], g[b, :m], x[b, :m], mean[b]
             for t in range(m):
@@ -91,6 +103,8 @@ def _dots(a, rc, rg, mean, fs, bg, zs, raw, beyond, pearson, norms):
             norms[b, 0] += _dot(cb, cb)
             norms[b, 1] += _dot(gb, gb)
             norms[b, 2] += _dot(xb, xb)
-        _products(c, m, fs, t0, raw)
-        _products(g, m, bg, t0, beyond)
+        _products(c, m, fbt, 0, raw[:, :nf])
+        _products(g, m, fgt, 0, beyond[:, :nf])
+        _products(c, m, fs, t0, raw[:, nf:])
+        _products(g, m, bg, t0, beyond[:, nf:])
         _products(x, m, zs, t0, pearson)

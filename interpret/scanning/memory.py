@@ -15,6 +15,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -34,40 +35,52 @@ class _Group:
     """The non-constant features, scored together from a unit's ranks; the binary ones first."""
     ix: list[int]             # positions in the scan's feature list
     n_binary: int             # ix[:n_binary] are binary
-    fs: np.ndarray            # (F, N) the prepared rank-form values (PreparedFeature.f)
+    fb: np.ndarray            # (Fb, N) uint8 the binary ones' 0/1 values (PreparedFeature.f)
+    fs: np.ndarray            # (F - Fb, N) the others' rank-form values (PreparedFeature.f)
     binary: np.ndarray        # (F,) bool
     centre: np.ndarray        # (F,) 0.5 (AUROC) or 0 (rho)
     denom: np.ndarray         # (F,) n1 n0 (AUROC); 1 for rho
-    spectra: np.ndarray       # (W, F, L) shift_null.feature_spectra of fs
+    spectra: np.ndarray       # (W, F, L) shift_null.feature_spectra of [fb; fs]
     z_ix: list[int]           # positions of the non-binary ones in the scan's feature list
-    zs: np.ndarray | None     # (Fz, N) their standardised values (pearson_r)
+    zs: np.ndarray | None     # (F - Fb, N) their standardised values (pearson_r)
     g_denom: np.ndarray       # (F,) PreparedFeature.g_denom (0: beyond_char undefined)
-    bg: np.ndarray            # (F, N) what beyond_char dots the within-character ranks with:
-                              # f_t / n_c(t) (binary), PreparedFeature.g (the rest, 0 where None)
+    weight: np.ndarray        # (N,) 1 / n_c(t): what beyond_char weighs a binary row f_t with
+    bg: np.ndarray            # (F - Fb, N) what beyond_char dots the others' within-character
+                              # ranks with: PreparedFeature.g (0 where None)
+
+    @cached_property
+    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """(F, N) float64 each: every feature's row, and what beyond_char dots the
+        within-character ranks with (f_t / n_c(t) for a binary one); made on first use (the
+        numpy products)."""
+        fb = self.fb.astype(np.float64)
+        return np.concatenate([fb, self.fs]), np.concatenate([fb * self.weight, self.bg])
 
 
 def _group(feats: list[PreparedFeature], grid: ShiftGrid, chars: Groups, map=map) -> _Group | None:
-    """The non-constant features stacked, binary ones first (one copy of each kept); None if
-    every one is constant."""
+    """The non-constant features stacked, binary ones first (one copy of each kept: the binary
+    ones as uint8); None if every one is constant."""
     ix = sorted((i for i, f in enumerate(feats) if f.f is not None),
                 key=lambda i: not feats[i].binary)
     if not ix:
         return None
-    fs = np.stack([feats[i].f for i in ix])
     z_ix = [i for i in ix if not feats[i].binary]
-    zs = np.stack([feats[i].z for i in z_ix]) if z_ix else None
     nb = len(ix) - len(z_ix)
-    bg = np.empty_like(fs)
-    np.multiply(fs[:nb], chars.inv_count, out=bg[:nb])
-    for k, i in enumerate(ix):                        # keep one copy of each feature's values
-        feats[i].f = fs[k]
-    for k, i in enumerate(z_ix, nb):
-        bg[k] = 0.0 if feats[i].g is None else feats[i].g
-        feats[i].z, feats[i].g = zs[k - nb], None if feats[i].g is None else bg[k]
+    fb = np.empty((nb, chars.codes.shape[0]), np.uint8)
+    for k, i in enumerate(ix[:nb]):
+        fb[k] = feats[i].f                            # 0 and 1: exact
+        feats[i].f = fb[k]
+    fs = np.stack([feats[i].f for i in z_ix]) if z_ix else np.zeros((0, len(chars.codes)))
+    zs = np.stack([feats[i].z for i in z_ix]) if z_ix else None
+    bg = np.zeros_like(fs)
+    for k, i in enumerate(z_ix):                      # keep one copy of each feature's values
+        if feats[i].g is not None:
+            bg[k] = feats[i].g
+        feats[i].f, feats[i].z, feats[i].g = fs[k], zs[k], None if feats[i].g is None else bg[k]
     binary = np.array([feats[i].binary for i in ix])
-    return _Group(ix, nb, fs, binary, np.where(binary, 0.5, 0.0),
-                  np.array([feats[i].denom for i in ix]), feature_spectra(grid, fs, map=map),
-                  z_ix, zs, np.array([feats[i].g_denom for i in ix]), bg)
+    return _Group(ix, nb, fb, fs, binary, np.where(binary, 0.5, 0.0),
+                  np.array([feats[i].denom for i in ix]), feature_spectra(grid, [*fb, *fs], map=map),
+                  z_ix, zs, np.array([feats[i].g_denom for i in ix]), chars.inv_count, bg)
 
 
 def draw_shifts(n: int, n_shifts: int = 200, seed: int = 0, min_shift: int | None = None):
@@ -99,7 +112,7 @@ def _block_stats(a: np.ndarray, group: _Group | None, chars: Groups, grid: Shift
     if rc.dtype == np.float32:                        # the compiled ranks ran: products too
         from interpret.scanning.block_dots import block_dots       # numba, on first use
         raw, beyond, pearson, norms = block_dots(a, rc, rg, a.mean(axis=1, dtype=np.float64),
-                                                 group.fs, group.bg, group.zs)
+                                                 group.fb, group.weight, group.fs, group.bg, group.zs)
     else:
         raw, beyond, pearson, norms = _products(a, rc, rg, group)
     del rg
@@ -115,9 +128,10 @@ def _block_stats(a: np.ndarray, group: _Group | None, chars: Groups, grid: Shift
 
 
 def _products(a: np.ndarray, rc: np.ndarray, rg: np.ndarray, group: _Group):
-    """(raw (B, F), beyond (B, F), pearson (B, Fz), norms (B, 3)): rc @ fs.T, rg @ bg.T, the
-    centred values (float64) @ zs.T, and the squared norms of rc, rg and the centred values;
-    the plain form of block_dots.py (numpy's products and passes)."""
+    """(raw (B, F), beyond (B, F), pearson (B, Fz), norms (B, 3)): rc and rg dotted with the
+    group's rows (_Group.rows), the centred values (float64) @ zs.T, and the squared norms of
+    rc, rg and the centred values; the plain form of block_dots.py (numpy's products and
+    passes)."""
     norms = np.zeros((len(a), 3))
     norms[:, 0], norms[:, 1] = _squares(rc), _squares(rg)
     pearson = np.zeros((len(a), 0))
@@ -125,7 +139,8 @@ def _products(a: np.ndarray, rc: np.ndarray, rg: np.ndarray, group: _Group):
         x = np.subtract(a, a.mean(axis=1, dtype=np.float64, keepdims=True), dtype=np.float64)
         norms[:, 2] = _squares(x)
         pearson = x @ group.zs.T
-    return rc @ group.fs.T, rg @ group.bg.T, pearson, norms
+    fs, bg = group.rows
+    return rc @ fs.T, rg @ bg.T, pearson, norms
 
 
 def _pearson(dots: np.ndarray, squares: np.ndarray, n: int, const: np.ndarray) -> np.ndarray:

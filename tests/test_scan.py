@@ -588,6 +588,22 @@ def test_constant_features_and_units_give_empty_rows_that_sort_last():
     json.dumps(rows, allow_nan=False)
 
 
+def test_constant_features_among_others_leave_the_others_rows_as_without_them():
+    """A constant feature's rows are dropped from the stacks the others are scored from: the
+    other features' rows equal a scan without the constant ones."""
+    acts, feats, char_ix = some_data(units=7)
+    n = len(acts)
+    feats.insert(0, FeatureValues("never", "binary", np.zeros(n)))
+    feats.insert(2, FeatureValues("flat", "ordinal", np.full(n, 2.0)))
+    feats.append(FeatureValues("depth", "ordinal", np.cumsum(np.random.default_rng(4).random(n) < 0.5)
+                               .astype(float)))
+    with_constants = scan_in_memory(acts, feats, char_ix, n_shifts=40)
+    kept = [f for f in feats if f.name not in ("never", "flat")]
+    without = scan_in_memory(acts, kept, char_ix, n_shifts=40)
+    assert_same_rows(without, [r for r in with_constants if r["feature"] not in ("never", "flat")])
+    assert all(r["score"] is None for r in with_constants if r["feature"] in ("never", "flat"))
+
+
 def test_bad_input_raises_with_a_way_out():
     rng = np.random.default_rng(9)
     with pytest.raises(ValueError, match="has 19 characters; scanning needs at least 20"):

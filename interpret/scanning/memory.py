@@ -57,30 +57,57 @@ class _Group:
         return np.concatenate([fb, self.fs]), np.concatenate([fb * self.weight, self.bg])
 
 
-def _group(feats: list[PreparedFeature], grid: ShiftGrid, chars: Groups, map=map) -> _Group | None:
-    """The non-constant features stacked, binary ones first (one copy of each kept: the binary
-    ones as uint8); None if every one is constant."""
+class _Rows:
+    """Where the prepared features' rows go, made before they are prepared: the binary ones'
+    0/1 values (uint8, exact), the others' rank-form, standardised and within-character rows
+    (float64, 0 where a feature has none), each kind in the order of the feature list. The
+    thread that prepared a feature copies its arrays in (its own are then freed, and reused by
+    the next), so that no serial pass stacks them afterwards."""
+
+    def __init__(self, specs: list[FeatureValues], n: int):
+        binary = [spec.type == "binary" for spec in specs]
+        self.slot = [binary[:i].count(b) for i, b in enumerate(binary)]   # index among its kind
+        nb, no = sum(binary), len(specs) - sum(binary)
+        self.fb = np.empty((nb, n), np.uint8)
+        self.fs, self.zs, self.bg = np.empty((no, n)), np.empty((no, n)), np.empty((no, n))
+
+    def keep(self, i: int, feat: PreparedFeature) -> PreparedFeature:
+        """feat (feature i), its arrays now rows of the stacks (unchanged if it is constant)."""
+        if feat.f is None:
+            return feat
+        k = self.slot[i]
+        if feat.binary:
+            self.fb[k] = feat.f
+            feat.f = self.fb[k]
+            return feat
+        self.fs[k], self.zs[k], self.bg[k] = feat.f, feat.z, 0.0 if feat.g is None else feat.g
+        feat.f, feat.z, feat.g = self.fs[k], self.zs[k], None if feat.g is None else self.bg[k]
+        return feat
+
+
+def _group(feats: list[PreparedFeature], rows: _Rows, grid: ShiftGrid, chars: Groups,
+           map=map) -> _Group | None:
+    """The non-constant features of rows (where feats were kept), binary ones first; None if
+    every one is constant. The rows of a constant feature are dropped (a copy); the rest is
+    used as it is."""
     ix = sorted((i for i, f in enumerate(feats) if f.f is not None),
                 key=lambda i: not feats[i].binary)
     if not ix:
         return None
     z_ix = [i for i in ix if not feats[i].binary]
     nb = len(ix) - len(z_ix)
-    fb = np.empty((nb, chars.codes.shape[0]), np.uint8)
-    for k, i in enumerate(ix[:nb]):
-        fb[k] = feats[i].f                            # 0 and 1: exact
-        feats[i].f = fb[k]
-    fs = np.stack([feats[i].f for i in z_ix]) if z_ix else np.zeros((0, len(chars.codes)))
-    zs = np.stack([feats[i].z for i in z_ix]) if z_ix else None
-    bg = np.zeros_like(fs)
-    for k, i in enumerate(z_ix):                      # keep one copy of each feature's values
-        if feats[i].g is not None:
-            bg[k] = feats[i].g
-        feats[i].f, feats[i].z, feats[i].g = fs[k], zs[k], None if feats[i].g is None else bg[k]
+
+    def kept(stack, ixs):
+        slots = [rows.slot[i] for i in ixs]
+        return stack if slots == list(range(len(stack))) else stack[slots]
+
+    fb = kept(rows.fb, ix[:nb])
+    fs, zs, bg = (kept(stack, z_ix) for stack in (rows.fs, rows.zs, rows.bg))
     binary = np.array([feats[i].binary for i in ix])
     return _Group(ix, nb, fb, fs, binary, np.where(binary, 0.5, 0.0),
                   np.array([feats[i].denom for i in ix]), feature_spectra(grid, [*fb, *fs], map=map),
-                  z_ix, zs, np.array([feats[i].g_denom for i in ix]), chars.inv_count, bg)
+                  z_ix, zs if z_ix else None, np.array([feats[i].g_denom for i in ix]),
+                  chars.inv_count, bg)
 
 
 def draw_shifts(n: int, n_shifts: int = 200, seed: int = 0, min_shift: int | None = None):
@@ -318,11 +345,15 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
 
     def features_as_scanned(prepared):
         feats = [p.result() for p in prepared]
-        return feats, _group(feats, grid, chars, pool.map)
+        return feats, _group(feats, stacks, grid, chars, pool.map)
+
+    def prepared_into_rows(i, spec):
+        return stacks.keep(i, prepare(spec, n, chars))
 
     with (one_thread(), reuse_freed_memory(), ThreadPoolExecutor(max_workers=workers) as pool,
           ThreadPoolExecutor(max_workers=1) as side):
-        prepared = [pool.submit(prepare, f, n, chars) for f in features]
+        stacks = _Rows(features, n)
+        prepared = [pool.submit(prepared_into_rows, i, f) for i, f in enumerate(features)]
         grouping = side.submit(features_as_scanned, prepared)   # stacked, with their spectra
         scoring: list = []                            # the blocks of the previous read
         queued: list = []

@@ -6,7 +6,7 @@ from scipy.stats import rankdata
 
 from interpret.model import jit
 from interpret.model import jit
-from interpret.scanning.ranks import Groups, compiled_ranks, ranks_in_groups
+from interpret.scanning.ranks import Groups, ranks_in_groups
 
 pytest.importorskip("numba")
 from interpret.scanning import radix  # noqa: E402  (needs numba)
@@ -56,29 +56,6 @@ def test_ranks_within_groups_match_rankdata_in_each_group(case, n):
     np.testing.assert_array_equal(rc, centred(x))
     for c in range(len(counts)):
         np.testing.assert_array_equal(rg[:, codes == c], centred(x[:, codes == c]))
-
-
-@pytest.mark.parametrize("case", ["distinct", "many-ties", "smooth"])
-def test_ranks_into_the_first_columns_of_a_padded_buffer(case):
-    """out=: rc written into a (B, N) view with spaced rows (the scan's FFT rows), the padding
-    past N untouched; the same ranks as a fresh array."""
-    n, rng = 3001, np.random.default_rng(5)
-    x = rows(case, n, rng)
-    codes = rng.integers(0, 4, n)
-    codes[:4] = np.arange(4)
-    counts = np.bincount(codes)
-    buf = np.full((len(x), n + 123), 7.0, np.float32)
-    rc, rg = radix.ranks_rows(x, codes.astype(np.uint8), counts, np.float32, out=buf[:, :n])
-    assert np.shares_memory(rc, buf) and np.all(buf[:, n:] == 7.0)
-    np.testing.assert_array_equal(buf[:, :n], centred(x))
-    np.testing.assert_array_equal(rg, radix.ranks_rows(x, codes.astype(np.uint8), counts, np.float32)[1])
-
-
-def test_out_is_refused_where_the_compiled_ranks_do_not_run():
-    x = np.random.default_rng(0).standard_normal((2, 50))          # float64 values: the numpy ranks
-    assert not compiled_ranks(x) and compiled_ranks(x.astype(np.float32)) == jit.enabled()
-    with pytest.raises(ValueError, match="compiled ranks only"):
-        ranks_in_groups(x, Groups(np.arange(50) % 3), np.float32, out=np.empty((2, 50), np.float32))
 
 
 def test_a_row_constant_within_every_group_ranks_zero_within_them():

@@ -147,25 +147,28 @@ def test_fft_grid_null_equals_rolled_dot_products(n, n_shifts, min_shift, dtype,
     fs = np.stack([runs(rng, n, 2, 40), line_position(rng, n, 30), rng.standard_normal(n)])
     spectra = shift_null.feature_spectra(grid, fs, dtype)
     got = shift_null.grid_dots(x, spectra, grid)                                # (B, F, M)
-    rows = shift_null.padded_rows(len(x), grid, np.float32 if dtype == np.complex64 else np.float64)
-    rows[:, :n] = x                                    # the scan's way: x already in padded rows
-    in_place = shift_null.grid_dots(rows[:, :n], spectra, grid, rows)
+    chunked = shift_null.grid_dots(x, spectra, grid, chunk=3)  # chunks of columns, the last partial
     for i, f in enumerate(fs):
         want = shift_null.rolled_dots(x.T, f, grid.shifts)                      # (B, M)
         scale = np.linalg.norm(x, axis=1)[:, None] * np.linalg.norm(f)
         np.testing.assert_allclose(got[:, i] / scale, want / scale, rtol=0, atol=tol)
-        np.testing.assert_allclose(in_place[:, i] / scale, want / scale, rtol=0, atol=tol)
+        np.testing.assert_allclose(chunked[:, i] / scale, want / scale, rtol=0, atol=tol)
 
 
-def test_grid_dots_refuses_rows_that_are_not_x_padded():
-    grid = shift_null.make_grid(1000, 50, seed=3)
-    x = np.random.default_rng(0).standard_normal((2, 1000)).astype(np.float32)
-    spectra = shift_null.feature_spectra(grid, np.ones((1, 1000)))
-    with pytest.raises(ValueError, match="padded rows"):
-        shift_null.grid_dots(x, spectra, grid, shift_null.padded_rows(2, grid))      # other memory
-    with pytest.raises(ValueError, match="padded rows"):
-        rows = shift_null.padded_rows(2, grid, np.float64)                        # another dtype
-        shift_null.grid_dots(rows[:, :1000], spectra, grid, rows)
+@pytest.mark.parametrize("n, chunk", [(1000, 7), (1013, 256), (997, 1), (5000, 24)])
+def test_grid_dots_in_chunks_of_columns_equal_one_chunk(n, chunk):
+    """Whatever the chunks of columns (the last one partial, the last row partial), the same
+    dot products as one chunk of every column, to float32 rounding."""
+    rng = np.random.default_rng(n + chunk)
+    grid = shift_null.make_grid(n, 20, seed=1, min_shift=7)
+    x = rng.standard_normal((3, n)).astype(np.float32)
+    fs = np.stack([runs(rng, n, 2, 40), rng.standard_normal(n)])
+    spectra = shift_null.feature_spectra(grid, fs)
+    whole = shift_null.grid_dots(x, spectra, grid, chunk=grid.step)
+    got = shift_null.grid_dots(x, spectra, grid, chunk=chunk)
+    scale = np.linalg.norm(x, axis=1)[:, None, None] * np.linalg.norm(fs, axis=1)[None, :, None]
+    np.testing.assert_allclose(got / scale, whole / scale, rtol=0, atol=1e-6)
+    assert grid.rows * grid.step > n                  # the last row is partial here
 
 
 def test_shifts_are_a_prime_apart_from_a_seeded_random_start():

@@ -4,9 +4,8 @@ Units are ranked once (as shown: cell states through tanh); the raw statistic (A
 Spearman rho from the ranks), the circular-shift null (one FFT per unit, shift_null.py),
 beyond_char (ranks within each current character), pearson_r and the saturated share come from
 the same ranks. With numba, the ranks are float32 and the feature products and norms are one
-compiled pass (block_dots.py); _products is the numpy form. The ranks are written straight into
-the null's zero-padded FFT rows (shift_null.padded_rows). The statistics and their reasons are
-in docs/statistics.md.
+compiled pass (block_dots.py); _products is the numpy form. The statistics and their reasons
+are in docs/statistics.md.
 """
 
 from __future__ import annotations
@@ -23,8 +22,8 @@ from interpret._util.alloc import reuse_freed_memory
 from interpret._util.blas import one_thread
 from interpret.model import jit
 from interpret.scanning.budget import default_block, direct_reads
-from interpret.scanning.ranks import Groups, centred_ranks, compiled_ranks, ranks_in_groups
-from interpret.scanning.shift_null import ShiftGrid, feature_spectra, grid_dots, make_grid, padded_rows, rolled_dots
+from interpret.scanning.ranks import Groups, centred_ranks, ranks_in_groups
+from interpret.scanning.shift_null import ShiftGrid, feature_spectra, grid_dots, make_grid, rolled_dots
 from interpret.scanning.unit_blocks import block_dtype, read_block
 from interpret.scanning.common import (MIN_CHARS, FeatureValues, PreparedFeature, check_finite, feature_rows, prepare,
                                    saturated_share, shown_values)
@@ -133,9 +132,7 @@ def _block_stats(a: np.ndarray, group: _Group | None, chars: Groups, grid: Shift
                pearson=np.full((b, n_feats), np.nan), beyond=np.full((b, n_feats), np.nan))
     if group is None:
         return out
-    rows = padded_rows(b, grid) if compiled_ranks(a) else None    # the FFT's rows: rc in place
-    rc, rg = ranks_in_groups(a, chars, np.float32 if jit.enabled() else np.float64,
-                             out=None if rows is None else rows[:, :n])  # (B, N) each
+    rc, rg = ranks_in_groups(a, chars, np.float32 if jit.enabled() else np.float64)  # (B, N) each
     if rc.dtype == np.float32:                        # the compiled ranks ran: products too
         from interpret.scanning.block_dots import block_dots       # numba, on first use
         raw, beyond, pearson, norms = block_dots(a, rc, rg, a.mean(axis=1, dtype=np.float64),
@@ -146,9 +143,9 @@ def _block_stats(a: np.ndarray, group: _Group | None, chars: Groups, grid: Shift
     out["beyond"][:, group.ix] = _beyond(group, beyond, norms[:, 1])
     scale = _scale(group, norms[:, 0])                              # (B, F)
     out["raw"][:, group.ix] = group.centre + raw / scale
-    out["null"][:, group.ix] = group.centre[:, None] + (grid_dots(rc, group.spectra, grid, rows) /
+    out["null"][:, group.ix] = group.centre[:, None] + (grid_dots(rc, group.spectra, grid) /
                                                         scale[:, :, None])
-    del rc, rows
+    del rc
     if group.z_ix:
         out["pearson"][:, group.z_ix] = _pearson(pearson, norms[:, 2], n, out["const"])
     return out

@@ -26,14 +26,13 @@ def available(x: np.ndarray) -> bool:
 
 
 def ranks_rows(x: np.ndarray, codes: np.ndarray | None = None, counts: np.ndarray | None = None,
-               dtype=np.float64, out=None):
+               dtype=np.float64):
     """(rc, rg): rc (B, N) the centred average ranks of each row of the float32 x (B, N) (ties
     share their mean); with codes (N,) in 0..V-1 and their counts (V,) (every one above 0), rg
     (B, N) the centred average ranks among each code's positions; else rg None. dtype float64
-    or float32 (exact too: half-integers below 2^23). out: a (B, N) array of dtype (rows may
-    be spaced, e.g. the first N columns of a padded buffer) that becomes rc."""
+    or float32 (exact too: half-integers below 2^23)."""
     x = np.ascontiguousarray(x)
-    rc = np.empty(x.shape, dtype) if out is None else out
+    rc = np.empty(x.shape, dtype)
     if codes is None:
         _ranks_rows(x, np.zeros(0, np.uint8), np.zeros(0, np.int64), rc, rc[:0])
         return rc, None

@@ -37,18 +37,13 @@ def centred_ranks(x: np.ndarray) -> np.ndarray:
     return _ranks(x, None)[0]
 
 
-def ranks_in_groups(x: np.ndarray, groups: Groups, dtype=np.float64, out=None) -> tuple[np.ndarray, np.ndarray]:
+def ranks_in_groups(x: np.ndarray, groups: Groups, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
     """(rc, rg), both (B, N) float64: the centred_ranks of each row of x (B, N), and its average
     ranks within each group (1..n_c among the n_c positions holding code c, ties share their
     mean) minus (n_c + 1) / 2. A row constant within every group has rg all 0. dtype float32
     gives both in float32 where the compiled ranks run (same values: half-integers below 2^23),
-    float64 otherwise. out: where compiled_ranks(x), a (B, N) float32 array that becomes rc."""
-    return _ranks(x, groups, dtype, out)
-
-
-def compiled_ranks(x: np.ndarray) -> bool:
-    """Whether ranks_in_groups(x, ..., np.float32) runs the compiled radix sorts (float32 ranks)."""
-    return _radix_input(x) is not None
+    float64 otherwise."""
+    return _ranks(x, groups, dtype)
 
 
 def _radix_input(x):
@@ -60,7 +55,7 @@ def _radix_input(x):
     return x32 if radix.available(x32) else None
 
 
-def _ranks(x, groups, dtype=np.float64, out=None):
+def _ranks(x, groups, dtype=np.float64):
     """centred_ranks of x (B, N) and, with groups, its ranks within them: compiled radix sorts
     (radix.py) for float32 x, else one sort of packed (value, position) keys per row for each,
     or one sort by value and a radix pass by code."""
@@ -68,9 +63,7 @@ def _ranks(x, groups, dtype=np.float64, out=None):
     if x32 is not None:
         from interpret.scanning import radix
         return radix.ranks_rows(x32, *((groups.codes, groups.counts) if groups is not None else ()),
-                                dtype=dtype, out=out)
-    if out is not None:
-        raise ValueError("out= is for the compiled ranks only (see compiled_ranks)")
+                                dtype=dtype)
     b, n = x.shape
     rc = np.empty((b, n))
     rg = np.empty((b, n)) if groups is not None else None

@@ -60,11 +60,44 @@ def _dot4(u0, u1, u2, u3, v):
 
 
 @_jit
+def _dot4x2(u0, u1, u2, u3, v, w):
+    """(u0 . v, ..., u3 . v, u0 . w, ..., u3 . w): eight sums, each u loaded once for two
+    feature rows (eight independent chains keep both FMA units busy)."""
+    a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = 0.0
+    for t in range(v.shape[0]):
+        p, q = v[t], w[t]
+        x0, x1, x2, x3 = u0[t], u1[t], u2[t], u3[t]
+        a0 += x0 * p
+        a1 += x1 * p
+        a2 += x2 * p
+        a3 += x3 * p
+        b0 += x0 * q
+        b1 += x1 * q
+        b2 += x2 * q
+        b3 += x3 * q
+    return a0, a1, a2, a3, b0, b1, b2, b3
+
+
+@_jit
 def _products(rows, m, feats, t0, out):
-    """out[b, k] += rows[b, :m] . feats[k, t0:t0 + m] for every row b and feature k, four rows
-    at a time."""
-    nb = rows.shape[0]
-    for k in range(feats.shape[0]):
+    """out[b, k] += rows[b, :m] . feats[k, t0:t0 + m] for every row b and feature k: four rows
+    and two features at a time, then four rows and one feature, then one and one."""
+    nb, nf = rows.shape[0], feats.shape[0]
+    k = 0
+    while k + 2 <= nf:
+        v, w = feats[k, t0:t0 + m], feats[k + 1, t0:t0 + m]
+        b = 0
+        while b + 4 <= nb:
+            s = _dot4x2(rows[b, :m], rows[b + 1, :m], rows[b + 2, :m], rows[b + 3, :m], v, w)
+            for i in range(4):
+                out[b + i, k] += s[i]
+                out[b + i, k + 1] += s[4 + i]
+            b += 4
+        for b in range(b, nb):
+            out[b, k] += _dot(rows[b, :m], v)
+            out[b, k + 1] += _dot(rows[b, :m], w)
+        k += 2
+    if k < nf:
         v = feats[k, t0:t0 + m]
         b = 0
         while b + 4 <= nb:

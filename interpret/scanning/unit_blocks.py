@@ -1,9 +1,11 @@
 """Read columns (units) of a long (n_chars, n_units) array, such as a recording's memmap, unit by unit.
 
-A block of columns of a row-major file touches every page of it, so a scan reads many units per
-pass, in chunks of rows, and lets a memmap's pages go after each chunk. (Reading the file with
-plain reads into a buffer instead was measured slower: the kernel copies every byte, where a
-memmap only maps the cached pages.)
+A block of columns of a row-major file touches every page of it. Where the page cache holds the
+file (budget.direct_reads), the in-memory scan's workers gather their blocks straight from it
+(row_stats.gather_columns) and its pages stay mapped. Otherwise the scan reads many units per
+pass with read_block, in chunks of rows, and lets a memmap's pages go after each chunk.
+(Reading the file with plain reads into a buffer instead was measured no faster: the kernel
+copies every byte, where a memmap only maps the cached pages.)
 """
 import mmap
 

@@ -525,6 +525,10 @@ def test_gather_columns_turns_a_block_of_units_from_any_float_layout(tmp_path):
         np.testing.assert_array_equal(out, np.asarray(source[:, 3:7], dtype=dtype).T)
     with pytest.raises(ValueError, match="cannot gather units 8..11 of a float64 array of shape"):
         gather_columns(acts, 8, np.empty((4, 301)))
+    with pytest.raises(ValueError, match=r"into one of shape \(4, 300\)"):
+        gather_columns(acts, 0, np.empty((4, 300)))               # a row short: nothing written
+    with pytest.raises(ValueError, match="cannot gather units -1..2"):
+        gather_columns(acts, -1, np.empty((4, 301)))
     with pytest.raises(ValueError, match="float16"):
         gather_columns(acts.astype(np.float16), 0, np.empty((4, 301), np.float32))
 

@@ -41,9 +41,10 @@ def _stats(a, sigmoid, low, high, const, count):
 def gather_columns(acts: np.ndarray, j0: int, out: np.ndarray) -> np.ndarray:
     """out (B, N) = acts[:, j0:j0 + B].T, converted to out's dtype, from a float32 or float64
     (N, U) array (a memmap too, whose pages stay mapped: the scan's direct reads, memory.py)."""
-    if acts.dtype not in (np.float32, np.float64) or acts.ndim != 2 or j0 + len(out) > acts.shape[1]:
+    if (acts.dtype not in (np.float32, np.float64) or acts.ndim != 2 or out.ndim != 2
+            or not 0 <= j0 <= acts.shape[1] - len(out) or out.shape[1] != acts.shape[0]):
         raise ValueError(f"cannot gather units {j0}..{j0 + len(out) - 1} of a {acts.dtype} array "
-                         f"of shape {acts.shape}")
+                         f"of shape {acts.shape} into one of shape {out.shape}")
     _gather(acts, j0, out)
     return out
 

@@ -484,13 +484,17 @@ def assert_same_rows(a, b):
                 assert ra[key] == rb[key], key
 
 
-def test_float16_memmap_gives_the_rows_of_float64_in_memory(tmp_path):
-    acts, feats, char_ix = some_data()
-    path = tmp_path / "activations.npy"
-    mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=acts.shape)
+def saved_memmap(acts, path, dtype):
+    """acts saved as an .npy file of dtype, opened again read-only as a memmap (a recording)."""
+    mm = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=acts.shape)
     mm[:] = acts
     mm.flush()
-    mm = np.load(path, mmap_mode="r")
+    return np.load(path, mmap_mode="r")
+
+
+def test_float16_memmap_gives_the_rows_of_float64_in_memory(tmp_path):
+    acts, feats, char_ix = some_data()
+    mm = saved_memmap(acts, tmp_path / "activations.npy", np.float16)
     block = read_block(mm, 2, 9, rows=100)            # row chunks, pages let go after each
     assert block.dtype == np.float32 and block.shape == (7, len(acts))
     np.testing.assert_array_equal(block, np.asarray(acts, dtype=np.float16)[:, 2:9].T)
@@ -514,10 +518,7 @@ def test_gather_columns_turns_a_block_of_units_from_any_float_layout(tmp_path):
     from interpret.scanning.row_stats import gather_columns
     rng = np.random.default_rng(3)
     acts = rng.standard_normal((301, 11))
-    mm = np.lib.format.open_memmap(tmp_path / "a.npy", mode="w+", dtype=np.float32, shape=acts.shape)
-    mm[:] = acts
-    mm.flush()
-    mm = np.load(tmp_path / "a.npy", mmap_mode="r")
+    mm = saved_memmap(acts, tmp_path / "a.npy", np.float32)
     for source, dtype in [(mm, np.float32), (acts, np.float64), (acts, np.float32),
                           (np.asfortranarray(acts), np.float64), (acts[::2, 1:], np.float64)]:
         out = np.full((4, len(source)), np.nan, dtype)
@@ -535,11 +536,7 @@ def test_gather_columns_turns_a_block_of_units_from_any_float_layout(tmp_path):
 
 def test_direct_reads_give_the_rows_of_buffered_reads(tmp_path):
     acts, feats, char_ix = some_data()
-    path = tmp_path / "activations.npy"
-    mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=acts.shape)
-    mm[:] = acts
-    mm.flush()
-    mm = np.load(path, mmap_mode="r")
+    mm = saved_memmap(acts, tmp_path / "activations.npy", np.float32)
     buffered = scan_in_memory(mm, feats, char_ix, n_shifts=60, block_units=3, read_units=7, direct=False)
     assert_same_rows(buffered, scan_in_memory(mm, feats, char_ix, n_shifts=60, block_units=3,
                                               read_units=7, direct=True))

@@ -46,24 +46,16 @@ def ranks_in_groups(x: np.ndarray, groups: Groups, dtype=np.float64) -> tuple[np
     return _ranks(x, groups, dtype)
 
 
-def _radix_input(x):
-    """x as the float32 rows the compiled radix sorts take, or None where they do not run."""
-    x32 = _as_float32(x)
-    if x32 is None or not jit.enabled():
-        return None
-    from interpret.scanning import radix          # numba with it, on first use
-    return x32 if radix.available(x32) else None
-
-
 def _ranks(x, groups, dtype=np.float64):
     """centred_ranks of x (B, N) and, with groups, its ranks within them: compiled radix sorts
     (radix.py) for float32 x, else one sort of packed (value, position) keys per row for each,
     or one sort by value and a radix pass by code."""
-    x32 = _radix_input(x)
-    if x32 is not None:
-        from interpret.scanning import radix
-        return radix.ranks_rows(x32, *((groups.codes, groups.counts) if groups is not None else ()),
-                                dtype=dtype)
+    x32 = _as_float32(x)
+    if x32 is not None and jit.enabled():
+        from interpret.scanning import radix          # numba with it, on first use
+        if radix.available(x32):
+            return radix.ranks_rows(x32, *((groups.codes, groups.counts) if groups is not None
+                                           else ()), dtype=dtype)
     b, n = x.shape
     rc = np.empty((b, n))
     rg = np.empty((b, n)) if groups is not None else None

@@ -232,11 +232,7 @@ def status_bytes(field):
 def peak_rss():
     """This process's peak resident memory in bytes: VmHWM where Linux gives it (ru_maxrss keeps
     the RSS of the process that forked this one, here the parent that wrote the 2 GB fixture)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
-    except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return status_bytes("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def warm_scan():

@@ -5,7 +5,6 @@ import pytest
 from scipy.stats import rankdata
 
 from interpret.model import jit
-from interpret.model import jit
 from interpret.scanning.ranks import Groups, ranks_in_groups
 
 pytest.importorskip("numba")
@@ -91,3 +90,23 @@ def test_available_only_where_float32_holds_every_rank():
     assert radix.available(np.zeros((2, 2**24), np.float32)[:, :5])
     assert not radix.available(np.zeros((1, 5)))               # float64: the numpy form
     assert not radix.available(np.zeros((1, 5), np.float16))
+
+
+def test_the_longest_row_available_ranks_exactly():
+    """N = 2^24, the most radix takes: every position, code and doubled rank at its widest
+    (staged words hold 2 rc + N and 2 rg + N in 25 bits each). Distinct values x[t], a
+    permutation of 0..N-1 (t times an odd number, mod N), have centred rank x - (N - 1) / 2;
+    with code x mod 3, x // 3 is the rank within the code."""
+    n = 2**24
+    t = np.arange(n, dtype=np.uint32)
+    t *= np.uint32(2654435761)                                 # mod 2^32, so mod N too
+    t &= np.uint32(n - 1)
+    codes = (t % 3).astype(np.uint8)
+    x = t.astype(np.float32)[None, :]
+    del t
+    counts = np.bincount(codes)
+    assert radix.available(x)
+    rc, rg = radix.ranks_rows(x, codes, counts, dtype=np.float32)
+    np.testing.assert_array_equal(rc[0], x[0] - np.float32((n - 1) / 2))
+    within = (x[0] // 3) - ((counts[codes] - 1) / 2).astype(np.float32)
+    np.testing.assert_array_equal(rg[0], within)

@@ -1,14 +1,17 @@
 """Average ranks of float32 rows, compiled (numba): a radix sort of 32-bit keys per row.
 
 ranks.py's numpy form sorts packed uint64 (key, position) words with np.sort, row by row; this
-gives the same ranks at a third to a fifth of the cost (about 23 against 60-100 ms for a row of
-1M characters, ranked over all and within each character). Each value maps to
+gives the same ranks at a third to a fifth of the cost (about 16-23 against 60-100 ms for a row
+of 1M characters, ranked over all and within each character). Each value maps to
 ranks.value_keys's 32-bit key (in the loop); one counting pass by the keys' top 16 bits
-scatters (key << 32 | position) words into buckets (one word: one cache line a move), and each
-bucket is sorted by the keys' low 16 bits while in cache. One walk over the sorted keys gives
-every place its rank over all and, counting the places of each character passed so far,
-within its character; tied runs get their mean. Every step is integer work or exact
-half-integer arithmetic (no fastmath), so the ranks equal the numpy form's bit for bit.
+scatters (key << 32 | code << 24 | position) words into buckets (one word: one cache line a
+move; the character's code rides along when it fits a byte), and each bucket is sorted by the
+keys' low 16 bits while in cache. One walk over the sorted keys gives every place its rank
+over all and, counting the places of each character passed so far, within its character;
+tied runs get their mean. The ranks are staged in bins of 1024 positions and put in place a
+bin at a time, so neither the walk nor the puts write at random across the row. Every step is
+integer work or exact half-integer arithmetic (no fastmath), so the ranks equal the numpy
+form's bit for bit.
 """
 import numba
 import numpy as np
@@ -20,8 +23,8 @@ SHORT = 24                 # buckets up to this long: insertion sort
 
 
 def available(x: np.ndarray) -> bool:
-    """Whether ranks_rows takes x (B, N): float32, N <= 2^24 (so that every centred rank, a
-    half-integer below N / 2, is exact in the float32 scratch), numba on."""
+    """Whether ranks_rows takes x (B, N): float32, N <= 2^24 (every position fits a word's 24
+    bits, every centred rank, a half-integer below N / 2, is exact in float32), numba on."""
     return jit.enabled() and x.dtype == np.float32 and x.ndim == 2 and 0 < x.shape[1] <= 2**24
 
 
@@ -34,10 +37,10 @@ def ranks_rows(x: np.ndarray, codes: np.ndarray | None = None, counts: np.ndarra
     x = np.ascontiguousarray(x)
     rc = np.empty(x.shape, dtype)
     if codes is None:
-        _ranks_rows(x, np.zeros(0, np.uint8), np.zeros(0, np.int64), rc, rc[:0])
+        _ranks_rows(x, np.zeros(0, np.uint8), np.zeros(0, np.int64), rc, rc[:0], False)
         return rc, None
     rg = np.empty(x.shape, dtype)
-    _ranks_rows(x, codes, np.asarray(counts, np.int64), rc, rg)
+    _ranks_rows(x, codes, np.asarray(counts, np.int64), rc, rg, codes.dtype == np.uint8)
     return rc, rg
 
 
@@ -45,34 +48,31 @@ _jit = numba.njit(cache=True, nogil=True)
 
 
 @_jit
-def _ranks_rows(x, codes, counts, rc, rg):
-    """rc[b] (and rg[b], if rg has rows) of each row x[b], with one set of scratch arrays.
-    Both ranks of a position go to one float32 pair of `both` (random writes, one cache
-    line each; the memory of the sort's scratch), copied into rc and rg in position order
-    afterwards."""
+def _ranks_rows(x, codes, counts, rc, rg, packed):
+    """rc[b] (and rg[b], if rg has rows) of each row x[b], with one set of scratch arrays:
+    the sorted words, then each place's ranks staged by position (stage_ranks) and put in
+    place (unstage). packed: codes are uint8, carried in each word's bits 24-31."""
     n, grouped = x.shape[1], rg.shape[0] > 0
-    kp = np.empty(n, np.uint64)                       # sorted (key << 32 | position) words
-    tmp = np.empty(n, np.uint64)                      # the sort's scratch, then `both`
-    both = tmp.view(np.float32)[:n * (2 if grouped else 1)].reshape((n, -1))
+    kp = np.empty(n, np.uint64)                       # sorted (key << 32 | code << 24 | position)
+    tmp = np.empty(n, np.uint64)                      # the sort's scratch, then the staged ranks
     start = np.empty(TOP_BUCKETS + 1, np.uint32)
-    code = np.empty(n if grouped else 0, codes.dtype)
-    next_rank, run = np.zeros(len(counts)), np.zeros(len(counts), np.int64)
+    code = np.empty(n if grouped and not packed else 0, codes.dtype)
+    fill = np.empty((n + BIN - 1) // BIN, np.int64)
+    next2, run = np.zeros(len(counts), np.int64), np.zeros(len(counts), np.int64)
     for b in range(x.shape[0]):
-        _sort_row(x[b], kp, tmp, start)
+        _sort_row(x[b], codes if packed else codes[:0], kp, tmp, start)
         for i in range(code.shape[0]):                 # independent loads, in sorted order
-            code[i] = codes[kp[i] & LOW32]
-        _put_ranks(kp, code, counts, both, next_rank, run)
-        if grouped:
-            for t in range(n):
-                rc[b, t], rg[b, t] = both[t, 0], both[t, 1]
-        else:
-            for t in range(n):
-                rc[b, t] = both[t, 0]
+            code[i] = codes[kp[i] & POSITION]
+        _stage_ranks(kp, code, grouped, counts, tmp, fill, next2, run)
+        _unstage(tmp, rc[b], rg[b] if grouped else rc[b, :0])
 
 
-U8, U16, ONE = np.uint32(255), np.uint32(16), np.uint32(1)   # unsigned: no index checks
+U16, ONE = np.uint32(16), np.uint32(1)                     # unsigned: no index checks
 B8, K0, K8 = np.uint64(255), np.uint64(32), np.uint64(40)    # a word's key bits 0-7, 8-15
-LOW32 = np.uint64(0xFFFFFFFF)                                # a word's position
+POSITION, CODE = np.uint64(0xFFFFFF), np.uint64(24)          # a word's position; its code's shift
+BIN, BIN_BITS = 1 << 10, np.uint64(10)                     # staged ranks: bins of 1024 positions
+RANK_BITS, RANK_MASK = np.uint64(39), np.uint64((1 << 25) - 1)   # fields of a staged word
+IN_BIN = np.uint64(BIN - 1)
 
 
 @_jit
@@ -85,10 +85,11 @@ def _key(u):
 
 
 @_jit
-def _sort_row(row, kp, tmp, start):
-    """kp = row's (key << 32 | position) words in order (ties by position): one counting pass
-    by the keys' top 16 bits (start (2^16 + 1,) uint32: each bucket's first place), then each
-    bucket by the keys' low 16 (in cache). One word per element: one cache line a move."""
+def _sort_row(row, codes, kp, tmp, start):
+    """kp = row's (key << 32 | code << 24 | position) words in order (codes (N,) uint8, or no
+    codes: code 0; ties by code, then position): one counting pass by the keys' top 16 bits
+    (start (2^16 + 1,) uint32: each bucket's first place), then each bucket by the keys' low 16
+    (in cache). One word per element: one cache line a move."""
     bits = row.view(np.uint32)
     start[:] = 0
     for i in range(row.shape[0]):
@@ -96,10 +97,14 @@ def _sort_row(row, kp, tmp, start):
     for d in range(TOP_BUCKETS):
         start[d + 1] += start[d]
     at = start[:-1].copy()
+    with_codes = codes.shape[0] > 0
     for i in range(row.shape[0]):
         k = _key(bits[i])
         j = at[k >> U16]
-        kp[j] = (np.uint64(k) << K0) | np.uint64(i)
+        w = (np.uint64(k) << K0) | np.uint64(i)
+        if with_codes:
+            w |= np.uint64(codes[i]) << CODE
+        kp[j] = w
         at[k >> U16] = j + ONE
     at0, at1 = np.empty(256, np.uint32), np.empty(256, np.uint32)
     for d in range(TOP_BUCKETS):
@@ -146,43 +151,77 @@ def _scatter(src, dst, lo, hi, shift, at):
 
 
 @_jit
-def _put_ranks(kp, code, counts, both, next_rank, run):
-    """both[pos[i], 0] = the centred average rank of sorted place i (pos[i] = kp[i]'s low 32
-    bits; a run of equal keys, the high 32, gets the mean of its places); if both has 2
-    columns, both[pos[i], 1] the same within the places of its code code[i] (next_rank:
-    scratch, float64, the centred rank within each code of the next place; run: zeros in and
-    out). Half-integers: every sum is exact."""
+def _stage_ranks(kp, code, grouped, counts, stage, fill, next2, run):
+    """Walk the sorted words kp once: sorted place i (position p = its low 24 bits) gets its
+    centred average rank over all (a run of equal keys, the high 32 bits, gets the mean of its
+    places) and, if grouped, within the places of its code (code[i], or the word's bits 24-31
+    if code is empty). Both go doubled (integers: every rank is a half-integer) and offset by
+    N (so 1..2N-1: 25 bits for N <= 2^24) into one word, (2 rc + N) << 39 | (2 rg + N) << 10 |
+    p mod 1024, appended to p's bin of 1024 positions in stage (N,): bin k fills
+    stage[1024 k:1024 (k + 1)] (fill: the next slot of each). The appends go down one stream
+    a bin, a cache line filled by 8 of them, where writing each rank straight to its position
+    would bring in a line a place. next2, run (V,) int64: scratch."""
     n = kp.shape[0]
-    grouped = both.shape[1] > 1
-    next_rank[:] = (1 - counts) / 2.0
-    r = (1 - n) / 2.0                                       # the next place's, over all
+    for k in range(fill.shape[0]):
+        fill[k] = k * BIN
+    next2[:] = 1 - counts                                  # 2 x the next rank within each code
+    r2 = 1 - n                                             # 2 x the next place's, over all
+    packed = code.shape[0] == 0
     i = 0
     while i < n:
         j = i
         while j + 1 < n and kp[j + 1] >> K0 == kp[i] >> K0:
             j += 1
-        if j == i:                                          # no tie: the common case
-            p = kp[i] & LOW32
-            both[p, 0] = r
-            r += 1.0
+        if j == i:                                         # no tie: the common case
+            w = kp[i]
+            word = np.uint64(r2 + n) << RANK_BITS
+            r2 += 2
             if grouped:
-                c = code[i]
-                both[p, 1] = next_rank[c]
-                next_rank[c] += 1.0
+                c = (w >> CODE) & B8 if packed else code[i]
+                word |= np.uint64(next2[c] + n) << BIN_BITS
+                next2[c] += 2
+            _append(stage, fill, w & POSITION, word)
             i += 1
             continue
-        mean = r + (j - i) / 2.0
+        mean2 = np.uint64(r2 + j - i + n) << RANK_BITS     # a tied run: its mean place
+        r2 += 2 * (j - i + 1)
+        if not grouped:
+            for k in range(i, j + 1):
+                _append(stage, fill, kp[k] & POSITION, mean2)
+            i = j + 1
+            continue
+        for k in range(i, j + 1):                          # m places of code c tie: the mean
+            run[(kp[k] >> CODE) & B8 if packed else code[k]] += 1      # of its next m
         for k in range(i, j + 1):
-            both[kp[k] & LOW32, 0] = mean
-        r += j - i + 1
-        if grouped:                                         # m places of code c tie: the
-            for k in range(i, j + 1):                       # mean of the next m
-                run[code[k]] += 1
-            for k in range(i, j + 1):
-                c = code[k]
-                both[kp[k] & LOW32, 1] = next_rank[c] + (run[c] - 1) / 2.0
-            for k in range(i, j + 1):
-                c = code[k]
-                next_rank[c] += run[c]
-                run[c] = 0
+            c = (kp[k] >> CODE) & B8 if packed else code[k]
+            _append(stage, fill, kp[k] & POSITION,
+                    mean2 | (np.uint64(next2[c] + run[c] - 1 + n) << BIN_BITS))
+        for k in range(i, j + 1):
+            c = (kp[k] >> CODE) & B8 if packed else code[k]
+            next2[c] += 2 * run[c]
+            run[c] = 0
         i = j + 1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _append(stage, fill, p, word):
+    """word, with p's place in its bin, to the end of p's bin of stage."""
+    k = p >> BIN_BITS
+    at = fill[k]
+    stage[at] = word | (p & IN_BIN)
+    fill[k] = at + 1
+
+
+@_jit
+def _unstage(stage, rc, rg):
+    """rc (N,) and, if rg has places, rg (N,): the ranks stage_ranks staged, each put at its
+    position; one bin at a time, so the writes stay within 1024 places."""
+    n = stage.shape[0]
+    grouped = rg.shape[0] > 0
+    for lo in range(0, n, BIN):
+        for at in range(lo, min(n, lo + BIN)):
+            w = stage[at]
+            p = lo + np.int64(w & IN_BIN)
+            rc[p] = (np.int64(w >> RANK_BITS) - n) * 0.5
+            if grouped:
+                rg[p] = (np.int64((w >> BIN_BITS) & RANK_MASK) - n) * 0.5

@@ -207,7 +207,8 @@ def scan_child(folder):
     t = time.perf_counter()
     starts = [0, len(text) // 2]
     with reuse_freed_memory():  # as scanning.run.scan_recording: features and scan in one block
-        fvals = [FeatureValues(f.name, f.type, F.evaluate(f, text, starts)) for f in F.get_features(None)]
+        feats = F.get_features(None)
+        fvals = [FeatureValues(f.name, f.type, v) for f, v in zip(feats, F.evaluate_all(feats, text, starts))]
         chars = sorted(set(text))
         codes = np.searchsorted(np.array([ord(c) for c in chars]),
                                 np.frombuffer(text.encode("utf-32-le"), dtype="<u4"))

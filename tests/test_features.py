@@ -311,6 +311,31 @@ def test_evaluate_wraps_user_errors_and_casts_bools():
     assert out.dtype == np.float64 and out.tolist() == [1, 0, 1]
 
 
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_evaluate_all_is_evaluate_in_turn(workers):
+    text = 'if (a) { "b" } // c\n' * 50 + "x = (1 + [2])\n" * 30
+    starts = [0, 400]
+    feats = get_features(None)
+    for compact in (False, True):
+        got = F.evaluate_all(feats, text, starts, compact, workers=workers)
+        assert len(got) == len(feats)
+        for f, values in zip(feats, got):
+            want = evaluate(f, text, starts, compact)
+            assert values.dtype == want.dtype and np.array_equal(values, want), f.name
+
+
+def test_evaluate_all_raises_for_the_first_bad_feature_in_the_list():
+    def boom(text):
+        raise RuntimeError("boom")
+
+    bad_nan = Feature("nan_one", lambda t: np.full(len(t), np.nan), "continuous", False, "any", "")
+    feats = [FEATURES["in_quote"], user(boom), bad_nan]
+    with pytest.raises(ValueError, match=r"feature 'mine' failed: boom"):
+        F.evaluate_all(feats, "abc", workers=2)
+    with pytest.raises(ValueError, match=r"'nan_one' returned nan"):
+        F.evaluate_all(feats[::2], "abc", workers=2)
+
+
 # ---- regex features ------------------------------------------------------------------------
 
 def test_regex_feature_marks_matches():

@@ -6,8 +6,8 @@ index as row t of a Recording. Every feature returns a (len(text),) array. Lines
 feature's docstring states its exact convention. Importing this package registers every
 built-in (prose first, then code) in FEATURES.
 """
-from interpret.features.registry import (DOMAINS, FEATURES, TYPES, SPLITS, Feature, evaluate, evaluate_documents,
-                                         get_features, pieces, register)
+from interpret.features.registry import (DOMAINS, FEATURES, TYPES, SPLITS, Feature, evaluate, evaluate_all,
+                                         evaluate_documents, get_features, pieces, register)
 from interpret.features.prose import (chars_to_line_end, in_parens, in_quote, indent_level, line_length,
                                       position_in_line, word_position)
 from interpret.features.code import (code_depth, comment_style, in_comment, in_comment_c, in_comment_hash,
@@ -15,8 +15,8 @@ from interpret.features.code import (code_depth, comment_style, in_comment, in_c
 from interpret.features.user import load_feature_file, regex_feature
 from interpret.features.choose import choose_features, looks_like_code
 
-__all__ = ["DOMAINS", "FEATURES", "TYPES", "SPLITS", "Feature", "evaluate", "evaluate_documents", "get_features", "pieces",
-           "register", "chars_to_line_end", "in_parens", "in_quote", "indent_level", "line_length",
+__all__ = ["DOMAINS", "FEATURES", "TYPES", "SPLITS", "Feature", "evaluate", "evaluate_all", "evaluate_documents",
+           "get_features", "pieces", "register", "chars_to_line_end", "in_parens", "in_quote", "indent_level", "line_length",
            "position_in_line", "word_position", "code_depth", "comment_style", "in_comment", "in_comment_c",
            "in_comment_hash", "in_if_condition", "in_string", "load_feature_file", "regex_feature",
            "choose_features", "looks_like_code"]

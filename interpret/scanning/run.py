@@ -8,7 +8,7 @@ import numpy as np
 from interpret._util import atomic
 from interpret._util.alloc import reuse_freed_memory
 from interpret._util.progress import open_bar
-from interpret.features.registry import evaluate, evaluate_documents
+from interpret.features.registry import evaluate_all, evaluate_documents
 from interpret.scanning import budget
 from interpret.scanning.common import FeatureValues
 from interpret.scanning.memory import scan_in_memory
@@ -24,8 +24,8 @@ def feature_values(recording, feats, compact=False, folder=None):
     in memory grows with the text's length but its longest document."""
     if folder is None:
         text, starts = recording.text, recording.doc_starts
-        return [FeatureValues(f.name, f.type, evaluate(f, text, starts, compact=compact))
-                for f in feats]
+        return [FeatureValues(f.name, f.type, values)
+                for f, values in zip(feats, evaluate_all(feats, text, starts, compact))]
     outs = [atomic.new_memmap(os.path.join(folder, f"feature{i}.npy"),
                               np.uint8 if f.type == "binary" else np.float64, (recording.n_chars,),
                               atomic.TMP_WAY_OUT, f"feature {f.name!r} in {folder}")

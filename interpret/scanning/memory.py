@@ -386,21 +386,3 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
             per["const"] = st["const"]
         rows.extend(feature_rows(feat, per, n_units, layer, array, st["saturated"]))
     return rows
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-

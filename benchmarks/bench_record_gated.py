@@ -163,8 +163,34 @@ def gru_rows(torch, text, repeats, n_one, n_docs, doc_len, lanes):
              f"written once before the clock; {load_note()}")]
 
 
+def sgemm_gflops(h, threads=2, reps=5):
+    """The machine's best float32 matrix product rate (GFLOPS, best of reps): (4096, h) @ (h, 4h)
+    on `threads` BLAS threads, a shape BLAS runs near its peak."""
+    from interpret._util.blas import threads as blas_threads
+    rng = np.random.default_rng(0)
+    a, b = rng.random((4096, h), np.float32), rng.random((h, 4 * h), np.float32)
+    out, best = np.empty((4096, 4 * h), np.float32), np.inf
+    with blas_threads(threads):
+        for _ in range(reps + 1):
+            t = time.perf_counter()
+            np.matmul(a, b, out=out)
+            best = min(best, time.perf_counter() - t)
+    return 2 * a.size * b.shape[1] / best / 1e9
+
+
+def ablate_flops(model, layer, streams):
+    """Multiply-adds x 2 per character that ablating a unit of `layer` needs at the least: the
+    layers below it once, it and those above once a stream (each a recurrent product and, above
+    layer 0, an input one; layer 0's input is a column of a one-hot product), and the output
+    layer once a stream."""
+    h, gates = model.hidden_size, {"lstm": 4, "gru": 3}.get(model.arch, 1)
+    per_layer = [2 * h * gates * h * (1 if l == 0 else 2) for l in range(model.n_layers)]
+    return sum(per_layer[:layer]) + streams * (sum(per_layer[layer:]) + 2 * h * model.vocab_size)
+
+
 def bench_ablate(repeats, n=4_000):
-    """causal.ablate against the plain path it replaced (losses_by_step, BLAS threads free)."""
+    """causal.ablate against the plain path it replaced (losses_by_step, BLAS threads free), and
+    the ceiling the machine's arithmetic puts on it (sgemm_gflops, ablate_flops)."""
     text = CORPUS.read_text(encoding="utf-8")[100_000:100_000 + n]
     rows = []
     for name, model, layer in [("1×256", Model.load(LSTM), 0), ("2×256", None, 1)]:
@@ -184,17 +210,24 @@ def bench_ablate(repeats, n=4_000):
             return len(ix) / (time.perf_counter() - t)
 
         causal.ablate(model, data[:300], 5, layer=layer, n_random=20)  # numba's loops loaded from its cache
-        b, a1, a2 = [], [], []
+        b, a1, a2, peak = [], [], [], []
         for _ in range(repeats):
             b.append(before())
             a1.append(after(1))
             a2.append(after(2))
+            peak.append(sgemm_gflops(model.hidden_size))
+        need = ablate_flops(model, layer, len(cols))
+        ceiling = med(peak) * 1e9 / need
         rows.append((f"ablate LSTM {name}, layer {layer}, 1 + 20 random units (chars/s)",
                      "one step per character (the old path)", med(b), med(a2), 10.0,
                      f"{len(ix):,} chars; before: model.step per character, BLAS threads as the machine "
                      f"gives; after: causal.ablate (the compiled kernel, BLAS on 1 thread) with the streams "
                      f"on 2 threads as `interpret ablate` runs them by default; on 1 thread: {med(a1):,.0f} "
-                     f"chars/s ({med(a1) / med(b):.2f}×); {load_note()}"))
+                     f"chars/s ({med(a1) / med(b):.2f}×); ceiling: {len(cols)} streams need "
+                     f"{need / 1e6:.2f} MFLOP a character, the machine's best float32 product (4096×"
+                     f"{model.hidden_size} @ {model.hidden_size}×{4 * model.hidden_size}, 2 threads) runs "
+                     f"{med(peak):.0f} GFLOPS, so no code passes {ceiling:,.0f} chars/s = "
+                     f"{ceiling / med(b):.1f}× the old path; {load_note()}"))
     return rows
 
 

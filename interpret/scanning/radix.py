@@ -177,7 +177,7 @@ def _stage_ranks(kp, code, grouped, counts, stage, fill, next2, run):
             word = np.uint64(r2 + n) << RANK_BITS
             r2 += 2
             if grouped:
-                c = (w >> CODE) & B8 if packed else code[i]
+                c = _code_of(kp, code, i, packed)
                 word |= np.uint64(next2[c] + n) << BIN_BITS
                 next2[c] += 2
             _append(stage, fill, w & POSITION, word)
@@ -191,16 +191,22 @@ def _stage_ranks(kp, code, grouped, counts, stage, fill, next2, run):
             i = j + 1
             continue
         for k in range(i, j + 1):                          # m places of code c tie: the mean
-            run[(kp[k] >> CODE) & B8 if packed else code[k]] += 1      # of its next m
+            run[_code_of(kp, code, k, packed)] += 1        # of its next m
         for k in range(i, j + 1):
-            c = (kp[k] >> CODE) & B8 if packed else code[k]
+            c = _code_of(kp, code, k, packed)
             _append(stage, fill, kp[k] & POSITION,
                     mean2 | (np.uint64(next2[c] + run[c] - 1 + n) << BIN_BITS))
         for k in range(i, j + 1):
-            c = (kp[k] >> CODE) & B8 if packed else code[k]
+            c = _code_of(kp, code, k, packed)
             next2[c] += 2 * run[c]
             run[c] = 0
         i = j + 1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _code_of(kp, code, i, packed):
+    """The code of sorted place i: its word's bits 24-31 if packed, else code[i]."""
+    return np.int64((kp[i] >> CODE) & B8) if packed else np.int64(code[i])
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

@@ -15,8 +15,8 @@ from interpret.features.code import (code_depth, comment_style, in_comment, in_c
 from interpret.features.user import load_feature_file, regex_feature
 from interpret.features.choose import choose_features, looks_like_code
 
-__all__ = ["DOMAINS", "FEATURES", "TYPES", "SPLITS", "Feature", "evaluate", "evaluate_all", "evaluate_documents",
-           "get_features", "pieces", "register", "chars_to_line_end", "in_parens", "in_quote", "indent_level", "line_length",
-           "position_in_line", "word_position", "code_depth", "comment_style", "in_comment", "in_comment_c",
-           "in_comment_hash", "in_if_condition", "in_string", "load_feature_file", "regex_feature",
-           "choose_features", "looks_like_code"]
+__all__ = ["DOMAINS", "FEATURES", "TYPES", "SPLITS", "Feature", "evaluate", "evaluate_all",
+           "evaluate_documents", "get_features", "pieces", "register", "chars_to_line_end", "in_parens",
+           "in_quote", "indent_level", "line_length", "position_in_line", "word_position", "code_depth",
+           "comment_style", "in_comment", "in_comment_c", "in_comment_hash", "in_if_condition", "in_string",
+           "load_feature_file", "regex_feature", "choose_features", "looks_like_code"]

@@ -756,10 +756,10 @@ def test_scan_layout_shrinks_to_fit_the_memory_or_says_what_it_needs():
 
 
 def test_a_float16_recording_streams_rather_than_shrink_the_in_memory_layout(monkeypatch):
-    import os
+    from interpret._util.cores import workers as default_workers
     from interpret.scanning.budget import STREAM_ENV, scan_bytes, scan_plan
     monkeypatch.delenv(STREAM_ENV, raising=False)
-    workers = min(2, os.cpu_count() or 1)
+    workers = default_workers()
     full = scan_bytes(10**6, 8, workers, 3)                       # whole columns, full layout
     assert scan_plan(10**6, 100, 3, "float16", free=2 * full) == ("memory", 8, workers)
     assert scan_plan(10**6, 100, 3, "float16", free=2 * full - 1) == ("stream", None, None)

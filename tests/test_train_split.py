@@ -91,3 +91,19 @@ def test_the_blas_way_runs_the_step_with_blas_on_that_many_threads(monkeypatch):
             split("lstm", p, X, X, gated.zero_state("lstm", p, 4))
         assert blas_threads() == 1
     assert seen == [min(2, most)]
+
+
+def test_cores_and_default_workers_follow_the_affinity(monkeypatch):
+    """A process pinned to one core gets one worker (scan blocks, features, ablation streams),
+    though the machine has more; without an affinity call, every core counts."""
+    import os
+
+    from interpret._util import cores as C
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert (C.cores(), C.workers(), C.workers(4)) == (1, 1, 1)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 5}, raising=False)
+    assert (C.cores(), C.workers(), C.workers(8)) == (4, 2, 4)
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    assert (C.cores(), C.workers(), C.workers(16)) == (8, 2, 8)

@@ -50,7 +50,7 @@ def ablate(model, text, unit, layer, array, mode, n_random, start, length, featu
     from interpret import features as F
     from interpret.model.model import Model
     from interpret.train.gist import read_text
-    from interpret.train.split import cores
+    from interpret._util.cores import workers
 
     m = Model.load(model)
     full = read_text(text, encoding)
@@ -67,7 +67,7 @@ def ablate(model, text, unit, layer, array, mode, n_random, start, length, featu
         f = F.get_features([feature])[0]
         fv = (feature, F.evaluate(f, data))
     res = causal.ablate(m, data, unit, layer=layer, array=array, mode=mode, n_random=n_random, seed=seed,
-                        feature=fv, progress=progress(quiet), threads=threads or min(2, cores()))
+                        feature=fv, progress=progress(quiet), threads=threads or workers())
     if as_json:
         click.echo(json.dumps(res, indent=1))
         return

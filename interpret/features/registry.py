@@ -9,13 +9,14 @@ The code features (a C/Python lexer for comments, strings and if-conditions) liv
 code.py; the package imports every module, so FEATURES holds them all.
 """
 import contextlib
-import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+from interpret._util.cores import workers as default_workers
 
 TYPES = ("binary", "ordinal", "continuous")
 DOMAINS = ("prose", "code", "any")
@@ -150,7 +151,7 @@ def evaluate_all(features, text, doc_starts=None, compact=False, workers=None):
     `workers` threads at once (default: 2, or 1 on one core): numpy's passes over a long text
     release the GIL, so a scan's 17 features take about two thirds of their time on one. The
     first bad feature in the list raises, as evaluating them in turn would."""
-    workers = workers or min(2, os.cpu_count() or 1)
+    workers = workers or default_workers()
     if workers == 1 or len(features) < 2:
         return [evaluate(f, text, doc_starts, compact) for f in features]
     with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -12,6 +12,8 @@ units x 17 features).
 """
 import os
 
+from interpret._util.cores import workers as default_workers
+
 CELL_BYTES = 8 * 4.5     # per character per unit of a block, with some margin over the 4.4 measured
 FEATURE_BYTES = 56       # per character per feature: values, standardised values, ranks, ranks
                          # within the character (beyond_char), a doubled float32 copy
@@ -54,7 +56,7 @@ def scan_layout(n_chars, n_units, n_features, block_units=None, workers=None, fr
     workers) if they fit in memory, else smaller ones; ValueError naming the sizes if even one
     unit at a time does not fit."""
     free = available() if free is None else free
-    workers = workers or min(2, os.cpu_count() or 1)  # scan()'s default
+    workers = workers or default_workers()  # scan()'s default
     block = max(1, min(block_units or default_block(n_chars), n_units))
     if free is None:
         return block, workers
@@ -104,7 +106,7 @@ def scan_plan(n_chars, n_units, n_features, dtype, free=None):
         return "stream", None, None
     if float16 and force != "memory":  # whole columns only with the full layout in half the memory
         free = available() if free is None else free
-        block, workers = min(default_block(n_chars), max(1, n_units)), min(2, os.cpu_count() or 1)
+        block, workers = min(default_block(n_chars), max(1, n_units)), default_workers()
         if free is None or scan_bytes(n_chars, block, workers, n_features) <= free / 2:
             return "memory", block, workers
         return "stream", None, None

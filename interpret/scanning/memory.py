@@ -10,7 +10,6 @@ are in docs/statistics.md.
 
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import numpy as np
 
 from interpret._util.alloc import reuse_freed_memory
 from interpret._util.blas import one_thread
+from interpret._util.cores import workers as default_workers
 from interpret.model import jit
 from interpret.scanning.budget import default_block, direct_reads
 from interpret.scanning.ranks import Groups, centred_ranks, ranks_in_groups
@@ -315,7 +315,7 @@ def scan_in_memory(acts, features, char_ix, *, n_shifts=200, seed=0, layer=0, ar
             if progress is not None:
                 progress(len(blocks[-1]["const"]))
 
-    workers = workers or min(2, os.cpu_count() or 1)
+    workers = workers or default_workers()
 
     buffers: list = []                                # two, in turns: one read, one scored
 

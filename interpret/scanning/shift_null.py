@@ -71,9 +71,9 @@ def _odd_prime_at_most(x: int) -> int:
 
 def feature_spectra(grid: ShiftGrid, fs: np.ndarray, dtype=np.complex64, map=map) -> np.ndarray:
     """(W, F, L) conj(DFT along q) of each feature's H (see the module doc); fs: F rows of N
-    values (an (F, N) array, or a list of rows of any real dtype). A
-    feature's transform is written in runs of L (laid out (W, L, F), each value went to its own
-    cache line: 54 against 9 ms for the transform itself, at 1M characters).
+    values (an (F, N) array, or a list of rows of any real dtype). A feature's transform is
+    written in runs of L (laid out (W, L, F), each value went to its own cache line: 54 against
+    9 ms for the transform itself, at 1M characters).
 
     complex64 (the default) makes grid_dots work in float32: twice as fast, and its dot products
     are within about 1e-6 x |x| |f| of the exact ones; complex128 gives float64 rounding.

@@ -13,12 +13,12 @@ whose (B, H) x (H, G*H) products are too small to share. The split stops at one 
 streams; an LSTM of BLAS_FROM units or more given more threads than that runs the whole batch on
 one worker with BLAS on `threads` threads instead (way "blas"), so that every core works.
 """
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from interpret._util import blas
+from interpret._util.cores import cores  # noqa: F401  (split.cores: tests and callers)
 from interpret.model import stack as gated
 
 
@@ -52,14 +52,6 @@ def default_threads(arch, hidden, batch_size):
     if _big_lstm(arch, hidden):  # beyond the split's parts: BLAS threads
         return cores()
     return max(1, min(cores(), batch_size // PART))
-
-
-def cores():
-    """The cores this process may run on (its affinity where the OS says, else all)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def parts(B, threads):
